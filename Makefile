@@ -1,0 +1,33 @@
+# Two commands do everything on a fresh Debian machine: `make run` and `make test`.
+# Both depend on `setup`, which is idempotent and quick once done.
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTHON ?= python3
+
+.PHONY: setup system venv run test bench clean
+
+setup: system venv
+
+system:
+	bash scripts/setup-system.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+run: setup
+	$(BIN)/soar demo
+
+test: setup
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python bench/ingest.py
+
+clean:
+	-$(BIN)/soar db stop
+	rm -rf .soar

@@ -1,0 +1,91 @@
+"""The records that flow through the ingest pipeline, and the reasons input is rejected.
+
+Units are fixed here, at the boundary, and match the `fixes` table: metres (MSL),
+km/h, m/s, degrees, UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+from uuid import UUID
+
+
+class Source(IntEnum):
+    OGN = 1    # OGN APRS (FLARM, OGN trackers, relays)
+    ADSB = 2   # ADS-B / Mode-S (Beast, raw frames)
+
+
+class AddressType(IntEnum):
+    RANDOM = 0
+    ICAO = 1
+    FLARM = 2
+    OGN = 3
+
+
+def aircraft_id(address_type: int, address: int) -> int:
+    """The aircraft's primary key, derived from its address so no lookup is needed.
+
+    An ICAO address heard through OGN and through ADS-B is the same aircraft.
+    """
+    return (address_type << 24) | address
+
+
+@dataclass(slots=True)
+class Fix:
+    time: datetime                 # position time, UTC, tz-aware
+    received_at: datetime          # when the line/frame was received, UTC
+    source: Source
+    address_type: int              # AddressType
+    address: int                   # 24-bit
+    latitude: float
+    longitude: float
+    altitude_m: float | None       # MSL, metres
+    ground_speed_kmh: float | None
+    track_deg: float | None        # true track over ground
+    climb_rate_ms: float | None
+    turn_rate_degs: float | None
+    receiver: str | None           # receiver callsign (OGN) or feed name (Beast)
+    signal_db: float | None = None
+    on_ground: bool | None = None  # transponder's own ground flag (ADS-B only)
+    aircraft_type: int | None = None   # OGN aircraft type 0..15 (see DOMAIN.md)
+    callsign: str | None = None
+    registration: str | None = None
+    model: str | None = None
+    stealth: bool = False
+    no_tracking: bool = False
+    flight_id: UUID | None = None  # set by the flight tracker
+
+    @property
+    def aircraft_id(self) -> int:
+        return aircraft_id(self.address_type, self.address)
+
+
+@dataclass(slots=True)
+class ReceiverBeacon:
+    name: str
+    received_at: datetime
+    time: datetime | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    altitude_m: float | None = None
+    version: str | None = None
+    platform: str | None = None
+    status: dict = field(default_factory=dict)   # other status tokens (CPU, RAM, NTP, RF...)
+
+
+class Reject(str):
+    """A rejection reason; counted by the metrics, never raised."""
+
+
+# The reasons every parser and validator uses; each is a metric label.
+PARSE_ERROR = Reject("parse_error")
+BAD_CRC = Reject("bad_crc")
+OUT_OF_RANGE = Reject("out_of_range")
+DUPLICATE = Reject("duplicate")
+STALE = Reject("stale")
+FUTURE = Reject("future")
+NO_TRACKING = Reject("no_tracking")
+UNSUPPORTED = Reject("unsupported")   # well-formed but carries nothing we store (e.g. weather)
+NO_POSITION = Reject("no_position")   # Mode-S frame decoded but no position yet
