@@ -1,0 +1,79 @@
+"""Assembling and running the ingest: sources -> pipeline -> database, for replays and
+live feeds, with graceful shutdown and a periodic stats line."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from soar import modes
+from soar.pipeline import Pipeline, PipelineConfig
+from soar.stats import IngestStats
+from soar.writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = None,
+          tracker=None, write_flight_op=None, on_flight_latency=None) -> Pipeline:
+    writer = Writer(conninfo, stats, write_flight_op=write_flight_op,
+                    on_flight_latency=on_flight_latency)
+    return Pipeline(writer, stats, config, tracker=tracker,
+                    modes_decoder=lambda receiver: modes.ModeSDecoder(receiver))
+
+
+class StatsLogger(threading.Thread):
+    """One log line every `interval` seconds with the pipeline's figures."""
+
+    def __init__(self, stats: IngestStats, interval: float, extra=None):
+        super().__init__(name="soar-stats", daemon=True)
+        self.stats, self.interval, self.extra = stats, interval, extra
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        last_fixes, last_flights = 0, dict(self.stats.flights)
+        while not self.stop.wait(self.interval):
+            s = self.stats
+            fixes = s.fixes_written
+            flights = dict(s.flights)
+            delta = {k: flights.get(k, 0) - last_flights.get(k, 0) for k in flights}
+            depths = " ".join(f"{k}={fn()}" for k, fn in s.queue_depth.items())
+            extra = self.extra() if self.extra else ""
+            log.info("stats: fixes/s=%.0f rejected=%d flights=%s queues: %s %s",
+                     (fixes - last_fixes) / self.interval, sum(s.rejected.values()),
+                     {k: v for k, v in delta.items() if v}, depths, extra)
+            last_fixes, last_flights = fixes, flights
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set the event; the caller stops reading and flushes."""
+    stop = threading.Event()
+    previous = {}
+
+    def handler(signum, _frame):
+        log.info("signal %d: flushing and stopping", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
+def feed(pipeline: Pipeline, chunks: Iterable[list], stop: threading.Event,
+         progress=None) -> None:
+    """Push chunks into the pipeline until they end or `stop` is set."""
+    for chunk in chunks:
+        if stop.is_set():
+            break
+        pipeline.submit(chunk)
+        if progress:
+            progress(len(chunk))

@@ -1,0 +1,267 @@
+"""The ingest router: sources -> parse/validate/track -> binary COPY writer.
+
+Three stages joined by bounded queues, so a slow database slows the reader down
+instead of growing memory:
+
+    source thread(s) --chunks--> [in queue] --> router thread --batches--> [out queue] --> writer thread
+
+The router thread parses, validates, de-duplicates, upserts aircraft in memory and
+runs the flight tracker; it hands the writer a Batch when it holds `batch_size`
+fixes or is `batch_age_s` old. Live sources give up on a full queue after
+`drop_after_s` and count the drop; replays wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg
+
+from soar import ogn, validate
+from soar.batch import AircraftRow, Batch
+from soar.fix import DUPLICATE, NO_TRACKING, PARSE_ERROR, Fix, ReceiverBeacon
+from soar.stats import IngestStats
+from soar.writer import TransientWriteError, Writer
+
+log = logging.getLogger(__name__)
+
+# A message from any source: (kind, receive time, payload, signal dB or None).
+# kind "aprs": payload is a raw APRS line; kind "modes": hex string or bytes of a
+# Mode-S frame, with the receiver (feed) name as the 5th element.
+Message = tuple
+
+_STOP = object()
+
+
+@dataclass
+class PipelineConfig:
+    batch_size: int = 5000
+    batch_age_s: float = 0.5
+    in_queue_chunks: int = 256
+    out_queue_batches: int = 4
+    drop_after_s: float | None = None   # None: block (replays); live feeds set a bound
+    dedup_window_s: int = 5
+    expire_every_s: float = 60.0        # data time between flight timeout sweeps
+
+
+class Pipeline:
+    def __init__(self, writer: Writer, stats: IngestStats, config: PipelineConfig | None = None,
+                 tracker=None, modes_decoder: Callable[[str], object] | None = None):
+        self.writer = writer
+        self.stats = stats
+        self.config = config or PipelineConfig()
+        self.tracker = tracker
+        self._modes_decoder_factory = modes_decoder
+        self._modes_decoders: dict[str, object] = {}
+        self.inq: queue.Queue = queue.Queue(self.config.in_queue_chunks)
+        self.outq: queue.Queue = queue.Queue(self.config.out_queue_batches)
+        stats.queue_depth["router_in"] = self.inq.qsize
+        stats.queue_depth["writer_in"] = self.outq.qsize
+        self.batch = Batch()
+        self.aircraft: dict[int, AircraftRow] = {}
+        self.untracked: set[int] = set()
+        self._seen: dict[tuple[int, int], int] = {}   # (aircraft, second) -> index in batch or -1
+        self._newest: datetime | None = None
+        self._last_expire: datetime | None = None
+        self.server_time: datetime | None = None
+        self._threads: list[threading.Thread] = []
+        self.failed: BaseException | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> None:
+        self.untracked = self.writer.untracked_aircraft()
+        for target, name in ((self._route, "soar-router"), (self._write, "soar-writer")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def close(self) -> None:
+        """Flush everything buffered, then stop (graceful shutdown)."""
+        self.inq.put(_STOP)
+        for t in self._threads:
+            t.join()
+        self.writer.close()
+
+    def submit(self, chunk: list[Message]) -> bool:
+        """Hand a chunk of messages to the router; False if it was dropped (counted)."""
+        if self.failed:
+            raise RuntimeError("ingest pipeline stopped") from self.failed
+        try:
+            self.inq.put(chunk, timeout=self.config.drop_after_s)
+            return True
+        except queue.Full:
+            self.stats.dropped_queue_full += 1
+            self.stats.reject(chunk[0][0] if chunk else "?", "queue_full")
+            log.warning("router queue full: dropped %d messages", len(chunk))
+            return False
+
+    # -- router thread -------------------------------------------------------
+
+    def _route(self) -> None:
+        cfg = self.config
+        try:
+            while True:
+                try:
+                    chunk = self.inq.get(timeout=cfg.batch_age_s / 2)
+                except queue.Empty:
+                    chunk = None
+                if chunk is _STOP:
+                    break
+                if chunk:
+                    if not self.batch:
+                        self.batch.opened = time.monotonic()   # age counts from the first item
+                    self._handle(chunk)
+                if self.batch and (len(self.batch.fixes) >= cfg.batch_size
+                                   or self.batch.age() >= cfg.batch_age_s):
+                    self._hand_off()
+            if self._newest is not None and self.tracker is not None:
+                self.batch.flight_ops.extend(self.tracker.expire(self._newest))
+            self._hand_off()
+        except BaseException as exc:   # noqa: BLE001 -- reported to the caller, not lost
+            log.exception("router stopped")
+            self.failed = exc
+        finally:
+            self.outq.put(_STOP)
+
+    def _hand_off(self) -> None:
+        if not len(self.batch):
+            self.batch = Batch()
+            return
+        self.outq.put(self.batch)
+        self.batch = Batch()
+        self._prune_seen()
+
+    def _prune_seen(self) -> None:
+        if self._newest is None:
+            return
+        horizon = int(self._newest.timestamp()) - self.config.dedup_window_s
+        self._seen = {k: -1 for k in self._seen if k[1] >= horizon}
+
+    def _decoder(self, receiver: str):
+        dec = self._modes_decoders.get(receiver)
+        if dec is None:
+            dec = self._modes_decoders[receiver] = self._modes_decoder_factory(receiver)
+        return dec
+
+    def _handle(self, chunk: Iterable[Message]) -> None:
+        stats = self.stats
+        for msg in chunk:
+            kind = msg[0]
+            stats.messages[kind] += 1
+            try:
+                if kind == "aprs":
+                    raw = msg[2]
+                    if raw.startswith("#"):
+                        self.server_time = ogn.parse_server_comment(raw) or self.server_time
+                        stats.reject(kind, "server_comment")
+                        continue
+                    result = ogn.parse(raw, msg[1])
+                else:
+                    result = self._decoder(msg[4]).decode(msg[2], msg[1], msg[3])
+            except Exception:   # noqa: BLE001 -- parsers promise not to raise; count if they do
+                log.debug("parser raised", exc_info=True)
+                result = PARSE_ERROR
+            if result is None:
+                stats.reject(kind, "no_position")
+            elif isinstance(result, Fix):
+                self._accept(kind, result)
+            elif isinstance(result, ReceiverBeacon):
+                stats.receiver_beacons += 1
+                self.batch.receivers[result.name] = result
+            elif isinstance(result, list):
+                for item in result:
+                    self._accept(kind, item)
+            else:
+                stats.reject(kind, result)
+
+    def _accept(self, kind: str, fix: Fix) -> None:
+        stats = self.stats
+        reason = validate.check(fix)
+        if reason is not None:
+            stats.reject(kind, reason)
+            return
+        aid = (fix.address_type << 24) | fix.address
+        if fix.no_tracking or aid in self.untracked:
+            stats.reject(kind, NO_TRACKING)
+            return
+        key = (aid, int(fix.time.timestamp()))
+        seen = self._seen.get(key)
+        if seen is not None:
+            stats.reject(kind, DUPLICATE)
+            # Keep the copy heard with the best signal while it is still unwritten.
+            if seen >= 0:
+                kept = self.batch.fixes[seen]
+                if (fix.signal_db or -1e9) > (kept.signal_db or -1e9):
+                    fix.flight_id = kept.flight_id
+                    self.batch.fixes[seen] = fix
+            return
+        self._seen[key] = len(self.batch.fixes)
+        self._remember_aircraft(aid, fix)
+        if self.tracker is not None:
+            ops = self.tracker.process(fix)
+            if ops:
+                self.batch.flight_ops.extend(ops)
+                for op in ops:
+                    stats.flights[op.kind] += 1
+            self._maybe_expire(fix.time)
+        if self._newest is None or fix.time > self._newest:
+            self._newest = fix.time
+        stats.fixes_accepted += 1
+        self.batch.fixes.append(fix)
+
+    def _maybe_expire(self, t: datetime) -> None:
+        if self._last_expire is None:
+            self._last_expire = t
+        elif (t - self._last_expire).total_seconds() >= self.config.expire_every_s:
+            self._last_expire = t
+            ops = self.tracker.expire(t)
+            self.batch.flight_ops.extend(ops)
+            for op in ops:
+                self.stats.flights[op.kind] += 1
+
+    def _remember_aircraft(self, aid: int, fix: Fix) -> None:
+        known = self.aircraft.get(aid)
+        row = AircraftRow(
+            aid, fix.address, fix.address_type,
+            fix.aircraft_type if fix.aircraft_type is not None else (known and known.aircraft_type),
+            known.category if known else None,
+            fix.registration or (known and known.registration) or None,
+            fix.callsign or (known and known.callsign) or None,
+            fix.model or (known and known.model) or None,
+            fix.time)
+        if known is None or known.key() != row.key() or \
+                fix.time - known.seen_at > timedelta(minutes=10):
+            self.aircraft[aid] = row
+            self.batch.aircraft[aid] = row
+
+    # -- writer thread -------------------------------------------------------
+
+    def _write(self) -> None:
+        while True:
+            batch = self.outq.get()
+            if batch is _STOP:
+                return
+            delay = 0.5
+            while True:
+                try:
+                    self.writer.write(batch)
+                    break
+                except TransientWriteError as exc:
+                    log.warning("database unreachable, retrying batch of %d fixes in %.1fs: %s",
+                                len(batch.fixes), delay, exc)
+                    time.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+                except psycopg.Error as exc:
+                    # Not retryable: count every fix of the batch, say why, go on.
+                    log.error("batch of %d fixes rejected by the database: %s",
+                              len(batch.fixes), str(exc).strip().splitlines()[0])
+                    for _ in batch.fixes:
+                        self.stats.reject("db", "write_error")
+                    break
