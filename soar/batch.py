@@ -33,6 +33,16 @@ class Batch:
     flight_ops: list = field(default_factory=list)
     opened: float = field(default_factory=time.monotonic)
 
+    def add_receiver(self, beacon: ReceiverBeacon) -> None:
+        """Position and status arrive in separate beacons: keep what each one knows."""
+        prev = self.receivers.get(beacon.name)
+        if prev is not None:
+            for f in ("time", "latitude", "longitude", "altitude_m", "version", "platform"):
+                if getattr(beacon, f) is None:
+                    setattr(beacon, f, getattr(prev, f))
+            beacon.status = {**prev.status, **beacon.status}
+        self.receivers[beacon.name] = beacon
+
     def __len__(self) -> int:
         return len(self.fixes) + len(self.flight_ops) + len(self.receivers)
 

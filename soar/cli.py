@@ -13,11 +13,14 @@ from soar import __version__, db
 from soar.errors import SoarError
 from soar import cli_ingest
 from soar.cli_db import db_app
+from soar.cli_flights import flights_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="soar: OGN and ADS-B positions into fixes and flights.")
 app.add_typer(db_app, name="db")
 app.command()(cli_ingest.replay)
+app.command()(cli_ingest.run)
+app.add_typer(flights_app, name="flights")
 
 
 def _version(value: bool) -> None:

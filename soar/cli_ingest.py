@@ -63,3 +63,78 @@ def run_replay(path: Path, fmt: str, speed: float | None, receiver: str | None =
     summary = stats.summary()
     summary["file"] = str(path)
     return summary
+
+
+def _hostport(value: str, option: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise SoarError(f"{option} {value!r}: give HOST:PORT, e.g. aprs.glidernet.org:14580")
+    return host, int(port)
+
+
+def run(
+    ogn: Optional[str] = typer.Option(None, help="APRS-IS HOST:PORT (OGN: 14580 with a filter, "
+                                                  "10152 for the full feed)."),
+    ogn_filter: Optional[str] = typer.Option(None, help="APRS-IS server filter, e.g. r/47.8/11.4/200"),
+    callsign: str = typer.Option("N0CALL", help="APRS-IS login (read-only, pass -1)."),
+    beast: list[str] = typer.Option([], help="Beast TCP HOST:PORT (readsb/dump1090, usually 30005); "
+                                             "repeatable."),
+    metrics_port: Optional[int] = typer.Option(None, help="Serve Prometheus metrics on 127.0.0.1:PORT."),
+    stats_interval: float = typer.Option(30.0, help="Seconds between stats log lines."),
+    queue_timeout: float = typer.Option(5.0, help="Live feeds drop (and count) a chunk after the "
+                                                  "router queue stayed full this long."),
+) -> None:
+    """Ingest live feeds until SIGINT/SIGTERM, then flush and exit."""
+    import threading
+
+    from soar.aprs_client import AprsClient
+    from soar.beast import signal_dbfs
+    from soar.beast_client import BeastClient
+
+    if not ogn and not beast:
+        raise SoarError("nothing to read: give --ogn HOST:PORT and/or --beast HOST:PORT")
+    feeds = []
+    if ogn:
+        host, port = _hostport(ogn, "--ogn")
+        feeds.append(("aprs", AprsClient(host, port, callsign=callsign, filter=ogn_filter), f"{host}:{port}"))
+    for b in beast:
+        host, port = _hostport(b, "--beast")
+        feeds.append(("beast", BeastClient(host, port), f"{host}:{port}"))
+
+    stats = IngestStats()
+    url = db.role_url("ingest")
+    db.connect(url).close()
+    pipeline = ingest.build(url, stats, PipelineConfig(drop_after_s=queue_timeout))
+    if metrics_port:
+        from soar import metrics
+        metrics.serve(metrics_port, stats)
+    pipeline.start()
+    logger = ingest.StatsLogger(stats, stats_interval)
+    logger.start()
+    threads = []
+    with ingest.stop_on_signals() as stop:
+        for kind, client, name in feeds:
+            chunker = ingest.Chunker(pipeline)
+            if kind == "aprs":
+                def on_line(received_at, raw, c=chunker):
+                    c.add(("aprs", received_at, raw, None))
+                target = (lambda cl=client, cb=on_line: cl.run(cb, stop))
+            else:
+                def on_frame(received_at, frame, c=chunker, n=name):
+                    c.add(("modes", received_at, frame.payload, signal_dbfs(frame.signal), n))
+                target = (lambda cl=client, cb=on_frame: cl.run(cb, stop))
+            for fn in (target, lambda c=chunker: c.run_timer(stop)):
+                t = threading.Thread(target=fn, daemon=True)
+                t.start()
+                threads.append(t)
+        while not stop.wait(1.0):
+            if pipeline.failed:
+                stop.set()
+        for t in threads:
+            t.join(timeout=10)
+    pipeline.close()
+    logger.stop.set()
+    json.dump(stats.summary(), sys.stdout)
+    sys.stdout.write("\n")
+    if pipeline.failed:
+        raise SoarError(f"ingest stopped: {pipeline.failed}")

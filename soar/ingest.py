@@ -77,3 +77,32 @@ def feed(pipeline: Pipeline, chunks: Iterable[list], stop: threading.Event,
         pipeline.submit(chunk)
         if progress:
             progress(len(chunk))
+
+
+class Chunker:
+    """Groups single live messages into chunks for the pipeline (one queue operation
+    per chunk, not per message); flushed by size, or by age from a timer."""
+
+    def __init__(self, pipeline: Pipeline, size: int = 500, max_age_s: float = 0.2):
+        self.pipeline, self.size, self.max_age_s = pipeline, size, max_age_s
+        self._chunk: list = []
+        self._lock = threading.Lock()
+
+    def add(self, message: tuple) -> None:
+        with self._lock:
+            self._chunk.append(message)
+            if len(self._chunk) < self.size:
+                return
+            chunk, self._chunk = self._chunk, []
+        self.pipeline.submit(chunk)
+
+    def flush(self) -> None:
+        with self._lock:
+            chunk, self._chunk = self._chunk, []
+        if chunk:
+            self.pipeline.submit(chunk)
+
+    def run_timer(self, stop: threading.Event) -> None:
+        while not stop.wait(self.max_age_s):
+            self.flush()
+        self.flush()

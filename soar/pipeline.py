@@ -46,7 +46,9 @@ class PipelineConfig:
     in_queue_chunks: int = 256
     out_queue_batches: int = 4
     drop_after_s: float | None = None   # None: block (replays); live feeds set a bound
-    dedup_window_s: int = 5
+    # OGN relays repeat a beacon up to ~65 s later in the one-minute capture; beyond
+    # the window a repeat is stored again (memory: ~2,500 keys per second of window).
+    dedup_window_s: int = 120
     expire_every_s: float = 60.0        # data time between flight timeout sweeps
 
 
@@ -174,7 +176,7 @@ class Pipeline:
                 self._accept(kind, result)
             elif isinstance(result, ReceiverBeacon):
                 stats.receiver_beacons += 1
-                self.batch.receivers[result.name] = result
+                self.batch.add_receiver(result)
             elif isinstance(result, list):
                 for item in result:
                     self._accept(kind, item)
@@ -215,6 +217,8 @@ class Pipeline:
             self._newest = fix.time
         stats.fixes_accepted += 1
         self.batch.fixes.append(fix)
+        if len(self.batch.fixes) >= self.config.batch_size:
+            self._hand_off()
 
     def _maybe_expire(self, t: datetime) -> None:
         if self._last_expire is None:

@@ -18,7 +18,7 @@ CHUNK = 1000
 FORMATS = ("aprs", "beast", "modes")
 
 
-def _paced(messages: Iterator[tuple], speed: float | None) -> Iterator[list]:
+def chunked(messages: Iterator[tuple], speed: float | None) -> Iterator[list]:
     chunk: list = []
     t0_wall = t0_data = None
     for m in messages:
@@ -40,7 +40,7 @@ def _paced(messages: Iterator[tuple], speed: float | None) -> Iterator[list]:
         yield chunk
 
 
-def _aprs(path: Path) -> Iterator[tuple]:
+def aprs_messages(path: Path) -> Iterator[tuple]:
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             parsed = ogn.parse_capture_line(line)
@@ -49,7 +49,7 @@ def _aprs(path: Path) -> Iterator[tuple]:
             yield ("aprs", parsed[0], parsed[1], None)
 
 
-def _modes(path: Path, receiver: str) -> Iterator[tuple]:
+def modes_messages(path: Path, receiver: str) -> Iterator[tuple]:
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             parsed = modes.parse_modes_line(line)
@@ -58,7 +58,7 @@ def _modes(path: Path, receiver: str) -> Iterator[tuple]:
             yield ("modes", parsed[0], parsed[1], None, receiver)
 
 
-def _beast(path: Path, receiver: str, start: datetime) -> Iterator[tuple]:
+def beast_messages(path: Path, receiver: str, start: datetime) -> Iterator[tuple]:
     """A Beast file has only the receiver's 12 MHz counter: times are `start` plus
     the counter's progress since the first frame."""
     decoder = beast.BeastDecoder()
@@ -76,11 +76,11 @@ def _beast(path: Path, receiver: str, start: datetime) -> Iterator[tuple]:
 def replay(path: Path, fmt: str, speed: float | None = None, receiver: str | None = None,
            start: datetime | None = None) -> Iterator[list]:
     if fmt == "aprs":
-        messages = _aprs(path)
+        messages = aprs_messages(path)
     elif fmt == "modes":
-        messages = _modes(path, receiver or path.stem)
+        messages = modes_messages(path, receiver or path.stem)
     elif fmt == "beast":
-        messages = _beast(path, receiver or path.stem, start or datetime.now(timezone.utc))
+        messages = beast_messages(path, receiver or path.stem, start or datetime.now(timezone.utc))
     else:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    return _paced(messages, speed)
+    return chunked(messages, speed)
