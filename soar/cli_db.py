@@ -64,3 +64,24 @@ def downgrade(revision: str = typer.Argument("base")) -> None:
 def url(role: str = typer.Option("admin", help="admin, ingest, worker or readonly")) -> None:
     """Print the connection URL (no password) for a role."""
     typer.echo(db.redact(db.admin_url() if role == "admin" else db.role_url(role)))
+
+
+@db_app.command()
+def pgbouncer(
+    port: int = typer.Option(6432, help="Port number of PgBouncer's unix socket."),
+    stop_it: bool = typer.Option(False, "--stop", help="Stop it instead."),
+) -> None:
+    """Start PgBouncer (transaction pooling) in front of the embedded cluster."""
+    from soar.pgbouncer import Bouncer
+
+    cluster = _embedded_only("pgbouncer")
+    bouncer = Bouncer(cluster, port)
+    if stop_it:
+        bouncer.stop()
+        typer.echo("pgbouncer stopped")
+        return
+    if not cluster.running():
+        raise SoarError("the embedded cluster is not running: `soar db start` first")
+    bouncer.start()
+    typer.echo(f"pgbouncer running: {bouncer.url()}\n"
+               f"point soar at it with SOAR_DATABASE_URL={bouncer.url(user='soar_ingest')} (ingest)")
