@@ -22,6 +22,8 @@ class AddressType(IntEnum):
     ICAO = 1
     FLARM = 2
     OGN = 3
+    # Naviter's 4-hex-digit flags field (id1C4007220E) has a wider address-type field;
+    # 4 and 5 occur in real traffic and are stored as given.
 
 
 def aircraft_id(address_type: int, address: int) -> int:

@@ -24,30 +24,32 @@ KNOTS_TO_KMH = 1.852
 FEET_TO_M = 0.3048
 FPM_TO_MS = 0.00508
 ROT_TO_DEGS = 1.5          # one "rot" is a half turn per two minutes: 180 deg / 120 s
+_DAY = timedelta(days=1)
 
 # Tracker families that send no usable `id` token still carry the address in the
 # callsign for these prefixes; other prefixes (FMT, AIR, ...) name no address type.
 _CALLSIGN_ADDRESS_TYPES = {
-    "FLR": AddressType.FLARM, "ICA": AddressType.ICAO,
-    "OGN": AddressType.OGN, "RND": AddressType.RANDOM,
+    "FLR": int(AddressType.FLARM), "ICA": int(AddressType.ICAO),
+    "OGN": int(AddressType.OGN), "RND": int(AddressType.RANDOM),
 }
 _UNSUPPORTED_DESTCALLS = frozenset({"OGNDVS"})   # receiver-side weather stations
 
 # info field of a position with a timestamp: /hhmmssh DDMM.mmN T DDDMM.mmE S [ccc/sss][/A=aaaaaa]
 _POSITION = re.compile(
     r"[/@](\d{6})([hz])(\d\d)(\d\d\.\d\d)([NS])(.)(\d{3})(\d\d\.\d\d)([EW])(.)"
-    r"(?:(\d{3})/(\d{3}))?(?:/A=(-\d{5}|\d{6}))?")
-_ID = re.compile(r"id([0-9A-Fa-f]{2}|[0-9A-Fa-f]{4})([0-9A-Fa-f]{6})\Z")
-_DAO = re.compile(r"!W(\d)(\d)!\Z")
-_HEX6 = re.compile(r"[0-9A-Fa-f]{6}\Z")
-_TIMESTAMP = re.compile(r"(\d{6})([hz])")
-_VERSION = re.compile(r"v(\d+\.\d+\.\d+)(?:\.(\S+))?\Z")
+    r"(?:(\d{3})/(\d{3}))?(?:/A=(-\d{5}|\d{6}))?(?: !W(\d)(\d)!)?", re.ASCII)
+_ID = re.compile(r"id([0-9A-Fa-f]{2}|[0-9A-Fa-f]{4})([0-9A-Fa-f]{6})\Z", re.ASCII)
+_DAO = re.compile(r"!W(\d)(\d)!\Z", re.ASCII)
+_HEX6 = re.compile(r"[0-9A-Fa-f]{6}\Z", re.ASCII)
+_TIMESTAMP = re.compile(r"(\d{6})([hz])", re.ASCII)
+_VERSION = re.compile(r"v(\d+\.\d+\.\d+)(?:\.(\S+))?\Z", re.ASCII)
+_VERSION_TOKEN = re.compile(r"v[0-9A-Z]", re.ASCII)   # v0.2.7.ARM, vMB101-ESP32-OGNbase
 _SERVER_TIME = re.compile(
     r"(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{4}) "
-    r"(\d\d):(\d\d):(\d\d) GMT")
+    r"(\d\d):(\d\d):(\d\d) GMT", re.ASCII)
 _MONTHS = {m: i for i, m in enumerate(
     "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
-_ADSB_CATEGORY = re.compile(r"[A-D][0-7]:")
+_ADSB_CATEGORY = re.compile(r"[A-D][0-7]:", re.ASCII)
 
 
 def parse_capture_line(line: str) -> tuple[datetime, str] | None:
@@ -59,12 +61,12 @@ def parse_capture_line(line: str) -> tuple[datetime, str] | None:
         line = line.rstrip("\r\n")
         if not line.strip():
             return None
-        if line[10:11] == " ":          # OGN capture: the stamp itself contains a space
-            stamp, sep, raw = line.partition(": ")
-        else:
-            stamp, sep, raw = line.partition(" ")
-            stamp = stamp.removesuffix(":")
-        if not sep or not raw.strip():
+        # OGN's captures put a space inside the stamp; the raw line may contain ": " too.
+        end = line.find(" ", 11 if line[10:11] == " " else 0)
+        if end < 0:
+            return None
+        stamp, raw = line[:end].removesuffix(":"), line[end + 1:]
+        if not raw.strip():
             return None
         t = datetime.fromisoformat(stamp)
         t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
@@ -137,20 +139,23 @@ def _position(info: str, received_at: datetime):
     m = _POSITION.match(info)
     if m is None:
         return _position_aprslib(info, received_at)
-    ts, form, lat_d, lat_m, ns, _table, lon_d, lon_m, ew, symbol, cse, spd, alt = m.groups()
+    ts, form, lat_d, lat_m, ns, _table, lon_d, lon_m, ew, symbol, cse, spd, alt, dao_lat, \
+        dao_lon = m.groups()
     lat_min = float(lat_m)
     lon_min = float(lon_m)
     if lat_min >= 60.0 or lon_min >= 60.0:
         return PARSE_ERROR
     comment = info[m.end():]
-    # !Wxy! adds a third decimal to the minutes; applied to the magnitude, before the sign.
-    i = comment.find("!W")
-    if i >= 0:
+    if dao_lat is None and "!W" in comment:   # not in its usual place right after A=
+        i = comment.find("!W")
         d = _DAO.match(comment, i, i + 5)
         if d is not None:
-            lat_min += int(d.group(1)) * 0.001
-            lon_min += int(d.group(2)) * 0.001
+            dao_lat, dao_lon = d.groups()
             comment = comment[:i] + comment[i + 5:]
+    # !Wxy! adds a third decimal to the minutes; applied to the magnitude, before the sign.
+    if dao_lat is not None:
+        lat_min += int(dao_lat) * 0.001
+        lon_min += int(dao_lon) * 0.001
     lat = int(lat_d) + lat_min / 60.0
     lon = int(lon_d) + lon_min / 60.0
     if ns == "S":
@@ -198,17 +203,18 @@ def _position_aprslib(info: str, received_at: datetime):
 
 def resolve_time(ts: str, form: str, received_at: datetime) -> datetime | None:
     """Full UTC time of an APRS `hhmmss` + `h` or `ddhhmm` + `z` stamp, nearest received_at."""
-    a, b, c = int(ts[0:2]), int(ts[2:4]), int(ts[4:6])
-    ref = received_at.astimezone(UTC)
+    a, rest = divmod(int(ts), 10000)
+    b, c = divmod(rest, 100)
+    ref = received_at.astimezone(UTC) if received_at.tzinfo else received_at.replace(tzinfo=UTC)
     if form == "h":
         if a > 23 or b > 59 or c > 59:
             return None
-        t = ref.replace(hour=a, minute=b, second=c, microsecond=0)
-        delta = (t - ref).total_seconds()
+        t = datetime(ref.year, ref.month, ref.day, a, b, c, tzinfo=UTC)
+        delta = (a - ref.hour) * 3600 + (b - ref.minute) * 60 + c - ref.second
         if delta > 43200:              # e.g. 23:59:58 received at 00:00:03: yesterday
-            t -= timedelta(days=1)
+            t -= _DAY
         elif delta < -43200:           # e.g. 00:00:02 received at 23:59:59: tomorrow
-            t += timedelta(days=1)
+            t += _DAY
         return t
     if a < 1 or a > 31 or b > 23 or c > 59:
         return None
@@ -233,34 +239,43 @@ def _num(s: str) -> float | None:
 
 
 def _fix(src, path, received_at, time, lat, lon, course, speed, alt, comment):
-    climb = rot = db = flags = address = callsign = registration = model = None
+    climb = rot = db = id_match = callsign = registration = model = None
     for tok in comment.split():
-        if tok.startswith("id"):
-            m = _ID.match(tok)
-            if m is not None and flags is None:
-                flags = (m.group(1), int(m.group(1), 16))
-                address = int(m.group(2), 16)
-        elif tok.endswith("fpm"):
-            climb = _num(tok[:-3])
-        elif tok.endswith("rot"):
-            rot = _num(tok[:-3])
-        elif tok.endswith("dB"):
-            db = _num(tok[:-2])
-        elif tok.startswith("fn"):    # ADS-B relays: fnRYR7YM or fnA3:RYR5VV
-            callsign = tok[2:]
-            if _ADSB_CATEGORY.match(callsign):
-                callsign = callsign[3:]
-        elif tok.startswith("reg"):
-            registration = tok[3:].removeprefix(":")
-        elif tok.startswith("model"):
-            model = tok[5:].removeprefix(":")
-        elif _ADSB_CATEGORY.match(tok) and callsign is None:
-            callsign = tok[3:]
+        # Dispatch on the first/last character: most tokens are ones Fix has no column
+        # for (`0e`, `-8.4kHz`, `gps2x3`...), so they must fall through cheaply.
+        # float() also takes "nan"/"inf": `v - v == 0` keeps only finite values.
+        first = tok[0]
+        try:
+            if first in "+-0123456789":
+                last = tok[-1]
+                if last == "m" and tok.endswith("fpm"):
+                    v = float(tok[:-3])
+                    climb = v if v - v == 0 else None
+                elif last == "t" and tok.endswith("rot"):
+                    v = float(tok[:-3])
+                    rot = v if v - v == 0 else None
+                elif last == "B" and tok.endswith("dB"):
+                    v = float(tok[:-2])
+                    db = v if v - v == 0 else None
+            elif first == "i":
+                if id_match is None:
+                    id_match = _ID.match(tok)
+            elif first == "f" and tok.startswith("fn"):   # ADS-B: fnRYR7YM, fnA3:RYR5VV
+                callsign = tok[5:] if _ADSB_CATEGORY.match(tok, 2) else tok[2:]
+            elif first == "r" and tok.startswith("reg"):
+                registration = tok[3:].removeprefix(":")
+            elif first == "m" and tok.startswith("model"):
+                model = tok[5:].removeprefix(":")
+            elif tok[2:3] == ":" and callsign is None and _ADSB_CATEGORY.match(tok):
+                callsign = tok[3:]
+        except ValueError:
+            pass
     # bit errors (`e`), frequency offset (`kHz`), `gpsAxB`, `FLnnn.nn`, `dBm`, `s`/`h`/`r`
     # tokens are parse_comment() material: Fix has no columns for them.
 
-    if flags is not None:
-        hexflags, bits = flags
+    if id_match is not None:
+        hexflags, hexaddr = id_match.groups()
+        bits, address = int(hexflags, 16), int(hexaddr, 16)
         if len(hexflags) == 2:         # STttttaa
             stealth, no_track = bool(bits & 0x80), bool(bits & 0x40)
             aircraft_type, address_type = (bits >> 2) & 0x0F, bits & 0x03
@@ -278,8 +293,8 @@ def _fix(src, path, received_at, time, lat, lon, course, speed, alt, comment):
         time=time, received_at=received_at, source=Source.OGN,
         address_type=address_type, address=address, latitude=lat, longitude=lon,
         altitude_m=alt, ground_speed_kmh=speed, track_deg=course,
-        climb_rate_ms=climb * FPM_TO_MS if climb is not None else None,
-        turn_rate_degs=rot * ROT_TO_DEGS if rot is not None else None,
+        climb_rate_ms=None if climb is None else climb * FPM_TO_MS,
+        turn_rate_degs=None if rot is None else rot * ROT_TO_DEGS,
         receiver=path[-1] if path else None, signal_db=db,
         aircraft_type=aircraft_type, callsign=callsign or None,
         registration=registration or None,
@@ -337,12 +352,16 @@ def _receiver_status(src: str, info: str, received_at: datetime):
 
 
 def _status_tokens(tokens: list[str], b: ReceiverBeacon) -> None:
-    """Receiver status tokens (`v0.2.7.RPI-GPU CPU:0.7 RAM:770.2/968.2MB NTP:...`)."""
+    """Receiver status tokens (`v0.2.7.RPI-GPU CPU:0.7 RAM:770.2/968.2MB NTP:...`).
+
+    Key names follow python-ogn-client (e.g. RAM is free/total); free text and unknown
+    tokens end up in status["comment"].
+    """
     st = b.status
     other = []
     for tok in tokens:
         key, colon, val = tok.partition(":")
-        if tok[0] == "v" and b.version is None and len(tok) > 1:
+        if b.version is None and _VERSION_TOKEN.match(tok):
             m = _VERSION.match(tok)
             b.version, b.platform = (m.group(1), m.group(2)) if m else (tok[1:], None)
         elif colon and key == "CPU" and _num(val) is not None:

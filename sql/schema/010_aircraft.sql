@@ -4,7 +4,8 @@
 CREATE TABLE aircraft (
     id             bigint PRIMARY KEY,
     address        integer  NOT NULL CHECK (address BETWEEN 0 AND 16777215),
-    address_type   smallint NOT NULL CHECK (address_type BETWEEN 0 AND 3),
+    -- 0 random, 1 ICAO, 2 FLARM, 3 OGN; Naviter's 4-digit id flags carry 4 and 5 too.
+    address_type   smallint NOT NULL CHECK (address_type BETWEEN 0 AND 63),
     aircraft_type  smallint,              -- OGN aircraft type 0..15
     category       text,                  -- ADS-B emitter category, e.g. A3
     registration   text,
