@@ -59,7 +59,13 @@ class BeastDecoder:
         self.garbage_bytes = 0
 
     def feed(self, chunk: bytes) -> list[Frame]:
-        buf = self._buf + chunk if self._buf else bytes(chunk)
+        return self._parse(self._buf + chunk if self._buf else bytes(chunk), final=False)
+
+    def flush(self) -> list[Frame]:
+        """At end of input: frames still held back; leftover bytes count as garbage."""
+        return self._parse(self._buf, final=True)
+
+    def _parse(self, buf: bytes, final: bool) -> list[Frame]:
         out: list[Frame] = []
         append = out.append
         from_bytes = int.from_bytes
@@ -74,7 +80,7 @@ class BeastDecoder:
                 # incomplete; a match found beyond it could be a phantom made of
                 # its escaped bytes. Wait for more data before deciding.
                 cut = _START_RE.search(buf, end, start)
-                if cut is not None and len(buf) - cut.start() < _MAX_WIRE_LEN:
+                if not final and cut is not None and len(buf) - cut.start() < _MAX_WIRE_LEN:
                     keep = cut.start()
                     break
                 garbage += start - end
@@ -83,8 +89,11 @@ class BeastDecoder:
             body = m.group(group)
             if b"\x1a\x1a" in body:
                 body = body.replace(b"\x1a\x1a", b"\x1a")
-            append(_new_frame(Frame, (types[group], from_bytes(body[:6], "big"), body[6], body[7:])))
-        if keep < 0:
+            append(_new_frame(Frame, (types[group], from_bytes(body[:6], "big"),
+                                      body[6], body[7:])))
+        if final:
+            keep = len(buf)
+        elif keep < 0:
             # Keep only what could still become a frame: a 0x1a close enough to
             # the end that its frame may be incomplete. Nothing before it matched.
             keep = buf.find(b"\x1a", max(end, len(buf) - _MAX_WIRE_LEN))

@@ -63,14 +63,20 @@ def beast_messages(path: Path, receiver: str, start: datetime) -> Iterator[tuple
     the counter's progress since the first frame."""
     decoder = beast.BeastDecoder()
     first = None
-    with open(path, "rb") as f:
-        while block := f.read(1 << 16):
-            for frame in decoder.feed(block):
-                if first is None:
-                    first = frame.mlat_ticks
-                ticks = (frame.mlat_ticks - first) % (1 << 48)
-                t = start + timedelta(microseconds=ticks / 12)
-                yield ("modes", t, frame.payload, beast.signal_dbfs(frame.signal), receiver)
+
+    def blocks():
+        with open(path, "rb") as f:
+            while block := f.read(1 << 16):
+                yield decoder.feed(block)
+        yield decoder.flush()
+
+    for frames in blocks():
+        for frame in frames:
+            if first is None:
+                first = frame.mlat_ticks
+            ticks = (frame.mlat_ticks - first) % (1 << 48)
+            t = start + timedelta(microseconds=ticks / 12)
+            yield ("modes", t, frame.payload, beast.signal_dbfs(frame.signal), receiver)
 
 
 def replay(path: Path, fmt: str, speed: float | None = None, receiver: str | None = None,
