@@ -13,11 +13,17 @@ from soar import __version__, db
 from soar.errors import SoarError
 from soar import cli_ingest
 from soar.cli_db import db_app
+from soar.cli_import import import_app
+from soar.cli_queue import queue_app
+from soar.cli_worker import worker_command
 from soar.cli_flights import flights_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="soar: OGN and ADS-B positions into fixes and flights.")
 app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(queue_app, name="queue")
+app.command("worker")(worker_command)
 app.command()(cli_ingest.replay)
 app.command()(cli_ingest.run)
 app.add_typer(flights_app, name="flights")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
 
@@ -28,12 +28,26 @@ def _speed(value: str) -> float | None:
     return speed
 
 
+def _position(value: str | None, option: str) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        lat, lon = (float(v) for v in value.split(","))
+    except ValueError:
+        raise SoarError(f"{option} {value!r}: give LAT,LON in degrees, e.g. 49.01,2.55") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise SoarError(f"{option} {value!r}: latitude or longitude out of range")
+    return lat, lon
+
+
 def replay(
     path: Path = typer.Argument(..., help="Recording to replay."),
     fmt: str = typer.Option(..., "--format", "-f", help="aprs, beast or modes"),
     speed: str = typer.Option("max", help="N times real time, or 'max'"),
     receiver: Optional[str] = typer.Option(None, help="Receiver name for beast/modes feeds."),
     start: Optional[datetime] = typer.Option(None, help="Beast only: UTC time of the first frame."),
+    receiver_position: Optional[str] = typer.Option(
+        None, help="beast/modes: LAT,LON of the receiver (places aircraft on the ground)."),
     batch_size: int = typer.Option(5000, help="Fixes per COPY batch."),
 ) -> None:
     """Replay a recording through the live ingest path."""
@@ -41,17 +55,22 @@ def replay(
         raise SoarError(f"--format {fmt!r}: use one of {', '.join(sources.FORMATS)}")
     if not path.is_file():
         raise SoarError(f"{path}: no such file")
-    summary = run_replay(path, fmt, _speed(speed), receiver, start, batch_size)
+    if start is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=timezone.utc)
+    summary = run_replay(path, fmt, _speed(speed), receiver, start, batch_size,
+                         _position(receiver_position, "--receiver-position"))
     json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
 
 
 def run_replay(path: Path, fmt: str, speed: float | None, receiver: str | None = None,
-               start: datetime | None = None, batch_size: int = 5000) -> dict:
+               start: datetime | None = None, batch_size: int = 5000,
+               receiver_position: tuple[float, float] | None = None) -> dict:
     stats = IngestStats()
     url = db.role_url("ingest")
     db.connect(url).close()
-    pipeline = ingest.build(url, stats, PipelineConfig(batch_size=batch_size))
+    pipeline = ingest.build(url, stats, PipelineConfig(batch_size=batch_size),
+                            receiver_position=receiver_position)
     pipeline.start()
     with ingest.stop_on_signals() as stop:
         try:
@@ -79,6 +98,7 @@ def run(
     callsign: str = typer.Option("N0CALL", help="APRS-IS login (read-only, pass -1)."),
     beast: list[str] = typer.Option([], help="Beast TCP HOST:PORT (readsb/dump1090, usually 30005); "
                                              "repeatable."),
+    beast_position: Optional[str] = typer.Option(None, help="LAT,LON of the Beast receiver."),
     metrics_port: Optional[int] = typer.Option(None, help="Serve Prometheus metrics on 127.0.0.1:PORT."),
     stats_interval: float = typer.Option(30.0, help="Seconds between stats log lines."),
     queue_timeout: float = typer.Option(5.0, help="Live feeds drop (and count) a chunk after the "
@@ -104,7 +124,8 @@ def run(
     stats = IngestStats()
     url = db.role_url("ingest")
     db.connect(url).close()
-    pipeline = ingest.build(url, stats, PipelineConfig(drop_after_s=queue_timeout))
+    pipeline = ingest.build(url, stats, PipelineConfig(drop_after_s=queue_timeout),
+                            receiver_position=_position(beast_position, "--beast-position"))
     if metrics_port:
         from soar import metrics
         metrics.serve(metrics_port, stats)

@@ -18,11 +18,15 @@ log = logging.getLogger(__name__)
 
 
 def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = None,
-          tracker=None, write_flight_op=None, on_flight_latency=None) -> Pipeline:
+          tracker=None, write_flight_op=None, on_flight_latency=None,
+          receiver_position: tuple[float, float] | None = None) -> Pipeline:
+    """`receiver_position`: where the Beast/Mode-S receiver stands; lets the decoder
+    place aircraft on the ground before they have flown (surface CPR needs a reference)."""
     writer = Writer(conninfo, stats, write_flight_op=write_flight_op,
                     on_flight_latency=on_flight_latency)
+    lat, lon = receiver_position or (None, None)
     return Pipeline(writer, stats, config, tracker=tracker,
-                    modes_decoder=lambda receiver: modes.ModeSDecoder(receiver))
+                    modes_decoder=lambda receiver: modes.ModeSDecoder(receiver, lat, lon))
 
 
 class StatsLogger(threading.Thread):

@@ -171,7 +171,7 @@ class Pipeline:
                 log.debug("parser raised", exc_info=True)
                 result = PARSE_ERROR
             if result is None:
-                stats.reject(kind, "no_position")
+                stats.state_only += 1     # e.g. Mode-S velocity or identification
             elif isinstance(result, Fix):
                 self._accept(kind, result)
             elif isinstance(result, ReceiverBeacon):

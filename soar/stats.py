@@ -23,6 +23,7 @@ class IngestStats:
     fixes_accepted: int = 0
     fixes_written: int = 0
     receiver_beacons: int = 0
+    state_only: int = 0          # valid messages that update state but carry no position
     batches: int = 0
     dropped_queue_full: int = 0
     queue_depth: dict = field(default_factory=dict)          # name -> callable
@@ -47,6 +48,7 @@ class IngestStats:
             "fixes_accepted": self.fixes_accepted,
             "fixes_written": self.fixes_written,
             "receiver_beacons": self.receiver_beacons,
+            "state_only": self.state_only,
             "rejected": self.rejected_by_reason(),
             "dropped_queue_full": self.dropped_queue_full,
             "flights": dict(self.flights),

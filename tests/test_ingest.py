@@ -37,7 +37,8 @@ def test_oneminute_capture_lands_as_fixes(database, conn):
     s = stats.summary()
     assert s["messages_total"] == 88565
     # Every message is accounted for: a fix, a receiver beacon, or a counted reason.
-    assert s["fixes_accepted"] + s["receiver_beacons"] + sum(s["rejected"].values()) == 88565
+    assert (s["fixes_accepted"] + s["receiver_beacons"] + s["state_only"]
+            + sum(s["rejected"].values())) == 88565
     assert s["fixes_written"] == s["fixes_accepted"]
     n_fixes, n_aircraft = conn.execute(
         "SELECT count(*), count(DISTINCT aircraft_id) FROM fixes").fetchone()
@@ -170,3 +171,30 @@ def test_every_real_tracker_type_is_stored_or_counted(database, conn, tmp_path, 
     assert stats.fixes_written > 150
     naviter = conn.execute("SELECT count(*) FROM aircraft WHERE address_type = 4").fetchone()[0]
     assert naviter >= 1
+
+
+def test_beast_capture_lands_with_reference_positions(database, conn, shared_data):
+    """The real Beast capture through `replay`: positions, altitudes and callsigns as the
+    recorder's own decoder printed them (its SBS output beside the capture)."""
+    capture = shared_data / "beast" / "ulss7-2018-04-03.beast"
+    start = datetime(2018, 4, 3, 19, 2, 28, 136000, tzinfo=timezone.utc)
+    replay(database, capture, "beast", receiver="ulss7", start=start)
+    ref_pos, ref_calls = {}, {}
+    for line in (shared_data / "beast" / "ulss7-2018-04-03.reference-sbs.txt").read_text().splitlines():
+        f = line.split(",")
+        if len(f) < 16:
+            continue     # the recorder's own comment lines
+        if f[1] == "3" and f[14]:
+            ref_pos.setdefault(int(f[4], 16), []).append((float(f[14]), float(f[15]), int(f[11])))
+        if f[1] == "1" and f[10].strip():
+            ref_calls[int(f[4], 16)] = f[10].strip()
+    rows = conn.execute("SELECT aircraft_id & 16777215, latitude, longitude, altitude_m FROM fixes "
+                        "WHERE source = 2").fetchall()
+    assert len(rows) >= 300
+    for address, lat, lon, alt in rows:
+        # Every stored fix is one the reference decoded too (to its 5 decimals, feet exact).
+        assert any(abs(lat - rlat) < 1e-4 and abs(lon - rlon) < 1e-4
+                   and abs(alt - ralt * 0.3048) < 0.5
+                   for rlat, rlon, ralt in ref_pos[address]), (hex(address), lat, lon)
+    calls = dict(conn.execute("SELECT address, callsign FROM aircraft WHERE callsign IS NOT NULL"))
+    assert calls == ref_calls
