@@ -78,8 +78,8 @@ def resolve_sources(source: str | None) -> tuple[str, str]:
                 found.append(path)
                 break
         else:
-            raise SoarError(f"no {stem}.csv or {stem}.csv.gz in {source}; pass a folder or URL "
-                            "holding the OurAirports airports.csv and runways.csv")
+            raise SoarError(f"no {stem}.csv or {stem}.csv.gz in {source}; pass --source with a "
+                            "folder or URL holding the OurAirports airports.csv and runways.csv")
     return found[0], found[1]
 
 
@@ -114,13 +114,15 @@ def import_airports(conn: psycopg.Connection, airports_src: str, runways_src: st
         result.airports = _load_temp(conn, airports_src, "airports", AIRPORT_COLUMNS)
         result.runways = _load_temp(conn, runways_src, "runways", RUNWAY_COLUMNS)
         bad = conn.execute(
-            "SELECT count(*) FROM airports_in s WHERE s.id !~ '^[0-9]+$' OR nullif(s.ident, '') IS NULL "
-            "OR s.latitude_deg IS NULL OR s.longitude_deg IS NULL").fetchone()[0]
+            "SELECT count(*) FROM airports_in s WHERE coalesce(s.id, '') !~ '^[0-9]+$' "
+            "OR nullif(s.ident, '') IS NULL OR s.latitude_deg IS NULL OR s.longitude_deg IS NULL"
+        ).fetchone()[0]
         if bad:
             raise SoarError(f"{airports_src}: {bad} row(s) without a numeric id, an ident or a position")
 
-        bad = conn.execute("SELECT count(*) FROM runways_in s "
-                           "WHERE s.id !~ '^[0-9]+$' OR s.airport_ref !~ '^[0-9]+$'").fetchone()[0]
+        bad = conn.execute(
+            "SELECT count(*) FROM runways_in s WHERE coalesce(s.id, '') !~ '^[0-9]+$' "
+            "OR coalesce(s.airport_ref, '') !~ '^[0-9]+$'").fetchone()[0]
         if bad:
             raise SoarError(f"{runways_src}: {bad} row(s) without a numeric id or airport_ref")
 

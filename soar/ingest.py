@@ -4,12 +4,17 @@ live feeds, with graceful shutdown and a periodic stats line."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from soar import modes
+import psycopg
+
+from soar import modes, terrain
+from soar.tracker import FlightTracker, TrackerConfig
+from soar.tracker import sql as flight_sql
 from soar.pipeline import Pipeline, PipelineConfig
 from soar.stats import IngestStats
 from soar.writer import Writer
@@ -18,15 +23,41 @@ log = logging.getLogger(__name__)
 
 
 def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = None,
-          tracker=None, write_flight_op=None, on_flight_latency=None,
+          track: bool = True, tracker_config: TrackerConfig | None = None,
+          srtm_dir: str | None = None,
           receiver_position: tuple[float, float] | None = None) -> Pipeline:
-    """`receiver_position`: where the Beast/Mode-S receiver stands; lets the decoder
-    place aircraft on the ground before they have flown (surface CPR needs a reference)."""
-    writer = Writer(conninfo, stats, write_flight_op=write_flight_op,
-                    on_flight_latency=on_flight_latency)
+    """The ingest pipeline, with the flight tracker unless `track` is False.
+
+    `receiver_position`: where the Beast/Mode-S receiver stands; lets the decoder place
+    aircraft on the ground before they have flown (surface CPR needs a reference).
+    `srtm_dir`: SRTM .hgt tiles for height above ground (else airport elevations only).
+    """
+    def latency(op, ms: float) -> None:
+        metric = flight_sql.latency_metric(op)
+        if metric is not None:
+            stats.latency[metric.split(".")[1]].observe(ms)
+
+    writer = Writer(conninfo, stats, write_flight_op=flight_sql.write_op,
+                    on_flight_latency=latency)
+    tracker = None
+    if track:
+        tracker = FlightTracker(tracker_config or TrackerConfig(),
+                                terrain=_terrain(conninfo, srtm_dir))
+        stats.gauges["flight_tracker_active_aircraft"] = lambda: tracker.stats.active_aircraft
+        stats.gauges["flight_tracker_active_flights"] = lambda: tracker.stats.active_flights
     lat, lon = receiver_position or (None, None)
     return Pipeline(writer, stats, config, tracker=tracker,
                     modes_decoder=lambda receiver: modes.ModeSDecoder(receiver, lat, lon))
+
+
+def _terrain(conninfo: str, srtm_dir: str | None):
+    """Ground elevation for the tracker: SRTM tiles if configured, and the airports
+    table's elevations (read once here, at start-up, never on the fix path)."""
+    srtm_dir = srtm_dir or os.environ.get("SOAR_SRTM_DIR")
+    srtm = terrain.SrtmTiles(srtm_dir) if srtm_dir else None
+    with psycopg.connect(conninfo, prepare_threshold=None) as conn:
+        airports = terrain.AirportElevations.from_db(conn)
+    return terrain.make_terrain(srtm, airports if len(airports) else None)
 
 
 class StatsLogger(threading.Thread):

@@ -14,6 +14,7 @@ fixes or is `batch_age_s` old. Live sources give up on a full queue after
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -23,9 +24,10 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from soar import ogn, validate
+from soar import validate
 from soar.batch import AircraftRow, Batch
 from soar.fix import DUPLICATE, NO_TRACKING, PARSE_ERROR, Fix, ReceiverBeacon
+from soar.parse_pool import SERVER_COMMENT, ParsePool, parse_line, unpack
 from soar.stats import IngestStats
 from soar.writer import TransientWriteError, Writer
 
@@ -50,6 +52,8 @@ class PipelineConfig:
     # the window a repeat is stored again (memory: ~2,500 keys per second of window).
     dedup_window_s: int = 120
     expire_every_s: float = 60.0        # data time between flight timeout sweeps
+    # Processes parsing APRS beside the router (0: parse in the router thread).
+    parse_workers: int = 1 if (os.cpu_count() or 1) >= 2 else 0
 
 
 class Pipeline:
@@ -68,17 +72,30 @@ class Pipeline:
         self.batch = Batch()
         self.aircraft: dict[int, AircraftRow] = {}
         self.untracked: set[int] = set()
-        self._seen: dict[tuple[int, int], int] = {}   # (aircraft, second) -> index in batch or -1
+        # De-duplication: second -> {aircraft id: (batch number, index in that batch)}.
+        # Bucketed by second so that forgetting old seconds costs nothing per key.
+        self._seen: dict[int, dict[int, tuple[int, int]]] = {}
+        self._batch_no = 0
         self._newest: datetime | None = None
         self._last_expire: datetime | None = None
         self.server_time: datetime | None = None
         self._threads: list[threading.Thread] = []
+        self._pool: ParsePool | None = None
         self.failed: BaseException | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
     def start(self) -> None:
         self.untracked = self.writer.untracked_aircraft()
+        if self.config.parse_workers:
+            self._pool = ParsePool(self.config.parse_workers)
+        if self.tracker is not None:
+            # A restart continues the flights the database says are active.
+            restored = self.writer.load_active(self.tracker.cfg)
+            self.batch.flight_ops.extend(
+                self.tracker.restore(restored.flights, restored.fixes))
+            if restored.closed:
+                log.info("closed %d flights left active too long", len(restored.closed))
         for target, name in ((self._route, "soar-router"), (self._write, "soar-writer")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
@@ -89,6 +106,8 @@ class Pipeline:
         self.inq.put(_STOP)
         for t in self._threads:
             t.join()
+        if self._pool is not None:
+            self._pool.close()
         self.writer.close()
 
     def submit(self, chunk: list[Message]) -> bool:
@@ -96,7 +115,11 @@ class Pipeline:
         if self.failed:
             raise RuntimeError("ingest pipeline stopped") from self.failed
         try:
-            self.inq.put(chunk, timeout=self.config.drop_after_s)
+            # The queue bounds chunks whether parsed yet or not: the slot is taken first.
+            item = chunk
+            if self._pool is not None and chunk and chunk[0][0] == "aprs":
+                item = (chunk, self._pool.submit(chunk))
+            self.inq.put(item, timeout=self.config.drop_after_s)
             return True
         except queue.Full:
             self.stats.dropped_queue_full += 1
@@ -119,7 +142,10 @@ class Pipeline:
                 if chunk:
                     if not self.batch:
                         self.batch.opened = time.monotonic()   # age counts from the first item
-                    self._handle(chunk)
+                    if type(chunk) is tuple:           # (chunk, its parse in the pool)
+                        self._handle(chunk[0], chunk[1].result())
+                    else:
+                        self._handle(chunk)
                 if self.batch and (len(self.batch.fixes) >= cfg.batch_size
                                    or self.batch.age() >= cfg.batch_age_s):
                     self._hand_off()
@@ -138,13 +164,15 @@ class Pipeline:
             return
         self.outq.put(self.batch)
         self.batch = Batch()
+        self._batch_no += 1
         self._prune_seen()
 
     def _prune_seen(self) -> None:
         if self._newest is None:
             return
         horizon = int(self._newest.timestamp()) - self.config.dedup_window_s
-        self._seen = {k: -1 for k in self._seen if k[1] >= horizon}
+        for second in [s for s in self._seen if s < horizon]:
+            del self._seen[second]
 
     def _decoder(self, receiver: str):
         dec = self._modes_decoders.get(receiver)
@@ -152,25 +180,28 @@ class Pipeline:
             dec = self._modes_decoders[receiver] = self._modes_decoder_factory(receiver)
         return dec
 
-    def _handle(self, chunk: Iterable[Message]) -> None:
+    def _handle(self, chunk: list[Message], parsed: list | None = None) -> None:
+        """`parsed`: the chunk's APRS results from the parse pool, if it went there."""
         stats = self.stats
-        for msg in chunk:
+        for i, msg in enumerate(chunk):
             kind = msg[0]
             stats.messages[kind] += 1
-            try:
-                if kind == "aprs":
-                    raw = msg[2]
-                    if raw.startswith("#"):
-                        self.server_time = ogn.parse_server_comment(raw) or self.server_time
-                        stats.reject(kind, "server_comment")
-                        continue
-                    result = ogn.parse(raw, msg[1])
-                else:
+            if parsed is not None:
+                result = parsed[i]
+                if type(result) is tuple and result[0] != SERVER_COMMENT:
+                    result = unpack(result)
+            elif kind == "aprs":
+                result = parse_line(msg[2], msg[1])
+            else:
+                try:
                     result = self._decoder(msg[4]).decode(msg[2], msg[1], msg[3])
-            except Exception:   # noqa: BLE001 -- parsers promise not to raise; count if they do
-                log.debug("parser raised", exc_info=True)
-                result = PARSE_ERROR
-            if result is None:
+                except Exception:   # noqa: BLE001 -- the decoder promises not to raise
+                    log.debug("decoder raised", exc_info=True)
+                    result = PARSE_ERROR
+            if type(result) is tuple:            # (SERVER_COMMENT, server time)
+                self.server_time = result[1] or self.server_time
+                stats.reject(kind, "server_comment")
+            elif result is None:
                 stats.state_only += 1     # e.g. Mode-S velocity or identification
             elif isinstance(result, Fix):
                 self._accept(kind, result)
@@ -193,18 +224,21 @@ class Pipeline:
         if fix.no_tracking or aid in self.untracked:
             stats.reject(kind, NO_TRACKING)
             return
-        key = (aid, int(fix.time.timestamp()))
-        seen = self._seen.get(key)
+        second = int(fix.time.timestamp())
+        bucket = self._seen.get(second)
+        if bucket is None:
+            bucket = self._seen[second] = {}
+        seen = bucket.get(aid)
         if seen is not None:
             stats.reject(kind, DUPLICATE)
             # Keep the copy heard with the best signal while it is still unwritten.
-            if seen >= 0:
-                kept = self.batch.fixes[seen]
+            if seen[0] == self._batch_no:
+                kept = self.batch.fixes[seen[1]]
                 if (fix.signal_db or -1e9) > (kept.signal_db or -1e9):
                     fix.flight_id = kept.flight_id
-                    self.batch.fixes[seen] = fix
+                    self.batch.fixes[seen[1]] = fix
             return
-        self._seen[key] = len(self.batch.fixes)
+        bucket[aid] = (self._batch_no, len(self.batch.fixes))
         self._remember_aircraft(aid, fix)
         if self.tracker is not None:
             ops = self.tracker.process(fix)

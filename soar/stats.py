@@ -7,12 +7,42 @@ reads them when Prometheus asks.
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+LATENCY_BUCKETS_MS = (0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000)
+
+
+class Latency:
+    """A histogram (for Prometheus) plus the most recent samples (for percentiles)."""
+
+    def __init__(self, keep: int = 20_000):
+        self.counts = [0] * (len(LATENCY_BUCKETS_MS) + 1)
+        self.sum_ms = 0.0
+        self.recent: deque = deque(maxlen=keep)
+
+    def observe(self, ms: float) -> None:
+        self.recent.append(ms)
+        self.sum_ms += ms
+        self.counts[bisect.bisect_left(LATENCY_BUCKETS_MS, ms)] += 1
+
+    def percentile(self, q: float) -> float | None:
+        if not self.recent:
+            return None
+        data = sorted(self.recent)
+        return data[min(len(data) - 1, int(q / 100 * len(data)))]
+
+    def buckets(self) -> list[tuple[str, int]]:
+        out, total = [], 0
+        for bound, n in zip((*map(str, LATENCY_BUCKETS_MS), "+Inf"), self.counts):
+            total += n
+            out.append((bound, total))
+        return out
 
 
 @dataclass
@@ -28,6 +58,10 @@ class IngestStats:
     dropped_queue_full: int = 0
     queue_depth: dict = field(default_factory=dict)          # name -> callable
     flights: Counter = field(default_factory=Counter)        # flight op kinds
+    # flight_tracker.create_flight / complete_flight statement latencies
+    latency: dict = field(default_factory=lambda: {"create_flight": Latency(),
+                                                    "complete_flight": Latency()})
+    gauges: dict = field(default_factory=dict)               # name -> callable
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reject(self, kind: str, reason: str) -> None:
@@ -52,6 +86,8 @@ class IngestStats:
             "rejected": self.rejected_by_reason(),
             "dropped_queue_full": self.dropped_queue_full,
             "flights": dict(self.flights),
+            **{f"{name}_p99_ms": (round(lat.percentile(99), 3) if lat.recent else None)
+               for name, lat in self.latency.items()},
             "elapsed_s": round(elapsed, 3),
             "messages_per_s": round(total / elapsed, 1),
             "fixes_per_s": round(self.fixes_written / elapsed, 1),
@@ -83,6 +119,13 @@ class IngestCollector:
         for name, fn in s.queue_depth.items():
             depth.add_metric([name], fn())
         yield depth
+        for name, lat in s.latency.items():
+            h = HistogramMetricFamily(f"soar_flight_tracker_{name}_latency_ms",
+                                      f"flight_tracker.{name}.latency_ms: one SQL statement")
+            h.add_metric([], lat.buckets(), lat.sum_ms)
+            yield h
+        for name, fn in s.gauges.items():
+            yield GaugeMetricFamily(f"soar_{name}", name.replace("_", " "), value=fn())
         fl = CounterMetricFamily("soar_flight_tracker_events", "Flight starts and ends by kind",
                                  labels=["kind"])
         for kind, n in s.flights.items():

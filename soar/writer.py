@@ -94,6 +94,14 @@ class Writer:
             rows = conn.execute("SELECT id FROM aircraft WHERE NOT tracked").fetchall()
         return {r[0] for r in rows}
 
+    def load_active(self, config):
+        """Active flights and their last fixes, for the tracker's restart."""
+        from soar.tracker.sql import load_active
+
+        conn = self._connection()
+        with conn.transaction():
+            return load_active(conn, config)
+
     def write(self, batch: Batch) -> None:
         try:
             conn = self._connection()

@@ -19,6 +19,10 @@ CREATE TABLE flights (
     last_latitude             double precision,
     last_longitude            double precision,
     timed_out_at              timestamptz,
+    -- Why the flight ended; every end but a landing sets timed_out_at (and so queues a
+    -- 'timeout' enrichment). 'stale': closed at start-up, left active far too long.
+    end_reason                text CHECK (end_reason IN
+                                  ('landing', 'timeout', 'callsign_change', 'gap', 'stale')),
     spurious_reason           text,                        -- set when discarded as spurious
     towed_by_flight_id        uuid REFERENCES flights (id) ON DELETE SET NULL,
     towed_by_aircraft_id      bigint REFERENCES aircraft (id),

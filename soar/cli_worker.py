@@ -1,0 +1,93 @@
+"""`soar worker`: the enrichment worker (see worker/ and docs/enrichment.md)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Optional
+
+import psycopg
+import typer
+
+from soar import db
+from soar.errors import SoarError
+
+log = logging.getLogger("soar.worker")
+
+
+def check_database(url: str, need_places: bool) -> None:
+    """The worker's prerequisites, each failure naming its fix."""
+    with db.connect(url) as conn:
+        if conn.execute("SELECT to_regprocedure('detect_runway(uuid, text, interval, "
+                        "double precision, double precision, real)')").fetchone()[0] is None:
+            raise SoarError("the database has no enrichment functions: run `soar db upgrade`")
+        if not conn.execute("SELECT EXISTS (SELECT 1 FROM airports)").fetchone()[0]:
+            raise SoarError("no airports loaded (no airport or runway can be found): "
+                            "run `soar import airports`")
+        if need_places and not conn.execute("SELECT EXISTS (SELECT 1 FROM places)").fetchone()[0]:
+            raise SoarError("no places loaded for the offline geocoder: run `soar import places`, "
+                            "or set PELIAS_URL to use a Pelias server")
+
+
+def worker_command(
+    drain: bool = typer.Option(False, "--drain",
+                               help="Process until the queue is empty, then exit."),
+    threads: int = typer.Option(1, "--threads", min=1, max=64,
+                                help="Worker threads in this process (each with its own "
+                                     "connection); run several processes to scale further."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
+                                             help="Messages per read (default 10)."),
+    visibility_timeout: Optional[int] = typer.Option(
+        None, "--visibility-timeout", min=1,
+        help="Seconds a read message stays invisible to other workers (default 60)."),
+    max_attempts: Optional[int] = typer.Option(
+        None, "--max-attempts", min=1,
+        help="Tries before a message goes to the dead-letter queue (default 5)."),
+    poll_interval: Optional[float] = typer.Option(
+        None, "--poll-interval", min=0.01, help="Idle sleep between reads, seconds (default 1)."),
+    max_wait: Optional[float] = typer.Option(
+        None, "--max-wait", min=0,
+        help="Seconds a takeoff/landing waits for its fixes to be stored (default 120)."),
+    listen: Optional[bool] = typer.Option(
+        None, "--listen/--no-listen",
+        help="LISTEN for queue notifications (a wake-up hint; polling continues)."),
+    pelias_url: Optional[str] = typer.Option(
+        None, "--pelias-url", envvar="PELIAS_URL", show_envvar=True,
+        help="Pelias server for reverse geocoding; default: offline nearest place."),
+    metrics_port: Optional[int] = typer.Option(
+        None, "--metrics-port", envvar="SOAR_WORKER_METRICS_PORT", show_envvar=True,
+        help="Serve Prometheus metrics on 127.0.0.1:PORT."),
+) -> None:
+    """Enrich flights: airports, runways and locations, from the flight_enrichment queue."""
+    from worker import metrics
+    from worker.config import WorkerConfig
+    from worker.loop import run_workers
+
+    config = WorkerConfig.from_env(batch_size=batch_size, visibility_timeout_s=visibility_timeout,
+                                   max_attempts=max_attempts, poll_interval_s=poll_interval,
+                                   max_wait_s=max_wait, listen=listen, pelias_url=pelias_url)
+    url = db.role_url("worker")
+    check_database(url, need_places=not config.pelias_url)
+    if metrics_port:
+        try:
+            metrics.serve(metrics_port)
+        except OSError as exc:
+            raise SoarError(f"cannot serve metrics on 127.0.0.1:{metrics_port}: {exc.strerror}; "
+                            "choose another --metrics-port") from None
+
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    log.info("worker: %d thread(s), geocoder %s%s", threads,
+             "pelias" if config.pelias_url else "offline places", ", drain" if drain else "")
+    try:
+        stats = run_workers(url, config, threads=threads, drain=drain, stop=stop)
+    except KeyboardInterrupt:
+        stop.set()
+        raise
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise SoarError(f"lost the database ({db.redact(url)}): {reason}; check that it is up") \
+            from None
+    typer.echo(f"worker: {stats.summary()}")

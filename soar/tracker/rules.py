@@ -1,0 +1,137 @@
+"""Thresholds and the per-fix air/ground tests. docs/flight-detection.md explains
+each number and compares it with the systems in use today.
+
+Hysteresis comes from two separate tests: while on the ground only `looks_airborne`
+is asked (takeoff needs 55 km/h), while flying only `looks_landed` (landing needs
+under 40 km/h, level and low), so a fix between the two never flips the state.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+from soar.fix import Fix
+
+# OGN aircraft types that fly slower than a glider lands: hang glider, paraglider,
+# skydiver, balloon, airship, UAV. Their landing speed threshold is lower.
+SLOW_TYPES = frozenset({4, 6, 7, 11, 12, 13})
+GLIDER = 1
+TOW_TYPES = frozenset({2, 8})     # tow plane, piston aircraft
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    # Speed hysteresis (OGN's logbook: 55 up, 40 down).
+    takeoff_speed_kmh: float = 55.0
+    landing_speed_kmh: float = 40.0
+    slow_landing_speed_kmh: float = 15.0
+    # Standing trackers: GPS jitter stays below this speed.
+    moving_speed_kmh: float = 5.0
+    # |climb| at or above this is flying, not standing or rolling (winch in a headwind);
+    # a ground fix is level: under ground_climb_ms (GPS climb noise on the ground is
+    # about 0.1-0.3 m/s). In between counts as neither (hysteresis on climb too).
+    airborne_climb_ms: float = 1.0
+    ground_climb_ms: float = 0.5
+    # Height above ground (when known): above this while moving is flying (250 ft);
+    # a fix above agl_ground_max can never be a ground fix.
+    airborne_agl_m: float = 75.0
+    agl_ground_max_m: float = 100.0
+    # Circling gliders turn 12-25 deg/s; a ground fix does not turn that fast at speed.
+    airborne_turn_degs: float = 8.0
+    turn_min_speed_kmh: float = 20.0
+    # Takeoff confirmation: N consecutive airborne fixes plus vertical evidence.
+    takeoff_fixes: int = 3
+    takeoff_window_s: float = 60.0      # the run slides: evidence must come within it
+    takeoff_climb_m: float = 25.0       # above/below the last ground altitude (no terrain)
+    takeoff_agl_m: float = 50.0         # above terrain (when terrain is known)
+    takeoff_ground_gap_s: float = 120.0 # a ground fix this recent makes it a takeoff
+    # Without terrain, height above the takeoff field stands in for it this close.
+    takeoff_ref_radius_m: float = 20_000.0
+    # Landing confirmation: N consecutive ground fixes spanning at least this long.
+    landing_fixes: int = 3
+    landing_min_s: float = 10.0
+    # ADS-B: trust the transponder, but not a single message.
+    adsb_fixes: int = 2
+    # Standing still this long (within radius/height) ends a flight whatever the
+    # terrain says (a field on a hill next to a valley airport).
+    stationary_s: float = 600.0
+    stationary_radius_m: float = 100.0
+    stationary_height_m: float = 15.0
+    # Timeout, resume, splits (data time).
+    timeout: timedelta = timedelta(hours=1)
+    resume_window: timedelta = timedelta(hours=3)
+    resume_min_fraction: float = 0.5    # of the distance it could have flown
+    gap_check_s: float = 120.0          # gaps longer than this must fit continued flight
+    # Position glitches (address collisions, bad CPR decodes).
+    max_speed_kmh: float = 1500.0
+    glitch_min_m: float = 500.0
+    glitch_max_rejects: int = 5
+    # Spurious flights (marked, not deleted).
+    spurious_min_duration_s: float = 30.0
+    spurious_min_alt_range_m: float = 15.0
+    spurious_min_agl_m: float = 30.0
+    spurious_max_mean_speed_kmh: float = 1600.0
+    # Tow pairing.
+    tow_window_s: float = 15.0
+    tow_distance_m: float = 500.0
+    tow_watch_s: float = 1200.0
+    tow_release_drop_m: float = 30.0
+    tow_glider_drop_m: float = 10.0
+
+    def landing_speed(self, aircraft_type: int | None) -> float:
+        if aircraft_type in SLOW_TYPES:
+            return self.slow_landing_speed_kmh
+        return self.landing_speed_kmh
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Equirectangular distance: within 0.1% of haversine below a few hundred km."""
+    x = math.radians(lon2 - lon1) * math.cos(math.radians((lat1 + lat2) * 0.5))
+    y = math.radians(lat2 - lat1)
+    d = 6_371_000.0 * math.hypot(x, y)
+    if d > 300_000.0:   # long gaps: use the great circle
+        p1, p2 = math.radians(lat1), math.radians(lat2)
+        h = (math.sin((p2 - p1) / 2) ** 2
+             + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
+        d = 12_742_000.0 * math.asin(min(1.0, math.sqrt(h)))
+    return d
+
+
+def looks_airborne(cfg: TrackerConfig, fix: Fix, agl) -> bool:
+    """Asked only while on the ground. `agl` is a zero-argument callable (terrain is
+    looked up only when speed and climb have not decided)."""
+    if fix.on_ground is not None:          # ADS-B: the transponder knows
+        return not fix.on_ground
+    v = fix.ground_speed_kmh or 0.0
+    if v >= cfg.takeoff_speed_kmh:
+        return True
+    if fix.climb_rate_ms is not None and abs(fix.climb_rate_ms) >= cfg.airborne_climb_ms:
+        return True
+    if v >= cfg.moving_speed_kmh:          # never from height alone while standing
+        h = agl()
+        return h is not None and h >= cfg.airborne_agl_m
+    return False
+
+
+def looks_landed(cfg: TrackerConfig, fix: Fix, agl, aircraft_type: int | None) -> bool:
+    """Asked only while flying: slow, level, not turning hard, and low when known."""
+    if fix.on_ground is not None:
+        return fix.on_ground
+    v = fix.ground_speed_kmh
+    if v is None or v >= cfg.landing_speed(aircraft_type):
+        return False
+    if fix.climb_rate_ms is not None and abs(fix.climb_rate_ms) >= cfg.ground_climb_ms:
+        return False
+    if (fix.turn_rate_degs is not None and abs(fix.turn_rate_degs) >= cfg.airborne_turn_degs
+            and v >= cfg.turn_min_speed_kmh):
+        return False
+    h = agl()
+    return h is None or h <= cfg.agl_ground_max_m
+
+
+def standing(cfg: TrackerConfig, fix: Fix) -> bool:
+    """Not moving and level: on the ground whatever the terrain data says."""
+    return (fix.ground_speed_kmh is not None and fix.ground_speed_kmh < cfg.moving_speed_kmh
+            and (fix.climb_rate_ms is None or abs(fix.climb_rate_ms) < cfg.ground_climb_ms))

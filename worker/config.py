@@ -1,0 +1,71 @@
+"""Worker settings: defaults, overridden by environment variables, overridden by the CLI."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+QUEUE = "flight_enrichment"
+DEAD_QUEUE = "flight_enrichment_dead"
+
+
+def _env(name: str, cast, default):
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if cast is bool:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return cast(raw)
+
+
+@dataclass
+class WorkerConfig:
+    queue: str = QUEUE
+    dead_queue: str = DEAD_QUEUE
+    batch_size: int = 10                # messages per pgmq.read
+    visibility_timeout_s: int = 60      # a message read and not finished reappears after this
+    poll_interval_s: float = 1.0        # sleep when the queue is idle
+    listen: bool = True                 # LISTEN for pgmq insert notifications (a hint only)
+    listen_url: str | None = None       # a direct connection for LISTEN (not through PgBouncer)
+    # Failures: exponential backoff per message, then the dead-letter queue.
+    max_attempts: int = 5
+    backoff_base_s: float = 5.0
+    backoff_max_s: float = 600.0
+    # Runway detection needs the fixes up to window_s after the event.
+    window_s: int = 20
+    defer_delay_s: int = 5              # put back for this long when the fixes are not there yet
+    max_wait_s: float = 120.0           # ...but decide anyway once the message is this old
+    # Reverse geocoding.
+    pelias_url: str | None = None       # None: offline nearest place from the `places` table
+    pelias_connect_timeout_s: float = 2.0
+    pelias_read_timeout_s: float = 5.0
+    pelias_retries: int = 2             # extra tries within one call (5xx, timeouts)
+    pelias_retry_backoff_s: float = 0.5
+    breaker_threshold: int = 5          # consecutive failed calls that open the circuit
+    breaker_reset_s: float = 30.0       # open for this long, then one trial call
+    places_max_distance_m: float = 50_000.0
+    metrics_interval_s: float = 5.0     # queue depth / age gauges refresh
+
+    @classmethod
+    def from_env(cls, **overrides) -> "WorkerConfig":
+        """SOAR_WORKER_<FIELD> for every field (e.g. SOAR_WORKER_MAX_ATTEMPTS), and
+        PELIAS_URL, PELIAS_CONNECT_TIMEOUT, PELIAS_READ_TIMEOUT for the geocoder."""
+        values = {}
+        for f in fields(cls):
+            cast = {int: int, float: float, bool: bool}.get(type(f.default), str)
+            if f.name == "pelias_url":
+                values[f.name] = os.environ.get("PELIAS_URL") or os.environ.get("SOAR_PELIAS_URL") \
+                    or None
+                continue
+            default = f.default
+            if f.name == "pelias_connect_timeout_s":
+                default = _env("PELIAS_CONNECT_TIMEOUT", float, default)
+            elif f.name == "pelias_read_timeout_s":
+                default = _env("PELIAS_READ_TIMEOUT", float, default)
+            values[f.name] = _env(f"SOAR_WORKER_{f.name.upper()}", cast, default)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before the next try after `attempt` failed tries (1, 2, ...)."""
+        return min(self.backoff_max_s, self.backoff_base_s * (2 ** max(0, attempt - 1)))

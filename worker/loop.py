@@ -1,0 +1,360 @@
+"""The polling loop: read a batch (pgmq.read with a visibility timeout), enrich each
+message, archive it in the transaction that writes the flight. Several threads (and
+several processes) share the queue safely: pgmq.read hands each message to one
+reader, and a reader that lost its message (timeout passed, message handed to
+another) rolls its result back (see worker.queue).
+
+Per message:
+- not ready (the event's fixes are not stored yet): put back for defer_delay_s, not
+  counted as an attempt;
+- failure: put back after backoff(attempt) (exponential), the error kept in the
+  message; after max_attempts (or at once for a permanent error) moved to the
+  dead-letter queue with the error, and the flight marked failed for that end;
+- a message delivered more than max_attempts times without finishing (workers that
+  crashed on it) goes to the dead-letter queue too. Nothing is dropped silently.
+
+Idle: sleep poll_interval_s, or less when a LISTEN notification (pgmq insert
+notify, a hint only: lossy, and not through PgBouncer) arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from worker import metrics, queue
+from worker.config import WorkerConfig
+from worker.enrich import Deferred, Enricher, Enrichment, PermanentError, parse
+from worker.geocode import Geocoder
+from worker.pelias import CircuitBreaker, PeliasClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Stats:
+    processed: int = 0
+    retried: int = 0
+    deferred: int = 0
+    dead: int = 0
+    lost: int = 0                     # finished too late: another worker had the message
+    committed: list[int] = field(default_factory=list)   # msg_ids this process completed
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, what: str, msg_id: int | None = None) -> None:
+        with self.lock:
+            setattr(self, what, getattr(self, what) + 1)
+            if what == "processed" and msg_id is not None:
+                self.committed.append(msg_id)
+
+    def summary(self) -> str:
+        return (f"processed {self.processed}, retried {self.retried}, deferred {self.deferred}, "
+                f"dead {self.dead}, lost {self.lost}")
+
+
+class _Lost(Exception):
+    """Rolls back a transaction whose message is no longer ours."""
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def make_geocoder(config: WorkerConfig) -> Geocoder:
+    pelias = None
+    if config.pelias_url:
+        pelias = PeliasClient(config.pelias_url,
+                              connect_timeout_s=config.pelias_connect_timeout_s,
+                              read_timeout_s=config.pelias_read_timeout_s,
+                              retries=config.pelias_retries,
+                              retry_backoff_s=config.pelias_retry_backoff_s,
+                              breaker=CircuitBreaker(config.breaker_threshold,
+                                                     config.breaker_reset_s))
+    return Geocoder(pelias, config.places_max_distance_m)
+
+
+def connect(url: str) -> psycopg.Connection:
+    # autocommit: no transaction stays open while we wait on Pelias; explicit
+    # transaction blocks for the atomic steps. No server-side prepared statements,
+    # so the worker also runs through PgBouncer in transaction pooling.
+    return psycopg.connect(url, autocommit=True, prepare_threshold=None, connect_timeout=10,
+                           application_name="soar-worker")
+
+
+class Worker:
+    def __init__(self, url: str, config: WorkerConfig, geocoder: Geocoder, *,
+                 stop: threading.Event | None = None, wake: threading.Event | None = None,
+                 stats: Stats | None = None, name: str = "worker", report_metrics: bool = True):
+        self.url = url
+        self.config = config
+        self.geocoder = geocoder
+        self.stop = stop or threading.Event()
+        self.wake = wake or threading.Event()
+        self.stats = stats or Stats()
+        self.name = name
+        self.report_metrics = report_metrics
+        self.conn: psycopg.Connection | None = None
+        self._metrics_at = 0.0
+
+    # -- connection --------------------------------------------------------------------
+
+    def _connection(self) -> psycopg.Connection:
+        if self.conn is None or self.conn.closed or self.conn.broken:
+            if self.conn is not None:
+                self.conn.close()
+            self.conn = connect(self.url)
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    # -- loop ----------------------------------------------------------------------------
+
+    def run(self, drain: bool = False) -> Stats:
+        failures = 0
+        try:
+            while not self.stop.is_set():
+                try:
+                    conn = self._connection()
+                    self._refresh_metrics(conn)
+                    msgs = queue.read(conn, self.config.queue, self.config.visibility_timeout_s,
+                                      self.config.batch_size)
+                    failures = 0
+                    if msgs:
+                        for i, msg in enumerate(msgs):
+                            if self.stop.is_set():
+                                self._release(msgs[i:])
+                                break
+                            self.handle(msg)
+                        continue
+                    if drain:
+                        wait = queue.next_visible_in(conn, self.config.queue)
+                        if wait is None:
+                            return self.stats          # the queue is empty: done
+                        self._sleep(min(max(wait, 0.05), self.config.poll_interval_s))
+                    else:
+                        self._sleep(self.config.poll_interval_s)
+                except psycopg.OperationalError as exc:
+                    failures += 1
+                    log.warning("%s: database unavailable (%s); retrying", self.name, one_line(exc))
+                    self.close()
+                    if drain and failures >= 5:
+                        raise
+                    self._sleep(min(30.0, 0.5 * 2 ** failures))
+        finally:
+            self.close()
+        return self.stats
+
+    def _sleep(self, seconds: float) -> None:
+        if self.wake.wait(seconds):
+            self.wake.clear()
+
+    def _release(self, msgs: list[queue.Message]) -> None:
+        """Stopping: hand unprocessed messages back at once (not counted as attempts)."""
+        for msg in msgs:
+            try:
+                queue.put_back(self.conn, self.config.queue, msg, 0,
+                               {"deferrals": msg.deferrals + 1})
+            except psycopg.Error:
+                pass                                   # they reappear after the timeout anyway
+
+    def _refresh_metrics(self, conn: psycopg.Connection) -> None:
+        if not self.report_metrics:
+            return
+        now = time.monotonic()
+        if now - self._metrics_at < self.config.metrics_interval_s:
+            return
+        self._metrics_at = now
+        st = queue.status(conn, self.config.queue, self.config.dead_queue)
+        metrics.QUEUE_DEPTH.labels(self.config.queue).set(st.depth)
+        metrics.QUEUE_DEPTH.labels(self.config.dead_queue).set(st.dead)
+        metrics.QUEUE_OLDEST_AGE.labels(self.config.queue).set(st.oldest_age_s or 0)
+
+    # -- one message -----------------------------------------------------------------------
+
+    def handle(self, msg: queue.Message) -> str:
+        """Process one message; returns what happened: processed, deferred, retried,
+        dead or lost."""
+        conn = self._connection()
+        started = time.perf_counter()
+        enricher = Enricher(conn, self.geocoder, self.config)
+        try:
+            flight_id, event = parse(msg)
+        except PermanentError as exc:
+            return self._dead(msg, enricher, None, None, str(exc))
+
+        if msg.attempts > self.config.max_attempts:
+            error = msg.body.get("last_error") or (
+                f"{event}: delivered {msg.read_ct} times without completing "
+                "(worker stopped or crashed while processing it?)")
+            return self._dead(msg, enricher, flight_id, event, str(error))
+
+        try:
+            outcome = enricher.prepare(msg, flight_id, event)
+            if isinstance(outcome, Deferred):
+                if queue.put_back(conn, self.config.queue, msg, self.config.defer_delay_s,
+                                  {"deferrals": msg.deferrals + 1}):
+                    log.debug("%s: message %s deferred: %s", self.name, msg.msg_id, outcome.reason)
+                    metrics.MESSAGES_DEFERRED.inc()
+                    self.stats.add("deferred")
+                    return "deferred"
+                self.stats.add("lost")
+                return "lost"
+            try:
+                with conn.transaction():
+                    if not queue.lock_owned(conn, self.config.queue, msg):
+                        raise _Lost
+                    enricher.write(outcome)
+                    queue.archive(conn, self.config.queue, msg.msg_id)
+            except _Lost:
+                log.info("%s: message %s was handed to another worker meanwhile; result dropped",
+                         self.name, msg.msg_id)
+                self.stats.add("lost")
+                return "lost"
+        except PermanentError as exc:
+            return self._dead(msg, enricher, flight_id, event, f"{event}: {exc}")
+        except psycopg.OperationalError:
+            raise                                      # the connection: the loop reconnects
+        except Exception as exc:                       # noqa: BLE001 - every failure is retried
+            error = f"{event}: {one_line(exc)}"
+            if msg.attempts >= self.config.max_attempts:
+                return self._dead(msg, enricher, flight_id, event, error)
+            delay = self.config.backoff(msg.attempts)
+            log.warning("%s: message %s (flight %s %s) failed, attempt %d of %d, retry in %.0f s: %s",
+                        self.name, msg.msg_id, flight_id, event, msg.attempts,
+                        self.config.max_attempts, delay, error)
+            if queue.put_back(conn, self.config.queue, msg, delay, {"last_error": error[:1000]}):
+                metrics.MESSAGES_RETRIED.inc()
+                self.stats.add("retried")
+                return "retried"
+            self.stats.add("lost")
+            return "lost"
+
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        metrics.ENRICHMENT_LATENCY.labels(event).observe(elapsed_ms)
+        metrics.MESSAGES_PROCESSED.labels(event).inc()
+        try:
+            delay = conn.execute("SELECT extract(epoch FROM clock_timestamp() - %s)",
+                                 (msg.enqueued_at,)).fetchone()[0]
+            metrics.ENRICHMENT_DELAY.labels(event).observe(float(delay))
+        except psycopg.Error:
+            pass
+        self.stats.add("processed", msg.msg_id)
+        log.debug("%s: flight %s %s: airport %s runway %s%s location %s (%.0f ms)", self.name,
+                  flight_id, event, outcome.airport_ident, outcome.runway,
+                  " (inferred)" if outcome.runway_inferred else "", outcome.location_id, elapsed_ms)
+        return "processed"
+
+    def _dead(self, msg: queue.Message, enricher: Enricher, flight_id, event, error: str) -> str:
+        """Dead-letter the message and mark the flight's end failed, atomically."""
+        conn = self._connection()
+        try:
+            with conn.transaction():
+                if not queue.dead_letter(conn, self.config.queue, self.config.dead_queue, msg,
+                                         error):
+                    raise _Lost
+                if flight_id is not None and event is not None:
+                    partial = enricher.partial
+                    if partial is None or partial.flight_id != flight_id:
+                        partial = Enrichment(flight_id, event)
+                    enricher.write(partial, status="failed", error=error[:1000])
+        except _Lost:
+            self.stats.add("lost")
+            return "lost"
+        log.error("%s: message %s moved to %s after %d attempt(s): %s", self.name, msg.msg_id,
+                  self.config.dead_queue, msg.attempts, error)
+        metrics.MESSAGES_DEAD.inc()
+        self.stats.add("dead")
+        return "dead"
+
+
+class Listener(threading.Thread):
+    """LISTEN on pgmq's insert channel and wake the workers. A hint only: if it cannot
+    listen (PgBouncer in transaction mode, no direct URL), polling goes on as before."""
+
+    def __init__(self, url: str, queue_name: str, wakes: list[threading.Event],
+                 stop: threading.Event):
+        super().__init__(name="soar-worker-listen", daemon=True)
+        self.url = url
+        self.channel = f"pgmq.q_{queue_name}.INSERT"
+        self.wakes = wakes
+        self.stop = stop
+        self.notified = 0
+
+    def run(self) -> None:
+        warned = False
+        while not self.stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=10,
+                                     application_name="soar-worker-listen") as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                    warned = False
+                    while not self.stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self.notified += 1
+                            for w in self.wakes:
+                                w.set()
+            except psycopg.Error as exc:
+                if not warned:
+                    log.warning("LISTEN unavailable (%s); polling only", one_line(exc))
+                    warned = True
+                self.stop.wait(5.0)
+
+
+def run_workers(url: str, config: WorkerConfig, threads: int = 1, drain: bool = False,
+                stop: threading.Event | None = None, stats: Stats | None = None,
+                listen_url: str | None = None) -> Stats:
+    """Run `threads` workers sharing one geocoder (and its circuit breaker) until
+    `stop` is set, or, with drain, until the queue is empty. Raises the first error
+    that stopped a thread."""
+    stop = stop or threading.Event()
+    stats = stats or Stats()
+    geocoder = make_geocoder(config)
+    workers = [Worker(url, config, geocoder, stop=stop, stats=stats, name=f"worker-{i}",
+                      report_metrics=(i == 0)) for i in range(max(1, threads))]
+    errors: list[BaseException] = []
+    listener = None
+    if config.listen and not drain:
+        listener = Listener(listen_url or config.listen_url or url, config.queue,
+                            [w.wake for w in workers], stop)
+        listener.start()
+
+    def target(w: Worker) -> None:
+        try:
+            w.run(drain=drain)
+        except BaseException as exc:            # noqa: BLE001 - reported by run_workers
+            errors.append(exc)
+            stop.set()
+
+    ts = [threading.Thread(target=target, args=(w,), name=w.name, daemon=True) for w in workers]
+    for t in ts:
+        t.start()
+    def wake_all() -> None:
+        for w in workers:
+            w.wake.set()
+
+    try:
+        for t in ts:
+            while t.is_alive():
+                t.join(0.2)
+                if stop.is_set():
+                    wake_all()              # idle workers sleep on their wake event
+    finally:
+        # Interrupted (or done): stop the others, let them finish the message in hand.
+        stop.set()
+        wake_all()
+        for t in ts:
+            t.join(config.visibility_timeout_s)
+        if listener is not None:
+            listener.join(3)
+    if errors:
+        raise errors[0]
+    return stats

@@ -1,0 +1,51 @@
+"""Prometheus metrics of the worker (prometheus_client default registry).
+
+worker.enrichment.latency_ms  -> soar_worker_enrichment_latency_ms{event}
+worker.pelias.latency_ms      -> soar_worker_pelias_latency_ms
+worker.pelias.success_total   -> soar_worker_pelias_success_total
+worker.pelias.failure_total   -> soar_worker_pelias_failure_total{reason}
+worker.messages.*_total       -> soar_worker_messages_{processed,retried,deferred,dead}_total
+queue depth / oldest age      -> soar_worker_queue_depth{queue}, soar_worker_queue_oldest_age_seconds{queue}
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+MS_BUCKETS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+
+ENRICHMENT_LATENCY = Histogram(
+    "soar_worker_enrichment_latency_ms",
+    "Time to enrich one flight event (read to commit), milliseconds.",
+    ["event"], buckets=MS_BUCKETS)
+ENRICHMENT_DELAY = Histogram(
+    "soar_worker_enrichment_delay_seconds",
+    "From enqueueing to the committed enrichment, seconds.",
+    ["event"], buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600))
+PELIAS_LATENCY = Histogram(
+    "soar_worker_pelias_latency_ms", "Pelias /v1/reverse request time, milliseconds.",
+    buckets=MS_BUCKETS)
+PELIAS_SUCCESS = Counter("soar_worker_pelias_success", "Pelias reverse calls that succeeded.")
+PELIAS_FAILURE = Counter("soar_worker_pelias_failure",
+                         "Pelias reverse calls that failed (after the client's retries).",
+                         ["reason"])
+PELIAS_CIRCUIT_OPEN = Gauge("soar_worker_pelias_circuit_open",
+                            "1 while the circuit breaker keeps Pelias calls off.")
+GEOCODE_LOOKUPS = Counter("soar_worker_geocode_lookups",
+                          "Location lookups: cache hit, pelias or places (offline).", ["result"])
+MESSAGES_PROCESSED = Counter("soar_worker_messages_processed",
+                             "Messages enriched and archived.", ["event"])
+MESSAGES_RETRIED = Counter("soar_worker_messages_retried",
+                           "Messages put back after a failure (exponential backoff).")
+MESSAGES_DEFERRED = Counter("soar_worker_messages_deferred",
+                            "Messages put back because the event's fixes were not stored yet.")
+MESSAGES_DEAD = Counter("soar_worker_messages_dead",
+                        "Messages moved to the dead-letter queue.")
+QUEUE_DEPTH = Gauge("soar_worker_queue_depth", "Messages in the queue (visible or not).", ["queue"])
+QUEUE_OLDEST_AGE = Gauge("soar_worker_queue_oldest_age_seconds",
+                         "Age of the oldest message in the queue, seconds.", ["queue"])
+
+
+def serve(port: int, addr: str = "127.0.0.1") -> None:
+    """Expose /metrics over HTTP (a daemon thread)."""
+    start_http_server(port, addr=addr)

@@ -1,0 +1,183 @@
+"""pgmq calls of the worker. Connections are in autocommit mode; the steps that must
+be atomic run in `conn.transaction()` blocks.
+
+Ownership: pgmq.read hands a message out with a visibility timeout (vt). A worker
+that takes longer than that may find the message handed to another worker. Every
+write that finishes a message therefore first locks the queue row and checks that
+its vt is still the one this worker read (`_lock_owned`); if not, the worker lost
+the message and its results are rolled back, so each message takes effect once.
+While the row is locked, pgmq.read (FOR UPDATE SKIP LOCKED) cannot hand it out.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+
+@dataclass
+class Message:
+    msg_id: int
+    read_ct: int
+    enqueued_at: datetime
+    vt: datetime
+    body: dict
+
+    @property
+    def deferrals(self) -> int:
+        """Times this message was put back only to wait for data (not failures)."""
+        try:
+            return max(0, int(self.body.get("deferrals", 0)))
+        except (TypeError, ValueError):
+            return 0
+
+    @property
+    def attempts(self) -> int:
+        """Deliveries that were real tries: read_ct less deferrals. A worker that
+        died mid-message also used up an attempt (poison messages end up dead)."""
+        return max(1, self.read_ct - self.deferrals)
+
+
+@dataclass
+class QueueStatus:
+    depth: int                  # all messages, visible or not
+    visible: int                # readable now
+    oldest_age_s: float | None  # age of the oldest message
+    dead: int                   # messages in the dead-letter queue
+
+
+def _uuid(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _table(prefix: str, queue: str) -> sql.Identifier:
+    return sql.Identifier("pgmq", f"{prefix}_{queue}")
+
+
+def read(conn: psycopg.Connection, queue: str, vt_s: int, qty: int) -> list[Message]:
+    rows = conn.execute("SELECT msg_id, read_ct, enqueued_at, vt, message "
+                        "FROM pgmq.read(%s, %s, %s)", (queue, vt_s, qty)).fetchall()
+    out = []
+    for msg_id, read_ct, enqueued_at, vt, body in rows:
+        if isinstance(body, str):
+            try:
+                body = json.loads(body)
+            except ValueError:
+                body = {"_raw": body}
+        out.append(Message(msg_id, read_ct, enqueued_at, vt, body if isinstance(body, dict)
+                           else {"_raw": body}))
+    return out
+
+
+def lock_owned(conn: psycopg.Connection, queue: str, msg: Message) -> bool:
+    """Inside a transaction: lock the message row if this worker still owns it."""
+    row = conn.execute(
+        sql.SQL("SELECT 1 FROM {} WHERE msg_id = %s AND vt = %s FOR UPDATE")
+        .format(_table("q", queue)), (msg.msg_id, msg.vt)).fetchone()
+    return row is not None
+
+
+def archive(conn: psycopg.Connection, queue: str, msg_id: int) -> bool:
+    return bool(conn.execute("SELECT pgmq.archive(%s, %s::bigint)", (queue, msg_id)).fetchone()[0])
+
+
+def put_back(conn: psycopg.Connection, queue: str, msg: Message, delay_s: float,
+             annotate: dict) -> bool:
+    """Make the message visible again after delay_s (pgmq.set_vt), recording
+    `annotate` in its body (e.g. deferrals, last_error). False if no longer ours."""
+    with conn.transaction():
+        if not lock_owned(conn, queue, msg):
+            return False
+        conn.execute(sql.SQL("UPDATE {} SET message = message || %s WHERE msg_id = %s")
+                     .format(_table("q", queue)), (Jsonb(annotate), msg.msg_id))
+        row = conn.execute("SELECT vt FROM pgmq.set_vt(%s, %s::bigint, "
+                           "clock_timestamp() + make_interval(secs => %s))",
+                           (queue, msg.msg_id, max(0.0, float(delay_s)))).fetchone()
+        msg.vt = row[0]
+        msg.body.update(annotate)
+    return True
+
+
+def send(conn: psycopg.Connection, queue: str, body: dict, delay_s: int = 0) -> int:
+    return conn.execute("SELECT * FROM pgmq.send(%s, %s, %s::integer)",
+                        (queue, Jsonb(body), delay_s)).fetchone()[0]
+
+
+def status(conn: psycopg.Connection, queue: str, dead_queue: str) -> QueueStatus:
+    depth, visible, oldest = conn.execute(
+        sql.SQL("SELECT count(*), count(*) FILTER (WHERE vt <= clock_timestamp()), "
+                "extract(epoch FROM clock_timestamp() - min(enqueued_at)) FROM {}")
+        .format(_table("q", queue))).fetchone()
+    dead = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(_table("q", dead_queue))
+                        ).fetchone()[0]
+    return QueueStatus(depth, visible, float(oldest) if oldest is not None else None, dead)
+
+
+def next_visible_in(conn: psycopg.Connection, queue: str) -> float | None:
+    """Seconds until the next invisible message becomes visible; None if empty."""
+    row = conn.execute(
+        sql.SQL("SELECT count(*), extract(epoch FROM min(vt) - clock_timestamp()) FROM {}")
+        .format(_table("q", queue))).fetchone()
+    if not row[0]:
+        return None
+    return max(0.0, float(row[1] or 0))
+
+
+def dead_letter(conn: psycopg.Connection, queue: str, dead_queue: str, msg: Message,
+                error: str) -> bool:
+    """Inside a transaction: send the message with its error to the dead-letter queue
+    and archive the original. False (nothing done) if the message is no longer ours."""
+    if not lock_owned(conn, queue, msg):
+        return False
+    body = {k: v for k, v in msg.body.items() if k not in ("deferrals", "last_error")}
+    body.update({
+        "error": error,
+        "attempts": msg.attempts,
+        "original_msg_id": msg.msg_id,
+        "enqueued_at": msg.enqueued_at.isoformat(),
+        "failed_at": datetime.now(timezone.utc).isoformat(),
+    })
+    send(conn, dead_queue, body)
+    archive(conn, queue, msg.msg_id)
+    return True
+
+
+def retry_dead(conn: psycopg.Connection, queue: str, dead_queue: str,
+               limit: int | None = None) -> list[dict]:
+    """Move dead messages back to the queue (original payload, fresh attempt count),
+    archiving them in the dead-letter queue and setting the flights' status for that
+    event back to 'pending'. One transaction."""
+    moved = []
+    with conn.transaction():
+        rows = conn.execute(
+            sql.SQL("SELECT msg_id, message FROM {} ORDER BY msg_id FOR UPDATE SKIP LOCKED"
+                    + (" LIMIT %s" if limit else "")).format(_table("q", dead_queue)),
+            (limit,) if limit else None).fetchall()
+        for msg_id, body in rows:
+            original = {k: body[k] for k in ("flight_id", "event") if k in body}
+            if not original:
+                original = {k: v for k, v in body.items()
+                            if k not in ("error", "attempts", "original_msg_id", "enqueued_at",
+                                         "failed_at")}
+            send(conn, queue, original)
+            archive(conn, dead_queue, msg_id)
+            column = {"takeoff": "takeoff_enrichment", "airborne_start": "takeoff_enrichment",
+                      "landing": "landing_enrichment", "timeout": "landing_enrichment"
+                      }.get(original.get("event"))
+            flight_id = _uuid(original.get("flight_id"))
+            if column and flight_id:
+                conn.execute(sql.SQL("UPDATE flights SET {} = 'pending', updated_at = now() "
+                                     "WHERE id = %s AND {} = 'failed'")
+                             .format(sql.Identifier(column), sql.Identifier(column)),
+                             (flight_id,))
+            moved.append(original)
+    return moved
