@@ -11,7 +11,7 @@ import typer
 
 from soar import __version__, db
 from soar.errors import SoarError
-from soar import cli_ingest
+from soar import cli_demo, cli_ingest
 from soar.cli_db import db_app
 from soar.cli_import import import_app
 from soar.cli_queue import queue_app
@@ -27,6 +27,7 @@ app.command("worker")(worker_command)
 app.command()(cli_ingest.replay)
 app.command()(cli_ingest.run)
 app.add_typer(flights_app, name="flights")
+app.command()(cli_demo.demo)
 
 
 def _version(value: bool) -> None:
@@ -47,6 +48,8 @@ def _root(
     db.set_database_url(database_url)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:   # each migration's docstring, line by line, is noise to an operator
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def main() -> None:

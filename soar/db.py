@@ -18,6 +18,13 @@ from soar.errors import SoarError
 
 ROLES = ("ingest", "worker", "readonly")
 _override: str | None = None
+_embedded_database = embedded.DATABASE
+
+
+def use_embedded_database(name: str) -> None:
+    """Point the embedded default at another database of the cluster (the demo's)."""
+    global _embedded_database
+    _embedded_database = name
 
 
 def set_database_url(url: str | None) -> None:
@@ -32,7 +39,7 @@ def external_url() -> str | None:
 
 def admin_url() -> str:
     """The owner's login: migrations, imports, administration."""
-    return external_url() or embedded.default_cluster().url()
+    return external_url() or embedded.default_cluster().url(_embedded_database)
 
 
 def role_url(role: str) -> str:
@@ -45,7 +52,7 @@ def role_url(role: str) -> str:
     external = external_url()
     if external:
         return external
-    return embedded.default_cluster().url(user=f"soar_{role}")
+    return embedded.default_cluster().url(_embedded_database, user=f"soar_{role}")
 
 
 def redact(url: str) -> str:

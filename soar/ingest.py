@@ -39,25 +39,32 @@ def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = Non
 
     writer = Writer(conninfo, stats, write_flight_op=flight_sql.write_op,
                     on_flight_latency=latency)
+    airports = _airports(conninfo)
     tracker = None
     if track:
         tracker = FlightTracker(tracker_config or TrackerConfig(),
-                                terrain=_terrain(conninfo, srtm_dir))
+                                terrain=_terrain(airports, srtm_dir))
         stats.gauges["flight_tracker_active_aircraft"] = lambda: tracker.stats.active_aircraft
         stats.gauges["flight_tracker_active_flights"] = lambda: tracker.stats.active_flights
     lat, lon = receiver_position or (None, None)
+    near = airports.near if airports is not None else None
     return Pipeline(writer, stats, config, tracker=tracker,
-                    modes_decoder=lambda receiver: modes.ModeSDecoder(receiver, lat, lon))
+                    modes_decoder=lambda receiver: modes.ModeSDecoder(
+                        receiver, lat, lon, airport_near=near))
 
 
-def _terrain(conninfo: str, srtm_dir: str | None):
-    """Ground elevation for the tracker: SRTM tiles if configured, and the airports
-    table's elevations (read once here, at start-up, never on the fix path)."""
-    srtm_dir = srtm_dir or os.environ.get("SOAR_SRTM_DIR")
-    srtm = terrain.SrtmTiles(srtm_dir) if srtm_dir else None
+def _airports(conninfo: str) -> terrain.AirportElevations | None:
+    """The airports table in memory (read once here, at start-up, never on the fix
+    path): elevations for height above ground, places for surface positions."""
     with psycopg.connect(conninfo, prepare_threshold=None) as conn:
         airports = terrain.AirportElevations.from_db(conn)
-    return terrain.make_terrain(srtm, airports if len(airports) else None)
+    return airports if len(airports) else None
+
+
+def _terrain(airports: terrain.AirportElevations | None, srtm_dir: str | None):
+    srtm_dir = srtm_dir or os.environ.get("SOAR_SRTM_DIR")
+    srtm = terrain.SrtmTiles(srtm_dir) if srtm_dir else None
+    return terrain.make_terrain(srtm, airports)
 
 
 class StatsLogger(threading.Thread):

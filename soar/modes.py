@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from pyModeS._altcode import altcode_to_altitude
@@ -74,6 +75,9 @@ MAX_SPEED_KMS = 2000.0 / 3600  # sanity check: faster than any civil aircraft
 JUMP_MARGIN_KM = 2.0           # CPR resolution plus timestamp jitter
 MAX_REJECTS = 3                # consecutive failed checks: the reference is the bad one
 SWEEP_EVERY_S = 30.0
+# Surface positions are on an airfield: a candidate within this of an airport's
+# reference point is taken for real (CDG's runways reach 3 km from it).
+AIRPORT_SURFACE_RADIUS_M = 6000.0
 
 FT_TO_M = 0.3048
 KT_TO_KMH = 1.852
@@ -187,8 +191,12 @@ class ModeSDecoder:
 
     def __init__(self, receiver: str, receiver_lat: float | None = None,
                  receiver_lon: float | None = None, *, max_range_km: float | None = None,
-                 state_ttl: float = 300.0) -> None:
+                 state_ttl: float = 300.0,
+                 airport_near: Callable[[float, float, float], bool] | None = None) -> None:
+        """`airport_near(lat, lon, radius_m)`: whether a known airport is that close;
+        resolves surface positions when the receiver's position is not given."""
         self.receiver = receiver
+        self.airport_near = airport_near
         self.receiver_pos = (None if receiver_lat is None or receiver_lon is None
                              else (float(receiver_lat), float(receiver_lon)))
         # No default range limit: merged feeds (several receivers) exceed any single one.
@@ -342,6 +350,9 @@ class ModeSDecoder:
             # Our own last position (e.g. on final approach) is within 45 NM of
             # where the aircraft is now, so one frame resolves unambiguously.
             pos = surface_position_with_ref(odd, lat17, lon17, ac.lat, ac.lon)
+        elif (self.receiver_pos is None and self.airport_near is not None
+              and other is not None and other[3] and abs(t - other[0]) <= SURFACE_PAIR_WINDOW_S):
+            pos = self._pair_at_an_airport(odd, lat17, lon17, other)
         elif (self.receiver_pos is not None and other is not None and other[3]
               and abs(t - other[0]) <= SURFACE_PAIR_WINDOW_S):
             # A pair leaves a 90-degree ambiguity, which the receiver resolves.
@@ -364,6 +375,22 @@ class ModeSDecoder:
         return Fix(received_at, received_at, Source.ADSB, AddressType.ICAO, icao,
                    ac.lat, ac.lon, None, gs, track, None, None,
                    self.receiver, signal_db, True, ac.aircraft_type, ac.callsign)
+
+    def _pair_at_an_airport(self, odd, lat17, lon17, other) -> tuple | None:
+        """A surface pair without a receiver position: of the pair's candidate positions
+        (one per 90-degree quadrant), keep the one at a known airport, if exactly one is."""
+        found = set()
+        for lat_ref in (45.0, -45.0):
+            for lon_ref in (-135.0, -45.0, 45.0, 135.0):
+                if odd:
+                    p = surface_position_pair(other[1], other[2], lat17, lon17, lat_ref=lat_ref,
+                                              lon_ref=lon_ref, even_is_newer=False)
+                else:
+                    p = surface_position_pair(lat17, lon17, other[1], other[2], lat_ref=lat_ref,
+                                              lon_ref=lon_ref, even_is_newer=True)
+                if p is not None and self.airport_near(p[0], p[1], AIRPORT_SURFACE_RADIUS_M):
+                    found.add((round(p[0], 6), round(p[1], 6)))
+        return found.pop() if len(found) == 1 else None
 
     @staticmethod
     def _store_cpr(ac: _Aircraft, odd: int, cpr: tuple) -> tuple | None:

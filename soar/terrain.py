@@ -143,12 +143,20 @@ class AirportElevations:
         return sum(len(v) for v in self.grid.values())
 
     def elevation(self, lat: float, lon: float) -> float | None:
+        return self.nearest(lat, lon, self.radius_m)
+
+    def near(self, lat: float, lon: float, radius_m: float) -> bool:
+        """Is any airport within `radius_m`? (Resolving surface CPR positions.)"""
+        return self.nearest(lat, lon, radius_m) is not None
+
+    def nearest(self, lat: float, lon: float, radius_m: float) -> float | None:
+        """The elevation of the nearest airport within `radius_m`, or None."""
         cy, cx = self._cell(lat, lon)
-        dlat = self.radius_m / 111_195.0
+        dlat = radius_m / 111_195.0
         dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
         ny, nx = int(dlat / self.CELL) + 1, int(dlon / self.CELL) + 1
         coslat = math.cos(math.radians(lat))
-        best, best_d = None, self.radius_m
+        best, best_d = None, radius_m
         for y in range(cy - ny, cy + ny + 1):
             for x in range(cx - nx, cx + nx + 1):
                 for alat, alon, elev in self.grid.get((y, x), ()):

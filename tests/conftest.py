@@ -70,6 +70,7 @@ def db_template(pg_cluster) -> str:
 
 @dataclass
 class TestDatabase:
+    __test__ = False    # a fixture's value, not a test class
     cluster: embedded.Cluster
     name: str
 
