@@ -25,7 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from soar import embedded, ingest, migrate, samples, sources  # noqa: E402
+import psycopg  # noqa: E402
+
+from soar import airports, embedded, ingest, migrate, samples, sources  # noqa: E402
 from soar.pipeline import PipelineConfig  # noqa: E402
 from soar.stats import IngestStats  # noqa: E402
 
@@ -80,10 +82,14 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="soar-bench-"))
     os.chmod(home, 0o755)
-    cluster = embedded.Cluster(home=home, port=54399)
+    cluster = embedded.Cluster(home=home, port=54399, settings={
+        "log_min_duration_statement": os.environ.get("BENCH_LOG_MIN_DURATION", "-1")})
     try:
         cluster.start()
         migrate.upgrade(cluster.url())
+        # Airports as in production: terrain for the tracker, surface Mode-S positions.
+        with psycopg.connect(cluster.url()) as conn:
+            airports.import_airports(conn, *airports.default_sources())
         url = cluster.url(user="soar_ingest")
         aprs = run(url, (m for k in range(args.aprs_loops)
                          for m in continued(sources.aprs_messages(oneminute), k)), "aprs")
@@ -91,7 +97,10 @@ def main() -> None:
                           for m in shifted(sources.modes_messages(flight, "bench"), k)), "modes")
     finally:
         cluster.stop()
-        shutil.rmtree(home, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP"):
+            print(f"kept {home}", file=sys.stderr)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
     result = {
         "aprs_msgs_per_s": round(aprs["messages"] / aprs["seconds"]),
         "modes_msgs_per_s": round(modes["messages"] / modes["seconds"]),

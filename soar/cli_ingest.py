@@ -65,18 +65,22 @@ def replay(
 
 def run_replay(path: Path, fmt: str, speed: float | None, receiver: str | None = None,
                start: datetime | None = None, batch_size: int = 5000,
-               receiver_position: tuple[float, float] | None = None) -> dict:
+               receiver_position: tuple[float, float] | None = None,
+               progress_interval: float = 10.0) -> dict:
     stats = IngestStats()
     url = db.role_url("ingest")
     db.connect(url).close()
     pipeline = ingest.build(url, stats, PipelineConfig(batch_size=batch_size),
                             receiver_position=receiver_position)
     pipeline.start()
+    progress = ingest.StatsLogger(stats, progress_interval)   # long replays show their rate
+    progress.start()
     with ingest.stop_on_signals() as stop:
         try:
             ingest.feed(pipeline, sources.replay(path, fmt, speed, receiver, start), stop)
         finally:
             pipeline.close()
+            progress.stop.set()
     if pipeline.failed:
         raise SoarError(f"ingest stopped: {pipeline.failed}")
     summary = stats.summary()

@@ -70,24 +70,38 @@ def _terrain(airports: terrain.AirportElevations | None, srtm_dir: str | None):
 class StatsLogger(threading.Thread):
     """One log line every `interval` seconds with the pipeline's figures."""
 
-    def __init__(self, stats: IngestStats, interval: float, extra=None):
+    def __init__(self, stats: IngestStats, interval: float):
         super().__init__(name="soar-stats", daemon=True)
-        self.stats, self.interval, self.extra = stats, interval, extra
+        self.stats, self.interval = stats, interval
         self.stop = threading.Event()
 
+    def line(self, last_fixes: int, last_msgs: int, last_flights: dict) -> str:
+        s = self.stats
+        flights = dict(s.flights)
+        delta = {k: flights.get(k, 0) - last_flights.get(k, 0) for k in flights}
+        created = sum(v for k, v in delta.items() if k.startswith("start_"))
+        completed = delta.get("end_landing", 0)
+        timed_out = sum(v for k, v in delta.items() if k.startswith("end_") and k != "end_landing")
+        gauges = " ".join(f"{k.removeprefix('flight_tracker_')}={fn()}"
+                          for k, fn in s.gauges.items())
+        depths = " ".join(f"{k}={fn()}" for k, fn in s.queue_depth.items())
+        lat = " ".join(f"{name} p50={_ms(l.percentile(50))} p99={_ms(l.percentile(99))}"
+                       for name, l in s.latency.items())
+        return (f"stats: msgs/s={(sum(s.messages.values()) - last_msgs) / self.interval:.0f} "
+                f"fixes/s={(s.fixes_written - last_fixes) / self.interval:.0f} {gauges} "
+                f"flights created={created} completed={completed} timed_out={timed_out} "
+                f"rejected={sum(s.rejected.values())} queues: {depths} latency_ms: {lat}")
+
     def run(self) -> None:
-        last_fixes, last_flights = 0, dict(self.stats.flights)
+        s = self.stats
+        last = (s.fixes_written, sum(s.messages.values()), dict(s.flights))
         while not self.stop.wait(self.interval):
-            s = self.stats
-            fixes = s.fixes_written
-            flights = dict(s.flights)
-            delta = {k: flights.get(k, 0) - last_flights.get(k, 0) for k in flights}
-            depths = " ".join(f"{k}={fn()}" for k, fn in s.queue_depth.items())
-            extra = self.extra() if self.extra else ""
-            log.info("stats: fixes/s=%.0f rejected=%d flights=%s queues: %s %s",
-                     (fixes - last_fixes) / self.interval, sum(s.rejected.values()),
-                     {k: v for k, v in delta.items() if v}, depths, extra)
-            last_fixes, last_flights = fixes, flights
+            log.info(self.line(*last))
+            last = (s.fixes_written, sum(s.messages.values()), dict(s.flights))
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 @contextmanager
