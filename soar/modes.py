@@ -186,6 +186,17 @@ class _Aircraft:
         self.pos_msg_t = -math.inf
 
 
+def _surface_pair(odd: int, lat17: int, lon17: int, other: tuple, lat_ref: float,
+                  lon_ref: float) -> tuple | None:
+    """Surface position from this frame and the other parity's `other` (t, lat, lon, ...),
+    the quadrant chosen by the reference."""
+    if odd:
+        return surface_position_pair(other[1], other[2], lat17, lon17, lat_ref=lat_ref,
+                                     lon_ref=lon_ref, even_is_newer=False)
+    return surface_position_pair(lat17, lon17, other[1], other[2], lat_ref=lat_ref,
+                                 lon_ref=lon_ref, even_is_newer=True)
+
+
 class ModeSDecoder:
     """Stateful decoder for one feed; not thread-safe (one reader thread per feed)."""
 
@@ -356,13 +367,7 @@ class ModeSDecoder:
         elif (self.receiver_pos is not None and other is not None and other[3]
               and abs(t - other[0]) <= SURFACE_PAIR_WINDOW_S):
             # A pair leaves a 90-degree ambiguity, which the receiver resolves.
-            lat_ref, lon_ref = self.receiver_pos
-            if odd:
-                pos = surface_position_pair(other[1], other[2], lat17, lon17, lat_ref=lat_ref,
-                                            lon_ref=lon_ref, even_is_newer=False)
-            else:
-                pos = surface_position_pair(lat17, lon17, other[1], other[2], lat_ref=lat_ref,
-                                            lon_ref=lon_ref, even_is_newer=True)
+            pos = _surface_pair(odd, lat17, lon17, other, *self.receiver_pos)
         if pos is None:
             return NO_POSITION
         reject = self._accept(ac, t, pos)
@@ -382,12 +387,7 @@ class ModeSDecoder:
         found = set()
         for lat_ref in (45.0, -45.0):
             for lon_ref in (-135.0, -45.0, 45.0, 135.0):
-                if odd:
-                    p = surface_position_pair(other[1], other[2], lat17, lon17, lat_ref=lat_ref,
-                                              lon_ref=lon_ref, even_is_newer=False)
-                else:
-                    p = surface_position_pair(lat17, lon17, other[1], other[2], lat_ref=lat_ref,
-                                              lon_ref=lon_ref, even_is_newer=True)
+                p = _surface_pair(odd, lat17, lon17, other, lat_ref, lon_ref)
                 if p is not None and self.airport_near(p[0], p[1], AIRPORT_SURFACE_RADIUS_M):
                     found.add((round(p[0], 6), round(p[1], 6)))
         return found.pop() if len(found) == 1 else None

@@ -101,3 +101,15 @@ def empty_database(pg_cluster) -> TestDatabase:
 def conn(database) -> psycopg.Connection:
     with database.connect() as c:
         yield c
+
+
+@pytest.fixture
+def refdb(pg_cluster, db_template) -> TestDatabase:
+    """A fresh database with the schema, all OurAirports airports and runways and all
+    GeoNames places (imported once per session into a template, cloned per test)."""
+    import refdata
+
+    template = refdata.reference_template(pg_cluster, db_template)
+    name = f"soar_ref_{uuid.uuid4().hex[:10]}"
+    with refdata.janitor(pg_cluster, name, template_dbname=template):
+        yield TestDatabase(pg_cluster, name)

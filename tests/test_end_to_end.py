@@ -5,27 +5,13 @@ from __future__ import annotations
 
 import csv
 import threading
-import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-import pytest
-
-import refdata
-from conftest import TestDatabase
 from soar import ingest, samples, sources
 from soar.cli_flights import fetch
 from soar.stats import IngestStats
 from worker.config import WorkerConfig
 from worker.loop import run_workers
-
-
-@pytest.fixture
-def refdb(pg_cluster, db_template):
-    """A fresh database with the schema, all OurAirports airports and all places."""
-    template = refdata.reference_template(pg_cluster, db_template)
-    name = f"soar_e2e_{uuid.uuid4().hex[:10]}"
-    with refdata.janitor(pg_cluster, name, template_dbname=template):
-        yield TestDatabase(pg_cluster, name)
 
 
 def replay(db, path, fmt, **kw) -> IngestStats:

@@ -13,17 +13,8 @@ import psycopg
 import pytest
 
 import refdata
-from conftest import TestDatabase as _TestDatabase
 from refdata import FixRow
 from soar import migrate
-
-
-@pytest.fixture
-def refdb(pg_cluster, db_template):
-    template = refdata.reference_template(pg_cluster, db_template)
-    name = f"soar_ref_{uuid.uuid4().hex[:10]}"
-    with refdata.janitor(pg_cluster, name, template_dbname=template):
-        yield _TestDatabase(pg_cluster, name)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import requests
 from prometheus_client import generate_latest
 
 import refdata
-from conftest import TestDatabase as _TestDatabase, free_port
+from conftest import free_port
 from fake_pelias import FakePelias
 from refdata import FixRow
 from worker import metrics, queue
@@ -32,14 +32,11 @@ T0 = datetime(2024, 7, 6, 12, 0, tzinfo=timezone.utc)
 # -- fixtures and helpers ---------------------------------------------------------------
 
 @pytest.fixture
-def refdb(pg_cluster, db_template):
-    template = refdata.reference_template(pg_cluster, db_template)
-    name = f"soar_wrk_{uuid.uuid4().hex[:10]}"
-    with refdata.janitor(pg_cluster, name, template_dbname=template):
-        db = _TestDatabase(pg_cluster, name)
-        with db.connect() as c:
-            _install_audit(c)
-        yield db
+def refdb(refdb):
+    """conftest's reference database, with an audit of enrichment changes."""
+    with refdb.connect() as c:
+        _install_audit(c)
+    return refdb
 
 
 @pytest.fixture
