@@ -70,7 +70,7 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
     try:
         return psycopg.connect(url, connect_timeout=10, **kwargs)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        reason = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
         hint = ("start the embedded database with `soar db start`" if not external_url()
                 else "check SOAR_DATABASE_URL / --database-url and that the server is up")
         raise SoarError(f"cannot connect to the database ({redact(url)}): {reason}; {hint}") from None

@@ -12,8 +12,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from datetime import datetime, timezone
 
+from conftest import free_port
 from soar import samples
 
 
@@ -59,10 +61,11 @@ def test_run_ingests_live_feeds_and_flushes_on_sigterm(database, conn, shared_da
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOAR_")}
     env["SOAR_DATABASE_URL"] = database.url()
     env["SOAR_INGEST_DATABASE_URL"] = database.url("ingest")
+    metrics_port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "soar", "run", "--ogn", f"127.0.0.1:{aprs.port}",
          "--ogn-filter", "r/48/11/500", "--beast", f"127.0.0.1:{beast.port}",
-         "--stats-interval", "1"],
+         "--stats-interval", "1", "--metrics-port", str(metrics_port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 60
@@ -72,6 +75,8 @@ def test_run_ingests_live_feeds_and_flushes_on_sigterm(database, conn, shared_da
             if n > 1000:
                 break
             time.sleep(0.5)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as r:
+            metrics = r.read().decode()
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -84,6 +89,10 @@ def test_run_ingests_live_feeds_and_flushes_on_sigterm(database, conn, shared_da
     assert aprs.login.startswith(b"user N0CALL pass -1 vers soar ")
     assert aprs.login.rstrip().endswith(b"filter r/48/11/500")
     assert "stats: msgs/s=" in err             # the periodic stats line
+    for name in ('soar_ingest_messages_total{source="aprs"}', "soar_router_queue_depth",
+                 "soar_flight_tracker_create_flight_latency_ms_bucket",
+                 "soar_flight_tracker_active_aircraft", "soar_ingest_fixes_written_total"):
+        assert name in metrics, name
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["messages"]["aprs"] == 3001 and summary["messages"]["modes"] > 10_000
     assert summary["dropped_queue_full"] == 0
