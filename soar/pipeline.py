@@ -53,6 +53,7 @@ class PipelineConfig:
     # the window a repeat is stored again (memory: ~2,500 keys per second of window).
     dedup_window_s: int = 120
     expire_every_s: float = 60.0        # data time between flight timeout sweeps
+    untracked_refresh_s: float = 300.0  # re-read aircraft.tracked = false this often
     # Processes parsing APRS beside the router (0: parse in the router thread).
     parse_workers: int = 1 if (os.cpu_count() or 1) >= 2 else 0
 
@@ -288,10 +289,18 @@ class Pipeline:
     # -- writer thread -------------------------------------------------------
 
     def _write(self) -> None:
+        refreshed = time.monotonic()
         while True:
             batch = self.outq.get()
             if batch is _STOP:
                 return
+            if time.monotonic() - refreshed >= self.config.untracked_refresh_s:
+                # An aircraft marked not tracked stops being stored within this period.
+                refreshed = time.monotonic()
+                try:
+                    self.untracked = self.writer.untracked_aircraft()
+                except psycopg.Error as exc:
+                    log.warning("could not refresh the untracked aircraft: %s", exc)
             delay = 0.5
             while True:
                 try:

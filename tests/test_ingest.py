@@ -198,3 +198,33 @@ def test_beast_capture_lands_with_reference_positions(database, conn, shared_dat
                    for rlat, rlon, ralt in ref_pos[address]), (hex(address), lat, lon)
     calls = dict(conn.execute("SELECT address, callsign FROM aircraft WHERE callsign IS NOT NULL"))
     assert calls == ref_calls
+
+
+def test_aircraft_marked_untracked_while_running_stops_being_stored(database, conn, oneminute_lines):
+    aid = aircraft_id(2, 0xDDABFF)       # FLRDDABFF: heard through the whole capture
+    stats = IngestStats()
+    pipeline = ingest.build(database.url("ingest"), stats,
+                            PipelineConfig(batch_size=500, untracked_refresh_s=0.0))
+    pipeline.start()
+    first, rest = oneminute_lines[:20000], oneminute_lines[20000:]
+    pipeline.submit([("aprs", *sources_line(line), None) for line in first])
+    deadline = time.monotonic() + 30
+    while stats.fixes_written < 1000 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stored_before = conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s", (aid,)).fetchone()[0]
+    conn.execute("UPDATE aircraft SET tracked = false WHERE id = %s", (aid,))
+    conn.commit()
+    time.sleep(0.5)
+    for i in range(0, len(rest), 500):   # many batches: the writer re-reads the flag
+        pipeline.submit([("aprs", *sources_line(line), None) for line in rest[i:i + 500]])
+    pipeline.close()
+    stored_after = conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s", (aid,)).fetchone()[0]
+    assert stored_before >= 1
+    assert stats.rejected[("aprs", "no_tracking")] >= 1
+    # At most the batches already handed to the writer when the flag changed.
+    assert stored_after - stored_before <= 5
+
+
+def sources_line(line: str):
+    from soar import ogn
+    return ogn.parse_capture_line(line)
