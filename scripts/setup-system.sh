@@ -45,7 +45,7 @@ PG=$(pg_major)
 log "PostgreSQL $PG"
 
 apt_install "postgresql-$PG" "postgresql-server-dev-$PG" "postgresql-$PG-postgis-3" \
-    postgresql-contrib pgbouncer build-essential cmake dpkg-dev ca-certificates
+    postgresql-contrib pgbouncer build-essential cmake dpkg-dev libssl-dev ca-certificates
 
 PG_CONFIG=/usr/lib/postgresql/$PG/bin/pg_config
 EXTDIR=$($PG_CONFIG --sharedir)/extension
@@ -78,16 +78,21 @@ fi
 
 BUILD=$(mktemp -d /tmp/soar-timescaledb.XXXXXX)
 trap 'rm -rf "$BUILD"' EXIT
+BUILD_LOG="$BUILD/build.log"
 log "building TimescaleDB (Apache-2 edition) in $BUILD"
-(
+if ! (
     cd "$BUILD"
-    apt-get source -qq --download-only timescaledb >/dev/null 2>&1 || apt-get source -qq timescaledb >/dev/null
-    [ -d timescaledb-*/ ] || dpkg-source -x --no-check ./*.dsc >/dev/null
+    apt-get source -qq --download-only timescaledb || apt-get source -qq timescaledb
+    [ -d timescaledb-*/ ] || dpkg-source -x --no-check ./*.dsc
     cd timescaledb-*/
     ./bootstrap -DAPACHE_ONLY=1 -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF \
-        -DPG_CONFIG="$PG_CONFIG" >/dev/null
+        -DPG_CONFIG="$PG_CONFIG"
     cd build
-    make -j"$(nproc)" >/dev/null
-    $SUDO make install >/dev/null
-)
+    make -j"$(nproc)"
+    $SUDO make install
+) >"$BUILD_LOG" 2>&1; then
+    tail -n 30 "$BUILD_LOG" >&2
+    echo "setup-system: the TimescaleDB build failed (last lines above)" >&2
+    exit 1
+fi
 log "TimescaleDB installed: $(sed -n "s/^default_version = '\(.*\)'/\1/p" "$EXTDIR/timescaledb.control")"
