@@ -128,7 +128,7 @@ def feed(pipeline: Pipeline, chunks: Iterable[list], stop: threading.Event,
          progress=None) -> None:
     """Push chunks into the pipeline until they end or `stop` is set."""
     for chunk in chunks:
-        if stop.is_set():
+        if stop.is_set() or pipeline.failed:
             break
         pipeline.submit(chunk)
         if progress:

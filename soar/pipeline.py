@@ -122,15 +122,16 @@ class Pipeline:
         if self.failed:
             raise RuntimeError("ingest pipeline stopped") from self.failed
         try:
-            # The queue bounds chunks whether parsed yet or not: the slot is taken first.
+            # Parsing starts before a queue slot is free: at most one chunk more than
+            # the queue holds is in memory.
             item = chunk
             if self._pool is not None and chunk and chunk[0][0] == "aprs":
                 item = (chunk, self._pool.submit(chunk))
             self.inq.put(item, timeout=self.config.drop_after_s)
             return True
         except queue.Full:
-            self.stats.dropped_queue_full += 1
-            self.stats.reject(chunk[0][0] if chunk else "?", "queue_full")
+            self.stats.dropped_queue_full += len(chunk)
+            self.stats.rejected[(chunk[0][0] if chunk else "?", "queue_full")] += len(chunk)
             log.warning("router queue full: dropped %d messages", len(chunk))
             return False
 

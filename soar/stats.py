@@ -55,7 +55,7 @@ class IngestStats:
     receiver_beacons: int = 0
     state_only: int = 0          # valid messages that update state but carry no position
     batches: int = 0
-    dropped_queue_full: int = 0
+    dropped_queue_full: int = 0   # messages dropped by live feeds on a full router queue
     queue_depth: dict = field(default_factory=dict)          # name -> callable
     flights: Counter = field(default_factory=Counter)        # flight op kinds
     # flight_tracker.create_flight / complete_flight statement latencies
@@ -113,7 +113,7 @@ class IngestCollector:
         yield rej
         yield CounterMetricFamily("soar_ingest_fixes_written", "Fixes committed", value=s.fixes_written)
         yield CounterMetricFamily("soar_ingest_dropped_queue_full",
-                                  "Chunks dropped because the router queue was full",
+                                  "Messages dropped because the router queue was full",
                                   value=s.dropped_queue_full)
         depth = GaugeMetricFamily("soar_router_queue_depth", "Router queue depth", labels=["queue"])
         for name, fn in s.queue_depth.items():

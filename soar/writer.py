@@ -111,7 +111,8 @@ class Writer:
                 self._flights(cur, batch)
                 self._fixes(cur, batch)
         except psycopg.OperationalError as exc:
-            if self.conn is not None and self.conn.closed:
+            if self.conn is not None:       # start the retry on a new connection
+                self.conn.close()
                 self.conn = None
             # Ids learnt inside the failed transaction may not exist.
             self.receiver_ids.clear()

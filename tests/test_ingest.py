@@ -119,11 +119,12 @@ def test_full_router_queue_drops_are_counted_not_silent(database, tmp_path, onem
     pipeline = ingest.build(database.url("ingest"), stats,
                             PipelineConfig(in_queue_chunks=1, drop_after_s=0.0))
     # Not started: nothing drains the queue, so the second chunk cannot fit.
-    chunk = [("aprs", datetime.now(timezone.utc), oneminute_lines[5].split(": ", 1)[1], None)]
+    now = datetime.now(timezone.utc)
+    chunk = [("aprs", now, line.split(": ", 1)[1], None) for line in oneminute_lines[5:8]]
     assert pipeline.submit(chunk) is True
     assert pipeline.submit(chunk) is False
-    assert stats.dropped_queue_full == 1
-    assert stats.rejected[("aprs", "queue_full")] == 1
+    assert stats.dropped_queue_full == 3               # every message of the chunk
+    assert stats.rejected[("aprs", "queue_full")] == 3
 
 
 def test_untracked_aircraft_store_no_fixes(database, conn, tmp_path, oneminute_lines):
