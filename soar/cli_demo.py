@@ -109,4 +109,5 @@ def demo() -> None:
             f"{f['start_location'] or '-'} -> {f['end_location'] or '-'}"
             + (f"  towed by {f['towed_by_aircraft_address']}" if f['towed_by_aircraft_address'] else ""))
     typer.echo("    (* runway inferred from the ground track)")
-    typer.echo(f"explore: SOAR_HOME={cluster.home} psql '{cluster.url(DEMO_DB)}'")
+    typer.echo(f"explore: .venv/bin/soar --database-url '{cluster.url(DEMO_DB)}' flights list\n"
+               f"         psql '{cluster.url(DEMO_DB)}'")

@@ -16,7 +16,8 @@ SELECT f.id,
        f.landing_runway_inferred,
        NULLIF(concat_ws(', ', sl.city, sl.region, sl.country_code), '') AS start_location,
        NULLIF(concat_ws(', ', el.city, el.region, el.country_code), '') AS end_location,
-       EXTRACT(EPOCH FROM COALESCE(f.landing_time, f.timed_out_at, f.last_fix_at)
+       -- A timed-out flight lasted until its last fix, not until it was declared lost.
+       EXTRACT(EPOCH FROM COALESCE(f.landing_time, f.last_fix_at, f.timed_out_at)
                           - COALESCE(f.takeoff_time, f.started_at)) AS duration_s,
        lpad(upper(to_hex(tow.address)), 6, '0')                  AS towed_by_aircraft_address,
        f.tow_release_time,
