@@ -4,6 +4,9 @@ binary COPY) -> pgmq -> worker (runway SQL, offline geocoding) -> `flights list`
 from __future__ import annotations
 
 import csv
+import json
+import subprocess
+import sys
 import threading
 from datetime import datetime, timezone
 
@@ -49,6 +52,18 @@ def test_afr34zg_from_raw_mode_s_frames(refdb):
     assert f["arrival_airport"] == "LFBO" and f["landing_runway"] in ("14L", "14R", "32L", "32R")
     assert f["start_location"].startswith("Roissy") and f["end_location"].startswith("Blagnac")
     assert f["end_reason"] == "landing" and f["spurious_reason"] is None
+    # The same through the command line, as a user runs it.
+    out = subprocess.run([sys.executable, "-m", "soar", "--database-url", refdb.url("readonly"),
+                          "flights", "list", "--json", "--since", "2024-07-06"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    [line] = out.stdout.splitlines()
+    row = json.loads(line)
+    assert {"id", "aircraft_address", "takeoff_time", "landing_time", "timed_out_at",
+            "departure_airport", "arrival_airport", "takeoff_runway", "landing_runway",
+            "start_location", "end_location", "towed_by_aircraft_address"} <= row.keys()
+    assert row["takeoff_time"].endswith("Z") and row["departure_airport"] == "LFPG"
+    assert 3500 <= row["duration_s"] <= 3600
 
 
 def test_replaying_twice_creates_no_duplicate_flight(refdb):
