@@ -135,3 +135,21 @@ def test_oneminute_capture_creates_no_flight_for_a_standing_aircraft(refdb):
     assert 1500 <= airborne <= 2600 and flights - airborne <= 100
     assert flights < aircraft
     assert stats.flights["start_takeoff"] >= 10
+
+
+def test_restart_in_mid_flight_continues_the_same_flight(refdb, tmp_path):
+    """Ingest stopped over France and started again: the flight is reloaded from the
+    database and lands as one flight, not two."""
+    lines = samples.path("full_flight_short.jsonl").read_text().splitlines()
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("\n".join(lines[:30000]) + "\n")      # about half way, airborne
+    second.write_text("\n".join(lines[30000:]) + "\n")
+    s1 = replay(refdb, first, "modes")
+    assert s1.flights["start_takeoff"] == 1 and "end_landing" not in s1.flights
+    s2 = replay(refdb, second, "modes")
+    assert "start_takeoff" not in s2.flights and "start_airborne" not in s2.flights
+    assert s2.flights["end_landing"] == 1
+    with refdb.connect() as c:
+        rows = c.execute("SELECT takeoff_time IS NOT NULL, landing_time IS NOT NULL, "
+                         "end_reason FROM flights").fetchall()
+    assert rows == [(True, True, "landing")]
