@@ -570,3 +570,20 @@ def test_worker_cli_names_missing_prerequisites(database):
     assert out.returncode == 2 and "soar import places" in out.stderr
     out = cli(database, "worker", "--drain", env_extra={"PELIAS_URL": "http://127.0.0.1:9"})
     assert out.returncode == 0, out.stderr                 # Pelias needs no places; queue empty
+
+
+def test_worker_warns_about_a_backlog_and_dead_letters(refdb, caplog):
+    """Monitoring without cron: the worker's own periodic check logs a warning."""
+    with refdb.connect() as c:
+        lfpg_takeoff(c, 0xD00002, landing_at="LFBO")
+        c.execute("SELECT pgmq.send('flight_enrichment_dead', '{\"flight_id\": \"x\"}'::jsonb)")
+    with caplog.at_level("WARNING", logger="worker.loop"):
+        drain(refdb, config(backlog_warning_s=0))
+    warnings = [r.getMessage() for r in caplog.records if "queue flight_enrichment" in r.getMessage()]
+    assert warnings and "1 dead" in warnings[0]
+    caplog.clear()
+    with refdb.connect() as c:
+        c.execute("SELECT pgmq.purge_queue('flight_enrichment_dead')")
+    with caplog.at_level("WARNING", logger="worker.loop"):
+        drain(refdb, config(backlog_warning_s=3600))
+    assert not [r for r in caplog.records if "queue flight_enrichment" in r.getMessage()]

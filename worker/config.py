@@ -45,6 +45,9 @@ class WorkerConfig:
     breaker_reset_s: float = 30.0       # open for this long, then one trial call
     places_max_distance_m: float = 50_000.0
     metrics_interval_s: float = 5.0     # queue depth / age gauges refresh
+    # Monitoring without cron: the worker itself warns when the queue falls behind
+    # (oldest visible message older than this) or dead letters are waiting.
+    backlog_warning_s: float = 300.0
 
     @classmethod
     def from_env(cls, **overrides) -> "WorkerConfig":

@@ -177,6 +177,10 @@ class Worker:
         metrics.QUEUE_DEPTH.labels(self.config.queue).set(st.depth)
         metrics.QUEUE_DEPTH.labels(self.config.dead_queue).set(st.dead)
         metrics.QUEUE_OLDEST_AGE.labels(self.config.queue).set(st.oldest_age_s or 0)
+        if (st.oldest_age_s or 0) > self.config.backlog_warning_s or st.dead:
+            # At most once per metrics interval: a standing alarm, not a flood.
+            log.warning("queue %s: %d waiting, oldest %.0f s; %d dead (`soar queue retry-dead`)",
+                        self.config.queue, st.depth, st.oldest_age_s or 0, st.dead)
 
     # -- one message -----------------------------------------------------------------------
 
