@@ -34,6 +34,7 @@ from worker.geocode import Geocoder
 from worker.pelias import CircuitBreaker, PeliasClient
 
 log = logging.getLogger(__name__)
+BACKLOG_WARNING_EVERY_S = 60.0
 
 
 @dataclass
@@ -101,6 +102,7 @@ class Worker:
         self.report_metrics = report_metrics
         self.conn: psycopg.Connection | None = None
         self._metrics_at = 0.0
+        self._warned_at = -BACKLOG_WARNING_EVERY_S
 
     # -- connection --------------------------------------------------------------------
 
@@ -177,8 +179,9 @@ class Worker:
         metrics.QUEUE_DEPTH.labels(self.config.queue).set(st.depth)
         metrics.QUEUE_DEPTH.labels(self.config.dead_queue).set(st.dead)
         metrics.QUEUE_OLDEST_AGE.labels(self.config.queue).set(st.oldest_age_s or 0)
-        if (st.oldest_age_s or 0) > self.config.backlog_warning_s or st.dead:
-            # At most once per metrics interval: a standing alarm, not a flood.
+        behind = (st.oldest_age_s or 0) > self.config.backlog_warning_s or st.dead
+        if behind and now - self._warned_at >= BACKLOG_WARNING_EVERY_S:
+            self._warned_at = now     # a standing alarm once a minute, not a flood
             log.warning("queue %s: %d waiting, oldest %.0f s; %d dead (`soar queue retry-dead`)",
                         self.config.queue, st.depth, st.oldest_age_s or 0, st.dead)
 
