@@ -7,7 +7,7 @@ from typing import Optional
 import psycopg
 import typer
 
-from soar import airports, db, places
+from soar import airports, db, ddb, places
 from soar.errors import SoarError
 
 import_app = typer.Typer(no_args_is_help=True, help="Import reference data.")
@@ -46,6 +46,19 @@ def import_places(source: Optional[str] = typer.Option(
     with _admin() as conn:
         try:
             result = places.import_places(conn, src)
+        except psycopg.errors.UndefinedTable as exc:
+            raise _missing_schema(exc) from None
+    typer.echo(result.summary())
+
+
+@import_app.command("ddb")
+def import_ddb(source: str = typer.Option(
+        ddb.DEFAULT_SOURCE, "--source",
+        help="File or URL of OGN's device database export (DDB /download).")) -> None:
+    """Load OGN's device database: registrations, and who may not be tracked or shown."""
+    with _admin() as conn:
+        try:
+            result = ddb.import_ddb(conn, source)
         except psycopg.errors.UndefinedTable as exc:
             raise _missing_schema(exc) from None
     typer.echo(result.summary())
