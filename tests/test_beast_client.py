@@ -115,7 +115,7 @@ def test_backoff_when_nobody_listens_and_prompt_stop(caplog):
     t0 = time.monotonic()
     stop.set()
     thread.join(5)
-    assert not thread.is_alive() and time.monotonic() - t0 < 0.5
+    assert not thread.is_alive() and time.monotonic() - t0 < 1.0
     assert client.connects == 0
     # Waits of 10-20, 20-40, 40-80 ms, then 80-160 ms each: about 10 attempts in
     # a second, neither a busy loop nor stuck.
