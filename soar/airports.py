@@ -84,20 +84,8 @@ def resolve_sources(source: str | None) -> tuple[str, str]:
 
 
 def _load_temp(conn: psycopg.Connection, source: str, table: str, required: tuple[str, ...]) -> int:
-    """COPY a CSV into a new temporary table of text columns named after its header."""
-    with refsource.open_bytes(source) as stream:
-        header, _ = refsource.read_header(stream)
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise SoarError(f"{source} is not an OurAirports {table} file: missing column(s) "
-                            f"{', '.join(missing)}")
-        cols = ", ".join(f'"{c}" text' if c else f'"_col{i}" text' for i, c in enumerate(header))
-        conn.execute(f"CREATE TEMP TABLE {table}_in ({cols}) ON COMMIT DROP")
-        try:
-            with conn.cursor().copy(f"COPY {table}_in FROM STDIN (FORMAT csv)") as copy:
-                refsource.copy_stream(stream, copy)
-        except psycopg.errors.DataError as exc:
-            raise SoarError(f"{source}: malformed CSV ({str(exc).strip().splitlines()[0]})") from None
+    """COPY a CSV into the temporary table `{table}_in`; returns its row count."""
+    refsource.load_csv(conn, source, f"{table}_in", required, f"an OurAirports {table} file")
     return conn.execute(f"SELECT count(*) FROM {table}_in").fetchone()[0]
 
 

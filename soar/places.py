@@ -39,19 +39,8 @@ def import_places(conn: psycopg.Connection, source: str) -> PlacesImport:
     started = time.monotonic()
     result = PlacesImport()
     try:
-        with refsource.open_bytes(source) as stream:
-            header, _ = refsource.read_header(stream)
-            missing = [c for c in REQUIRED if c not in header]
-            if missing:
-                raise SoarError(f"{source} is not a places file (lat,lon,name,admin1,admin2,cc): "
-                                f"missing column(s) {', '.join(missing)}")
-            cols = ", ".join(f'"{c}" text' if c else f'"_col{i}" text' for i, c in enumerate(header))
-            conn.execute(f"CREATE TEMP TABLE places_in ({cols}) ON COMMIT DROP")
-            try:
-                with conn.cursor().copy("COPY places_in FROM STDIN (FORMAT csv)") as copy:
-                    refsource.copy_stream(stream, copy)
-            except psycopg.errors.DataError as exc:
-                raise SoarError(f"{source}: malformed CSV ({str(exc).strip().splitlines()[0]})") from None
+        header = refsource.load_csv(conn, source, "places_in", REQUIRED,
+                                    "a places file (lat,lon,name,admin1,admin2,cc)")
         admin1 = "nullif(trim(s.admin1), '')" if "admin1" in header else "NULL"
         admin2 = "nullif(trim(s.admin2), '')" if "admin2" in header else "NULL"
         number = r"'^\s*-?[0-9]+(\.[0-9]+)?\s*$'"
