@@ -74,10 +74,13 @@ def demo() -> None:
         recordings.append(("Beast capture near St Petersburg, 2018", SHARED_BEAST, "beast",
                            {"receiver": "ulss7", "start": datetime(2018, 4, 3, 19, 2, 28, 136000,
                                                                    tzinfo=timezone.utc)}))
+    # The OGN minute last: each replay continues the flights the database says are
+    # active, and a later recording's clock would time out the gliders still flying
+    # when the minute ends.
     recordings += [
-        ("one minute of the full OGN feed, 2020-05-30", samples.path("oneminute.txt"), "aprs", {}),
         ("ADS-B flight AFR34ZG, Paris CDG to Toulouse, 2024-07-06",
          samples.path("full_flight_short.jsonl"), "modes", {"receiver": "rs1090"}),
+        ("one minute of the full OGN feed, 2020-05-30", samples.path("oneminute.txt"), "aprs", {}),
     ]
     for title, path, fmt, kw in recordings:
         t = _step(f"replay {fmt}: {title}")
@@ -88,7 +91,11 @@ def demo() -> None:
                  f"beacons; rejected: {rejected}; flight events: {json.dumps(s['flights'])}")
 
     t = _step("enrichment worker: drain the flight_enrichment queue")
-    stats = run_workers(db.role_url("worker"), WorkerConfig.from_env(), threads=2, drain=True)
+    # Every recording is stored before the worker starts: no fix is still on its way, so
+    # a takeoff near the end of a recording need not wait the live default (120 s) for
+    # fixes after it that will never come.
+    stats = run_workers(db.role_url("worker"), WorkerConfig.from_env(max_wait_s=2.0),
+                        threads=2, drain=True)
     _done(t, f"{stats.processed} messages processed, {stats.dead} dead-lettered")
 
     flights = fetch(db.role_url("readonly"))
@@ -97,16 +104,21 @@ def demo() -> None:
                f"{sum(1 for f in flights if f['landing_time'])} landed, "
                f"{sum(1 for f in flights if f['towed_by_aircraft_address'])} towed; "
                "flights seen taking off:")
+    def rwy(ident, inferred):
+        return (ident + ("*" if inferred else "")) if ident else "-"
+
     for f in with_takeoff:
-        end = f["landing_time"] or (f["end_reason"] and f["end_reason"]) or "in the air"
-        rwy = lambda r, inf: (r + ("*" if inf else "")) if r else "-"  # noqa: E731
+        if f["landing_time"]:
+            end = (f"{f['landing_time'][:19]} {f['arrival_airport'] or '-'} "
+                   f"rwy {rwy(f['landing_runway'], f['landing_runway_inferred'])}  "
+                   f"{f['start_location'] or '-'} -> {f['end_location'] or '-'}")
+        else:
+            end = (f"{f['end_reason'] or 'still flying when the recording ends'}  "
+                   f"{f['start_location'] or '-'}")
         typer.echo(
             f"    {f['aircraft_address']} {(f['callsign'] or f['registration'] or ''):8} "
             f"{f['takeoff_time'][:19]} {f['departure_airport'] or '-'} "
-            f"rwy {rwy(f['takeoff_runway'], f['takeoff_runway_inferred'])} -> "
-            f"{end[:19] if end else '-'} {f['arrival_airport'] or '-'} "
-            f"rwy {rwy(f['landing_runway'], f['landing_runway_inferred'])}  "
-            f"{f['start_location'] or '-'} -> {f['end_location'] or '-'}"
+            f"rwy {rwy(f['takeoff_runway'], f['takeoff_runway_inferred'])} -> {end}"
             + (f"  towed by {f['towed_by_aircraft_address']}" if f['towed_by_aircraft_address'] else ""))
     typer.echo("    (* runway inferred from the ground track)")
     typer.echo(f"explore: .venv/bin/soar --database-url '{cluster.url(DEMO_DB)}' flights list\n"
