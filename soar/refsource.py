@@ -100,16 +100,21 @@ def load_csv(conn, source: str, table: str, required: tuple[str, ...], what: str
     """COPY a CSV into a new temporary table `table` (dropped at commit) of text columns
     named after its header; returns the header. `what` names the expected file in errors."""
     import psycopg
+    from psycopg import sql
 
     with open_bytes(source) as stream:
         header, _ = read_header(stream)
         missing = [c for c in required if c not in header]
         if missing:
             raise SoarError(f"{source} is not {what}: missing column(s) {', '.join(missing)}")
-        cols = ", ".join(f'"{c}" text' if c else f'"_col{i}" text' for i, c in enumerate(header))
-        conn.execute(f"CREATE TEMP TABLE {table} ({cols}) ON COMMIT DROP")
+        # Column names come from the file: quoted as identifiers, never pasted into SQL.
+        cols = sql.SQL(", ").join(
+            sql.SQL("{} text").format(sql.Identifier(c or f"_col{i}")) for i, c in enumerate(header))
+        conn.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
+            sql.Identifier(table), cols))
         try:
-            with conn.cursor().copy(f"COPY {table} FROM STDIN (FORMAT csv)") as copy:
+            with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(
+                    sql.Identifier(table))) as copy:
                 copy_stream(stream, copy)
         except psycopg.errors.DataError as exc:
             raise SoarError(f"{source}: malformed CSV ({str(exc).strip().splitlines()[0]})") from None

@@ -210,3 +210,13 @@ def test_cli_import_places_from_a_small_file(database, tmp_path):
     assert "places: 2 (1 skipped)" in out.stdout
     with database.connect("readonly") as c:
         assert c.execute("SELECT count(*) FROM places").fetchone()[0] == 2
+
+
+def test_a_hostile_csv_header_is_data_not_sql(conn, tmp_path):
+    """Column names come from the file; they must never be executed."""
+    evil = tmp_path / "places.csv"
+    evil.write_text('lat,lon,name,cc,x" text); CREATE TABLE pwned (a int); --\n'
+                    "47.8287,11.465,Königsdorf,DE,1\n")
+    result = places.import_places(conn, str(evil))
+    assert result.places == 1
+    assert conn.execute("SELECT to_regclass('pwned')").fetchone()[0] is None
