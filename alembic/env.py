@@ -1,4 +1,4 @@
-"""Alembic environment: migrations run on a psycopg connection handed in by soar.migrate."""
+"""Alembic environment: migrations run on a psycopg connection handed in by soar.db.migrate."""
 
 from alembic import context
 

@@ -6,7 +6,7 @@ Create Date: ${create_date}
 """
 from alembic import op
 
-from soar import sqlfiles
+from soar.db import sqlfiles
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

@@ -27,9 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
-from soar import airports, embedded, ingest, migrate, samples, sources  # noqa: E402
-from soar.pipeline import PipelineConfig  # noqa: E402
-from soar.stats import IngestStats  # noqa: E402
+from soar import ingest  # noqa: E402
+from soar.db import embedded, migrate  # noqa: E402
+from soar.feeds import recordings  # noqa: E402
+from soar.reference import airports, samples  # noqa: E402
+from soar.ingest.router import PipelineConfig  # noqa: E402
+from soar.ingest.stats import IngestStats  # noqa: E402
 
 
 def shifted(messages, days: int):
@@ -56,7 +59,7 @@ def continued(messages, minutes: int):
 
 def run(url: str, messages, kind: str) -> dict:
     # Prepared before the clock starts: rewriting times is the benchmark's own work.
-    chunks = list(sources.chunked(messages, None))
+    chunks = list(recordings.chunked(messages, None))
     stats = IngestStats()
     pipeline = ingest.build(url, stats, PipelineConfig())
     pipeline.start()
@@ -92,9 +95,9 @@ def main() -> None:
             airports.import_airports(conn, *airports.default_sources())
         url = cluster.url(user="soar_ingest")
         aprs = run(url, (m for k in range(args.aprs_loops)
-                         for m in continued(sources.aprs_messages(oneminute), k)), "aprs")
+                         for m in continued(recordings.aprs_messages(oneminute), k)), "aprs")
         modes = run(url, (m for k in range(args.modes_loops)
-                          for m in shifted(sources.modes_messages(flight, "bench"), k)), "modes")
+                          for m in shifted(recordings.modes_messages(flight, "bench"), k)), "modes")
     finally:
         cluster.stop()
         if os.environ.get("BENCH_KEEP"):

@@ -1,33 +1,16 @@
-"""Shared fixtures: a real PostgreSQL cluster (TimescaleDB, PostGIS, pgmq) for the session,
-a migrated template database, and a fresh copy of it per test (pytest-postgresql's
-DatabaseJanitor clones the template). Nothing about the database is mocked."""
+"""Test layout: tests/unit needs nothing but Python; tests/integration needs the real
+PostgreSQL (fixtures in helpers/database.py); tests/acceptance runs the `soar`
+command and the whole system as a user does. Shared helpers live in tests/helpers."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import tempfile
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
-from pytest_postgresql.janitor import DatabaseJanitor
 
-from soar import embedded, migrate
+from helpers.paths import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED_DATA.exists():  # a clone elsewhere: shared/ sits beside the checkout
-    SHARED_DATA = Path(os.environ.get("SOAR_SHARED_DATA", "../shared/data")).resolve()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+pytest_plugins = ["helpers.database"]
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
@@ -36,80 +19,3 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(scope="session")
-def pg_cluster():
-    home = Path(tempfile.mkdtemp(prefix="soar-tests-"))
-    os.chmod(home, 0o755)   # the server runs as `postgres` when the tests run as root
-    cluster = embedded.Cluster(home=home, port=free_port(), settings={
-        # Durability is not under test; speed is welcome.
-        "fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
-        # No TimescaleDB scheduler connected to the template while it is cloned.
-        "timescaledb.max_background_workers": "0",
-    })
-    cluster.start()
-    yield cluster
-    cluster.stop()
-    shutil.rmtree(home, ignore_errors=True)
-
-
-def _janitor(cluster: embedded.Cluster, dbname: str, **kw) -> DatabaseJanitor:
-    return DatabaseJanitor(user=embedded.SUPERUSER, host=str(cluster.rundir), port=cluster.port,
-                           dbname=dbname, **kw)
-
-
-@pytest.fixture(scope="session")
-def db_template(pg_cluster) -> str:
-    name = "soar_template"
-    janitor = _janitor(pg_cluster, name, as_template=True)
-    janitor.drop()
-    janitor.init()
-    migrate.upgrade(pg_cluster.url(name))
-    yield name
-    janitor.drop()
-
-
-@dataclass
-class TestDatabase:
-    __test__ = False    # a fixture's value, not a test class
-    cluster: embedded.Cluster
-    name: str
-
-    def url(self, role: str | None = None) -> str:
-        user = f"soar_{role}" if role else embedded.SUPERUSER
-        return self.cluster.url(self.name, user=user)
-
-    def connect(self, role: str | None = None, **kw) -> psycopg.Connection:
-        return psycopg.connect(self.url(role), **kw)
-
-
-@pytest.fixture
-def database(pg_cluster, db_template) -> TestDatabase:
-    name = f"soar_test_{uuid.uuid4().hex[:10]}"
-    with _janitor(pg_cluster, name, template_dbname=db_template):
-        yield TestDatabase(pg_cluster, name)
-
-
-@pytest.fixture
-def empty_database(pg_cluster) -> TestDatabase:
-    """A database with no schema at all (for migration tests)."""
-    name = f"soar_empty_{uuid.uuid4().hex[:10]}"
-    with _janitor(pg_cluster, name):
-        yield TestDatabase(pg_cluster, name)
-
-
-@pytest.fixture
-def conn(database) -> psycopg.Connection:
-    with database.connect() as c:
-        yield c
-
-
-@pytest.fixture
-def refdb(pg_cluster, db_template) -> TestDatabase:
-    """A fresh database with the schema, all OurAirports airports and runways and all
-    GeoNames places (imported once per session into a template, cloned per test)."""
-    import refdata
-
-    template = refdata.reference_template(pg_cluster, db_template)
-    name = f"soar_ref_{uuid.uuid4().hex[:10]}"
-    with refdata.janitor(pg_cluster, name, template_dbname=template):
-        yield TestDatabase(pg_cluster, name)

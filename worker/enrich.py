@@ -20,7 +20,7 @@ import psycopg
 
 from worker.config import WorkerConfig
 from worker.geocode import Geocoder
-from worker.queue import Message
+from worker.messages import Message
 
 EVENTS = ("takeoff", "landing", "airborne_start", "timeout")
 DEPARTURE_EVENTS = ("takeoff", "airborne_start")

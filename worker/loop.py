@@ -2,7 +2,7 @@
 message, archive it in the transaction that writes the flight. Several threads (and
 several processes) share the queue safely: pgmq.read hands each message to one
 reader, and a reader that lost its message (timeout passed, message handed to
-another) rolls its result back (see worker.queue).
+another) rolls its result back (see worker.messages).
 
 Per message:
 - not ready (the event's fixes are not stored yet): put back for defer_delay_s, not
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from worker import metrics, queue
+from worker import messages, metrics
 from worker.config import WorkerConfig
 from worker.enrich import Deferred, Enricher, Enrichment, PermanentError, parse
 from worker.geocode import Geocoder
@@ -127,7 +127,7 @@ class Worker:
                 try:
                     conn = self._connection()
                     self._refresh_metrics(conn)
-                    msgs = queue.read(conn, self.config.queue, self.config.visibility_timeout_s,
+                    msgs = messages.read(conn, self.config.queue, self.config.visibility_timeout_s,
                                       self.config.batch_size)
                     failures = 0
                     if msgs:
@@ -138,7 +138,7 @@ class Worker:
                             self.handle(msg)
                         continue
                     if drain:
-                        wait = queue.next_visible_in(conn, self.config.queue)
+                        wait = messages.next_visible_in(conn, self.config.queue)
                         if wait is None:
                             return self.stats          # the queue is empty: done
                         self._sleep(min(max(wait, 0.05), self.config.poll_interval_s))
@@ -159,11 +159,11 @@ class Worker:
         if self.wake.wait(seconds):
             self.wake.clear()
 
-    def _release(self, msgs: list[queue.Message]) -> None:
+    def _release(self, msgs: list[messages.Message]) -> None:
         """Stopping: hand unprocessed messages back at once (not counted as attempts)."""
         for msg in msgs:
             try:
-                queue.put_back(self.conn, self.config.queue, msg, 0,
+                messages.put_back(self.conn, self.config.queue, msg, 0,
                                {"deferrals": msg.deferrals + 1})
             except psycopg.Error:
                 pass                                   # they reappear after the timeout anyway
@@ -175,7 +175,7 @@ class Worker:
         if now - self._metrics_at < self.config.metrics_interval_s:
             return
         self._metrics_at = now
-        st = queue.status(conn, self.config.queue, self.config.dead_queue)
+        st = messages.status(conn, self.config.queue, self.config.dead_queue)
         metrics.QUEUE_DEPTH.labels(self.config.queue).set(st.depth)
         metrics.QUEUE_DEPTH.labels(self.config.dead_queue).set(st.dead)
         metrics.QUEUE_OLDEST_AGE.labels(self.config.queue).set(st.oldest_age_s or 0)
@@ -187,7 +187,7 @@ class Worker:
 
     # -- one message -----------------------------------------------------------------------
 
-    def handle(self, msg: queue.Message) -> str:
+    def handle(self, msg: messages.Message) -> str:
         """Process one message; returns what happened: processed, deferred, retried,
         dead or lost."""
         conn = self._connection()
@@ -207,7 +207,7 @@ class Worker:
         try:
             outcome = enricher.prepare(msg, flight_id, event)
             if isinstance(outcome, Deferred):
-                if queue.put_back(conn, self.config.queue, msg, self.config.defer_delay_s,
+                if messages.put_back(conn, self.config.queue, msg, self.config.defer_delay_s,
                                   {"deferrals": msg.deferrals + 1}):
                     log.debug("%s: message %s deferred: %s", self.name, msg.msg_id, outcome.reason)
                     metrics.MESSAGES_DEFERRED.inc()
@@ -217,10 +217,10 @@ class Worker:
                 return "lost"
             try:
                 with conn.transaction():
-                    if not queue.lock_owned(conn, self.config.queue, msg):
+                    if not messages.lock_owned(conn, self.config.queue, msg):
                         raise _Lost
                     enricher.write(outcome)
-                    queue.archive(conn, self.config.queue, msg.msg_id)
+                    messages.archive(conn, self.config.queue, msg.msg_id)
             except _Lost:
                 log.info("%s: message %s was handed to another worker meanwhile; result dropped",
                          self.name, msg.msg_id)
@@ -238,7 +238,7 @@ class Worker:
             log.warning("%s: message %s (flight %s %s) failed, attempt %d of %d, retry in %.0f s: %s",
                         self.name, msg.msg_id, flight_id, event, msg.attempts,
                         self.config.max_attempts, delay, error)
-            if queue.put_back(conn, self.config.queue, msg, delay, {"last_error": error[:1000]}):
+            if messages.put_back(conn, self.config.queue, msg, delay, {"last_error": error[:1000]}):
                 metrics.MESSAGES_RETRIED.inc()
                 self.stats.add("retried")
                 return "retried"
@@ -260,12 +260,12 @@ class Worker:
                   " (inferred)" if outcome.runway_inferred else "", outcome.location_id, elapsed_ms)
         return "processed"
 
-    def _dead(self, msg: queue.Message, enricher: Enricher, flight_id, event, error: str) -> str:
+    def _dead(self, msg: messages.Message, enricher: Enricher, flight_id, event, error: str) -> str:
         """Dead-letter the message and mark the flight's end failed, atomically."""
         conn = self._connection()
         try:
             with conn.transaction():
-                if not queue.dead_letter(conn, self.config.queue, self.config.dead_queue, msg,
+                if not messages.dead_letter(conn, self.config.queue, self.config.dead_queue, msg,
                                          error):
                     raise _Lost
                 if flight_id is not None and event is not None:

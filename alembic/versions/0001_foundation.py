@@ -5,7 +5,7 @@ Revises:
 """
 from alembic import op
 
-from soar import pgmq_install, sqlfiles
+from soar.db import pgmq_install, sqlfiles
 
 revision = "0001"
 down_revision = None

@@ -6,7 +6,7 @@ Revises: 0001
 """
 from alembic import op
 
-from soar import sqlfiles
+from soar.db import sqlfiles
 
 revision = "0002"
 down_revision = "0001"

@@ -5,7 +5,7 @@ Revises: 0002
 """
 from alembic import op
 
-from soar import sqlfiles
+from soar.db import sqlfiles
 
 revision = "0003"
 down_revision = "0002"

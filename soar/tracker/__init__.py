@@ -2,14 +2,14 @@
 
 API (see docs/flight-detection.md for the rules and why):
 
-    tracker = FlightTracker(TrackerConfig(), terrain=soar.terrain.make_terrain(...))
+    tracker = FlightTracker(TrackerConfig(), terrain=soar.reference.terrain.make_terrain(...))
     ops = tracker.process(fix)      # sets fix.flight_id; returns CreateFlight/UpdateFlight ops
     ops = tracker.expire(newest)    # timeouts by DATA time; forgets long-silent aircraft
-    ops = tracker.restore(flights, fixes)   # after a restart (soar.tracker.sql.load_active)
+    ops = tracker.restore(flights, fixes)   # after a restart (soar.tracker.store.load_active)
     tracker.stats                   # TrackerStats: counters and the active_aircraft gauge
 
-    soar.tracker.sql.write_op(cur, op)      # one statement per op
-    soar.tracker.sql.load_active(conn, cfg) # active + resumable flights, their last fixes;
+    soar.tracker.store.write_op(cur, op)      # one statement per op
+    soar.tracker.store.load_active(conn, cfg) # active + resumable flights, their last fixes;
                                             # closes flights left active far too long
 
 Ops: `CreateFlight(row, kind)` is one INSERT ... ON CONFLICT DO NOTHING of a flights

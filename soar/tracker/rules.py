@@ -8,11 +8,10 @@ under 40 km/h, level and low), so a fix between the two never flips the state.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-from soar.fix import Fix
+from soar.records import Fix
 
 # OGN aircraft types that fly slower than a glider lands: hang glider, paraglider,
 # skydiver, balloon, airship, UAV. Their landing speed threshold is lower.
@@ -86,17 +85,6 @@ class TrackerConfig:
         return self.landing_speed_kmh
 
 
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Equirectangular distance: within 0.1% of haversine below a few hundred km."""
-    x = math.radians(lon2 - lon1) * math.cos(math.radians((lat1 + lat2) * 0.5))
-    y = math.radians(lat2 - lat1)
-    d = 6_371_000.0 * math.hypot(x, y)
-    if d > 300_000.0:   # long gaps: use the great circle
-        p1, p2 = math.radians(lat1), math.radians(lat2)
-        h = (math.sin((p2 - p1) / 2) ** 2
-             + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2)
-        d = 12_742_000.0 * math.asin(min(1.0, math.sqrt(h)))
-    return d
 
 
 def looks_airborne(cfg: TrackerConfig, fix: Fix, agl) -> bool:

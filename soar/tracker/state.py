@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from soar.fix import Fix, Source
-from soar.tracker import ops as k
+from soar.records import Fix, Source
+from soar.tracker import ops
 from soar.tracker.ops import CreateFlight, UpdateFlight, flight_id
-from soar.tracker.rules import (TrackerConfig, distance_m, looks_airborne, looks_landed,
+from soar.tracker.rules import (TrackerConfig, looks_airborne, looks_landed,
                                 standing)
 from soar.tracker.tow import TowPairing
+from soar.units import distance_m
 
 Terrain = Callable[[float, float], "float | None"]
 _UNKNOWN = object()
@@ -26,7 +27,7 @@ _UNKNOWN = object()
 
 
 # flights.end_reason for each way a flight ends without landing.
-_END_REASON = {k.END_TIMEOUT: "timeout", k.END_CALLSIGN: "callsign_change", k.END_GAP: "gap"}
+_END_REASON = {ops.END_TIMEOUT: "timeout", ops.END_CALLSIGN: "callsign_change", ops.END_GAP: "gap"}
 
 @dataclass(slots=True)
 class Flight:
@@ -140,9 +141,9 @@ class FlightTracker:
                 return []
             if st.flight is not None:
                 if dt > self.cfg.timeout.total_seconds():
-                    out += self._end(st, k.END_TIMEOUT, last.time + self.cfg.timeout)
+                    out += self._end(st, ops.END_TIMEOUT, last.time + self.cfg.timeout)
                 elif dt > self.cfg.gap_check_s and not self._fits(st.flight, fix, dt, 0.0):
-                    out += self._end(st, k.END_GAP, fix.time)
+                    out += self._end(st, ops.END_GAP, fix.time)
         if fix.callsign:
             out += self._callsign(st, fix)
         st.last = fix
@@ -158,9 +159,9 @@ class FlightTracker:
         for aid, st in list(self.aircraft.items()):
             silent = now - st.last.time if st.last is not None else timedelta(0)
             if st.flight is not None and silent > cfg.timeout:
-                out += self._end(st, k.END_TIMEOUT, st.last.time + cfg.timeout)
+                out += self._end(st, ops.END_TIMEOUT, st.last.time + cfg.timeout)
             if st.flight is None:
-                resumable = st.previous is not None and st.previous.ended == k.END_TIMEOUT
+                resumable = st.previous is not None and st.previous.ended == ops.END_TIMEOUT
                 if silent > (cfg.resume_window if resumable else cfg.timeout):
                     del self.aircraft[aid]
         self.tows.expire(now)
@@ -195,7 +196,7 @@ class FlightTracker:
             if af.timed_out_at is None:
                 out += replayed
             elif st.flight is f:        # quietly back to the stored, timed-out state
-                f.ended, st.previous, st.flight, st.airborne = k.END_TIMEOUT, f, None, False
+                f.ended, st.previous, st.flight, st.airborne = ops.END_TIMEOUT, f, None, False
                 st.run.clear()
         self.stats.active_aircraft = len(self.aircraft)
         self.stats.active_flights = sum(1 for s in self.aircraft.values() if s.flight)
@@ -248,11 +249,11 @@ class FlightTracker:
         first = st.run[0][0]
         prev, out = st.previous, []
         # Resume only what reappears in the air: seen on the ground since, it landed.
-        if (prev is not None and prev.ended == k.END_TIMEOUT and st.ground_at is None
+        if (prev is not None and prev.ended == ops.END_TIMEOUT and st.ground_at is None
                 and self._resumable(prev, first)):
             f = prev
             f.ended = None
-            out.append(UpdateFlight(f.id, {"timed_out_at": None, "end_reason": None}, k.RESUME))
+            out.append(UpdateFlight(f.id, {"timed_out_at": None, "end_reason": None}, ops.RESUME))
         else:
             gap = (first.time - st.ground_at).total_seconds() if st.ground_at else None
             takeoff = gap is not None and gap <= cfg.takeoff_ground_gap_s
@@ -261,7 +262,7 @@ class FlightTracker:
             if takeoff and st.ref_alt is not None:
                 f.ground_ref = (first.latitude, first.longitude, st.ref_alt)
             out.append(CreateFlight(self._row(st, f, first, fix),
-                                    k.START_TAKEOFF if takeoff else k.START_AIRBORNE,
+                                    ops.START_TAKEOFF if takeoff else ops.START_AIRBORNE,
                                     tuple(p[0] for p in list(st.run)[:-1])))
         for p in st.run:
             p[0].flight_id = f.id
@@ -269,7 +270,7 @@ class FlightTracker:
         st.flight, st.airborne, st.anchor = f, True, fix
         st.run.clear()
         st.ref_alt = st.ground_at = None
-        if out[0].kind == k.START_TAKEOFF:
+        if out[0].kind == ops.START_TAKEOFF:
             out += self.tows.on_takeoff(st.aircraft_type, f, first)
         return out
 
@@ -332,11 +333,11 @@ class FlightTracker:
         reason = self._spurious(f, landed=True)
         if reason:
             values["spurious_reason"] = reason
-        f.ended = k.END_LANDING
+        f.ended = ops.END_LANDING
         st.previous, st.flight, st.airborne = f, None, False
         st.run.clear()
         st.ground_at, st.ref_alt = fix.time, fix.altitude_m
-        return [UpdateFlight(f.id, values, k.END_LANDING)]
+        return [UpdateFlight(f.id, values, ops.END_LANDING)]
 
     def _end(self, st: _Aircraft, kind: str, at: datetime) -> list:
         """End without a landing: timeout, callsign change, impossible gap."""
@@ -441,7 +442,7 @@ class FlightTracker:
             return []
         if not f.callsign:
             f.callsign = st.callsign = cs
-            return [UpdateFlight(f.id, {"callsign": cs}, k.CALLSIGN)]
+            return [UpdateFlight(f.id, {"callsign": cs}, ops.CALLSIGN)]
         if cs == f.callsign:
             st.callsign, st.pending_callsign = cs, None
             return []
@@ -452,12 +453,12 @@ class FlightTracker:
         st.pending_callsign = None
         st.callsign = cs
         first = pending[1]
-        out = self._end(st, k.END_CALLSIGN, first.time)
+        out = self._end(st, ops.END_CALLSIGN, first.time)
         new = Flight(flight_id(st.aircraft_id, first.time), st.aircraft_id, first.time, None, cs)
         first.flight_id = new.id
         self._grow(new, first, _UNKNOWN)
         st.flight, st.airborne, st.anchor = new, True, fix
-        out.append(CreateFlight(self._row(st, new, first, first), k.START_CALLSIGN))
+        out.append(CreateFlight(self._row(st, new, first, first), ops.START_CALLSIGN))
         return out
 
     def _spurious(self, f: Flight, landed: bool) -> str | None:
@@ -482,9 +483,9 @@ class FlightTracker:
     def _count(self, out: list) -> None:
         for op in out:
             self.stats.counts[op.kind] += 1
-            if isinstance(op, CreateFlight) or op.kind == k.RESUME:
+            if isinstance(op, CreateFlight) or op.kind == ops.RESUME:
                 self.stats.active_flights += 1
-            elif op.kind in k.END_KINDS:
+            elif op.kind in ops.END_KINDS:
                 self.stats.active_flights -= 1
             if isinstance(op, UpdateFlight) and "spurious_reason" in op.values:
                 self.stats.spurious[op.values["spurious_reason"]] += 1

@@ -15,9 +15,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from soar.fix import Fix
+from soar.records import Fix
 from soar.tracker.ops import TOW, TOW_RELEASE, UpdateFlight
-from soar.tracker.rules import GLIDER, TOW_TYPES, TrackerConfig, distance_m
+from soar.tracker.rules import GLIDER, TOW_TYPES, TrackerConfig
+from soar.units import distance_m
 
 
 @dataclass(slots=True)

@@ -1,0 +1,88 @@
+"""`soar db ...`: the embedded cluster and the migrations."""
+
+from __future__ import annotations
+
+import typer
+
+from soar import db
+from soar.db import embedded, migrate
+from soar.errors import SoarError
+
+db_app = typer.Typer(no_args_is_help=True, help="Database: embedded cluster and migrations.")
+
+
+def _embedded_only(action: str) -> embedded.Cluster:
+    if db.external_url():
+        raise SoarError(f"`soar db {action}` manages the embedded cluster; unset SOAR_DATABASE_URL "
+                        "(or drop --database-url) to use it")
+    return embedded.default_cluster()
+
+
+@db_app.command()
+def start() -> None:
+    """Create (first time) and start the embedded cluster under $SOAR_HOME."""
+    cluster = _embedded_only("start")
+    cluster.start()
+    typer.echo(f"database running: {cluster.url()}")
+
+
+@db_app.command()
+def stop() -> None:
+    """Stop the embedded cluster."""
+    cluster = _embedded_only("stop")
+    cluster.stop()
+    typer.echo("database stopped")
+
+
+@db_app.command()
+def status() -> None:
+    """Is the database reachable, and at which migration?"""
+    url = db.admin_url()
+    if not db.external_url():
+        cluster = embedded.default_cluster()
+        if not cluster.running():
+            typer.echo(f"embedded cluster at {cluster.home}: stopped")
+            raise typer.Exit(1)
+    revision = migrate.current(url)
+    typer.echo(f"database: {db.redact(url)}\nrevision: {revision or 'none (run `soar db upgrade`)'}")
+
+
+@db_app.command()
+def upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    migrate.upgrade(db.admin_url(), revision)
+    typer.echo(f"upgraded to {migrate.current(db.admin_url())}")
+
+
+@db_app.command()
+def downgrade(revision: str = typer.Argument("base")) -> None:
+    """Revert migrations down to REVISION (default: base, an empty schema)."""
+    migrate.downgrade(db.admin_url(), revision)
+    typer.echo(f"downgraded to {migrate.current(db.admin_url()) or 'base'}")
+
+
+@db_app.command()
+def url(role: str = typer.Option("admin", help="admin, ingest, worker or readonly")) -> None:
+    """Print the connection URL (no password) for a role."""
+    typer.echo(db.redact(db.admin_url() if role == "admin" else db.role_url(role)))
+
+
+@db_app.command()
+def pgbouncer(
+    port: int = typer.Option(6432, help="Port number of PgBouncer's unix socket."),
+    stop_it: bool = typer.Option(False, "--stop", help="Stop it instead."),
+) -> None:
+    """Start PgBouncer (transaction pooling) in front of the embedded cluster."""
+    from soar.db.pgbouncer import Bouncer
+
+    cluster = _embedded_only("pgbouncer")
+    bouncer = Bouncer(cluster, port)
+    if stop_it:
+        bouncer.stop()
+        typer.echo("pgbouncer stopped")
+        return
+    if not cluster.running():
+        raise SoarError("the embedded cluster is not running: `soar db start` first")
+    bouncer.start()
+    typer.echo(f"pgbouncer running: {bouncer.url()}\n"
+               f"point soar at it with SOAR_DATABASE_URL={bouncer.url(user='soar_ingest')} (ingest)")

@@ -1,0 +1,166 @@
+"""`soar replay` and `soar run`: the ingest entry points."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from soar import db, ingest
+from soar.feeds import recordings
+from soar.errors import SoarError
+from soar.ingest.router import PipelineConfig
+from soar.ingest.stats import IngestStats
+
+
+def _speed(value: str) -> float | None:
+    if value == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        raise SoarError(f"--speed {value!r}: give a number (times real time) or 'max'") from None
+    if speed <= 0:
+        raise SoarError("--speed must be positive, or 'max'")
+    return speed
+
+
+def _position(value: str | None, option: str) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    try:
+        lat, lon = (float(v) for v in value.split(","))
+    except ValueError:
+        raise SoarError(f"{option} {value!r}: give LAT,LON in degrees, e.g. 49.01,2.55") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise SoarError(f"{option} {value!r}: latitude or longitude out of range")
+    return lat, lon
+
+
+def replay(
+    path: Path = typer.Argument(..., help="Recording to replay."),
+    fmt: str = typer.Option(..., "--format", "-f", help="aprs, beast or modes"),
+    speed: str = typer.Option("max", help="N times real time, or 'max'"),
+    receiver: Optional[str] = typer.Option(None, help="Receiver name for beast/modes feeds."),
+    start: Optional[datetime] = typer.Option(None, help="Beast only: UTC time of the first frame."),
+    receiver_position: Optional[str] = typer.Option(
+        None, help="beast/modes: LAT,LON of the receiver (places aircraft on the ground)."),
+    batch_size: int = typer.Option(5000, help="Fixes per COPY batch."),
+) -> None:
+    """Replay a recording through the live ingest path."""
+    if fmt not in recordings.FORMATS:
+        raise SoarError(f"--format {fmt!r}: use one of {', '.join(recordings.FORMATS)}")
+    if not path.is_file():
+        raise SoarError(f"{path}: no such file")
+    if start is not None and start.tzinfo is None:
+        start = start.replace(tzinfo=timezone.utc)
+    summary = run_replay(path, fmt, _speed(speed), receiver, start, batch_size,
+                         _position(receiver_position, "--receiver-position"))
+    json.dump(summary, sys.stdout)
+    sys.stdout.write("\n")
+
+
+def run_replay(path: Path, fmt: str, speed: float | None, receiver: str | None = None,
+               start: datetime | None = None, batch_size: int = 5000,
+               receiver_position: tuple[float, float] | None = None,
+               progress_interval: float = 10.0) -> dict:
+    stats = IngestStats()
+    url = db.role_url("ingest")
+    db.connect(url).close()
+    pipeline = ingest.build(url, stats, PipelineConfig(batch_size=batch_size),
+                            receiver_position=receiver_position)
+    pipeline.start()
+    progress = ingest.StatsLogger(stats, progress_interval)   # long replays show their rate
+    progress.start()
+    with ingest.stop_on_signals() as stop:
+        try:
+            ingest.feed(pipeline, recordings.replay(path, fmt, speed, receiver, start), stop)
+        finally:
+            pipeline.close()
+            progress.stop.set()
+    if pipeline.failed:
+        raise SoarError(f"ingest stopped: {pipeline.failed}")
+    summary = stats.summary()
+    summary["file"] = str(path)
+    return summary
+
+
+def _hostport(value: str, option: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise SoarError(f"{option} {value!r}: give HOST:PORT, e.g. aprs.glidernet.org:14580")
+    return host, int(port)
+
+
+def run(
+    ogn: Optional[str] = typer.Option(None, help="APRS-IS HOST:PORT (OGN: 14580 with a filter, "
+                                                  "10152 for the full feed)."),
+    ogn_filter: Optional[str] = typer.Option(None, help="APRS-IS server filter, e.g. r/47.8/11.4/200"),
+    callsign: str = typer.Option("N0CALL", help="APRS-IS login (read-only, pass -1)."),
+    beast: list[str] = typer.Option([], help="Beast TCP HOST:PORT (readsb/dump1090, usually 30005); "
+                                             "repeatable."),
+    beast_position: Optional[str] = typer.Option(None, help="LAT,LON of the Beast receiver."),
+    metrics_port: Optional[int] = typer.Option(None, help="Serve Prometheus metrics on 127.0.0.1:PORT."),
+    stats_interval: float = typer.Option(30.0, help="Seconds between stats log lines."),
+    queue_timeout: float = typer.Option(5.0, help="Live feeds drop (and count) a chunk after the "
+                                                  "router queue stayed full this long."),
+) -> None:
+    """Ingest live feeds until SIGINT/SIGTERM, then flush and exit."""
+    import threading
+
+    from soar.feeds.aprs_client import AprsClient
+    from soar.feeds.beast import signal_dbfs
+    from soar.feeds.beast_client import BeastClient
+
+    if not ogn and not beast:
+        raise SoarError("nothing to read: give --ogn HOST:PORT and/or --beast HOST:PORT")
+    feeds = []
+    if ogn:
+        host, port = _hostport(ogn, "--ogn")
+        feeds.append(("aprs", AprsClient(host, port, callsign=callsign, filter=ogn_filter), f"{host}:{port}"))
+    for b in beast:
+        host, port = _hostport(b, "--beast")
+        feeds.append(("beast", BeastClient(host, port), f"{host}:{port}"))
+
+    stats = IngestStats()
+    url = db.role_url("ingest")
+    db.connect(url).close()
+    pipeline = ingest.build(url, stats, PipelineConfig(drop_after_s=queue_timeout),
+                            receiver_position=_position(beast_position, "--beast-position"))
+    if metrics_port:
+        from soar.ingest import metrics
+        metrics.serve(metrics_port, stats)
+    pipeline.start()
+    logger = ingest.StatsLogger(stats, stats_interval)
+    logger.start()
+    threads = []
+    with ingest.stop_on_signals() as stop:
+        for kind, client, name in feeds:
+            chunker = ingest.Chunker(pipeline)
+            if kind == "aprs":
+                def on_line(received_at, raw, c=chunker):
+                    c.add(("aprs", received_at, raw, None))
+                target = (lambda cl=client, cb=on_line: cl.run(cb, stop))
+            else:
+                def on_frame(received_at, frame, c=chunker, n=name):
+                    c.add(("modes", received_at, frame.payload, signal_dbfs(frame.signal), n))
+                target = (lambda cl=client, cb=on_frame: cl.run(cb, stop))
+            for fn in (target, lambda c=chunker: c.run_timer(stop)):
+                t = threading.Thread(target=fn, daemon=True)
+                t.start()
+                threads.append(t)
+        while not stop.wait(1.0):
+            if pipeline.failed:
+                stop.set()
+        for t in threads:
+            t.join(timeout=10)
+    pipeline.close()
+    logger.stop.set()
+    json.dump(stats.summary(), sys.stdout)
+    sys.stdout.write("\n")
+    if pipeline.failed:
+        raise SoarError(f"ingest stopped: {pipeline.failed}")

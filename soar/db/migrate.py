@@ -1,0 +1,56 @@
+"""Alembic migrations, run on a connection we open (so errors are ours to phrase)."""
+
+from __future__ import annotations
+
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+from soar import db
+from soar.db.sqlfiles import project_dir
+
+ALEMBIC_DIR = project_dir("alembic")
+
+
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ALEMBIC_DIR))
+    return cfg
+
+
+def _run(url: str, action, *args) -> None:
+    db.connect(url).close()     # fail early with a one-line error
+    engine = create_engine("postgresql+psycopg://", creator=lambda: db.connect(url),
+                           poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            cfg = _config()
+            cfg.attributes["connection"] = connection
+            action(cfg, *args)
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    _run(url, command.upgrade, revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    _run(url, command.downgrade, revision)
+
+
+def current(url: str) -> str | None:
+    with db.connect(url) as conn:
+        if not conn.execute("SELECT to_regclass('alembic_version')").fetchone()[0]:
+            return None
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        return row[0] if row else None
+
+
+def head() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_config()).get_current_head()

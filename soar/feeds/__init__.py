@@ -1,0 +1,7 @@
+"""Feeds: where messages come from and what they say, with no database and no pipeline.
+
+`ogn` (APRS/OGN lines -> Fix | ReceiverBeacon | Reject), `aprs_client` (APRS-IS TCP),
+`beast` (Beast framing), `modes` (Mode-S frames -> Fix | Reject, CPR state per
+aircraft), `beast_client` (Beast TCP), `recordings` (replay of recorded feeds as
+chunks of `soar.records.Message`), `parse_pool` (APRS parsing in another process).
+"""

@@ -1,0 +1,7 @@
+"""Ingest: messages -> router (parse, validate, de-duplicate, track) -> batches ->
+writer (one transaction, binary COPY). `soar.ingest.app` assembles and runs it; its
+entry points are re-exported here."""
+
+from soar.ingest.app import Chunker, StatsLogger, build, feed, stop_on_signals
+
+__all__ = ["Chunker", "StatsLogger", "build", "feed", "stop_on_signals"]

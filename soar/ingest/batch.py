@@ -1,0 +1,50 @@
+"""One unit of work for the writer: everything committed together in one transaction."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from soar.records import Fix, ReceiverBeacon
+
+
+@dataclass(slots=True)
+class AircraftRow:
+    id: int
+    address: int
+    address_type: int
+    aircraft_type: int | None
+    category: str | None
+    registration: str | None
+    callsign: str | None
+    model: str | None
+    seen_at: object   # datetime
+
+    def key(self) -> tuple:
+        """What, when changed, is worth writing again."""
+        return (self.aircraft_type, self.category, self.registration, self.callsign, self.model)
+
+
+@dataclass
+class Batch:
+    fixes: list[Fix] = field(default_factory=list)
+    aircraft: dict[int, AircraftRow] = field(default_factory=dict)
+    receivers: dict[str, ReceiverBeacon] = field(default_factory=dict)   # latest beacon each
+    flight_ops: list = field(default_factory=list)
+    opened: float = field(default_factory=time.monotonic)
+
+    def add_receiver(self, beacon: ReceiverBeacon) -> None:
+        """Position and status arrive in separate beacons: keep what each one knows."""
+        prev = self.receivers.get(beacon.name)
+        if prev is not None:
+            for f in ("time", "latitude", "longitude", "altitude_m", "version", "platform"):
+                if getattr(beacon, f) is None:
+                    setattr(beacon, f, getattr(prev, f))
+            beacon.status = {**prev.status, **beacon.status}
+        self.receivers[beacon.name] = beacon
+
+    def __len__(self) -> int:
+        return len(self.fixes) + len(self.flight_ops) + len(self.receivers)
+
+    def age(self) -> float:
+        return time.monotonic() - self.opened

@@ -1,0 +1,176 @@
+"""The database side of ingest: one transaction per batch.
+
+Order inside the transaction: receivers and aircraft (the rows others refer to),
+then the flight writes in the order the tracker made them (each one statement),
+then the fixes as one binary COPY. A flight's row is therefore never committed
+after its fixes, and a crash loses at most the batch being written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import psycopg
+
+from soar.ingest.batch import Batch
+from soar.ingest.stats import IngestStats
+
+log = logging.getLogger(__name__)
+
+FIX_COLUMNS = ("time", "received_at", "aircraft_id", "receiver_id", "source", "latitude",
+               "longitude", "altitude_m", "ground_speed_kmh", "track_deg", "climb_rate_ms",
+               "turn_rate_degs", "on_ground", "signal_db", "flight_id")
+FIX_TYPES = ("timestamptz", "timestamptz", "int8", "int4", "int2", "float8", "float8", "float4",
+             "float4", "float4", "float4", "float4", "bool", "float4", "uuid")
+COPY_FIXES = f"COPY fixes ({', '.join(FIX_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+
+UPSERT_RECEIVER = """
+INSERT INTO receivers (name, latitude, longitude, altitude_m, version, platform, status,
+                       first_seen, last_seen)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (name) DO UPDATE SET
+    latitude   = COALESCE(EXCLUDED.latitude, receivers.latitude),
+    longitude  = COALESCE(EXCLUDED.longitude, receivers.longitude),
+    altitude_m = COALESCE(EXCLUDED.altitude_m, receivers.altitude_m),
+    version    = COALESCE(EXCLUDED.version, receivers.version),
+    platform   = COALESCE(EXCLUDED.platform, receivers.platform),
+    status     = COALESCE(EXCLUDED.status, receivers.status),
+    last_seen  = GREATEST(receivers.last_seen, EXCLUDED.last_seen)
+RETURNING id, name
+"""
+
+UPSERT_AIRCRAFT = """
+INSERT INTO aircraft (id, address, address_type, aircraft_type, category, registration,
+                      callsign, model, first_seen, last_seen)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (id) DO UPDATE SET
+    aircraft_type = COALESCE(EXCLUDED.aircraft_type, aircraft.aircraft_type),
+    category      = COALESCE(EXCLUDED.category, aircraft.category),
+    registration  = COALESCE(EXCLUDED.registration, aircraft.registration),
+    callsign      = COALESCE(EXCLUDED.callsign, aircraft.callsign),
+    model         = COALESCE(EXCLUDED.model, aircraft.model),
+    last_seen     = GREATEST(aircraft.last_seen, EXCLUDED.last_seen)
+"""
+
+# Writes one flight op as one statement; supplied by the flight tracker.
+FlightOpWriter = Callable[[psycopg.Cursor, object], None]
+
+
+class TransientWriteError(Exception):
+    """The database is unreachable; the batch can be tried again."""
+
+
+class Writer:
+    def __init__(self, conninfo: str, stats: IngestStats,
+                 write_flight_op: FlightOpWriter | None = None,
+                 on_flight_latency: Callable[[object, float], None] | None = None):
+        self.conninfo = conninfo
+        self.stats = stats
+        self.write_flight_op = write_flight_op
+        self.on_flight_latency = on_flight_latency
+        self.receiver_ids: dict[str, int] = {}
+        self.conn: psycopg.Connection | None = None
+
+    def _connection(self) -> psycopg.Connection:
+        if self.conn is None or self.conn.closed:
+            # prepare_threshold=None: no server-side prepared statements, so the same
+            # code works through PgBouncer in transaction mode.
+            self.conn = psycopg.connect(self.conninfo, prepare_threshold=None,
+                                        application_name="soar-ingest")
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+    def untracked_aircraft(self) -> set[int]:
+        """Aircraft whose record says not tracked: their fixes are never stored."""
+        conn = self._connection()
+        with conn.transaction():
+            rows = conn.execute("SELECT id FROM aircraft WHERE NOT tracked").fetchall()
+        return {r[0] for r in rows}
+
+    def load_active(self, config):
+        """Active flights and their last fixes, for the tracker's restart."""
+        from soar.tracker.store import load_active
+
+        conn = self._connection()
+        with conn.transaction():
+            return load_active(conn, config)
+
+    def write(self, batch: Batch) -> None:
+        try:
+            conn = self._connection()
+            with conn.transaction(), conn.cursor() as cur:
+                self._receivers(cur, batch)
+                self._aircraft(cur, batch)
+                self._flights(cur, batch)
+                self._fixes(cur, batch)
+        except psycopg.OperationalError as exc:
+            if self.conn is not None:       # start the retry on a new connection
+                self.conn.close()
+                self.conn = None
+            # Ids learnt inside the failed transaction may not exist.
+            self.receiver_ids.clear()
+            raise TransientWriteError(str(exc).strip()) from exc
+        except psycopg.Error:
+            self.receiver_ids.clear()
+            raise
+        self.stats.fixes_written += len(batch.fixes)
+        self.stats.batches += 1
+
+    def _receivers(self, cur: psycopg.Cursor, batch: Batch) -> None:
+        rows = []
+        now = datetime.now(timezone.utc)
+        # Receivers named by fixes but never heard from directly still need an id.
+        named = {f.receiver for f in batch.fixes if f.receiver} - self.receiver_ids.keys()
+        for name in named - batch.receivers.keys():
+            rows.append((name, None, None, None, None, None, None, now, now))
+        for name, beacon in batch.receivers.items():
+            status = json.dumps(beacon.status) if beacon.status else None
+            seen = beacon.time or beacon.received_at
+            rows.append((name, beacon.latitude, beacon.longitude, beacon.altitude_m,
+                         beacon.version, beacon.platform, status, seen, seen))
+        if not rows:
+            return
+        cur.executemany(UPSERT_RECEIVER, rows, returning=True)
+        while True:
+            for rid, name in cur.fetchall():
+                self.receiver_ids[name] = rid
+            if not cur.nextset():
+                break
+
+    def _aircraft(self, cur: psycopg.Cursor, batch: Batch) -> None:
+        if not batch.aircraft:
+            return
+        cur.executemany(UPSERT_AIRCRAFT, [
+            (a.id, a.address, a.address_type, a.aircraft_type, a.category, a.registration,
+             a.callsign, a.model, a.seen_at, a.seen_at) for a in batch.aircraft.values()])
+
+    def _flights(self, cur: psycopg.Cursor, batch: Batch) -> None:
+        if not batch.flight_ops:
+            return
+        if self.write_flight_op is None:
+            raise RuntimeError("flight ops in a batch but no flight op writer configured")
+        for op in batch.flight_ops:
+            t0 = time.perf_counter()
+            self.write_flight_op(cur, op)
+            if self.on_flight_latency:
+                self.on_flight_latency(op, (time.perf_counter() - t0) * 1000.0)
+
+    def _fixes(self, cur: psycopg.Cursor, batch: Batch) -> None:
+        if not batch.fixes:
+            return
+        rid = self.receiver_ids
+        with cur.copy(COPY_FIXES) as copy:
+            copy.set_types(FIX_TYPES)
+            write = copy.write_row
+            for f in batch.fixes:
+                write((f.time, f.received_at, (f.address_type << 24) | f.address,
+                       rid.get(f.receiver) if f.receiver else None, int(f.source),
+                       f.latitude, f.longitude, f.altitude_m, f.ground_speed_kmh, f.track_deg,
+                       f.climb_rate_ms, f.turn_rate_degs, f.on_ground, f.signal_db, f.flight_id))

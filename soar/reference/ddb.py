@@ -1,0 +1,89 @@
+"""OGN's device database (DDB): registrations, models, and each owner's privacy
+choices onto `aircraft` rows.
+
+`tracked = N`: the ingest stores no fixes of the device (the running pipeline re-reads
+this every 5 minutes); `identified = N`: its registration is not shown. Format of
+DDB's /download: a CSV whose values are quoted with `'`, lines starting with `#` are
+comments: DEVICE_TYPE (F FLARM, I ICAO, O OGN), DEVICE_ID (6 hex digits),
+AIRCRAFT_MODEL, REGISTRATION, CN, TRACKED, IDENTIFIED (Y/N), then optional columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass
+
+import psycopg
+
+from soar.reference import sources
+from soar.errors import SoarError
+from soar.records import AddressType, aircraft_id
+
+DEFAULT_SOURCE = "http://ddb.glidernet.org/download/"
+DEVICE_TYPES = {"F": AddressType.FLARM, "I": AddressType.ICAO, "O": AddressType.OGN}
+
+UPSERT = """
+INSERT INTO aircraft (id, address, address_type, registration, model, tracked, identified)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (id) DO UPDATE SET
+    registration = COALESCE(EXCLUDED.registration, aircraft.registration),
+    model        = COALESCE(EXCLUDED.model, aircraft.model),
+    tracked      = EXCLUDED.tracked,
+    identified   = EXCLUDED.identified
+"""
+
+
+@dataclass
+class DdbImport:
+    devices: int = 0
+    skipped: int = 0        # rows with an unknown device type or a malformed id
+    untracked: int = 0
+    unidentified: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (f"ddb: {self.devices} devices ({self.untracked} not tracked, {self.unidentified} "
+                f"not identified, {self.skipped} skipped) in {self.seconds:.1f} s")
+
+
+def parse(text: str) -> tuple[list[tuple], int]:
+    """Rows ready for UPSERT, and how many lines were skipped."""
+    rows, skipped = [], 0
+    lines = (line for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    for rec in csv.reader(lines, quotechar="'"):
+        try:
+            kind, device, model, registration, _cn, tracked, identified = rec[:7]
+            address_type = DEVICE_TYPES[kind.strip().upper()]
+            address = int(device, 16)
+            if len(device) != 6 or tracked not in "YN" or identified not in "YN":
+                raise ValueError(device)
+        except (ValueError, KeyError):
+            skipped += 1
+            continue
+        rows.append((aircraft_id(address_type, address), address, int(address_type),
+                     registration.strip() or None,
+                     model.strip() if model.strip() and model.strip() != "Unknown" else None,
+                     tracked == "Y", identified == "Y"))
+    return rows, skipped
+
+
+def import_ddb(conn: psycopg.Connection, source: str) -> DdbImport:
+    started = time.monotonic()
+    try:
+        with sources.open_bytes(source) as stream:
+            text = io.TextIOWrapper(stream, encoding="utf-8", errors="replace").read()
+    except SoarError:
+        raise
+    except OSError as exc:
+        raise SoarError(f"cannot read the DDB from {source}: {exc}") from None
+    rows, skipped = parse(text)
+    if not rows:
+        raise SoarError(f"{source} holds no DDB device lines ('F','DD1234','model','reg',...)")
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(UPSERT, rows)
+    return DdbImport(devices=len(rows), skipped=skipped,
+                     untracked=sum(1 for r in rows if not r[5]),
+                     unidentified=sum(1 for r in rows if not r[6]),
+                     seconds=time.monotonic() - started)

@@ -1,0 +1,210 @@
+"""Flight writes (one parameterised statement per op) and the restart reload.
+
+The writer calls `write_op(cur, op)` for each op inside its batch transaction,
+after upserting the batch's aircraft (flights reference aircraft) and before the
+fixes. Nothing here reads on the hot path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+
+from soar.records import Fix, Source
+from soar.tracker.ops import TOW, CreateFlight, UpdateFlight
+from soar.tracker.rules import TrackerConfig
+from soar.tracker.state import ActiveFlight
+
+# Columns the tracker may write; anything else is a programming error.
+INSERT_COLUMNS = frozenset({
+    "id", "aircraft_id", "source", "callsign", "started_at", "takeoff_time",
+    "takeoff_latitude", "takeoff_longitude", "takeoff_altitude_m",
+    "last_fix_at", "last_latitude", "last_longitude", "towed_by_flight_id",
+    "towed_by_aircraft_id"})
+UPDATE_COLUMNS = frozenset({
+    "callsign", "landing_time", "landing_latitude", "landing_longitude", "landing_altitude_m",
+    "last_fix_at", "last_latitude", "last_longitude", "timed_out_at", "spurious_reason",
+    "end_reason", "tow_release_time", "tow_release_altitude_m"})
+
+CREATE_LATENCY = "flight_tracker.create_flight.latency_ms"
+COMPLETE_LATENCY = "flight_tracker.complete_flight.latency_ms"
+
+_cache: dict[tuple, sql.Composed] = {}
+
+
+def _insert(columns: tuple[str, ...]) -> sql.Composed:
+    # No conflict target: besides the id (a replay), the one-active-flight-per-aircraft
+    # index may conflict if another process left a flight active; skipping the row
+    # keeps the batch (and its fixes) instead of failing it. rowcount tells.
+    return sql.SQL("INSERT INTO flights ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.SQL(", ").join(sql.Placeholder() * len(columns)))
+
+
+def _update(columns: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL("UPDATE flights SET {}, updated_at = now() WHERE id = %s").format(
+        sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns))
+
+
+# The tow plane's flight is joined rather than referenced blindly: if its INSERT was
+# skipped, the glider's row is left alone instead of failing the foreign key.
+_TOW = sql.SQL(
+    "UPDATE flights g SET towed_by_flight_id = t.id, towed_by_aircraft_id = t.aircraft_id, "
+    "updated_at = now() FROM flights t WHERE g.id = %s AND t.id = %s")
+
+
+def statement(op) -> tuple[sql.Composed, tuple]:
+    """The one statement and its parameters for an op."""
+    if isinstance(op, CreateFlight):
+        cols = tuple(c for c in op.row)
+        if not INSERT_COLUMNS.issuperset(cols):
+            raise ValueError(f"unknown flights columns: {set(cols) - INSERT_COLUMNS}")
+        key = ("i",) + cols
+        if key not in _cache:
+            _cache[key] = _insert(cols)
+        return _cache[key], tuple(op.row[c] for c in cols)
+    if isinstance(op, UpdateFlight):
+        if op.kind == TOW:
+            return _TOW, (op.flight_id, op.values["towed_by_flight_id"])
+        cols = tuple(op.values)
+        if not UPDATE_COLUMNS.issuperset(cols):
+            raise ValueError(f"unknown flights columns: {set(cols) - UPDATE_COLUMNS}")
+        key = ("u",) + cols
+        if key not in _cache:
+            _cache[key] = _update(cols)
+        return _cache[key], tuple(op.values[c] for c in cols) + (op.flight_id,)
+    raise TypeError(f"not a flight op: {op!r}")
+
+
+def write_op(cur: psycopg.Cursor, op) -> int:
+    """Execute one op as one statement; returns the rows it touched (0: skipped)."""
+    query, params = statement(op)
+    cur.execute(query, params, prepare=False)
+    return cur.rowcount
+
+
+def latency_metric(op) -> str | None:
+    """Which latency histogram an op's execution time belongs to."""
+    if isinstance(op, CreateFlight):
+        return CREATE_LATENCY
+    if "landing_time" in op.values or op.values.get("timed_out_at") is not None:
+        return COMPLETE_LATENCY
+    return None
+
+
+# -- restart -------------------------------------------------------------------
+
+_FLIGHT_COLUMNS = """f.id, f.aircraft_id, f.source, f.callsign, f.started_at, f.takeoff_time,
+    a.aircraft_type, f.last_fix_at, f.last_latitude, f.last_longitude, f.timed_out_at"""
+
+# Served by the partial unique index flights_one_active_per_aircraft.
+_ACTIVE = f"""SELECT {_FLIGHT_COLUMNS} FROM flights f JOIN aircraft a ON a.id = f.aircraft_id
+    WHERE f.landing_time IS NULL AND f.timed_out_at IS NULL"""
+
+# Timed out recently enough to resume, and still the aircraft's latest flight.
+_RESUMABLE = f"""SELECT {_FLIGHT_COLUMNS} FROM flights f JOIN aircraft a ON a.id = f.aircraft_id
+    WHERE f.landing_time IS NULL AND f.timed_out_at IS NOT NULL
+      AND f.started_at > %(oldest)s AND f.last_fix_at > %(since)s
+      AND NOT EXISTS (SELECT 1 FROM flights g WHERE g.aircraft_id = f.aircraft_id
+                                                AND g.started_at > f.started_at)"""
+
+# The last fixes of each flight, newest first, through the (aircraft_id, time DESC) index.
+_FIXES = """SELECT x.aircraft_id, x.time, x.received_at, x.source, x.latitude, x.longitude,
+       x.altitude_m, x.ground_speed_kmh, x.track_deg, x.climb_rate_ms, x.turn_rate_degs,
+       x.on_ground, x.signal_db, x.flight_id
+FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[]) AS f(id, aircraft_id, started_at)
+CROSS JOIN LATERAL (
+    SELECT * FROM fixes
+    WHERE fixes.aircraft_id = f.aircraft_id AND fixes.time >= f.started_at
+      AND fixes.flight_id = f.id
+    ORDER BY fixes.time DESC LIMIT %s) x"""
+
+_CLOSE = """UPDATE flights f SET timed_out_at = u.last + %s, last_fix_at = u.last,
+    end_reason = 'stale',
+    last_latitude = coalesce(u.lat, f.last_latitude),
+    last_longitude = coalesce(u.lon, f.last_longitude), updated_at = now()
+FROM unnest(%s::uuid[], %s::timestamptz[], %s::float8[], %s::float8[]) AS u(id, last, lat, lon)
+WHERE f.id = u.id AND f.landing_time IS NULL AND f.timed_out_at IS NULL"""
+
+
+@dataclass
+class Restored:
+    flights: list[ActiveFlight] = field(default_factory=list)
+    fixes: dict[int, list[Fix]] = field(default_factory=dict)   # aircraft id -> oldest first
+    closed: list[UUID] = field(default_factory=list)            # stale, closed at start-up
+    reference: datetime | None = None                           # the "now" used
+
+
+def _flight(row) -> ActiveFlight:
+    return ActiveFlight(*row[:6], aircraft_type=row[6], last_fix_at=row[7],
+                        last_latitude=row[8], last_longitude=row[9], timed_out_at=row[10])
+
+
+def _fixes(conn, flights: list[ActiveFlight], per_flight: int) -> dict[int, list[Fix]]:
+    if not flights:
+        return {}
+    rows = conn.execute(_FIXES, ([f.id for f in flights], [f.aircraft_id for f in flights],
+                                 [f.started_at for f in flights], per_flight)).fetchall()
+    types = {f.aircraft_id: f.aircraft_type for f in flights}
+    out: dict[int, list[Fix]] = {}
+    for (aid, t, recv, src, lat, lon, alt, gs, trk, climb, turn, gnd, sig, fid) in rows:
+        out.setdefault(aid, []).append(Fix(
+            time=t, received_at=recv, source=Source(src), address_type=aid >> 24,
+            address=aid & 0xFFFFFF, latitude=lat, longitude=lon, altitude_m=alt,
+            ground_speed_kmh=gs, track_deg=trk, climb_rate_ms=climb, turn_rate_degs=turn,
+            receiver=None, signal_db=sig, on_ground=gnd, aircraft_type=types[aid], flight_id=fid))
+    for fixes in out.values():
+        fixes.sort(key=lambda f: f.time)
+    return out
+
+
+def load_active(conn: psycopg.Connection, config: TrackerConfig | None = None, *,
+                fixes_per_flight: int = 20, now: datetime | None = None,
+                stale_after: timedelta | None = None) -> Restored:
+    """Active flights and their last fixes for FlightTracker.restore(), plus flights
+    timed out recently enough to resume. Active flights whose last fix is older than
+    `stale_after` (default: the resume window) before `now` are closed here, one
+    UPDATE for all, with timed_out_at = last fix + timeout.
+
+    `now` defaults to DATA time: the newest fix of the active flights or the newest
+    flight start, so a replay restarted days later is judged by its own clock. A live
+    ingest may pass the wall clock.
+    """
+    cfg = config or TrackerConfig()
+    stale_after = stale_after or cfg.resume_window
+    active = [_flight(r) for r in conn.execute(_ACTIVE).fetchall()]
+    fixes = _fixes(conn, active, fixes_per_flight)
+    if now is None:
+        newest = conn.execute("SELECT max(started_at) FROM flights").fetchone()[0]
+        candidates = [newest] + [fx[-1].time for fx in fixes.values()]
+        candidates = [c for c in candidates if c is not None]
+        now = max(candidates) if candidates else None
+    result = Restored(reference=now)
+    stale = []
+    for f in active:
+        fx = fixes.get(f.aircraft_id)
+        last = fx[-1].time if fx else (f.last_fix_at or f.started_at)
+        if now is not None and now - last > stale_after:
+            stale.append((f, last, fx[-1] if fx else None))
+        else:
+            result.flights.append(f)
+    if stale:
+        conn.execute(_CLOSE, (cfg.timeout, [f.id for f, _, _ in stale], [t for _, t, _ in stale],
+                              [x.latitude if x else None for _, _, x in stale],
+                              [x.longitude if x else None for _, _, x in stale]))
+        result.closed = [f.id for f, _, _ in stale]
+        for f, _, _ in stale:
+            fixes.pop(f.aircraft_id, None)
+    if now is not None:
+        busy = {f.aircraft_id for f in result.flights}
+        resumable = [f for f in (_flight(r) for r in conn.execute(_RESUMABLE, {
+            "since": now - cfg.resume_window, "oldest": now - timedelta(days=2)}).fetchall())
+            if f.aircraft_id not in busy]
+        fixes.update(_fixes(conn, resumable, fixes_per_flight))
+        result.flights += resumable
+    result.fixes = fixes
+    return result

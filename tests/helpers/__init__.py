@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites: simulators, real recordings, fakes, fixtures."""

@@ -1,0 +1,235 @@
+"""Ingest end to end on a real server: recordings -> pipeline -> binary COPY -> fixes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from helpers.net import free_port
+from soar import ingest
+from soar.reference import samples
+from soar.feeds import recordings
+from soar.records import aircraft_id
+from soar.ingest.router import PipelineConfig
+from soar.ingest.stats import IngestStats
+
+ONEMINUTE = samples.path("oneminute.txt")
+
+
+def replay(database, path, fmt, config=None, **kw) -> IngestStats:
+    stats = IngestStats()
+    pipeline = ingest.build(database.url("ingest"), stats, config or PipelineConfig())
+    pipeline.start()
+    ingest.feed(pipeline, recordings.replay(path, fmt, None, **kw), threading.Event())
+    pipeline.close()
+    assert pipeline.failed is None
+    return stats
+
+
+@pytest.fixture(scope="module")
+def oneminute_lines():
+    return ONEMINUTE.read_text().splitlines()
+
+
+def test_oneminute_capture_lands_as_fixes(database, conn):
+    stats = replay(database, ONEMINUTE, "aprs")
+    s = stats.summary()
+    assert s["messages_total"] == 88565
+    # Every message is accounted for: a fix, a receiver beacon, or a counted reason.
+    assert (s["fixes_accepted"] + s["receiver_beacons"] + s["state_only"]
+            + sum(s["rejected"].values())) == 88565
+    assert s["fixes_written"] == s["fixes_accepted"]
+    n_fixes, n_aircraft = conn.execute(
+        "SELECT count(*), count(DISTINCT aircraft_id) FROM fixes").fetchone()
+    assert n_fixes == s["fixes_written"] > 60_000
+    assert 3000 <= n_aircraft <= 3600
+    # About 330 stations send their own beacons within the minute; about 950 are named as
+    # the receiver of some aircraft beacon (measured on this capture).
+    n_receivers, n_placed = conn.execute(
+        "SELECT count(*), count(latitude) FROM receivers").fetchone()
+    assert 900 <= n_receivers <= 1000
+    assert 300 <= n_placed <= 340
+    # Fixes refer to known aircraft and receivers.
+    assert conn.execute("SELECT count(*) FROM fixes f LEFT JOIN aircraft a ON a.id = f.aircraft_id "
+                        "WHERE a.id IS NULL").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM fixes WHERE receiver_id IS NULL").fetchone()[0] == 0
+
+
+def test_a_known_beacon_is_stored_with_units_converted(database, conn):
+    # 2020-05-30 11:04:52.431819: FLRDDABFF>APRS,qAS,EDFS:/110445h4959.82N/01013.24E'357/037/
+    #   A=003451 !W30! id06DDABFF -177fpm +2.9rot 13.0dB 0e -5.2kHz gps3x5
+    replay(database, ONEMINUTE, "aprs")
+    row = conn.execute(
+        "SELECT f.time, f.latitude, f.longitude, f.altitude_m, f.ground_speed_kmh, f.track_deg, "
+        "f.climb_rate_ms, f.turn_rate_degs, f.signal_db, r.name, a.aircraft_type "
+        "FROM fixes f JOIN receivers r ON r.id = f.receiver_id JOIN aircraft a ON a.id = f.aircraft_id "
+        "WHERE f.aircraft_id = %s AND f.time = %s",
+        (aircraft_id(2, 0xDDABFF), datetime(2020, 5, 30, 11, 4, 45, tzinfo=timezone.utc))).fetchone()
+    assert row is not None
+    t, lat, lon, alt, speed, track, climb, turn, sig, receiver, actype = row
+    assert lat == pytest.approx(49 + 59.823 / 60, abs=1e-6)      # !W30!: +0.003 min latitude
+    assert lon == pytest.approx(10 + 13.240 / 60, abs=1e-6)
+    assert alt == pytest.approx(3451 * 0.3048, abs=0.01)         # feet -> metres
+    assert speed == pytest.approx(37 * 1.852, abs=0.01)          # knots -> km/h
+    assert track == 357
+    assert climb == pytest.approx(-177 * 0.00508, abs=0.001)     # fpm -> m/s
+    assert turn == pytest.approx(2.9 * 1.5, abs=0.01)            # rot -> deg/s
+    assert sig == pytest.approx(13.0)
+    assert receiver == "EDFS" and actype == 1
+
+
+def test_duplicates_through_several_receivers_are_stored_once(database, conn):
+    replay(database, ONEMINUTE, "aprs")
+    dupes = conn.execute("SELECT count(*) FROM (SELECT aircraft_id, date_trunc('second', time) "
+                         "FROM fixes GROUP BY 1, 2 HAVING count(*) > 1) d").fetchone()[0]
+    assert dupes == 0
+
+
+def test_small_batches_and_slow_pacing_give_the_same_rows(database, conn, tmp_path, oneminute_lines):
+    part = tmp_path / "part.txt"
+    part.write_text("\n".join(oneminute_lines[:3000]) + "\n")
+    stats = replay(database, part, "aprs", PipelineConfig(batch_size=7, batch_age_s=0.01))
+    assert stats.batches > 100
+    assert conn.execute("SELECT count(*) FROM fixes").fetchone()[0] == stats.fixes_written > 2000
+
+
+def test_writer_survives_a_database_outage(database, conn, tmp_path, oneminute_lines):
+    """Batches are kept and retried while the database is unreachable: nothing lost."""
+    part = tmp_path / "part.txt"
+    part.write_text("\n".join(oneminute_lines[:2000]) + "\n")
+    stats = IngestStats()
+    good_url = database.url("ingest")
+    pipeline = ingest.build(good_url, stats, PipelineConfig(batch_size=100))
+    pipeline.start()   # loads the untracked set with the good URL
+    pipeline.writer.close()
+    pipeline.writer.conn = None
+    pipeline.writer.conninfo = f"host=127.0.0.1 port={free_port()} dbname=x user=x connect_timeout=1"
+    ingest.feed(pipeline, recordings.replay(part, "aprs"), threading.Event())
+    time.sleep(1.5)            # at least one failed attempt
+    assert stats.fixes_written == 0
+    pipeline.writer.conninfo = good_url
+    pipeline.close()
+    assert stats.fixes_written == stats.fixes_accepted > 1000
+    assert conn.execute("SELECT count(*) FROM fixes").fetchone()[0] == stats.fixes_written
+
+
+def test_full_router_queue_drops_are_counted_not_silent(database, tmp_path, oneminute_lines):
+    stats = IngestStats()
+    pipeline = ingest.build(database.url("ingest"), stats,
+                            PipelineConfig(in_queue_chunks=1, drop_after_s=0.0))
+    # Not started: nothing drains the queue, so the second chunk cannot fit.
+    now = datetime.now(timezone.utc)
+    chunk = [("aprs", now, line.split(": ", 1)[1], None) for line in oneminute_lines[5:8]]
+    assert pipeline.submit(chunk) is True
+    assert pipeline.submit(chunk) is False
+    assert stats.dropped_queue_full == 3               # every message of the chunk
+    assert stats.rejected[("aprs", "queue_full")] == 3
+
+
+def test_untracked_aircraft_store_no_fixes(database, conn, tmp_path, oneminute_lines):
+    aid = aircraft_id(2, 0xDDABFF)
+    conn.execute("INSERT INTO aircraft (id, address, address_type, tracked) VALUES (%s, %s, 2, false)",
+                 (aid, 0xDDABFF))
+    conn.commit()
+    part = tmp_path / "part.txt"
+    part.write_text("\n".join(oneminute_lines[:20000]) + "\n")
+    stats = replay(database, part, "aprs")
+    assert stats.rejected[("aprs", "no_tracking")] >= 1
+    assert conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s", (aid,)).fetchone()[0] == 0
+
+
+def test_garbage_never_reaches_the_database(database, conn, tmp_path, oneminute_lines):
+    lines = oneminute_lines[:500] + [
+        "2020-05-30 11:05:00.000000: FLRDDABFF>APRS,qAS,EDFS:/110500h9959.82N/01013.24E'357/037/A=003451",
+        "2020-05-30 11:05:00.000000: FLRDDABFF>APRS,qAS,EDFS:/110500h4959.82N/01013.24E'357/037/A=999999",
+        "2020-05-30 11:05:00.000000: \x00\x01garbage",
+        "not even a timestamp",
+        "2020-05-30 11:05:00.000000: FLRDDABFF>APRS,qAS,EDFS:/115900h4959.82N/01013.24E'357/037/A=003451",
+    ]
+    part = tmp_path / "bad.txt"
+    part.write_text("\n".join(lines) + "\n")
+    replay(database, part, "aprs")
+    assert conn.execute("SELECT count(*) FROM fixes WHERE latitude NOT BETWEEN -90 AND 90 "
+                        "OR altitude_m > 25000 OR time > received_at + interval '10 s'").fetchone()[0] == 0
+
+
+def test_every_real_tracker_type_is_stored_or_counted(database, conn, tmp_path, shared_data):
+    """All 34 files of real beacons through the pipeline: no batch is refused by the
+    database (e.g. Naviter's wider address types fit the schema)."""
+    lines = []
+    for f in sorted((shared_data / "ogn" / "valid_messages").glob("*.txt")):
+        for raw in f.read_text().splitlines():
+            if raw.strip() and not raw.startswith("#"):
+                hhmmss = raw.split(":/", 1)[1][:6] if ":/" in raw else "120000"
+                stamp = f"2024-07-06 {hhmmss[:2]}:{hhmmss[2:4]}:{hhmmss[4:6]}.000000" \
+                    if hhmmss.isdigit() and int(hhmmss[:2]) < 24 else "2024-07-06 12:00:00.000000"
+                lines.append(f"{stamp}: {raw}")
+    part = tmp_path / "valid.txt"
+    part.write_text("\n".join(lines) + "\n")
+    stats = replay(database, part, "aprs")
+    assert ("db", "write_error") not in stats.rejected
+    assert stats.fixes_written > 150
+    naviter = conn.execute("SELECT count(*) FROM aircraft WHERE address_type = 4").fetchone()[0]
+    assert naviter >= 1
+
+
+def test_beast_capture_lands_with_reference_positions(database, conn, shared_data):
+    """The real Beast capture through `replay`: positions, altitudes and callsigns as the
+    recorder's own decoder printed them (its SBS output beside the capture)."""
+    capture = shared_data / "beast" / "ulss7-2018-04-03.beast"
+    start = datetime(2018, 4, 3, 19, 2, 28, 136000, tzinfo=timezone.utc)
+    replay(database, capture, "beast", receiver="ulss7", start=start)
+    ref_pos, ref_calls = {}, {}
+    for line in (shared_data / "beast" / "ulss7-2018-04-03.reference-sbs.txt").read_text().splitlines():
+        f = line.split(",")
+        if len(f) < 16:
+            continue     # the recorder's own comment lines
+        if f[1] == "3" and f[14]:
+            ref_pos.setdefault(int(f[4], 16), []).append((float(f[14]), float(f[15]), int(f[11])))
+        if f[1] == "1" and f[10].strip():
+            ref_calls[int(f[4], 16)] = f[10].strip()
+    rows = conn.execute("SELECT aircraft_id & 16777215, latitude, longitude, altitude_m FROM fixes "
+                        "WHERE source = 2").fetchall()
+    assert len(rows) >= 300
+    for address, lat, lon, alt in rows:
+        # Every stored fix is one the reference decoded too (to its 5 decimals, feet exact).
+        assert any(abs(lat - rlat) < 1e-4 and abs(lon - rlon) < 1e-4
+                   and abs(alt - ralt * 0.3048) < 0.5
+                   for rlat, rlon, ralt in ref_pos[address]), (hex(address), lat, lon)
+    calls = dict(conn.execute("SELECT address, callsign FROM aircraft WHERE callsign IS NOT NULL"))
+    assert calls == ref_calls
+
+
+def test_aircraft_marked_untracked_while_running_stops_being_stored(database, conn, oneminute_lines):
+    aid = aircraft_id(2, 0xDDABFF)       # FLRDDABFF: heard through the whole capture
+    stats = IngestStats()
+    pipeline = ingest.build(database.url("ingest"), stats,
+                            PipelineConfig(batch_size=500, untracked_refresh_s=0.0))
+    pipeline.start()
+    first, rest = oneminute_lines[:20000], oneminute_lines[20000:]
+    pipeline.submit([("aprs", *sources_line(line), None) for line in first])
+    deadline = time.monotonic() + 30
+    while stats.fixes_written < 1000 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stored_before = conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s", (aid,)).fetchone()[0]
+    conn.execute("UPDATE aircraft SET tracked = false WHERE id = %s", (aid,))
+    conn.commit()
+    time.sleep(0.5)
+    for i in range(0, len(rest), 500):   # many batches: the writer re-reads the flag
+        pipeline.submit([("aprs", *sources_line(line), None) for line in rest[i:i + 500]])
+    pipeline.close()
+    stored_after = conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s", (aid,)).fetchone()[0]
+    assert stored_before >= 1
+    assert stats.rejected[("aprs", "no_tracking")] >= 1
+    # At most the batches already handed to the writer when the flag changed.
+    assert stored_after - stored_before <= 5
+
+
+def sources_line(line: str):
+    from soar.feeds import ogn
+    return ogn.parse_capture_line(line)
+
+

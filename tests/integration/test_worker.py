@@ -1,0 +1,591 @@
+"""The enrichment worker end to end, on a real server (the soar_worker role) with the
+full reference data, real flights, and a real (fake) Pelias HTTP server on loopback:
+results, cache, deferral, retries, dead letters, crashes, concurrency, LISTEN, CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+from prometheus_client import generate_latest
+
+from helpers import refdata
+from helpers.net import free_port
+from helpers.fake_pelias import FakePelias
+from helpers.refdata import FixRow
+from worker import messages, metrics
+from worker.config import WorkerConfig
+from worker.loop import Stats, Worker, make_geocoder, run_workers
+
+SOAR = [sys.executable, "-m", "soar"]
+T0 = datetime(2024, 7, 6, 12, 0, tzinfo=timezone.utc)
+
+
+# -- fixtures and helpers ---------------------------------------------------------------
+
+@pytest.fixture
+def refdb(refdb):
+    """conftest's reference database, with an audit of enrichment changes."""
+    with refdb.connect() as c:
+        _install_audit(c)
+    return refdb
+
+
+@pytest.fixture
+def fake(shared_data):
+    with FakePelias(shared_data / "pelias") as f:
+        yield f
+
+
+def _install_audit(c) -> None:
+    """Test-only: record every committed change of a flight's enrichment status, to
+    check that each end of each flight is enriched exactly once."""
+    c.execute("""
+        CREATE TABLE test_enrichment_audit (flight_id uuid, side text, status text,
+                                            at timestamptz DEFAULT clock_timestamp());
+        CREATE FUNCTION test_audit() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+        BEGIN
+            IF NEW.takeoff_enrichment IS DISTINCT FROM OLD.takeoff_enrichment
+               OR NEW.takeoff_enrichment = 'done' AND NEW.start_location_id IS DISTINCT FROM
+                  OLD.start_location_id THEN
+                INSERT INTO test_enrichment_audit (flight_id, side, status)
+                VALUES (NEW.id, 'takeoff', NEW.takeoff_enrichment);
+            END IF;
+            IF NEW.landing_enrichment IS DISTINCT FROM OLD.landing_enrichment THEN
+                INSERT INTO test_enrichment_audit (flight_id, side, status)
+                VALUES (NEW.id, 'landing', NEW.landing_enrichment);
+            END IF;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER test_audit AFTER UPDATE ON flights
+            FOR EACH ROW EXECUTE FUNCTION test_audit();""")
+
+
+def config(**kw) -> WorkerConfig:
+    base = dict(batch_size=5, visibility_timeout_s=30, poll_interval_s=0.05, listen=False,
+                max_attempts=3, backoff_base_s=0.1, backoff_max_s=0.5, defer_delay_s=1,
+                max_wait_s=30, pelias_url=None, pelias_connect_timeout_s=1,
+                pelias_read_timeout_s=1, pelias_retries=1, pelias_retry_backoff_s=0.01,
+                breaker_threshold=1000, breaker_reset_s=1, metrics_interval_s=0)
+    base.update(kw)
+    return WorkerConfig(**base)
+
+
+def drain(db, cfg: WorkerConfig, threads: int = 1, stats: Stats | None = None) -> Stats:
+    return run_workers(db.url("worker"), cfg, threads=threads, drain=True, stats=stats)
+
+
+def cli(db, *args, env_extra=None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([*SOAR, *args], capture_output=True, text=True,
+                          env=_env(db, env_extra), timeout=kw.pop("timeout", 300), **kw)
+
+
+def _env(db, extra=None) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("SOAR_") and k != "PELIAS_URL"}
+    env.update({"SOAR_DATABASE_URL": db.url(), "SOAR_WORKER_DATABASE_URL": db.url("worker")})
+    env.update(extra or {})
+    return env
+
+
+def flight(c, fid) -> dict:
+    cur = c.execute("""
+        SELECT f.takeoff_enrichment, f.landing_enrichment, d.ident AS departure,
+               f.takeoff_runway, f.takeoff_runway_inferred, a.ident AS arrival,
+               f.landing_runway, f.landing_runway_inferred, f.enrichment_error,
+               s.city AS start_city, s.country_code AS start_cc, s.source AS start_source,
+               e.city AS end_city, e.country_code AS end_cc,
+               f.start_location_id, f.end_location_id
+          FROM flights f
+          LEFT JOIN airports d ON d.id = f.departure_airport_id
+          LEFT JOIN airports a ON a.id = f.arrival_airport_id
+          LEFT JOIN locations s ON s.id = f.start_location_id
+          LEFT JOIN locations e ON e.id = f.end_location_id
+         WHERE f.id = %s""", (fid,))
+    return dict(zip([d.name for d in cur.description], cur.fetchone()))
+
+
+def counts(c) -> dict:
+    return {
+        "queue": c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment").fetchone()[0],
+        "archived": c.execute("SELECT count(*) FROM pgmq.a_flight_enrichment").fetchone()[0],
+        "dead": c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment_dead").fetchone()[0],
+    }
+
+
+def audit(c) -> list[tuple]:
+    return c.execute("SELECT flight_id, side, status FROM test_enrichment_audit "
+                     "ORDER BY at").fetchall()
+
+
+def lfpg_takeoff(c, address: int, aircraft_type: int = 9, landing_at: str | None = None):
+    """A takeoff from CDG 26R (positions along the runway, track 265), optionally
+    landing at an airport's reference point 1 h later."""
+    start = (48.9988, 2.6102)                 # 26R threshold
+    rows = [FixRow(T0 + timedelta(seconds=i), start[0] - i * 0.00005, start[1] - i * 0.00095,
+                   120.0, 100.0 + 8 * i, 265.0) for i in range(40)]
+    aid = refdata.add_aircraft(c, address, address_type=1, aircraft_type=aircraft_type)
+    refdata.copy_fixes(c, aid, rows, source=2)
+    landing = None
+    if landing_at:
+        lat, lon = c.execute("SELECT latitude_deg, longitude_deg FROM airports WHERE ident = %s",
+                             (landing_at,)).fetchone()
+        tl = T0 + timedelta(hours=1)
+        refdata.copy_fixes(c, aid, [FixRow(tl + timedelta(seconds=i), lat, lon, 150.0, 60.0, 140.0)
+                                    for i in range(-5, 25)], source=2)
+        landing = (tl, lat, lon)
+    return refdata.add_flight(c, aid, started_at=rows[0].time, source=2,
+                              takeoff=(rows[15].time, rows[15].latitude, rows[15].longitude),
+                              landing=landing,
+                              last=(landing[0] + timedelta(seconds=24), landing[1], landing[2])
+                              if landing else None)
+
+
+# -- results ------------------------------------------------------------------------------
+
+def test_cli_drain_enriches_afr34zg_and_koenigsdorf_offline(refdb, shared_data):
+    with refdb.connect() as c:
+        afr = refdata.add_afr34zg(c)
+        winch = [refdata.add_winch_flight(c, shared_data, a) for a in ("DDEFF7", "DDAC7C")]
+    out = cli(refdb, "worker", "--drain", "--threads", "2")
+    assert out.returncode == 0, out.stderr
+    assert "processed 6, retried 0, deferred 0, dead 0" in out.stdout
+    with refdb.connect() as c:
+        f = flight(c, afr)
+        assert (f["takeoff_enrichment"], f["landing_enrichment"], f["enrichment_error"]) == (
+            "done", "done", None)
+        assert (f["departure"], f["takeoff_runway"], f["takeoff_runway_inferred"]) == (
+            "LFPG", "26R", False)                      # westbound, track 265
+        assert (f["arrival"], f["landing_runway"], f["landing_runway_inferred"]) == (
+            "LFBO", "32R", False)                      # 14L/32R
+        assert (f["start_city"], f["start_cc"], f["start_source"]) == (
+            "Roissy-en-France", "FR", "places")
+        assert (f["end_city"], f["end_cc"]) == ("Blagnac", "FR")
+        for fid in winch:
+            w = flight(c, fid)
+            assert (w["departure"], w["arrival"]) == ("DE-0066", "DE-0066")
+            assert w["takeoff_runway_inferred"] is True and w["landing_runway_inferred"] is True
+            assert w["takeoff_runway"] in ("10", "27", "28")
+            assert (w["start_city"], w["start_cc"]) == ("Konigsdorf", "DE")
+        # One location row for the airfield, shared by both gliders and both ends.
+        assert len({flight(c, fid)[k] for fid in winch
+                    for k in ("start_location_id", "end_location_id")}) == 1
+        assert counts(c) == {"queue": 0, "archived": 6, "dead": 0}
+        assert sorted(s for _, _, s in audit(c)) == ["done"] * 6
+
+
+def test_pelias_is_called_once_per_airport(refdb, fake):
+    with refdb.connect() as c:
+        fids = [lfpg_takeoff(c, 0x400000 + i, landing_at="LFBO") for i in range(3)]
+    stats = drain(refdb, config(pelias_url=fake.url))
+    assert stats.processed == 6
+    # Two cells (CDG and Toulouse reference points), each geocoded once.
+    assert fake.count == 2
+    assert all(r["layers"] == "locality,localadmin,county,region,country" for r in fake.requests)
+    with refdb.connect() as c:
+        for fid in fids:
+            f = flight(c, fid)
+            assert (f["departure"], f["takeoff_runway"], f["arrival"]) == ("LFPG", "26R", "LFBO")
+            # The fake answers from its French recording.
+            assert (f["start_city"], f["start_cc"], f["start_source"]) == ("Bray-et-Lû", "FR",
+                                                                           "pelias")
+        assert c.execute("SELECT count(*) FROM locations").fetchone()[0] == 2
+
+
+def test_airborne_start_timeout_and_landing_before_takeoff(refdb):
+    with refdb.connect() as c:
+        # First seen airborne over Königsdorf, then lost (timeout).
+        aid = refdata.add_aircraft(c, 0x500001)
+        rows = [FixRow(T0 + timedelta(seconds=10 * i), 47.8287 + i * 0.001, 11.465, 1500.0, 90.0, 0.0)
+                for i in range(30)]
+        refdata.copy_fixes(c, aid, rows)
+        airborne = refdata.add_flight(c, aid, started_at=rows[0].time,
+                                      last=(rows[-1].time, 45.514999, 3.2675),   # over Issoire
+                                      timed_out_at=rows[-1].time + timedelta(hours=1))
+        # A landing whose message is handled before the takeoff's.
+        both = lfpg_takeoff(c, 0x500002, landing_at="LFBO")
+        c.commit()
+        takeoff_msg = c.execute("SELECT msg_id FROM pgmq.q_flight_enrichment "
+                                "WHERE message->>'flight_id' = %s AND message->>'event' = 'takeoff'",
+                                (str(both),)).fetchone()[0]
+        # Hidden long enough that a loaded machine still reads the landing first.
+        c.execute("SELECT pgmq.set_vt('flight_enrichment', %s, 6)", (takeoff_msg,))
+        c.commit()
+    stats = drain(refdb, config())
+    assert stats.processed == 4
+    with refdb.connect() as c:
+        a = flight(c, airborne)
+        assert (a["takeoff_enrichment"], a["departure"], a["takeoff_runway"]) == ("done", None, None)
+        assert a["start_city"] == "Konigsdorf"
+        assert (a["landing_enrichment"], a["arrival"], a["landing_runway"]) == ("done", None, None)
+        assert a["end_city"] == "Issoire"
+        b = flight(c, both)
+        assert (b["takeoff_enrichment"], b["landing_enrichment"]) == ("done", "done")
+        assert (b["departure"], b["arrival"]) == ("LFPG", "LFBO")
+        order = [(fid, side) for fid, side, _ in audit(c) if fid == both]
+        assert order == [(both, "landing"), (both, "takeoff")]
+
+
+def test_helicopter_gets_an_airport_but_no_runway(refdb):
+    with refdb.connect() as c:
+        fid = lfpg_takeoff(c, 0x600001, aircraft_type=3)
+    drain(refdb, config())
+    with refdb.connect() as c:
+        f = flight(c, fid)
+        assert (f["takeoff_enrichment"], f["departure"], f["takeoff_runway"],
+                f["takeoff_runway_inferred"]) == ("done", "LFPG", None, None)
+
+
+# -- waiting for fixes ----------------------------------------------------------------------
+
+def _one(db, cfg) -> tuple[Worker, messages.Message]:
+    w = Worker(db.url("worker"), cfg, make_geocoder(cfg), report_metrics=False)
+    msgs = messages.read(w._connection(), cfg.queue, cfg.visibility_timeout_s, 1)
+    assert len(msgs) == 1
+    return w, msgs[0]
+
+
+def test_takeoff_waits_for_the_fixes_after_the_event(refdb):
+    with refdb.connect() as c:
+        start = (48.9988, 2.6102)
+        rows = [FixRow(T0 + timedelta(seconds=i), start[0] - i * 0.00005, start[1] - i * 0.00095,
+                       120.0, 100.0 + 8 * i, 265.0) for i in range(40)]
+        aid = refdata.add_aircraft(c, 0x700001, address_type=1, aircraft_type=9)
+        refdata.copy_fixes(c, aid, rows[:20])            # the writer has flushed up to +5 s
+        fid = refdata.add_flight(c, aid, started_at=rows[0].time, source=2,
+                                 takeoff=(rows[15].time, rows[15].latitude, rows[15].longitude))
+    cfg = config(defer_delay_s=0.2, max_wait_s=30)
+    w, msg = _one(refdb, cfg)
+    assert w.handle(msg) == "deferred"
+    with refdb.connect() as c:
+        body, read_ct = c.execute("SELECT message, read_ct FROM pgmq.q_flight_enrichment").fetchone()
+        assert body["deferrals"] == 1 and read_ct == 1
+        assert flight(c, fid)["takeoff_enrichment"] == "pending"
+    time.sleep(0.3)
+    w, msg = _one(refdb, cfg)
+    assert w.handle(msg) == "deferred"
+    with refdb.connect() as c:
+        refdata.copy_fixes(c, aid, rows[20:])            # the next flush
+    time.sleep(0.3)
+    w, msg = _one(refdb, cfg)
+    assert msg.read_ct == 3 and msg.attempts == 1        # waiting is not failing
+    assert w.handle(msg) == "processed"
+    with refdb.connect() as c:
+        f = flight(c, fid)
+        assert (f["takeoff_enrichment"], f["departure"], f["takeoff_runway"]) == ("done", "LFPG",
+                                                                                  "26R")
+
+
+def test_takeoff_decides_on_partial_data_after_max_wait(refdb):
+    with refdb.connect() as c:
+        aid = refdata.add_aircraft(c, 0x700002, aircraft_type=1)
+        rows = [FixRow(T0 + timedelta(seconds=i), 47.8287, 11.465, 600.0, 80.0, 280.0)
+                for i in range(5)]                        # coverage lost right after takeoff
+        refdata.copy_fixes(c, aid, rows)
+        fid = refdata.add_flight(c, aid, started_at=T0, takeoff=(T0, 47.8287, 11.465))
+    # max_wait leaves room for a slow start on a loaded machine before the first read.
+    stats = drain(refdb, config(defer_delay_s=0.3, max_wait_s=3.0))
+    assert stats.processed == 1 and stats.deferred >= 2
+    with refdb.connect() as c:
+        f = flight(c, fid)
+        assert (f["takeoff_enrichment"], f["departure"], f["takeoff_runway"]) == ("done", "DE-0066",
+                                                                                  "28")
+
+
+# -- failures ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode, error", [
+    ("error", "pelias: HTTP 500; 2 tries"),
+    ("malformed", "pelias: malformed response (invalid JSON)"),
+    ("slow", "pelias: timed out"),
+])
+def test_pelias_failures_end_dead_and_failed_then_retry_dead_recovers(refdb, fake, mode, error):
+    if mode == "slow":
+        fake.delay_s = 0.6
+    else:
+        fake.mode = mode
+    with refdb.connect() as c:
+        fid = lfpg_takeoff(c, 0x800001, landing_at="LFBO")
+    dead_before = metrics.MESSAGES_DEAD._value.get()
+    cfg = config(pelias_url=fake.url, pelias_read_timeout_s=0.3, max_attempts=3)
+    stats = drain(refdb, cfg)
+    assert (stats.processed, stats.dead, stats.retried) == (0, 2, 4)
+    assert metrics.MESSAGES_DEAD._value.get() == dead_before + 2
+    with refdb.connect() as c:
+        assert counts(c) == {"queue": 0, "archived": 2, "dead": 2}
+        dead = c.execute("SELECT message FROM pgmq.q_flight_enrichment_dead ORDER BY msg_id"
+                         ).fetchall()
+        assert [(d[0]["event"], d[0]["attempts"]) for d in dead] == [("takeoff", 3), ("landing", 3)]
+        assert all(error in d[0]["error"] and d[0]["flight_id"] == str(fid) for d in dead)
+        f = flight(c, fid)
+        assert (f["takeoff_enrichment"], f["landing_enrichment"]) == ("failed", "failed")
+        assert error in f["enrichment_error"]
+        # What was found before the geocoder failed is kept.
+        assert (f["departure"], f["takeoff_runway"], f["arrival"]) == ("LFPG", "26R", "LFBO")
+        assert f["start_location_id"] is None
+    status = cli(refdb, "queue", "status")
+    assert status.returncode == 0 and "flight_enrichment_dead: 2 message(s)" in status.stdout
+
+    # The service is back: re-enqueue the dead letters and drain again.
+    fake.mode, fake.delay_s = "ok", 0
+    out = cli(refdb, "queue", "retry-dead")
+    assert out.returncode == 0 and "re-enqueued 2 message(s)" in out.stdout
+    with refdb.connect() as c:
+        assert counts(c)["dead"] == 0 and counts(c)["queue"] == 2
+        f = flight(c, fid)
+        assert (f["takeoff_enrichment"], f["landing_enrichment"]) == ("pending", "pending")
+    assert drain(refdb, cfg).processed == 2
+    with refdb.connect() as c:
+        f = flight(c, fid)
+        assert (f["takeoff_enrichment"], f["landing_enrichment"], f["enrichment_error"]) == (
+            "done", "done", None)
+        assert f["start_city"] == "Bray-et-Lû" and f["end_cc"] == "FR"
+
+
+def test_circuit_breaker_spares_a_dead_pelias(refdb, fake):
+    fake.mode = "error"
+    with refdb.connect() as c:
+        for i in range(4):
+            lfpg_takeoff(c, 0x810000 + i, landing_at="LFBO")
+    cfg = config(pelias_url=fake.url, pelias_retries=0, breaker_threshold=2, breaker_reset_s=60,
+                 max_attempts=2)
+    stats = drain(refdb, cfg)
+    assert stats.dead == 8
+    # 16 tries in all; after 2 failed calls the circuit opened: no more requests.
+    assert fake.count == 2
+    with refdb.connect() as c:
+        errors = [r[0] for r in c.execute("SELECT message->>'error' FROM pgmq.q_flight_enrichment_dead")]
+        assert sum("circuit open" in e for e in errors) >= 6
+
+
+def test_malformed_and_orphan_messages_are_dead_lettered_at_once(refdb):
+    with refdb.connect() as c:
+        for body in ('{"foo": 1}', '{"flight_id": "not-a-uuid", "event": "takeoff"}',
+                     f'{{"flight_id": "{uuid.uuid4()}", "event": "takeoff"}}',
+                     f'{{"flight_id": "{uuid.uuid4()}", "event": "lunch"}}'):
+            c.execute("SELECT pgmq.send('flight_enrichment', %s::jsonb)", (body,))
+    stats = drain(refdb, config())
+    assert stats.dead == 4 and stats.retried == 0
+    with refdb.connect() as c:
+        errors = sorted(r[0] for r in c.execute(
+            "SELECT message->>'error' FROM pgmq.q_flight_enrichment_dead"))
+        assert any("no valid flight_id" in e for e in errors)
+        assert any("not found" in e for e in errors)
+        assert any("unknown event 'lunch'" in e for e in errors)
+        assert all(r[0] == 1 for r in c.execute(
+            "SELECT (message->>'attempts')::int FROM pgmq.q_flight_enrichment_dead"))
+
+
+def test_a_message_that_keeps_crashing_workers_goes_dead(refdb):
+    with refdb.connect() as c:
+        fid = lfpg_takeoff(c, 0x820001)
+        c.commit()
+        for _ in range(4):          # four deliveries that never finished
+            c.execute("SELECT * FROM pgmq.read('flight_enrichment', 0, 1)")
+    stats = drain(refdb, config(max_attempts=3))
+    assert stats.dead == 1
+    with refdb.connect() as c:
+        error = c.execute("SELECT message->>'error' FROM pgmq.q_flight_enrichment_dead").fetchone()[0]
+        assert "delivered 5 times without completing" in error
+        f = flight(c, fid)
+        assert f["takeoff_enrichment"] == "failed" and "without completing" in f["enrichment_error"]
+
+
+def test_killed_worker_message_reappears_and_is_enriched(refdb, fake):
+    fake.delay_s = 30                     # the worker will hang inside the Pelias call
+    with refdb.connect() as c:
+        fid = lfpg_takeoff(c, 0x830001)
+    proc = subprocess.Popen([*SOAR, "worker", "--visibility-timeout", "2", "--no-listen",
+                             "--poll-interval", "0.1"],
+                            env=_env(refdb, {"PELIAS_URL": fake.url, "PELIAS_READ_TIMEOUT": "60"}),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while fake.count == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert fake.count == 1, "the worker never called Pelias"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    fake.delay_s = 0
+    with refdb.connect() as c:
+        assert counts(c) == {"queue": 1, "archived": 0, "dead": 0}   # invisible, not lost
+    stats = drain(refdb, config(pelias_url=fake.url))
+    assert stats.processed == 1
+    with refdb.connect() as c:
+        f = flight(c, fid)
+        assert (f["takeoff_enrichment"], f["departure"], f["start_source"]) == ("done", "LFPG",
+                                                                                "pelias")
+        assert c.execute("SELECT read_ct FROM pgmq.a_flight_enrichment").fetchone()[0] == 2
+
+
+# -- concurrency ------------------------------------------------------------------------------
+
+def test_several_workers_enrich_every_flight_exactly_once(refdb, fake, shared_data):
+    """Two worker processes (2 threads each) and two threads in this process drain one
+    queue of 60 flights (120 messages) against a slightly slow Pelias."""
+    fake.delay_s = 0.02
+    airports_ = ["LFBO", "LFHA", "DE-0066", "EDDM", "LFLC"]
+    with refdb.connect() as c:
+        fids = [lfpg_takeoff(c, 0x900000 + i, landing_at=airports_[i % len(airports_)])
+                for i in range(60)]
+    env = {"PELIAS_URL": fake.url, "SOAR_WORKER_BATCH_SIZE": "3",
+           "SOAR_WORKER_POLL_INTERVAL_S": "0.05"}
+    procs = [subprocess.Popen([*SOAR, "worker", "--drain", "--threads", "2"],
+                              env=_env(refdb, env), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    stats = drain(refdb, config(pelias_url=fake.url, batch_size=3), threads=2)
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert len(stats.committed) == len(set(stats.committed))
+    with refdb.connect() as c:
+        assert counts(c) == {"queue": 0, "archived": 120, "dead": 0}
+        archived = [r[0] for r in c.execute("SELECT msg_id FROM pgmq.a_flight_enrichment")]
+        assert len(archived) == len(set(archived)) == 120
+        # Each end of each flight became 'done' exactly once, in committed effect.
+        rows = audit(c)
+        assert len(rows) == 120
+        assert {(f, s) for f, s, st in rows if st == "done"} == {
+            (f, s) for f in fids for s in ("takeoff", "landing")}
+        for fid in fids:
+            f = flight(c, fid)
+            assert (f["takeoff_enrichment"], f["landing_enrichment"]) == ("done", "done")
+            assert f["departure"] == "LFPG" and f["arrival"] in airports_
+        # One location per cell, however many workers raced for it.
+        assert c.execute("SELECT count(*) FROM locations").fetchone()[0] == 6
+    # Each process reported its share; together with ours, every message once.
+    shares = [int(o[0].split("processed ")[1].split(",")[0]) for o in outs]
+    assert sum(shares) + stats.processed == 120
+
+
+def test_a_worker_that_loses_its_message_rolls_back(refdb, fake):
+    """Processing takes longer than the visibility timeout: the message is handed to
+    another worker meanwhile; the late one must not write."""
+    fake.delay_s = 1.5
+    with refdb.connect() as c:
+        fid = lfpg_takeoff(c, 0xA00001)
+    stats = Stats()
+    drain(refdb, config(pelias_url=fake.url, visibility_timeout_s=1, pelias_read_timeout_s=5,
+                        max_attempts=5), threads=2, stats=stats)
+    assert stats.processed == 1 and stats.lost >= 1
+    with refdb.connect() as c:
+        assert counts(c) == {"queue": 0, "archived": 1, "dead": 0}
+        assert [(s, st) for _, s, st in audit(c)] == [("takeoff", "done")]
+        assert flight(c, fid)["takeoff_enrichment"] == "done"
+        assert c.execute("SELECT count(*) FROM locations").fetchone()[0] == 1
+
+
+def test_workers_through_pgbouncer_in_transaction_mode(refdb, pg_cluster):
+    """No prepared statements, no session state: the worker runs through PgBouncer
+    (LISTEN would not: it is off in drain mode, and a hint only otherwise)."""
+    from soar.db.pgbouncer import Bouncer
+
+    bouncer = Bouncer(pg_cluster, free_port())
+    bouncer.start()
+    try:
+        with refdb.connect() as c:
+            fids = [lfpg_takeoff(c, 0xA10000 + i, landing_at="LFBO") for i in range(6)]
+        stats = run_workers(bouncer.url(refdb.name, user="soar_worker"), config(), threads=3,
+                            drain=True)
+        assert stats.processed == 12 and len(set(stats.committed)) == 12
+    finally:
+        bouncer.stop()
+    with refdb.connect() as c:
+        for f in fids:
+            r = flight(c, f)
+            assert (r["takeoff_enrichment"], r["landing_enrichment"]) == ("done", "done")
+            assert (r["departure"], r["takeoff_runway"], r["arrival"]) == ("LFPG", "26R", "LFBO")
+        assert counts(c) == {"queue": 0, "archived": 12, "dead": 0}
+        assert len(audit(c)) == 12
+
+
+# -- wake-up, metrics, CLI ----------------------------------------------------------------------
+
+def test_listen_wakes_an_idle_worker(refdb):
+    stop = threading.Event()
+    stats = Stats()
+    cfg = config(listen=True, poll_interval_s=30)       # polling alone would take 30 s
+    t = threading.Thread(target=run_workers, args=(refdb.url("worker"), cfg),
+                         kwargs=dict(threads=1, stop=stop, stats=stats), daemon=True)
+    t.start()
+    try:
+        time.sleep(1.0)                                  # idle, listening
+        started = time.monotonic()
+        with refdb.connect() as c:
+            lfpg_takeoff(c, 0xB00001)
+        while stats.processed == 0 and time.monotonic() - started < 10:
+            time.sleep(0.05)
+        assert stats.processed == 1
+        assert time.monotonic() - started < 5
+    finally:
+        stop.set()
+        t.join(10)
+    assert not t.is_alive()
+
+
+def test_metrics_are_exported(refdb):
+    with refdb.connect() as c:
+        lfpg_takeoff(c, 0xC00001, landing_at="LFBO")
+    before = metrics.MESSAGES_PROCESSED.labels("takeoff")._value.get()
+    drain(refdb, config(metrics_interval_s=0))
+    assert metrics.MESSAGES_PROCESSED.labels("takeoff")._value.get() == before + 1
+    port = free_port()
+    metrics.serve(port)
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    for name in ('soar_worker_enrichment_latency_ms_bucket{event="takeoff"',
+                 'soar_worker_enrichment_latency_ms_count{event="landing"}',
+                 "soar_worker_pelias_latency_ms_bucket", "soar_worker_pelias_success_total",
+                 "soar_worker_pelias_failure_total", 'soar_worker_messages_processed_total{event=',
+                 "soar_worker_messages_retried_total", "soar_worker_messages_dead_total",
+                 'soar_worker_queue_depth{queue="flight_enrichment"}',
+                 'soar_worker_queue_oldest_age_seconds{queue="flight_enrichment"}'):
+        assert name in text, name
+    assert generate_latest()
+
+
+def test_queue_status_cli(refdb):
+    with refdb.connect() as c:
+        lfpg_takeoff(c, 0xD00001, landing_at="LFBO")
+        c.execute("SELECT pgmq.send('flight_enrichment_dead', '{\"flight_id\": \"x\"}'::jsonb)")
+    out = cli(refdb, "queue", "status")
+    assert out.returncode == 0, out.stderr
+    assert "flight_enrichment: 2 message(s), 2 visible now, oldest" in out.stdout
+    assert "flight_enrichment_dead: 1 message(s)" in out.stdout
+
+
+def test_worker_cli_names_missing_prerequisites(database):
+    out = cli(database, "worker", "--drain")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "no airports loaded" in out.stderr and "soar import airports" in out.stderr
+    with database.connect() as c:
+        c.execute("INSERT INTO airports (id, ident, type, name, latitude_deg, longitude_deg) "
+                  "VALUES (1, 'X', 'small_airport', 'X', 0, 0)")
+    out = cli(database, "worker", "--drain")
+    assert out.returncode == 2 and "soar import places" in out.stderr
+    out = cli(database, "worker", "--drain", env_extra={"PELIAS_URL": "http://127.0.0.1:9"})
+    assert out.returncode == 0, out.stderr                 # Pelias needs no places; queue empty
+
+
+def test_worker_warns_about_a_backlog_and_dead_letters(refdb, caplog):
+    """Monitoring without cron: the worker's own periodic check logs a warning."""
+    with refdb.connect() as c:
+        lfpg_takeoff(c, 0xD00002, landing_at="LFBO")
+        c.execute("SELECT pgmq.send('flight_enrichment_dead', '{\"flight_id\": \"x\"}'::jsonb)")
+    with caplog.at_level("WARNING", logger="worker.loop"):
+        drain(refdb, config(backlog_warning_s=0))
+    warnings = [r.getMessage() for r in caplog.records if "queue flight_enrichment" in r.getMessage()]
+    assert warnings and "1 dead" in warnings[0]
+    caplog.clear()
+    with refdb.connect() as c:
+        c.execute("SELECT pgmq.purge_queue('flight_enrichment_dead')")
+    with caplog.at_level("WARNING", logger="worker.loop"):
+        drain(refdb, config(backlog_warning_s=3600))
+    assert not [r for r in caplog.records if "queue flight_enrichment" in r.getMessage()]

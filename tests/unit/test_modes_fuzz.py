@@ -1,0 +1,146 @@
+"""Mutated real frames and random bytes through the framer and the decoder.
+
+`ModeSDecoder.decode` turns any internal exception into PARSE_ERROR, so "nothing
+escapes" alone would prove little: well-formed input (valid length and DF) must
+also never come back as PARSE_ERROR, which would be a hidden exception.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import datetime, timedelta, timezone
+
+from helpers.paths import SHARED_DATA
+from soar.feeds.beast import MODE_AC, PAYLOAD_LEN, BeastDecoder, Frame, encode_frame, signal_dbfs
+from soar.records import PARSE_ERROR, Fix, Reject
+from soar.feeds.modes import ModeSDecoder, crc_remainder
+
+ULSS7 = SHARED_DATA / "beast" / "ulss7-2018-04-03.beast"
+START = datetime(2018, 4, 3, 19, 2, 28, tzinfo=timezone.utc)
+
+
+def real_frames() -> list[Frame]:
+    return [f for f in BeastDecoder().feed(ULSS7.read_bytes()) if f.type != MODE_AC]
+
+
+def with_crc(b: bytearray) -> bytes:
+    """Make a mutated frame pass the CRC (DF17) so that deeper code runs on it."""
+    b[-3:] = crc_remainder(bytes(b[:-3]) + b"\0\0\0").to_bytes(3, "big")
+    return bytes(b)
+
+
+def mutate(rng: random.Random, frame: bytes, icaos: list[bytes]) -> bytes:
+    b = bytearray(frame)
+    kind = rng.randrange(6)
+    if kind == 0:                                   # a few bit errors
+        for _ in range(rng.randint(1, 3)):
+            bit = rng.randrange(len(b) * 8)
+            b[bit // 8] ^= 0x80 >> (bit % 8)
+        return bytes(b)
+    if kind == 1:                                   # random ME field, CRC fixed up
+        b[4:11] = rng.randbytes(7) if len(b) == 14 else b[4:11]
+    elif kind == 2:                                 # same type code, random rest
+        if len(b) == 14:
+            b[4] = (b[4] & 0xF8) | rng.randrange(8)
+            b[5:11] = rng.randbytes(6)
+    elif kind == 3:                                 # another aircraft's address
+        if len(b) == 14:
+            b[1:4] = rng.choice(icaos)
+    elif kind == 4:                                 # extreme field values
+        if len(b) == 14:
+            b[4:11] = bytes(rng.choice((0x00, 0xFF)) if rng.random() < 0.7 else rng.randrange(256)
+                            for _ in range(7))
+    else:                                           # wrong lengths, any DF
+        return rng.randbytes(rng.choice((0, 1, 2, 6, 7, 8, 13, 14, 15, 28)))
+    return with_crc(b) if rng.random() < 0.9 else bytes(b)
+
+
+def check_fix(fix: Fix) -> None:
+    assert -90.0 <= fix.latitude <= 90.0 and -180.0 <= fix.longitude <= 180.0
+    assert math.isfinite(fix.latitude) and math.isfinite(fix.longitude)
+    assert 0 <= fix.address < 1 << 24
+    assert fix.time.tzinfo is not None and fix.time.utcoffset() == timedelta(0)
+    assert fix.altitude_m is None or math.isfinite(fix.altitude_m)
+    assert fix.ground_speed_kmh is None or 0 <= fix.ground_speed_kmh < 20_000
+    assert fix.track_deg is None or 0 <= fix.track_deg < 360
+    assert fix.climb_rate_ms is None or abs(fix.climb_rate_ms) < 200
+    assert fix.on_ground in (True, False)
+
+
+def test_mutated_real_frames():
+    rng = random.Random(20240706)
+    frames = real_frames()
+    icaos = sorted({f.payload[1:4] for f in frames if f.type != MODE_AC and f.payload[0] >> 3 == 17})
+    decoder = ModeSDecoder("fuzz", 59.9, 30.3, max_range_km=400)
+    fixes = well_formed = 0
+    for i in range(120_000):
+        frame = frames[i % len(frames)].payload
+        msg = mutate(rng, frame, icaos) if rng.random() < 0.8 else frame
+        at = START + timedelta(seconds=i * 0.002)
+        if rng.random() < 0.5:
+            msg = msg.hex()
+        result = decoder.decode(msg, at, -10.0)
+        raw = bytes.fromhex(msg) if isinstance(msg, str) else msg
+        if len(raw) in (7, 14) and (raw[0] >> 3 >= 16) == (len(raw) == 14):
+            well_formed += 1
+            assert result != PARSE_ERROR, msg
+        assert result is None or isinstance(result, (Fix, Reject))
+        if isinstance(result, Fix):
+            fixes += 1
+            check_fix(result)
+    assert well_formed > 90_000 and fixes > 1000
+
+
+def test_random_bytes_through_framer_and_decoder():
+    rng = random.Random(99)
+    decoder = ModeSDecoder("fuzz")
+    framer = BeastDecoder()
+    # Random bytes with many 0x1a and type bytes, so frames do get cut out of noise.
+    alphabet = bytes(range(256)) + b"\x1a" * 40 + b"123" * 10
+    frames_seen = 0
+    for i in range(400):
+        chunk = bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 2000)))
+        for frame in framer.feed(chunk):
+            frames_seen += 1
+            assert len(frame.payload) == PAYLOAD_LEN[frame.type]
+            assert 0 <= frame.mlat_ticks < 1 << 48 and 0 <= frame.signal < 256
+            result = decoder.decode(frame.payload, START + timedelta(seconds=i), signal_dbfs(frame.signal))
+            if frame.type != MODE_AC and (frame.payload[0] >> 3 >= 16) == (frame.type == 0x33):
+                assert result != PARSE_ERROR
+            if isinstance(result, Fix):
+                check_fix(result)
+    assert frames_seen > 1000
+    assert framer.garbage_bytes > 100_000
+
+
+def test_corrupted_beast_stream_keeps_framing():
+    rng = random.Random(5)
+    wire = bytearray(ULSS7.read_bytes())
+    for _ in range(3000):                       # flip, delete and insert bytes
+        pos = rng.randrange(len(wire))
+        op = rng.randrange(3)
+        if op == 0:
+            wire[pos] ^= 1 << rng.randrange(8)
+        elif op == 1:
+            del wire[pos]
+        else:
+            wire.insert(pos, rng.choice((0x1A, 0x31, 0x33, rng.randrange(256))))
+    framer = BeastDecoder()
+    decoder = ModeSDecoder("fuzz", 59.9, 30.3)
+    frames = []
+    pos = 0
+    while pos < len(wire):
+        n = rng.randint(1, 4096)
+        frames += framer.feed(bytes(wire[pos:pos + n]))
+        pos += n
+    frames += framer.flush()
+    # Most frames survive; each damaged spot costs about one frame.
+    assert 13_954 - 4000 < len(frames) < 13_954 + 500
+    assert all(encode_frame(f) for f in frames)
+    for i, f in enumerate(frames):
+        result = decoder.decode(f.payload, START + timedelta(milliseconds=4 * i))
+        if isinstance(result, Fix):
+            check_fix(result)
+            # The capture was recorded near Saint Petersburg.
+            assert 55 < result.latitude < 65 and 25 < result.longitude < 42

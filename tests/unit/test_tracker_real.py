@@ -1,0 +1,131 @@
+"""The tracker on real recordings: two winch launches with a broken rope at
+Königsdorf (OGN, from ogn-python's fixtures) and Air France AFR34ZG, Paris CDG to
+Toulouse on 2024-07-06 (raw Mode-S frames with another decoder's fields, from the
+`traffic` package's samples)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from soar.records import Fix
+from soar.reference.terrain import AirportElevations
+from soar.tracker import CreateFlight, FlightTracker, TrackerConfig
+from soar.tracker import ops as flight_ops
+
+from helpers.recordings import KOENIGSDORF, afr34zg_fixes, utc, winch_fixes
+
+
+
+# The expected times follow from the rules in docs/flight-detection.md: takeoff is the
+# first fix of the confirmed airborne run (the 55 km/h crossing, as in OGN's logbook),
+# landing the first fix of the confirmed ground run.
+EXPECTED = {
+    0xDDEFF7: (utc("2016-07-02 10:48:26"), utc("2016-07-02 10:50:04")),
+    0xDDAC7C: (utc("2019-04-13 09:22:42"), utc("2019-04-13 09:24:28")),
+}
+
+
+@pytest.mark.parametrize("with_terrain", [False, True], ids=["no_terrain", "koenigsdorf_elevation"])
+def test_winch_launches_with_broken_rope_are_one_flight_each(shared_data, with_terrain):
+    terrain = AirportElevations([KOENIGSDORF], radius_m=3000) if with_terrain else None
+    tracker = FlightTracker(TrackerConfig(), terrain)
+    fixes = winch_fixes(shared_data)
+    ops = []
+    for f in fixes:
+        ops += tracker.process(f)
+    ops += tracker.expire(fixes[-1].time + (fixes[-1].time - fixes[0].time))
+    by_aircraft: dict[int, list] = {}
+    for op in ops:
+        aid = op.row["aircraft_id"] if isinstance(op, CreateFlight) else None
+        fid = op.flight_id
+        key = aid if aid is not None else next(
+            o.row["aircraft_id"] for o in ops if isinstance(o, CreateFlight) and o.flight_id == fid)
+        by_aircraft.setdefault(key & 0xFFFFFF, []).append(op)
+    assert set(by_aircraft) == set(EXPECTED)
+    for address, (takeoff, landing) in EXPECTED.items():
+        aircraft_ops = by_aircraft[address]
+        assert [op.kind for op in aircraft_ops] == [flight_ops.START_TAKEOFF, flight_ops.END_LANDING], hex(address)
+        create, land = aircraft_ops
+        assert create.row["takeoff_time"] == takeoff
+        assert land.values["landing_time"] == landing
+        assert land.flight_id == create.flight_id
+        assert "spurious_reason" not in land.values       # short, but a real flight
+        mine = [f for f in fixes if f.address == address]
+        tagged = [f for f in mine if f.flight_id == create.flight_id]
+        assert tagged[0].time == takeoff                   # the window was tagged in place
+        assert all(f.flight_id is None for f in mine if f.time < takeoff or f.time > tagged[-1].time)
+        assert [f.time for f in mine if takeoff <= f.time <= tagged[-1].time] == [f.time for f in tagged]
+
+
+# -- AFR34ZG --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def afr34zg() -> list[Fix]:
+    fixes = afr34zg_fixes()
+    assert len(fixes) > 8000
+    return fixes
+
+
+def test_afr34zg_is_one_flight_cdg_to_toulouse(afr34zg):
+    tracker = FlightTracker()
+    ops = []
+    for f in afr34zg:
+        ops += tracker.process(f)
+    ops += tracker.expire(afr34zg[-1].time)
+    assert [op.kind for op in ops] == [flight_ops.START_TAKEOFF, flight_ops.END_LANDING]
+    create, land = ops
+    takeoff, landing = create.row["takeoff_time"], land.values["landing_time"]
+    assert abs((takeoff - utc("2024-07-06 06:59:21")).total_seconds()) <= 10
+    assert abs((landing - utc("2024-07-06 07:58:42")).total_seconds()) <= 10
+    assert create.row["callsign"] == "AFR34ZG"
+    assert abs(create.row["takeoff_latitude"] - 49.0) < 0.05          # Paris CDG
+    assert abs(land.values["landing_latitude"] - 43.63) < 0.05        # Toulouse-Blagnac
+    assert "spurious_reason" not in land.values
+    # Taxiing before and after is not part of the flight.
+    assert all(f.flight_id is None for f in afr34zg if f.time < takeoff)
+    assert all(f.flight_id is None for f in afr34zg if f.time > land.values["last_fix_at"])
+    assert all(f.flight_id == create.flight_id for f in afr34zg if takeoff <= f.time <= landing)
+    taxi_in = [f for f in afr34zg if f.time > landing and f.on_ground]
+    assert len(taxi_in) > 100                                          # several minutes of it
+
+
+def test_tracker_throughput_on_afr34zg(afr34zg):
+    """Per-fix cost of the state machine alone, single core."""
+    best = 0.0
+    for _ in range(5):
+        for f in afr34zg:
+            f.flight_id = None
+        tracker = FlightTracker()
+        t0 = time.perf_counter()
+        for f in afr34zg:
+            tracker.process(f)
+        best = max(best, len(afr34zg) / (time.perf_counter() - t0))
+    print(f"\nflight tracker: {best:,.0f} fixes/s (AFR34ZG, {len(afr34zg)} fixes, ADS-B)")
+    # The full OGN feed peaks at ~2,500 messages/s; this leaves a wide margin.
+    assert best > 25_000
+
+
+def test_tracker_throughput_ogn_with_terrain(shared_data):
+    """OGN fixes need height above ground: the winch launches fanned out to 500
+    aircraft, with an airport-elevation lookup over a synthetic 20,000-airport grid."""
+    import random
+    rng = random.Random(1)
+    airports = [(rng.uniform(35, 60), rng.uniform(-10, 30), rng.uniform(0, 2000))
+                for _ in range(20_000)] + [KOENIGSDORF]
+    terrain = AirportElevations(airports)
+    base = winch_fixes(shared_data)
+    fixes = []
+    for i in range(500):
+        for f in base:
+            fixes.append(Fix(**{s: getattr(f, s) for s in Fix.__slots__} | {"address": i}))
+    fixes.sort(key=lambda f: f.time)
+    tracker = FlightTracker(TrackerConfig(), terrain)
+    t0 = time.perf_counter()
+    for f in fixes:
+        tracker.process(f)
+    rate = len(fixes) / (time.perf_counter() - t0)
+    print(f"\nflight tracker: {rate:,.0f} fixes/s (OGN winch data x500 aircraft, with terrain)")
+    assert tracker.stats.counts[flight_ops.START_TAKEOFF] == 1000
+    assert rate > 10_000
