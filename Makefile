@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTHON ?= python3
 
-.PHONY: setup system venv run test bench clean
+.PHONY: setup system venv run test lint unit bench clean
 
 setup: system venv
 
@@ -22,8 +22,17 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/soar demo
 
-test: setup
+# Lint (ruff), import contracts (import-linter), then every test suite.
+test: setup lint
 	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+# The unit tests alone: Python only, no database, seconds.
+unit: venv
+	$(BIN)/pytest tests/unit
 
 bench: setup
 	$(BIN)/python bench/ingest.py

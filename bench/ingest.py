@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import os
+import re
 import resource
 import shutil
 import sys
@@ -30,15 +30,15 @@ import psycopg  # noqa: E402
 from soar import ingest  # noqa: E402
 from soar.db import embedded, migrate  # noqa: E402
 from soar.feeds import recordings  # noqa: E402
-from soar.reference import airports, samples  # noqa: E402
 from soar.ingest.router import PipelineConfig  # noqa: E402
 from soar.ingest.stats import IngestStats  # noqa: E402
+from soar.reference import airports, samples  # noqa: E402
 
 
 def shifted(messages, days: int):
     delta = timedelta(days=days)
     for m in messages:
-        yield (m[0], m[1] + delta, *m[2:])
+        yield m._replace(received_at=m.received_at + delta)
 
 
 _HMS = re.compile(r":/(\d{6})h")
@@ -54,7 +54,8 @@ def continued(messages, minutes: int):
         return f":/{t}h"
 
     for m in messages:
-        yield (m[0], m[1] + delta, _HMS.sub(later, m[2], count=1), m[3])
+        yield m._replace(received_at=m.received_at + delta,
+                         payload=_HMS.sub(later, m.payload, count=1))
 
 
 def run(url: str, messages, kind: str) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
+from typing import NamedTuple
 from uuid import UUID
 
 
@@ -29,9 +30,30 @@ class AddressType(IntEnum):
 def aircraft_id(address_type: int, address: int) -> int:
     """The aircraft's primary key, derived from its address so no lookup is needed.
 
-    An ICAO address heard through OGN and through ADS-B is the same aircraft.
+    An ICAO address heard through OGN and through ADS-B is the same aircraft. This
+    and `split_aircraft_id` are the only places that know the packing.
     """
     return (address_type << 24) | address
+
+
+def split_aircraft_id(aircraft_id: int) -> tuple[int, int]:
+    """(address_type, 24-bit address) of an aircraft id."""
+    return aircraft_id >> 24, aircraft_id & 0xFFFFFF
+
+
+class Message(NamedTuple):
+    """One message from any feed, as the router receives it (a tuple: cheap to make
+    and to pickle to the parse process)."""
+    kind: str                        # "aprs" or "modes"
+    received_at: datetime            # when it arrived, UTC
+    payload: str | bytes             # aprs: the raw line; modes: the frame, hex or bytes
+    signal_db: float | None = None   # modes: the receiver's signal level
+    receiver: str | None = None      # modes: the feed's name (one CPR decoder per feed)
+
+
+class ServerTime(NamedTuple):
+    """An APRS-IS server line (`# aprsc ...`): no position, maybe the server's clock."""
+    time: datetime | None
 
 
 @dataclass(slots=True)

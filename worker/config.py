@@ -50,7 +50,7 @@ class WorkerConfig:
     backlog_warning_s: float = 300.0
 
     @classmethod
-    def from_env(cls, **overrides) -> "WorkerConfig":
+    def from_env(cls, **overrides) -> WorkerConfig:
         """SOAR_WORKER_<FIELD> for every field (e.g. SOAR_WORKER_MAX_ATTEMPTS), and
         PELIAS_URL, PELIAS_CONNECT_TIMEOUT, PELIAS_READ_TIMEOUT for the geocoder."""
         values = {}

@@ -18,12 +18,15 @@ from datetime import timedelta
 
 import psycopg
 
+from soar.db import sqlfiles
 from worker.config import WorkerConfig
 from worker.geocode import Geocoder
 from worker.messages import Message
 
 EVENTS = ("takeoff", "landing", "airborne_start", "timeout")
 DEPARTURE_EVENTS = ("takeoff", "airborne_start")
+
+QUERIES = sqlfiles.queries("queries/worker.sql")
 
 
 class PermanentError(Exception):
@@ -88,10 +91,7 @@ class Enricher:
     # -- reads -------------------------------------------------------------------------
 
     def _flight(self, flight_id: uuid.UUID) -> _Flight:
-        row = self.conn.execute(
-            "SELECT aircraft_id, started_at, takeoff_time, takeoff_latitude, takeoff_longitude, "
-            "landing_time, landing_latitude, landing_longitude, last_fix_at, last_latitude, "
-            "last_longitude, timed_out_at FROM flights WHERE id = %s", (flight_id,)).fetchone()
+        row = self.conn.execute(QUERIES["flight"], (flight_id,)).fetchone()
         if row is None:
             raise PermanentError(f"flight {flight_id} not found (deleted?)")
         return _Flight(*row)
@@ -101,9 +101,8 @@ class Enricher:
                                        (msg.enqueued_at,)).fetchone()[0])
 
     def _fixes_stored_after(self, aircraft_id: int, horizon) -> bool:
-        return self.conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM fixes WHERE aircraft_id = %s AND time >= %s "
-            "AND time < %s + interval '1 day')", (aircraft_id, horizon, horizon)).fetchone()[0]
+        return self.conn.execute(QUERIES["fixes_stored_after"],
+                                 (aircraft_id, horizon, horizon)).fetchone()[0]
 
     def _ready(self, msg: Message, f: _Flight, event_time) -> Deferred | None:
         """The runway needs the fixes up to window_s after the event. They are there
@@ -122,25 +121,18 @@ class Enricher:
 
     def _fix_near(self, aircraft_id: int, t) -> tuple[float, float] | None:
         w = timedelta(seconds=self.config.window_s)
-        row = self.conn.execute(
-            "SELECT latitude, longitude FROM fixes WHERE aircraft_id = %s "
-            "AND time BETWEEN %s AND %s ORDER BY abs(extract(epoch FROM time - %s)) LIMIT 1",
-            (aircraft_id, t - w, t + w, t)).fetchone()
+        row = self.conn.execute(QUERIES["fix_near"], (aircraft_id, t - w, t + w, t)).fetchone()
         return (row[0], row[1]) if row else None
 
     def _first_fix(self, f: _Flight) -> tuple[float, float] | None:
-        row = self.conn.execute(
-            "SELECT latitude, longitude FROM fixes WHERE aircraft_id = %s "
-            "AND time >= %s AND time < %s + interval '1 day' ORDER BY time LIMIT 1",
-            (f.aircraft_id, f.started_at, f.started_at)).fetchone()
+        row = self.conn.execute(QUERIES["first_fix"],
+                                (f.aircraft_id, f.started_at, f.started_at)).fetchone()
         return (row[0], row[1]) if row else None
 
     def _last_fix(self, f: _Flight) -> tuple[float, float] | None:
         until = f.last_fix_at or f.timed_out_at
-        row = self.conn.execute(
-            "SELECT latitude, longitude FROM fixes WHERE aircraft_id = %s "
-            "AND time >= %s AND time <= %s ORDER BY time DESC LIMIT 1",
-            (f.aircraft_id, f.started_at, until)).fetchone()
+        row = self.conn.execute(QUERIES["last_fix"],
+                                (f.aircraft_id, f.started_at, until)).fetchone()
         return (row[0], row[1]) if row else None
 
     def _airport_point(self, airport_id: int) -> tuple[float, float]:
@@ -166,10 +158,8 @@ class Enricher:
             deferred = self._ready(msg, f, event_time)
             if deferred:
                 return deferred
-            det = self.conn.execute(
-                "SELECT airport_id, airport_ident, runway, runway_inferred, track_deg, method "
-                "FROM detect_runway(%s, %s, make_interval(secs => %s))",
-                (flight_id, event, self.config.window_s)).fetchone()
+            det = self.conn.execute(QUERIES["detect_runway"],
+                                    (flight_id, event, self.config.window_s)).fetchone()
             (result.airport_id, result.airport_ident, result.runway, result.runway_inferred,
              result.track_deg, result.method) = det
             if result.airport_id is not None:

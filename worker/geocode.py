@@ -16,10 +16,13 @@ import math
 
 import psycopg
 
+from soar.db import sqlfiles
 from worker import metrics
 from worker.pelias import PeliasClient, Place
 
 log = logging.getLogger(__name__)
+
+QUERIES = sqlfiles.queries("queries/worker.sql")
 
 
 def cell(lat: float, lon: float) -> tuple[int, int]:
@@ -65,9 +68,7 @@ class Geocoder:
         metrics.GEOCODE_LOOKUPS.labels(self.source).inc()
         lat_e3, lon_e3 = cell(lat, lon)
         row = conn.execute(
-            "INSERT INTO locations (lat_e3, lon_e3, latitude, longitude, city, region, "
-            "country_code, label, source) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (lat_e3, lon_e3) DO NOTHING RETURNING id",
+            QUERIES["insert_location"],
             (lat_e3, lon_e3, lat, lon, place.city, place.region, place.country_code, place.label,
              self.source)).fetchone()
         if row:

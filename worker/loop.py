@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from soar.errors import first_line
 from worker import messages, metrics
 from worker.config import WorkerConfig
 from worker.enrich import Deferred, Enricher, Enrichment, PermanentError, parse
@@ -47,11 +48,27 @@ class Stats:
     committed: list[int] = field(default_factory=list)   # msg_ids this process completed
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, what: str, msg_id: int | None = None) -> None:
+    # One method per outcome: several worker threads share one Stats.
+    def on_processed(self, msg_id: int) -> None:
         with self.lock:
-            setattr(self, what, getattr(self, what) + 1)
-            if what == "processed" and msg_id is not None:
-                self.committed.append(msg_id)
+            self.processed += 1
+            self.committed.append(msg_id)
+
+    def on_retried(self) -> None:
+        with self.lock:
+            self.retried += 1
+
+    def on_deferred(self) -> None:
+        with self.lock:
+            self.deferred += 1
+
+    def on_dead(self) -> None:
+        with self.lock:
+            self.dead += 1
+
+    def on_lost(self) -> None:
+        with self.lock:
+            self.lost += 1
 
     def summary(self) -> str:
         return (f"processed {self.processed}, retried {self.retried}, deferred {self.deferred}, "
@@ -63,8 +80,8 @@ class _Lost(Exception):
 
 
 def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    """An error for the dead-letter queue and the log: its class and first line."""
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def make_geocoder(config: WorkerConfig) -> Geocoder:
@@ -211,9 +228,9 @@ class Worker:
                                   {"deferrals": msg.deferrals + 1}):
                     log.debug("%s: message %s deferred: %s", self.name, msg.msg_id, outcome.reason)
                     metrics.MESSAGES_DEFERRED.inc()
-                    self.stats.add("deferred")
+                    self.stats.on_deferred()
                     return "deferred"
-                self.stats.add("lost")
+                self.stats.on_lost()
                 return "lost"
             try:
                 with conn.transaction():
@@ -224,7 +241,7 @@ class Worker:
             except _Lost:
                 log.info("%s: message %s was handed to another worker meanwhile; result dropped",
                          self.name, msg.msg_id)
-                self.stats.add("lost")
+                self.stats.on_lost()
                 return "lost"
         except PermanentError as exc:
             return self._dead(msg, enricher, flight_id, event, f"{event}: {exc}")
@@ -240,9 +257,9 @@ class Worker:
                         self.config.max_attempts, delay, error)
             if messages.put_back(conn, self.config.queue, msg, delay, {"last_error": error[:1000]}):
                 metrics.MESSAGES_RETRIED.inc()
-                self.stats.add("retried")
+                self.stats.on_retried()
                 return "retried"
-            self.stats.add("lost")
+            self.stats.on_lost()
             return "lost"
 
         elapsed_ms = (time.perf_counter() - started) * 1000
@@ -254,7 +271,7 @@ class Worker:
             metrics.ENRICHMENT_DELAY.labels(event).observe(float(delay))
         except psycopg.Error:
             pass
-        self.stats.add("processed", msg.msg_id)
+        self.stats.on_processed(msg.msg_id)
         log.debug("%s: flight %s %s: airport %s runway %s%s location %s (%.0f ms)", self.name,
                   flight_id, event, outcome.airport_ident, outcome.runway,
                   " (inferred)" if outcome.runway_inferred else "", outcome.location_id, elapsed_ms)
@@ -274,12 +291,12 @@ class Worker:
                         partial = Enrichment(flight_id, event)
                     enricher.write(partial, status="failed", error=error[:1000])
         except _Lost:
-            self.stats.add("lost")
+            self.stats.on_lost()
             return "lost"
         log.error("%s: message %s moved to %s after %d attempt(s): %s", self.name, msg.msg_id,
                   self.config.dead_queue, msg.attempts, error)
         metrics.MESSAGES_DEAD.inc()
-        self.stats.add("dead")
+        self.stats.on_dead()
         return "dead"
 
 

@@ -20,6 +20,10 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from soar.db import sqlfiles
+
+QUERIES = sqlfiles.queries("queries/worker.sql")
+
 
 @dataclass
 class Message:
@@ -64,8 +68,7 @@ def _table(prefix: str, queue: str) -> sql.Identifier:
 
 
 def read(conn: psycopg.Connection, queue: str, vt_s: int, qty: int) -> list[Message]:
-    rows = conn.execute("SELECT msg_id, read_ct, enqueued_at, vt, message "
-                        "FROM pgmq.read(%s, %s, %s)", (queue, vt_s, qty)).fetchall()
+    rows = conn.execute(QUERIES["read_messages"], (queue, vt_s, qty)).fetchall()
     out = []
     for msg_id, read_ct, enqueued_at, vt, body in rows:
         if isinstance(body, str):
@@ -99,8 +102,7 @@ def put_back(conn: psycopg.Connection, queue: str, msg: Message, delay_s: float,
             return False
         conn.execute(sql.SQL("UPDATE {} SET message = message || %s WHERE msg_id = %s")
                      .format(_table("q", queue)), (Jsonb(annotate), msg.msg_id))
-        row = conn.execute("SELECT vt FROM pgmq.set_vt(%s, %s::bigint, "
-                           "clock_timestamp() + make_interval(secs => %s))",
+        row = conn.execute(QUERIES["set_vt"],
                            (queue, msg.msg_id, max(0.0, float(delay_s)))).fetchone()
         msg.vt = row[0]
         msg.body.update(annotate)
@@ -159,9 +161,10 @@ def retry_dead(conn: psycopg.Connection, queue: str, dead_queue: str,
     moved = []
     with conn.transaction():
         rows = conn.execute(
-            sql.SQL("SELECT msg_id, message FROM {} ORDER BY msg_id FOR UPDATE SKIP LOCKED"
-                    + (" LIMIT %s" if limit else "")).format(_table("q", dead_queue)),
-            (limit,) if limit else None).fetchall()
+            # LIMIT NULL is no limit.
+            sql.SQL("SELECT msg_id, message FROM {} ORDER BY msg_id LIMIT %s "
+                    "FOR UPDATE SKIP LOCKED").format(_table("q", dead_queue)),
+            (limit,)).fetchall()
         for msg_id, body in rows:
             original = {k: body[k] for k in ("flight_id", "event") if k in body}
             if not original:

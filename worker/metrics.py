@@ -5,7 +5,8 @@ worker.pelias.latency_ms      -> soar_worker_pelias_latency_ms
 worker.pelias.success_total   -> soar_worker_pelias_success_total
 worker.pelias.failure_total   -> soar_worker_pelias_failure_total{reason}
 worker.messages.*_total       -> soar_worker_messages_{processed,retried,deferred,dead}_total
-queue depth / oldest age      -> soar_worker_queue_depth{queue}, soar_worker_queue_oldest_age_seconds{queue}
+queue depth / oldest age      -> soar_worker_queue_depth{queue},
+                                 soar_worker_queue_oldest_age_seconds{queue}
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ Revision ID: 0002
 Revises: 0001
 """
 from alembic import op
-
 from soar.db import sqlfiles
 
 revision = "0002"
@@ -13,7 +12,9 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-UPGRADE = (
+# The SQL files this revision applies, relative to sql/, in order. Released: their
+# contents are frozen (alembic/sql.sha256; tests/unit/test_migrations_frozen.py).
+UPGRADE_FILES = (
     "schema/040_places.sql",
     "functions/runway_ident_from_heading.sql",
     "functions/nearest_place.sql",
@@ -23,6 +24,9 @@ UPGRADE = (
     "schema/041_enrichment_notify.sql",
     "schema/049_enrichment_grants.sql",
 )
+DOWNGRADE_FILES = (
+    "schema/040_down.sql",
+)
 
 
 def _conn():
@@ -30,8 +34,8 @@ def _conn():
 
 
 def upgrade() -> None:
-    sqlfiles.execute(_conn(), *UPGRADE)
+    sqlfiles.execute(_conn(), *UPGRADE_FILES)
 
 
 def downgrade() -> None:
-    sqlfiles.execute(_conn(), "schema/040_down.sql")
+    sqlfiles.execute(_conn(), *DOWNGRADE_FILES)

@@ -10,13 +10,14 @@ import psycopg
 import typer
 
 from soar import __version__, db
-from soar.errors import SoarError
-from soar.cli import demo as cli_demo, ingest as cli_ingest
 from soar.cli.database import db_app
+from soar.cli.demo import demo
+from soar.cli.flights import flights_app
 from soar.cli.imports import import_app
+from soar.cli.ingest import replay, run
 from soar.cli.queues import queue_app
 from soar.cli.workers import worker_command
-from soar.cli.flights import flights_app
+from soar.errors import SoarError, first_line
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="soar: OGN and ADS-B positions into fixes and flights.")
@@ -24,10 +25,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(queue_app, name="queue")
 app.command("worker")(worker_command)
-app.command()(cli_ingest.replay)
-app.command()(cli_ingest.run)
+app.command()(replay)
+app.command()(run)
 app.add_typer(flights_app, name="flights")
-app.command()(cli_demo.demo)
+app.command()(demo)
 
 
 def _version(value: bool) -> None:
@@ -60,8 +61,8 @@ def main() -> None:
         sys.exit(2)
     except psycopg.Error as exc:
         # Unexpected, but still one line: the server's message names the problem.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"soar: database error: {first} (run with --verbose for details)", file=sys.stderr)
+        print(f"soar: database error: {first_line(exc)} (run with --verbose for details)",
+              file=sys.stderr)
         if logging.getLogger().isEnabledFor(logging.DEBUG):
             raise
         sys.exit(1)

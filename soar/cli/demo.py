@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import datetime
 
 import psycopg
 import typer
+from psycopg import sql
 
-from soar import db
+from soar import db, ingest
 from soar.db import embedded, migrate
-from soar.reference import samples
-from soar.cli.flights import fetch
-from soar.cli.ingest import run_replay
 from soar.errors import SoarError
+from soar.products.flights import fetch
+from soar.reference import samples
+from soar.units import UTC
 
 DEMO_DB = "soar_demo"
-SHARED_BEAST = Path(__file__).resolve().parents[2] / "shared" / "data" / "beast" / \
-    "ulss7-2018-04-03.beast"
+ULSS7 = "ulss7-2018-04-03.beast"
+ULSS7_START = datetime(2018, 4, 3, 19, 2, 28, 136000, tzinfo=UTC)   # its first frame
 
 
 def _step(text: str) -> float:
@@ -40,8 +40,9 @@ def _done(t0: float, detail: str = "") -> None:
 
 def _recreate(cluster: embedded.Cluster) -> None:
     with psycopg.connect(cluster.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DEMO_DB}"')
+        name = sql.Identifier(DEMO_DB)
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
 
 
 def demo() -> None:
@@ -71,11 +72,8 @@ def demo() -> None:
         p = import_places(conn, default_source())
     _done(t, f"{a.airports} airports, {a.runways} runways, {p.places} places")
 
-    recordings = []
-    if SHARED_BEAST.exists():
-        recordings.append(("Beast capture near St Petersburg, 2018", SHARED_BEAST, "beast",
-                           {"receiver": "ulss7", "start": datetime(2018, 4, 3, 19, 2, 28, 136000,
-                                                                   tzinfo=timezone.utc)}))
+    recordings = [("Beast capture near St Petersburg, 2018", samples.packaged(ULSS7), "beast",
+                   {"receiver": "ulss7", "start": ULSS7_START})]
     # The OGN minute last: each replay continues the flights the database says are
     # active, and a later recording's clock would time out the gliders still flying
     # when the minute ends.
@@ -86,7 +84,7 @@ def demo() -> None:
     ]
     for title, path, fmt, kw in recordings:
         t = _step(f"replay {fmt}: {title}")
-        s = run_replay(path, fmt, None, **kw)
+        s = ingest.replay(path, fmt, None, **kw)
         rejected = ", ".join(f"{k} {v}" for k, v in sorted(s["rejected"].items())) or "none"
         _done(t, f"{s['messages_total']} messages, {s['fixes_written']} fixes stored "
                  f"({s['messages_per_s']:.0f} messages/s), {s['receiver_beacons']} receiver "

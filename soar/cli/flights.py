@@ -3,50 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Optional
 
 import typer
-from psycopg.rows import dict_row
 
 from soar import db
-from soar.db import sqlfiles
-from soar.errors import SoarError
+from soar.products.flights import fetch, parse_address
 
 flights_app = typer.Typer(no_args_is_help=True, help="Flights.")
-
-
-def _iso(value):
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-    return value
-
-
-def _address(text: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        value = int(text, 16)
-    except ValueError:
-        raise SoarError(f"--aircraft {text!r}: give the 24-bit address in hex, e.g. DDEFF7") from None
-    if not 0 <= value < 1 << 24:
-        raise SoarError(f"--aircraft {text!r}: an address has at most 6 hex digits")
-    return value
-
-
-def fetch(url: str, since: datetime | None = None, address: int | None = None,
-          limit: int = 10_000) -> list[dict]:
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=timezone.utc)
-    with db.connect(url, row_factory=dict_row) as conn:
-        rows = conn.execute(sqlfiles.read("queries/flights_list.sql"),
-                            {"since": since, "address": address, "limit": limit}).fetchall()
-    for r in rows:
-        r["id"] = str(r["id"])
-        r["duration_s"] = None if r["duration_s"] is None else round(float(r["duration_s"]))
-        for k, v in r.items():
-            r[k] = _iso(v)
-    return rows
 
 
 def _hhmm(value: str | None) -> str:
@@ -61,7 +26,7 @@ def list_(
     limit: int = typer.Option(10_000, help="At most this many flights."),
 ) -> None:
     """List flights: aircraft, takeoff and landing, airports, runways, places, tow."""
-    rows = fetch(db.role_url("readonly"), since, _address(aircraft), limit)
+    rows = fetch(db.role_url("readonly"), since, parse_address(aircraft), limit)
     if as_json:
         for r in rows:
             typer.echo(json.dumps(r))

@@ -7,9 +7,9 @@ from typing import Optional
 import psycopg
 import typer
 
-from soar.reference import airports, ddb, places
 from soar import db
-from soar.errors import SoarError
+from soar.errors import SoarError, first_line
+from soar.reference import airports, ddb, places
 
 import_app = typer.Typer(no_args_is_help=True, help="Import reference data.")
 
@@ -24,7 +24,7 @@ def _run(importer, *sources: str) -> None:
         try:
             result = importer(conn, *sources)
         except psycopg.errors.UndefinedTable as exc:
-            raise SoarError(f"table missing ({str(exc).strip().splitlines()[0]}): "
+            raise SoarError(f"table missing ({first_line(exc)}): "
                             "run `soar db upgrade`") from None
     typer.echo(result.summary())
 

@@ -10,11 +10,9 @@ from typing import Optional
 
 import typer
 
-from soar import db, ingest
-from soar.feeds import recordings
+from soar import ingest
 from soar.errors import SoarError
-from soar.ingest.router import PipelineConfig
-from soar.ingest.stats import IngestStats
+from soar.feeds import recordings
 
 
 def _speed(value: str) -> float | None:
@@ -58,35 +56,10 @@ def replay(
         raise SoarError(f"{path}: no such file")
     if start is not None and start.tzinfo is None:
         start = start.replace(tzinfo=timezone.utc)
-    summary = run_replay(path, fmt, _speed(speed), receiver, start, batch_size,
-                         _position(receiver_position, "--receiver-position"))
+    summary = ingest.replay(path, fmt, _speed(speed), receiver, start, batch_size,
+                            _position(receiver_position, "--receiver-position"))
     json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
-
-
-def run_replay(path: Path, fmt: str, speed: float | None, receiver: str | None = None,
-               start: datetime | None = None, batch_size: int = 5000,
-               receiver_position: tuple[float, float] | None = None,
-               progress_interval: float = 10.0) -> dict:
-    stats = IngestStats()
-    url = db.role_url("ingest")
-    db.connect(url).close()
-    pipeline = ingest.build(url, stats, PipelineConfig(batch_size=batch_size),
-                            receiver_position=receiver_position)
-    pipeline.start()
-    progress = ingest.StatsLogger(stats, progress_interval)   # long replays show their rate
-    progress.start()
-    with ingest.stop_on_signals() as stop:
-        try:
-            ingest.feed(pipeline, recordings.replay(path, fmt, speed, receiver, start), stop)
-        finally:
-            pipeline.close()
-            progress.stop.set()
-    if pipeline.failed:
-        raise SoarError(f"ingest stopped: {pipeline.failed}")
-    summary = stats.summary()
-    summary["file"] = str(path)
-    return summary
 
 
 def _hostport(value: str, option: str) -> tuple[str, int]:
@@ -110,57 +83,14 @@ def run(
                                                   "router queue stayed full this long."),
 ) -> None:
     """Ingest live feeds until SIGINT/SIGTERM, then flush and exit."""
-    import threading
-
-    from soar.feeds.aprs_client import AprsClient
-    from soar.feeds.beast import signal_dbfs
-    from soar.feeds.beast_client import BeastClient
-
     if not ogn and not beast:
         raise SoarError("nothing to read: give --ogn HOST:PORT and/or --beast HOST:PORT")
-    feeds = []
-    if ogn:
-        host, port = _hostport(ogn, "--ogn")
-        feeds.append(("aprs", AprsClient(host, port, callsign=callsign, filter=ogn_filter), f"{host}:{port}"))
-    for b in beast:
-        host, port = _hostport(b, "--beast")
-        feeds.append(("beast", BeastClient(host, port), f"{host}:{port}"))
-
-    stats = IngestStats()
-    url = db.role_url("ingest")
-    db.connect(url).close()
-    pipeline = ingest.build(url, stats, PipelineConfig(drop_after_s=queue_timeout),
-                            receiver_position=_position(beast_position, "--beast-position"))
-    if metrics_port:
-        from soar.ingest import metrics
-        metrics.serve(metrics_port, stats)
-    pipeline.start()
-    logger = ingest.StatsLogger(stats, stats_interval)
-    logger.start()
-    threads = []
-    with ingest.stop_on_signals() as stop:
-        for kind, client, name in feeds:
-            chunker = ingest.Chunker(pipeline)
-            if kind == "aprs":
-                def on_line(received_at, raw, c=chunker):
-                    c.add(("aprs", received_at, raw, None))
-                target = (lambda cl=client, cb=on_line: cl.run(cb, stop))
-            else:
-                def on_frame(received_at, frame, c=chunker, n=name):
-                    c.add(("modes", received_at, frame.payload, signal_dbfs(frame.signal), n))
-                target = (lambda cl=client, cb=on_frame: cl.run(cb, stop))
-            for fn in (target, lambda c=chunker: c.run_timer(stop)):
-                t = threading.Thread(target=fn, daemon=True)
-                t.start()
-                threads.append(t)
-        while not stop.wait(1.0):
-            if pipeline.failed:
-                stop.set()
-        for t in threads:
-            t.join(timeout=10)
-    pipeline.close()
-    logger.stop.set()
-    json.dump(stats.summary(), sys.stdout)
+    summary = ingest.run_live(
+        _hostport(ogn, "--ogn") if ogn else None, [_hostport(b, "--beast") for b in beast],
+        ogn_filter=ogn_filter, callsign=callsign,
+        beast_position=_position(beast_position, "--beast-position"),
+        metrics_port=metrics_port, stats_interval=stats_interval, queue_timeout=queue_timeout)
+    json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
-    if pipeline.failed:
-        raise SoarError(f"ingest stopped: {pipeline.failed}")
+    if "failed" in summary:
+        raise SoarError(f"ingest stopped: {summary['failed']}")

@@ -11,23 +11,9 @@ import psycopg
 import typer
 
 from soar import db
-from soar.errors import SoarError
+from soar.errors import SoarError, last_line
 
 log = logging.getLogger("soar.worker")
-
-
-def check_database(url: str, need_places: bool) -> None:
-    """The worker's prerequisites, each failure naming its fix."""
-    with db.connect(url) as conn:
-        if conn.execute("SELECT to_regprocedure('detect_runway(uuid, text, interval, "
-                        "double precision, double precision, real)')").fetchone()[0] is None:
-            raise SoarError("the database has no enrichment functions: run `soar db upgrade`")
-        if not conn.execute("SELECT EXISTS (SELECT 1 FROM airports)").fetchone()[0]:
-            raise SoarError("no airports loaded (no airport or runway can be found): "
-                            "run `soar import airports`")
-        if need_places and not conn.execute("SELECT EXISTS (SELECT 1 FROM places)").fetchone()[0]:
-            raise SoarError("no places loaded for the offline geocoder: run `soar import places`, "
-                            "or set PELIAS_URL to use a Pelias server")
 
 
 def worker_command(
@@ -61,6 +47,7 @@ def worker_command(
 ) -> None:
     """Enrich flights: airports, runways and locations, from the flight_enrichment queue."""
     from worker import metrics
+    from worker.checks import check_database
     from worker.config import WorkerConfig
     from worker.loop import run_workers
 
@@ -87,7 +74,6 @@ def worker_command(
         stop.set()
         raise
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise SoarError(f"lost the database ({db.redact(url)}): {reason}; check that it is up") \
+        raise SoarError(f"lost the database ({db.redact(url)}): {last_line(exc)}; check that it is up") \
             from None
     typer.echo(f"worker: {stats.summary()}")

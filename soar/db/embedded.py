@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from soar.errors import SoarError
+from soar.errors import SoarError, last_line
 
 DEFAULT_PORT = 54329
 DATABASE = "soar"
@@ -74,8 +74,8 @@ class Cluster:
             cmd = ["runuser", "-u", owner, "--", *cmd]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if check and proc.returncode != 0:
-            detail = (proc.stderr or proc.stdout).strip().splitlines()
-            raise SoarError(f"{args[0]} failed: {detail[-1] if detail else proc.returncode}"
+            reason = last_line(proc.stderr or proc.stdout, str(proc.returncode))
+            raise SoarError(f"{args[0]} failed: {reason}"
                             f" (see {self.logfile})")
         return proc
 
@@ -145,11 +145,12 @@ class Cluster:
 
     def _create_database(self) -> None:
         import psycopg
+        from psycopg import sql
 
         with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                                 (DATABASE,)).fetchone():
-                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
 
 
 def _port_in_use(port: int) -> bool:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
-from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
+from alembic import command
 from soar import db
 from soar.db.sqlfiles import project_dir
 

@@ -51,7 +51,7 @@ def queries(relative: str) -> dict[str, str]:
     if not marks:
         raise ValueError(f"{relative}: no `-- name:` blocks")
     out: dict[str, str] = {}
-    for mark, nxt in zip(marks, [*marks[1:], None]):
+    for mark, nxt in zip(marks, [*marks[1:], None], strict=True):
         body = text[mark.end():nxt.start() if nxt else len(text)].strip()
         if mark.group(1) in out:
             raise ValueError(f"{relative}: query {mark.group(1)!r} defined twice")

@@ -14,7 +14,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from soar.db import embedded
-from soar.errors import SoarError
+from soar.errors import SoarError, last_line
 
 ROLES = ("ingest", "worker", "readonly")
 _override: str | None = None
@@ -70,9 +70,9 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
     try:
         return psycopg.connect(url, connect_timeout=10, **kwargs)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1].strip() if str(exc).strip() else type(exc).__name__
         hint = ("start the embedded database with `soar db start`" if not external_url()
                 else "check SOAR_DATABASE_URL / --database-url and that the server is up")
-        raise SoarError(f"cannot connect to the database ({redact(url)}): {reason}; {hint}") from None
+        raise SoarError(f"cannot connect to the database ({redact(url)}): {last_line(exc)}; "
+                        f"{hint}") from None
     except psycopg.ProgrammingError as exc:
         raise SoarError(f"invalid database URL: {exc}; fix SOAR_DATABASE_URL / --database-url") from None

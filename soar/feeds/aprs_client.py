@@ -92,7 +92,7 @@ class AprsClient:
                     last_tx = now
                 try:
                     chunk = sock.recv(65536)
-                except socket.timeout:
+                except TimeoutError:
                     if time.monotonic() - last_rx > self.read_timeout:
                         log.warning("APRS-IS: nothing received for %.0f s", self.read_timeout)
                         return

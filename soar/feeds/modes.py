@@ -59,8 +59,16 @@ from pyModeS.position import (
 )
 
 from soar.records import (
-    BAD_CRC, DUPLICATE, NO_POSITION, OUT_OF_RANGE, PARSE_ERROR, UNSUPPORTED,
-    AddressType, Fix, Reject, Source,
+    BAD_CRC,
+    DUPLICATE,
+    NO_POSITION,
+    OUT_OF_RANGE,
+    PARSE_ERROR,
+    UNSUPPORTED,
+    AddressType,
+    Fix,
+    Reject,
+    Source,
 )
 from soar.units import FEET_TO_M, FPM_TO_MS, KNOTS_TO_KMH, UTC, distance_m
 
@@ -152,7 +160,7 @@ def _altitude_ft(ac12: int) -> int | None:
 
 
 
-class _Aircraft:
+class _Transponder:
     __slots__ = ("last_seen", "callsign", "aircraft_type", "gs_kmh", "track", "climb_ms",
                  "vel_t", "ground", "ground_t", "even", "odd", "lat", "lon", "pos_t",
                  "rejects", "pos_msg", "pos_msg_t")
@@ -204,7 +212,7 @@ class ModeSDecoder:
         # No default range limit: merged feeds (several receivers) exceed any single one.
         self.max_range_km = max_range_km
         self.state_ttl = state_ttl
-        self._aircraft: dict[int, _Aircraft] = {}
+        self._aircraft: dict[int, _Transponder] = {}
         self._next_sweep = -math.inf
 
     @property
@@ -215,7 +223,7 @@ class ModeSDecoder:
                signal_db: float | None = None) -> Fix | Reject | None:
         try:
             return self._decode(msg, received_at, signal_db)
-        except Exception:   # never raise into the ingest loop
+        except Exception:   # noqa: BLE001 -- never raise into the ingest loop: a PARSE_ERROR
             return PARSE_ERROR
 
     def _decode(self, msg, received_at, signal_db):
@@ -246,7 +254,7 @@ class ModeSDecoder:
             icao = (b[1] << 16) | (b[2] << 8) | b[3]
             ac = self._aircraft.get(icao)
             if ac is None:
-                ac = self._aircraft[icao] = _Aircraft(t)
+                ac = self._aircraft[icao] = _Transponder(t)
             ac.last_seen = t
             ca = b[0] & 7 if df == 17 else 0
             if ca == 4 or ca == 5:
@@ -271,7 +279,7 @@ class ModeSDecoder:
                 if rem >= 0x80 or ac is None or t - ac.last_seen > self.state_ttl:
                     return BAD_CRC
             elif ac is None:
-                ac = self._aircraft[icao] = _Aircraft(t)
+                ac = self._aircraft[icao] = _Transponder(t)
             ac.last_seen = t
             ca = b[0] & 7
             if ca == 4 or ca == 5:
@@ -384,14 +392,14 @@ class ModeSDecoder:
         return found.pop() if len(found) == 1 else None
 
     @staticmethod
-    def _store_cpr(ac: _Aircraft, odd: int, cpr: tuple) -> tuple | None:
+    def _store_cpr(ac: _Transponder, odd: int, cpr: tuple) -> tuple | None:
         if odd:
             ac.odd = cpr
             return ac.even
         ac.even = cpr
         return ac.odd
 
-    def _accept(self, ac: _Aircraft, t: float, pos: tuple[float, float]) -> Reject | None:
+    def _accept(self, ac: _Transponder, t: float, pos: tuple[float, float]) -> Reject | None:
         """Make pos the aircraft's position (ac.lat/ac.lon) unless it is implausible."""
         lat, lon = pos
         if lon > 180.0:     # local decodes near the antimeridian can step over it
@@ -422,7 +430,7 @@ class ModeSDecoder:
         return None
 
     @staticmethod
-    def _velocity(b: bytes, t: float, ac: _Aircraft) -> None:
+    def _velocity(b: bytes, t: float, ac: _Transponder) -> None:
         subtype = b[4] & 7
         vr = ((b[8] & 7) << 6) | (b[9] >> 2)
         climb = None
@@ -449,7 +457,7 @@ class ModeSDecoder:
         ac.vel_t = t
 
     @staticmethod
-    def _identification(b: bytes, tc: int, ac: _Aircraft) -> None:
+    def _identification(b: bytes, tc: int, ac: _Transponder) -> None:
         bits = int.from_bytes(b[5:11], "big")
         chars = _CALLSIGN_CHARS
         callsign = "".join(chars[(bits >> s) & 0x3F] for s in range(42, -1, -6)).strip()

@@ -15,7 +15,13 @@ from datetime import datetime, timedelta
 import aprslib
 
 from soar.records import (
-    OUT_OF_RANGE, PARSE_ERROR, UNSUPPORTED, AddressType, Fix, ReceiverBeacon, Reject,
+    OUT_OF_RANGE,
+    PARSE_ERROR,
+    UNSUPPORTED,
+    AddressType,
+    Fix,
+    ReceiverBeacon,
+    Reject,
     Source,
 )
 from soar.units import FEET_TO_M, FPM_TO_MS, KNOTS_TO_KMH, ROT_TO_DEGS, UTC
@@ -44,7 +50,7 @@ _SERVER_TIME = re.compile(
     r"(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) (\d{4}) "
     r"(\d\d):(\d\d):(\d\d) GMT", re.ASCII)
 _MONTHS = {m: i for i, m in enumerate(
-    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1)}
 _ADSB_CATEGORY = re.compile(r"[A-D][0-7]:", re.ASCII)
 
 
@@ -91,7 +97,7 @@ def parse(raw: str, received_at: datetime) -> Fix | ReceiverBeacon | Reject | No
     """
     try:
         return _parse(raw, received_at)
-    except Exception:
+    except Exception:   # noqa: BLE001 -- hostile input becomes a counted PARSE_ERROR
         return PARSE_ERROR
 
 
@@ -176,7 +182,7 @@ def _position_aprslib(info: str, received_at: datetime):
         p = aprslib.parse("N0CALL>APRS:" + info)
     except aprslib.exceptions.UnknownFormat:
         return UNSUPPORTED
-    except Exception:
+    except Exception:   # noqa: BLE001 -- hostile input becomes a counted PARSE_ERROR
         return PARSE_ERROR
     lat, lon = p.get("latitude"), p.get("longitude")
     if lat is None or lon is None or p.get("format") not in ("uncompressed", "compressed"):

@@ -15,11 +15,10 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import datetime
 
 from soar.feeds import ogn
-from soar.records import PARSE_ERROR, Fix
+from soar.records import PARSE_ERROR, Fix, Message, ServerTime
 from soar.units import UTC
 
 _fromts = datetime.fromtimestamp
-SERVER_COMMENT = "#"
 
 
 def _pack(f: Fix) -> tuple:
@@ -34,20 +33,20 @@ def unpack(t: tuple) -> Fix:
 
 
 def parse_line(raw: str, received_at: datetime):
-    """One APRS line: a Fix, ReceiverBeacon, Reject, None, or (SERVER_COMMENT, time)."""
+    """One APRS line: a Fix, ReceiverBeacon, Reject, None, or ServerTime (`#` lines)."""
     if raw.startswith("#"):
-        return (SERVER_COMMENT, ogn.parse_server_comment(raw))
+        return ServerTime(ogn.parse_server_comment(raw))
     try:
         return ogn.parse(raw, received_at)
     except Exception:   # noqa: BLE001 -- the parser promises not to raise; count it if it does
         return PARSE_ERROR
 
 
-def parse_chunk(chunk: list) -> list:
+def parse_chunk(chunk: list[Message]) -> list:
     """Runs in the worker process: results aligned with the chunk's messages."""
     out = []
     for msg in chunk:
-        r = parse_line(msg[2], msg[1])
+        r = parse_line(msg.payload, msg.received_at)
         out.append(_pack(r) if isinstance(r, Fix) else r)
     return out
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from soar.feeds import beast, modes, ogn
+from soar.records import Message
 
 CHUNK = 1000
 FORMATS = ("aprs", "beast", "modes")
@@ -25,8 +26,8 @@ def chunked(messages: Iterator[tuple], speed: float | None) -> Iterator[list]:
         chunk.append(m)
         if speed is not None:
             if t0_data is None:
-                t0_wall, t0_data = time.monotonic(), m[1]
-            due = (m[1] - t0_data).total_seconds() / speed
+                t0_wall, t0_data = time.monotonic(), m.received_at
+            due = (m.received_at - t0_data).total_seconds() / speed
             ahead = due - (time.monotonic() - t0_wall)
             if ahead > 0.05:
                 yield chunk
@@ -46,7 +47,7 @@ def aprs_messages(path: Path) -> Iterator[tuple]:
             parsed = ogn.parse_capture_line(line)
             if parsed is None:
                 continue
-            yield ("aprs", parsed[0], parsed[1], None)
+            yield Message("aprs", parsed[0], parsed[1])
 
 
 def modes_messages(path: Path, receiver: str) -> Iterator[tuple]:
@@ -55,7 +56,7 @@ def modes_messages(path: Path, receiver: str) -> Iterator[tuple]:
             parsed = modes.parse_modes_line(line)
             if parsed is None:
                 continue
-            yield ("modes", parsed[0], parsed[1], None, receiver)
+            yield Message("modes", parsed[0], parsed[1], None, receiver)
 
 
 def beast_messages(path: Path, receiver: str, start: datetime) -> Iterator[tuple]:
@@ -76,7 +77,7 @@ def beast_messages(path: Path, receiver: str, start: datetime) -> Iterator[tuple
                 first = frame.mlat_ticks
             ticks = (frame.mlat_ticks - first) % (1 << 48)
             t = start + timedelta(microseconds=ticks / 12)
-            yield ("modes", t, frame.payload, beast.signal_dbfs(frame.signal), receiver)
+            yield Message("modes", t, frame.payload, beast.signal_dbfs(frame.signal), receiver)
 
 
 def replay(path: Path, fmt: str, speed: float | None = None, receiver: str | None = None,

@@ -9,16 +9,23 @@ import signal
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
 
 import psycopg
 
-from soar.feeds import modes
-from soar.reference import terrain
-from soar.tracker import FlightTracker, TrackerConfig
-from soar.tracker import store
+from soar import db
+from soar.errors import SoarError
+from soar.feeds import modes, recordings
+from soar.feeds.aprs_client import AprsClient
+from soar.feeds.beast import signal_dbfs
+from soar.feeds.beast_client import BeastClient
 from soar.ingest.router import Pipeline, PipelineConfig
 from soar.ingest.stats import IngestStats
 from soar.ingest.writer import Writer
+from soar.records import Message
+from soar.reference import terrain
+from soar.tracker import FlightTracker, TrackerConfig, store
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +93,12 @@ class StatsLogger(threading.Thread):
         gauges = " ".join(f"{k.removeprefix('flight_tracker_')}={fn()}"
                           for k, fn in s.gauges.items())
         depths = " ".join(f"{k}={fn()}" for k, fn in s.queue_depth.items())
-        lat = " ".join(f"{name} p50={_ms(l.percentile(50))} p99={_ms(l.percentile(99))}"
-                       for name, l in s.latency.items())
+        latencies = " ".join(f"{name} p50={_ms(h.percentile(50))} p99={_ms(h.percentile(99))}"
+                             for name, h in s.latency.items())
         return (f"stats: msgs/s={(sum(s.messages.values()) - last_msgs) / self.interval:.0f} "
                 f"fixes/s={(s.fixes_written - last_fixes) / self.interval:.0f} {gauges} "
                 f"flights created={created} completed={completed} timed_out={timed_out} "
-                f"rejected={sum(s.rejected.values())} queues: {depths} latency_ms: {lat}")
+                f"rejected={sum(s.rejected.values())} queues: {depths} latency_ms: {latencies}")
 
     def run(self) -> None:
         s = self.stats
@@ -163,3 +170,87 @@ class Chunker:
         while not stop.wait(self.max_age_s):
             self.flush()
         self.flush()
+
+
+# -- the two ways to run it ------------------------------------------------------------
+
+def replay(path: Path, fmt: str, speed: float | None, receiver: str | None = None,
+           start: datetime | None = None, batch_size: int = 5000,
+           receiver_position: tuple[float, float] | None = None,
+           progress_interval: float = 10.0) -> dict:
+    """Replay a recording through the live path as the ingest role; the stats summary."""
+    stats = IngestStats()
+    url = db.role_url("ingest")
+    db.connect(url).close()
+    pipeline = build(url, stats, PipelineConfig(batch_size=batch_size),
+                     receiver_position=receiver_position)
+    pipeline.start()
+    progress = StatsLogger(stats, progress_interval)   # long replays show their rate
+    progress.start()
+    with stop_on_signals() as stop:
+        try:
+            feed(pipeline, recordings.replay(path, fmt, speed, receiver, start), stop)
+        finally:
+            pipeline.close()
+            progress.stop.set()
+    if pipeline.failed:
+        raise SoarError(f"ingest stopped: {pipeline.failed}")
+    summary = stats.summary()
+    summary["file"] = str(path)
+    return summary
+
+
+def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
+             ogn_filter: str | None = None, callsign: str = "N0CALL",
+             beast_position: tuple[float, float] | None = None,
+             metrics_port: int | None = None, stats_interval: float = 30.0,
+             queue_timeout: float = 5.0) -> dict:
+    """Ingest live feeds until SIGINT/SIGTERM (or the pipeline fails), flush, and
+    return the stats summary (with `failed` when the pipeline stopped on an error).
+    One reader thread and one chunk timer per feed."""
+    clients: list[tuple[str, object, str]] = []
+    if ogn:
+        host, port = ogn
+        clients.append(("aprs", AprsClient(host, port, callsign=callsign, filter=ogn_filter),
+                        f"{host}:{port}"))
+    for host, port in beast:
+        clients.append(("beast", BeastClient(host, port), f"{host}:{port}"))
+
+    stats = IngestStats()
+    url = db.role_url("ingest")
+    db.connect(url).close()
+    pipeline = build(url, stats, PipelineConfig(drop_after_s=queue_timeout),
+                     receiver_position=beast_position)
+    if metrics_port:
+        from soar.ingest import metrics
+        metrics.serve(metrics_port, stats)
+    pipeline.start()
+    logger = StatsLogger(stats, stats_interval)
+    logger.start()
+    threads = []
+    with stop_on_signals() as stop:
+        for kind, client, name in clients:
+            chunker = Chunker(pipeline)
+            if kind == "aprs":
+                def on_line(received_at, raw, c=chunker):
+                    c.add(Message("aprs", received_at, raw))
+                callback = on_line
+            else:
+                def on_frame(received_at, frame, c=chunker, n=name):
+                    c.add(Message("modes", received_at, frame.payload, signal_dbfs(frame.signal), n))
+                callback = on_frame
+            for fn, args in ((client.run, (callback, stop)), (chunker.run_timer, (stop,))):
+                t = threading.Thread(target=fn, args=args, daemon=True)
+                t.start()
+                threads.append(t)
+        while not stop.wait(1.0):
+            if pipeline.failed:
+                stop.set()
+        for t in threads:
+            t.join(timeout=10)
+    pipeline.close()
+    logger.stop.set()
+    summary = stats.summary()
+    if pipeline.failed:
+        summary["failed"] = str(pipeline.failed)
+    return summary

@@ -13,6 +13,7 @@ fixes or is `batch_age_s` old. Live sources give up on a full queue after
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -23,23 +24,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import psycopg
-
+from soar.feeds.parse_pool import ParsePool, parse_line, unpack
 from soar.ingest import validate
 from soar.ingest.batch import AircraftRow, Batch
-from soar.records import DUPLICATE, NO_TRACKING, PARSE_ERROR, Fix, ReceiverBeacon
-from soar.feeds.parse_pool import SERVER_COMMENT, ParsePool, parse_line, unpack
 from soar.ingest.stats import IngestStats
-from soar.ingest.writer import TransientWriteError, Writer
+from soar.ingest.writer import END_OF_BATCHES, Writer
+from soar.records import (
+    DUPLICATE,
+    NO_TRACKING,
+    PARSE_ERROR,
+    Fix,
+    Message,
+    ReceiverBeacon,
+    ServerTime,
+)
 
 log = logging.getLogger(__name__)
 
-# A message from any source: (kind, receive time, payload, signal dB or None).
-# kind "aprs": payload is a raw APRS line; kind "modes": hex string or bytes of a
-# Mode-S frame, with the receiver (feed) name as the 5th element.
-Message = tuple
-
-_STOP = object()
+_STOP = object()   # closes the router's input queue
 
 
 @dataclass
@@ -59,6 +61,9 @@ class PipelineConfig:
 
 
 class Pipeline:
+    """The router thread (this class) and the writer thread (`Writer.run`), joined by
+    the bounded `outq` of batches; `submit` feeds the bounded `inq` of chunks."""
+
     def __init__(self, writer: Writer, stats: IngestStats, config: PipelineConfig | None = None,
                  tracker=None, modes_decoder: Callable[[str], object] | None = None):
         self.writer = writer
@@ -103,10 +108,17 @@ class Pipeline:
                 self.tracker.restore(restored.flights, restored.fixes))
             if restored.closed:
                 log.info("closed %d flights left active too long", len(restored.closed))
-        for target, name in ((self._route, "soar-router"), (self._write, "soar-writer")):
+        writer = functools.partial(self.writer.run, self.outq, self.config.untracked_refresh_s,
+                                   self._set_untracked)
+        for target, name in ((self._route, "soar-router"), (writer, "soar-writer")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
+
+    def _set_untracked(self, untracked: set[int]) -> None:
+        # Called from the writer thread; the router reads the attribute (one reference
+        # swap, atomic under the GIL).
+        self.untracked = untracked
 
     def close(self) -> None:
         """Flush everything buffered, then stop (graceful shutdown)."""
@@ -125,13 +137,13 @@ class Pipeline:
             # Parsing starts before a queue slot is free: at most one chunk more than
             # the queue holds is in memory.
             item = chunk
-            if self._pool is not None and chunk and chunk[0][0] == "aprs":
+            if self._pool is not None and chunk and chunk[0].kind == "aprs":
                 item = (chunk, self._pool.submit(chunk))
             self.inq.put(item, timeout=self.config.drop_after_s)
             return True
         except queue.Full:
             self.stats.dropped_queue_full += len(chunk)
-            self.stats.rejected[(chunk[0][0] if chunk else "?", "queue_full")] += len(chunk)
+            self.stats.reject(chunk[0].kind if chunk else "?", "queue_full", len(chunk))
             log.warning("router queue full: dropped %d messages", len(chunk))
             return False
 
@@ -164,7 +176,7 @@ class Pipeline:
             log.exception("router stopped")
             self.failed = exc
         finally:
-            self.outq.put(_STOP)
+            self.outq.put(END_OF_BATCHES)
 
     def _hand_off(self) -> None:
         if not len(self.batch):
@@ -192,22 +204,23 @@ class Pipeline:
         """`parsed`: the chunk's APRS results from the parse pool, if it went there."""
         stats = self.stats
         for i, msg in enumerate(chunk):
-            kind = msg[0]
+            kind = msg.kind
             stats.messages[kind] += 1
             if parsed is not None:
                 result = parsed[i]
-                if type(result) is tuple and result[0] != SERVER_COMMENT:
+                if type(result) is tuple:        # a Fix packed by the parse process
                     result = unpack(result)
             elif kind == "aprs":
-                result = parse_line(msg[2], msg[1])
+                result = parse_line(msg.payload, msg.received_at)
             else:
                 try:
-                    result = self._decoder(msg[4]).decode(msg[2], msg[1], msg[3])
+                    result = self._decoder(msg.receiver).decode(
+                        msg.payload, msg.received_at, msg.signal_db)
                 except Exception:   # noqa: BLE001 -- the decoder promises not to raise
                     log.debug("decoder raised", exc_info=True)
                     result = PARSE_ERROR
-            if type(result) is tuple:            # (SERVER_COMMENT, server time)
-                self.server_time = result[1] or self.server_time
+            if type(result) is ServerTime:
+                self.server_time = result.time or self.server_time
                 stats.reject(kind, "server_comment")
             elif result is None:
                 stats.state_only += 1     # e.g. Mode-S velocity or identification
@@ -228,7 +241,7 @@ class Pipeline:
         if reason is not None:
             stats.reject(kind, reason)
             return
-        aid = (fix.address_type << 24) | fix.address
+        aid = fix.aircraft_id
         if fix.no_tracking or aid in self.untracked:
             stats.reject(kind, NO_TRACKING)
             return
@@ -286,36 +299,3 @@ class Pipeline:
                 fix.time - known.seen_at > timedelta(minutes=10):
             self.aircraft[aid] = row
             self.batch.aircraft[aid] = row
-
-    # -- writer thread -------------------------------------------------------
-
-    def _write(self) -> None:
-        refreshed = time.monotonic()
-        while True:
-            batch = self.outq.get()
-            if batch is _STOP:
-                return
-            if time.monotonic() - refreshed >= self.config.untracked_refresh_s:
-                # An aircraft marked not tracked stops being stored within this period.
-                refreshed = time.monotonic()
-                try:
-                    self.untracked = self.writer.untracked_aircraft()
-                except psycopg.Error as exc:
-                    log.warning("could not refresh the untracked aircraft: %s", exc)
-            delay = 0.5
-            while True:
-                try:
-                    self.writer.write(batch)
-                    break
-                except TransientWriteError as exc:
-                    log.warning("database unreachable, retrying batch of %d fixes in %.1fs: %s",
-                                len(batch.fixes), delay, exc)
-                    time.sleep(delay)
-                    delay = min(delay * 2, 30.0)
-                except psycopg.Error as exc:
-                    # Not retryable: count every fix of the batch, say why, go on.
-                    log.error("batch of %d fixes rejected by the database: %s",
-                              len(batch.fixes), str(exc).strip().splitlines()[0])
-                    for _ in batch.fixes:
-                        self.stats.reject("db", "write_error")
-                    break

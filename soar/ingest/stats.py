@@ -39,7 +39,7 @@ class Latency:
 
     def buckets(self) -> list[tuple[str, int]]:
         out, total = [], 0
-        for bound, n in zip((*map(str, LATENCY_BUCKETS_MS), "+Inf"), self.counts):
+        for bound, n in zip((*map(str, LATENCY_BUCKETS_MS), "+Inf"), self.counts, strict=True):
             total += n
             out.append((bound, total))
         return out
@@ -64,8 +64,8 @@ class IngestStats:
     gauges: dict = field(default_factory=dict)               # name -> callable
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def reject(self, kind: str, reason: str) -> None:
-        self.rejected[(kind, reason)] += 1
+    def reject(self, kind: str, reason: str, count: int = 1) -> None:
+        self.rejected[(kind, reason)] += count
 
     def rejected_by_reason(self) -> dict[str, int]:
         out: Counter = Counter()

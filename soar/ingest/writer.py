@@ -1,23 +1,33 @@
-"""The database side of ingest: one transaction per batch.
+"""The database side of ingest: one transaction per batch, and the writer thread's
+retry loop around it.
 
 Order inside the transaction: receivers and aircraft (the rows others refer to),
 then the flight writes in the order the tracker made them (each one statement),
 then the fixes as one binary COPY. A flight's row is therefore never committed
 after its fixes, and a crash loses at most the batch being written.
+
+Retries: a batch that failed because the database is unreachable is written again
+(on a new connection, backing off up to 30 s) until it commits: this blocks the
+writer's queue, which pushes back on the router and the feeds. A batch the database
+rejects is not retried: every fix in it is counted as rejected (`db`, `write_error`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 
 import psycopg
 
+from soar.db import sqlfiles
+from soar.errors import first_line
 from soar.ingest.batch import Batch
 from soar.ingest.stats import IngestStats
+from soar.units import UTC
 
 log = logging.getLogger(__name__)
 
@@ -28,33 +38,12 @@ FIX_TYPES = ("timestamptz", "timestamptz", "int8", "int4", "int2", "float8", "fl
              "float4", "float4", "float4", "float4", "bool", "float4", "uuid")
 COPY_FIXES = f"COPY fixes ({', '.join(FIX_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 
-UPSERT_RECEIVER = """
-INSERT INTO receivers (name, latitude, longitude, altitude_m, version, platform, status,
-                       first_seen, last_seen)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (name) DO UPDATE SET
-    latitude   = COALESCE(EXCLUDED.latitude, receivers.latitude),
-    longitude  = COALESCE(EXCLUDED.longitude, receivers.longitude),
-    altitude_m = COALESCE(EXCLUDED.altitude_m, receivers.altitude_m),
-    version    = COALESCE(EXCLUDED.version, receivers.version),
-    platform   = COALESCE(EXCLUDED.platform, receivers.platform),
-    status     = COALESCE(EXCLUDED.status, receivers.status),
-    last_seen  = GREATEST(receivers.last_seen, EXCLUDED.last_seen)
-RETURNING id, name
-"""
+QUERIES = sqlfiles.queries("queries/ingest.sql")
 
-UPSERT_AIRCRAFT = """
-INSERT INTO aircraft (id, address, address_type, aircraft_type, category, registration,
-                      callsign, model, first_seen, last_seen)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (id) DO UPDATE SET
-    aircraft_type = COALESCE(EXCLUDED.aircraft_type, aircraft.aircraft_type),
-    category      = COALESCE(EXCLUDED.category, aircraft.category),
-    registration  = COALESCE(EXCLUDED.registration, aircraft.registration),
-    callsign      = COALESCE(EXCLUDED.callsign, aircraft.callsign),
-    model         = COALESCE(EXCLUDED.model, aircraft.model),
-    last_seen     = GREATEST(aircraft.last_seen, EXCLUDED.last_seen)
-"""
+# Put on the writer's queue after the last batch.
+END_OF_BATCHES = object()
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 30.0
 
 # Writes one flight op as one statement; supplied by the flight tracker.
 FlightOpWriter = Callable[[psycopg.Cursor, object], None]
@@ -91,7 +80,7 @@ class Writer:
         """Aircraft whose record says not tracked: their fixes are never stored."""
         conn = self._connection()
         with conn.transaction():
-            rows = conn.execute("SELECT id FROM aircraft WHERE NOT tracked").fetchall()
+            rows = conn.execute(QUERIES["untracked_aircraft"]).fetchall()
         return {r[0] for r in rows}
 
     def load_active(self, config):
@@ -125,7 +114,7 @@ class Writer:
 
     def _receivers(self, cur: psycopg.Cursor, batch: Batch) -> None:
         rows = []
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         # Receivers named by fixes but never heard from directly still need an id.
         named = {f.receiver for f in batch.fixes if f.receiver} - self.receiver_ids.keys()
         for name in named - batch.receivers.keys():
@@ -137,7 +126,7 @@ class Writer:
                          beacon.version, beacon.platform, status, seen, seen))
         if not rows:
             return
-        cur.executemany(UPSERT_RECEIVER, rows, returning=True)
+        cur.executemany(QUERIES["upsert_receiver"], rows, returning=True)
         while True:
             for rid, name in cur.fetchall():
                 self.receiver_ids[name] = rid
@@ -147,7 +136,7 @@ class Writer:
     def _aircraft(self, cur: psycopg.Cursor, batch: Batch) -> None:
         if not batch.aircraft:
             return
-        cur.executemany(UPSERT_AIRCRAFT, [
+        cur.executemany(QUERIES["upsert_aircraft"], [
             (a.id, a.address, a.address_type, a.aircraft_type, a.category, a.registration,
              a.callsign, a.model, a.seen_at, a.seen_at) for a in batch.aircraft.values()])
 
@@ -170,7 +159,46 @@ class Writer:
             copy.set_types(FIX_TYPES)
             write = copy.write_row
             for f in batch.fixes:
-                write((f.time, f.received_at, (f.address_type << 24) | f.address,
+                write((f.time, f.received_at, f.aircraft_id,
                        rid.get(f.receiver) if f.receiver else None, int(f.source),
                        f.latitude, f.longitude, f.altitude_m, f.ground_speed_kmh, f.track_deg,
                        f.climb_rate_ms, f.turn_rate_degs, f.on_ground, f.signal_db, f.flight_id))
+
+    # -- the writer thread ---------------------------------------------------------
+
+    def run(self, batches: queue.Queue, untracked_refresh_s: float,
+            on_untracked: Callable[[set[int]], None]) -> None:
+        """Write every batch from `batches` until END_OF_BATCHES; every
+        `untracked_refresh_s` re-read the aircraft not to be tracked and hand them to
+        `on_untracked` (an aircraft marked not tracked stops being stored within that)."""
+        refreshed = time.monotonic()
+        while True:
+            batch = batches.get()
+            if batch is END_OF_BATCHES:
+                return
+            if time.monotonic() - refreshed >= untracked_refresh_s:
+                refreshed = time.monotonic()
+                try:
+                    on_untracked(self.untracked_aircraft())
+                except psycopg.Error as exc:
+                    log.warning("could not refresh the untracked aircraft: %s", first_line(exc))
+            self.write_until_done(batch)
+
+    def write_until_done(self, batch: Batch) -> None:
+        """Commit the batch, retrying while the database is unreachable; a batch the
+        database rejects is counted, fix by fix, and dropped."""
+        delay = RETRY_FIRST_S
+        while True:
+            try:
+                self.write(batch)
+                return
+            except TransientWriteError as exc:
+                log.warning("database unreachable, retrying batch of %d fixes in %.1fs: %s",
+                            len(batch.fixes), delay, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+            except psycopg.Error as exc:
+                log.error("batch of %d fixes rejected by the database: %s",
+                          len(batch.fixes), first_line(exc))
+                self.stats.reject("db", "write_error", len(batch.fixes))
+                return

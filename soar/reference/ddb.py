@@ -17,22 +17,15 @@ from dataclasses import dataclass
 
 import psycopg
 
-from soar.reference import sources
+from soar.db import sqlfiles
 from soar.errors import SoarError
 from soar.records import AddressType, aircraft_id
+from soar.reference import sources
 
 DEFAULT_SOURCE = "http://ddb.glidernet.org/download/"
 DEVICE_TYPES = {"F": AddressType.FLARM, "I": AddressType.ICAO, "O": AddressType.OGN}
 
-UPSERT = """
-INSERT INTO aircraft (id, address, address_type, registration, model, tracked, identified)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (id) DO UPDATE SET
-    registration = COALESCE(EXCLUDED.registration, aircraft.registration),
-    model        = COALESCE(EXCLUDED.model, aircraft.model),
-    tracked      = EXCLUDED.tracked,
-    identified   = EXCLUDED.identified
-"""
+UPSERT = sqlfiles.queries("queries/reference.sql")["ddb_upsert"]
 
 
 @dataclass

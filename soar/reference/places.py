@@ -10,11 +10,16 @@ import time
 from dataclasses import dataclass
 
 import psycopg
+from psycopg import sql
 
-from soar.reference import samples, sources
+from soar.db import sqlfiles
 from soar.errors import SoarError
+from soar.reference import samples, sources
 
 REQUIRED = ("lat", "lon", "name", "cc")
+OPTIONAL = ("admin1", "admin2")
+
+QUERIES = sqlfiles.queries("queries/reference.sql")
 
 
 @dataclass
@@ -41,20 +46,13 @@ def import_places(conn: psycopg.Connection, source: str) -> PlacesImport:
     try:
         header = sources.load_csv(conn, source, "places_in", REQUIRED,
                                     "a places file (lat,lon,name,admin1,admin2,cc)")
-        admin1 = "nullif(trim(s.admin1), '')" if "admin1" in header else "NULL"
-        admin2 = "nullif(trim(s.admin2), '')" if "admin2" in header else "NULL"
-        number = r"'^\s*-?[0-9]+(\.[0-9]+)?\s*$'"
+        for column in OPTIONAL:
+            if column not in header:
+                # Absent from the file: an empty column, so the INSERT reads NULL.
+                conn.execute(sql.SQL("ALTER TABLE places_in ADD COLUMN {} text")
+                             .format(sql.Identifier(column)))
         conn.execute("TRUNCATE places")
-        result.places = conn.execute(f"""
-            INSERT INTO places (name, admin1, admin2, country_code, latitude, longitude)
-            SELECT v.name, v.admin1, v.admin2, v.cc, v.lat, v.lon
-              FROM (SELECT nullif(trim(s.name), '') AS name, {admin1} AS admin1, {admin2} AS admin2,
-                           CASE WHEN length(trim(s.cc)) = 2 THEN upper(trim(s.cc)) END AS cc,
-                           CASE WHEN s.lat ~ {number} THEN s.lat::double precision END AS lat,
-                           CASE WHEN s.lon ~ {number} THEN s.lon::double precision END AS lon
-                      FROM places_in s) v
-             WHERE v.name IS NOT NULL AND v.lat BETWEEN -90 AND 90 AND v.lon BETWEEN -180 AND 180
-            """).rowcount
+        result.places = conn.execute(QUERIES["places_insert"]).rowcount
         total = conn.execute("SELECT count(*) FROM places_in").fetchone()[0]
         result.skipped = total - result.places
         if result.places == 0:

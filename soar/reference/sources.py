@@ -6,13 +6,14 @@ from __future__ import annotations
 import gzip
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import requests
 
-from soar.errors import SoarError
+from soar.errors import SoarError, first_line
 
 CHUNK = 1 << 16
 
@@ -117,5 +118,5 @@ def load_csv(conn, source: str, table: str, required: tuple[str, ...], what: str
                     sql.Identifier(table))) as copy:
                 copy_stream(stream, copy)
         except psycopg.errors.DataError as exc:
-            raise SoarError(f"{source}: malformed CSV ({str(exc).strip().splitlines()[0]})") from None
+            raise SoarError(f"{source}: malformed CSV ({first_line(exc)})") from None
     return header

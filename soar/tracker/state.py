@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from soar.records import Fix, Source
+from soar.records import Fix, Source, split_aircraft_id
 from soar.tracker import ops
 from soar.tracker.ops import CreateFlight, UpdateFlight, flight_id
-from soar.tracker.rules import (TrackerConfig, looks_airborne, looks_landed,
-                                standing)
+from soar.tracker.rules import TrackerConfig, looks_airborne, looks_landed, standing
 from soar.tracker.tow import TowPairing
 from soar.units import distance_m
 
@@ -65,7 +64,7 @@ class ActiveFlight:
     timed_out_at: datetime | None = None
 
 
-class _Aircraft:
+class _Track:
     __slots__ = ("aircraft_id", "aircraft_type", "last", "airborne", "run", "ref_alt",
                  "ground_at", "flight", "previous", "anchor", "rejects", "callsign",
                  "pending_callsign")
@@ -111,7 +110,7 @@ class FlightTracker:
     def __init__(self, config: TrackerConfig | None = None, terrain: Terrain | None = None):
         self.cfg = config or TrackerConfig()
         self.terrain = terrain
-        self.aircraft: dict[int, _Aircraft] = {}
+        self.aircraft: dict[int, _Track] = {}
         self.tows = TowPairing(self.cfg)
         self.stats = TrackerStats()
 
@@ -123,7 +122,7 @@ class FlightTracker:
         aid = fix.aircraft_id
         st = self.aircraft.get(aid)
         if st is None:
-            st = self.aircraft[aid] = _Aircraft(aid, fix.aircraft_type)
+            st = self.aircraft[aid] = _Track(aid, fix.aircraft_type)
             self.stats.active_aircraft = len(self.aircraft)
         elif fix.aircraft_type is not None:
             st.aircraft_type = fix.aircraft_type
@@ -180,7 +179,7 @@ class FlightTracker:
         """
         out: list = []
         for af in active:
-            st = _Aircraft(af.aircraft_id, af.aircraft_type)
+            st = _Track(af.aircraft_id, af.aircraft_type)
             self.aircraft[af.aircraft_id] = st
             f = Flight(af.id, af.aircraft_id, af.started_at, af.takeoff_time, af.callsign)
             st.flight, st.airborne = f, True
@@ -208,7 +207,7 @@ class FlightTracker:
 
     # -- ground: looking for a takeoff ------------------------------------------
 
-    def _on_ground(self, st: _Aircraft, fix: Fix) -> list:
+    def _on_ground(self, st: _Track, fix: Fix) -> list:
         cfg = self.cfg
         probe = [fix, _UNKNOWN]
         agl = lambda: self._agl(probe)    # noqa: E731 -- terrain only when needed
@@ -229,7 +228,7 @@ class FlightTracker:
             st.ground_at = fix.time
         return []
 
-    def _takeoff_confirmed(self, st: _Aircraft) -> bool:
+    def _takeoff_confirmed(self, st: _Track) -> bool:
         cfg, run = self.cfg, st.run
         if run[-1][0].on_ground is not None:               # ADS-B flag
             return len(run) >= cfg.adsb_fixes
@@ -244,7 +243,7 @@ class FlightTracker:
                        and abs(p[0].altitude_m - st.ref_alt) >= cfg.takeoff_climb_m for p in run)
         return True                                         # first seen: no reference
 
-    def _start(self, st: _Aircraft, fix: Fix) -> list:
+    def _start(self, st: _Track, fix: Fix) -> list:
         cfg = self.cfg
         first = st.run[0][0]
         prev, out = st.previous, []
@@ -274,7 +273,7 @@ class FlightTracker:
             out += self.tows.on_takeoff(st.aircraft_type, f, first)
         return out
 
-    def _row(self, st: _Aircraft, f: Flight, first: Fix, fix: Fix) -> dict:
+    def _row(self, st: _Track, f: Flight, first: Fix, fix: Fix) -> dict:
         row = {"id": f.id, "aircraft_id": st.aircraft_id, "source": int(first.source),
                "callsign": f.callsign, "started_at": f.started_at,
                "takeoff_time": f.takeoff_time,
@@ -287,7 +286,7 @@ class FlightTracker:
 
     # -- flying: looking for a landing -----------------------------------------
 
-    def _flying(self, st: _Aircraft, fix: Fix) -> list:
+    def _flying(self, st: _Track, fix: Fix) -> list:
         cfg, f = self.cfg, st.flight
         fix.flight_id = f.id
         probe = [fix, _UNKNOWN]
@@ -324,7 +323,7 @@ class FlightTracker:
         return (a.altitude_m is not None and fix.altitude_m is not None
                 and abs(fix.altitude_m - a.altitude_m) > cfg.stationary_height_m)
 
-    def _land(self, st: _Aircraft, first: Fix, fix: Fix) -> list:
+    def _land(self, st: _Track, first: Fix, fix: Fix) -> list:
         f = st.flight
         values = {"landing_time": first.time, "landing_latitude": first.latitude,
                   "landing_longitude": first.longitude, "landing_altitude_m": first.altitude_m,
@@ -339,7 +338,7 @@ class FlightTracker:
         st.ground_at, st.ref_alt = fix.time, fix.altitude_m
         return [UpdateFlight(f.id, values, ops.END_LANDING)]
 
-    def _end(self, st: _Aircraft, kind: str, at: datetime) -> list:
+    def _end(self, st: _Track, kind: str, at: datetime) -> list:
         """End without a landing: timeout, callsign change, impossible gap."""
         f = st.flight
         last = f.last or st.last
@@ -396,7 +395,7 @@ class FlightTracker:
         if fix.on_ground is not None:
             f.adsb = True
 
-    def _glitch(self, st: _Aircraft, last: Fix, fix: Fix, dt: float) -> bool:
+    def _glitch(self, st: _Track, last: Fix, fix: Fix, dt: float) -> bool:
         """An impossible jump from the last fix is ignored, up to a few in a row (after
         that the new position wins: the old one was the glitch, or the gap rules apply)."""
         cfg = self.cfg
@@ -432,7 +431,7 @@ class FlightTracker:
             return False
         return self._fits(f, fix, dt, self.cfg.resume_min_fraction)
 
-    def _callsign(self, st: _Aircraft, fix: Fix) -> list:
+    def _callsign(self, st: _Track, fix: Fix) -> list:
         """A new non-empty callsign seen on two fixes in a row splits the flight."""
         cs = fix.callsign.strip()
         f = st.flight
@@ -493,8 +492,9 @@ class FlightTracker:
 
 def _stub_fix(af: ActiveFlight) -> Fix:
     """The stored last position of a flight that has no fixes to replay."""
+    address_type, address = split_aircraft_id(af.aircraft_id)
     return Fix(time=af.last_fix_at, received_at=af.last_fix_at, source=Source(af.source),
-               address_type=af.aircraft_id >> 24, address=af.aircraft_id & 0xFFFFFF,
+               address_type=address_type, address=address,
                latitude=af.last_latitude, longitude=af.last_longitude, altitude_m=None,
                ground_speed_kmh=None, track_deg=None, climb_rate_ms=None,
                turn_rate_degs=None, receiver=None, aircraft_type=af.aircraft_type)

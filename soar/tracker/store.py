@@ -14,7 +14,8 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 
-from soar.records import Fix, Source
+from soar.db import sqlfiles
+from soar.records import Fix, Source, split_aircraft_id
 from soar.tracker.ops import TOW, CreateFlight, UpdateFlight
 from soar.tracker.rules import TrackerConfig
 from soar.tracker.state import ActiveFlight
@@ -33,6 +34,8 @@ UPDATE_COLUMNS = frozenset({
 CREATE_LATENCY = "flight_tracker.create_flight.latency_ms"
 COMPLETE_LATENCY = "flight_tracker.complete_flight.latency_ms"
 
+QUERIES = sqlfiles.queries("queries/tracker.sql")
+
 _cache: dict[tuple, sql.Composed] = {}
 
 
@@ -50,11 +53,8 @@ def _update(columns: tuple[str, ...]) -> sql.Composed:
         sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns))
 
 
-# The tow plane's flight is joined rather than referenced blindly: if its INSERT was
-# skipped, the glider's row is left alone instead of failing the foreign key.
-_TOW = sql.SQL(
-    "UPDATE flights g SET towed_by_flight_id = t.id, towed_by_aircraft_id = t.aircraft_id, "
-    "updated_at = now() FROM flights t WHERE g.id = %s AND t.id = %s")
+# A fixed statement, as sql.SQL like the composed ones (why it joins: see the .sql file).
+_TOW = sql.SQL(QUERIES["tow"])
 
 
 def statement(op) -> tuple[sql.Composed, tuple]:
@@ -98,39 +98,6 @@ def latency_metric(op) -> str | None:
 
 # -- restart -------------------------------------------------------------------
 
-_FLIGHT_COLUMNS = """f.id, f.aircraft_id, f.source, f.callsign, f.started_at, f.takeoff_time,
-    a.aircraft_type, f.last_fix_at, f.last_latitude, f.last_longitude, f.timed_out_at"""
-
-# Served by the partial unique index flights_one_active_per_aircraft.
-_ACTIVE = f"""SELECT {_FLIGHT_COLUMNS} FROM flights f JOIN aircraft a ON a.id = f.aircraft_id
-    WHERE f.landing_time IS NULL AND f.timed_out_at IS NULL"""
-
-# Timed out recently enough to resume, and still the aircraft's latest flight.
-_RESUMABLE = f"""SELECT {_FLIGHT_COLUMNS} FROM flights f JOIN aircraft a ON a.id = f.aircraft_id
-    WHERE f.landing_time IS NULL AND f.timed_out_at IS NOT NULL
-      AND f.started_at > %(oldest)s AND f.last_fix_at > %(since)s
-      AND NOT EXISTS (SELECT 1 FROM flights g WHERE g.aircraft_id = f.aircraft_id
-                                                AND g.started_at > f.started_at)"""
-
-# The last fixes of each flight, newest first, through the (aircraft_id, time DESC) index.
-_FIXES = """SELECT x.aircraft_id, x.time, x.received_at, x.source, x.latitude, x.longitude,
-       x.altitude_m, x.ground_speed_kmh, x.track_deg, x.climb_rate_ms, x.turn_rate_degs,
-       x.on_ground, x.signal_db, x.flight_id
-FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[]) AS f(id, aircraft_id, started_at)
-CROSS JOIN LATERAL (
-    SELECT * FROM fixes
-    WHERE fixes.aircraft_id = f.aircraft_id AND fixes.time >= f.started_at
-      AND fixes.flight_id = f.id
-    ORDER BY fixes.time DESC LIMIT %s) x"""
-
-_CLOSE = """UPDATE flights f SET timed_out_at = u.last + %s, last_fix_at = u.last,
-    end_reason = 'stale',
-    last_latitude = coalesce(u.lat, f.last_latitude),
-    last_longitude = coalesce(u.lon, f.last_longitude), updated_at = now()
-FROM unnest(%s::uuid[], %s::timestamptz[], %s::float8[], %s::float8[]) AS u(id, last, lat, lon)
-WHERE f.id = u.id AND f.landing_time IS NULL AND f.timed_out_at IS NULL"""
-
-
 @dataclass
 class Restored:
     flights: list[ActiveFlight] = field(default_factory=list)
@@ -147,14 +114,16 @@ def _flight(row) -> ActiveFlight:
 def _fixes(conn, flights: list[ActiveFlight], per_flight: int) -> dict[int, list[Fix]]:
     if not flights:
         return {}
-    rows = conn.execute(_FIXES, ([f.id for f in flights], [f.aircraft_id for f in flights],
-                                 [f.started_at for f in flights], per_flight)).fetchall()
+    rows = conn.execute(QUERIES["last_fixes"], (
+        [f.id for f in flights], [f.aircraft_id for f in flights],
+        [f.started_at for f in flights], per_flight)).fetchall()
     types = {f.aircraft_id: f.aircraft_type for f in flights}
     out: dict[int, list[Fix]] = {}
     for (aid, t, recv, src, lat, lon, alt, gs, trk, climb, turn, gnd, sig, fid) in rows:
+        address_type, address = split_aircraft_id(aid)
         out.setdefault(aid, []).append(Fix(
-            time=t, received_at=recv, source=Source(src), address_type=aid >> 24,
-            address=aid & 0xFFFFFF, latitude=lat, longitude=lon, altitude_m=alt,
+            time=t, received_at=recv, source=Source(src), address_type=address_type,
+            address=address, latitude=lat, longitude=lon, altitude_m=alt,
             ground_speed_kmh=gs, track_deg=trk, climb_rate_ms=climb, turn_rate_degs=turn,
             receiver=None, signal_db=sig, on_ground=gnd, aircraft_type=types[aid], flight_id=fid))
     for fixes in out.values():
@@ -176,7 +145,7 @@ def load_active(conn: psycopg.Connection, config: TrackerConfig | None = None, *
     """
     cfg = config or TrackerConfig()
     stale_after = stale_after or cfg.resume_window
-    active = [_flight(r) for r in conn.execute(_ACTIVE).fetchall()]
+    active = [_flight(r) for r in conn.execute(QUERIES["active_flights"]).fetchall()]
     fixes = _fixes(conn, active, fixes_per_flight)
     if now is None:
         newest = conn.execute("SELECT max(started_at) FROM flights").fetchone()[0]
@@ -193,15 +162,16 @@ def load_active(conn: psycopg.Connection, config: TrackerConfig | None = None, *
         else:
             result.flights.append(f)
     if stale:
-        conn.execute(_CLOSE, (cfg.timeout, [f.id for f, _, _ in stale], [t for _, t, _ in stale],
-                              [x.latitude if x else None for _, _, x in stale],
-                              [x.longitude if x else None for _, _, x in stale]))
+        conn.execute(QUERIES["close_stale"], (
+            cfg.timeout, [f.id for f, _, _ in stale], [t for _, t, _ in stale],
+            [x.latitude if x else None for _, _, x in stale],
+            [x.longitude if x else None for _, _, x in stale]))
         result.closed = [f.id for f, _, _ in stale]
         for f, _, _ in stale:
             fixes.pop(f.aircraft_id, None)
     if now is not None:
         busy = {f.aircraft_id for f in result.flights}
-        resumable = [f for f in (_flight(r) for r in conn.execute(_RESUMABLE, {
+        resumable = [f for f in (_flight(r) for r in conn.execute(QUERIES["resumable_flights"], {
             "since": now - cfg.resume_window, "oldest": now - timedelta(days=2)}).fetchall())
             if f.aircraft_id not in busy]
         fixes.update(_fixes(conn, resumable, fixes_per_flight))

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import psycopg
 
-from soar.db import migrate
-
 from helpers.net import free_port
+from soar.db import migrate
 
 SOAR = [sys.executable, "-m", "soar"]
 

@@ -11,10 +11,10 @@ import threading
 from datetime import datetime, timezone
 
 from soar import ingest
-from soar.reference import samples
 from soar.feeds import recordings
-from soar.cli.flights import fetch
 from soar.ingest.stats import IngestStats
+from soar.products.flights import fetch
+from soar.reference import samples
 from worker.config import WorkerConfig
 from worker.loop import run_workers
 
@@ -92,7 +92,8 @@ def _aprs_lines(rows: list[dict]) -> list[str]:
         fpm = round(float(r["climb_rate_ms"]) / 0.00508)
         rot = float(r["turn_rate_degs"]) / 1.5
         raw = (f"FLR{r['address']}>APRS,qAS,{r['receiver']}:/{t:%H%M%S}h"
-               f"{int(lat):02d}{la[:5]}N/{int(lon):03d}{lo[:5]}E'{round(float(r['track_deg'])) % 360:03d}"
+               f"{int(lat):02d}{la[:5]}N/{int(lon):03d}{lo[:5]}E'"
+               f"{round(float(r['track_deg'])) % 360:03d}"
                f"/{kt:03d}/A={ft:06d} !W{la[5]}{lo[5]}! id06{r['address']} {fpm:+04d}fpm {rot:+.1f}rot")
         out.append(f"{t:%Y-%m-%d %H:%M:%S}.000000: {raw}")
     return out

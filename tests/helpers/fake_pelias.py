@@ -37,7 +37,7 @@ class FakePelias:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> "FakePelias":
+    def start(self) -> FakePelias:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):

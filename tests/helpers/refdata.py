@@ -19,9 +19,9 @@ from pathlib import Path
 import psycopg
 from pytest_postgresql.janitor import DatabaseJanitor
 
-from soar.reference import airports, places, samples
 from soar.db import embedded
 from soar.records import aircraft_id
+from soar.reference import airports, places, samples
 
 AFR_ADDRESS = 0x393322
 AFR_TAKEOFF = datetime(2024, 7, 6, 6, 59, 21, tzinfo=timezone.utc)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from soar.reference import airports, places, samples
 from soar.errors import SoarError
+from soar.reference import airports, places, samples
 
 SOAR = [sys.executable, "-m", "soar"]
 IDENTS = ("LFPG", "LFBO", "LFHA", "DE-0066")

@@ -7,12 +7,12 @@ import sys
 import threading
 
 from helpers.paths import FIXTURES
-from soar.reference import ddb, samples
 from soar import ingest
 from soar.feeds import recordings
-from soar.cli.flights import fetch
-from soar.records import aircraft_id
 from soar.ingest.stats import IngestStats
+from soar.products.flights import fetch
+from soar.records import aircraft_id
+from soar.reference import ddb, samples
 
 SAMPLE = FIXTURES / "ddb-sample.csv"
 

@@ -10,11 +10,11 @@ import pytest
 
 from helpers.net import free_port
 from soar import ingest
-from soar.reference import samples
 from soar.feeds import recordings
-from soar.records import aircraft_id
 from soar.ingest.router import PipelineConfig
 from soar.ingest.stats import IngestStats
+from soar.records import Message, aircraft_id
+from soar.reference import samples
 
 ONEMINUTE = samples.path("oneminute.txt")
 
@@ -122,7 +122,7 @@ def test_full_router_queue_drops_are_counted_not_silent(database, tmp_path, onem
                             PipelineConfig(in_queue_chunks=1, drop_after_s=0.0))
     # Not started: nothing drains the queue, so the second chunk cannot fit.
     now = datetime.now(timezone.utc)
-    chunk = [("aprs", now, line.split(": ", 1)[1], None) for line in oneminute_lines[5:8]]
+    chunk = [Message("aprs", now, line.split(": ", 1)[1]) for line in oneminute_lines[5:8]]
     assert pipeline.submit(chunk) is True
     assert pipeline.submit(chunk) is False
     assert stats.dropped_queue_full == 3               # every message of the chunk
@@ -143,17 +143,21 @@ def test_untracked_aircraft_store_no_fixes(database, conn, tmp_path, oneminute_l
 
 def test_garbage_never_reaches_the_database(database, conn, tmp_path, oneminute_lines):
     lines = oneminute_lines[:500] + [
-        "2020-05-30 11:05:00.000000: FLRDDABFF>APRS,qAS,EDFS:/110500h9959.82N/01013.24E'357/037/A=003451",
-        "2020-05-30 11:05:00.000000: FLRDDABFF>APRS,qAS,EDFS:/110500h4959.82N/01013.24E'357/037/A=999999",
+        "2020-05-30 11:05:00.000000: FLRDDABFF>APRS,qAS,EDFS:"
+        "/110500h9959.82N/01013.24E'357/037/A=003451",
+        "2020-05-30 11:05:00.000000: FLRDDABFF>APRS,qAS,EDFS:"
+        "/110500h4959.82N/01013.24E'357/037/A=999999",
         "2020-05-30 11:05:00.000000: \x00\x01garbage",
         "not even a timestamp",
-        "2020-05-30 11:05:00.000000: FLRDDABFF>APRS,qAS,EDFS:/115900h4959.82N/01013.24E'357/037/A=003451",
+        "2020-05-30 11:05:00.000000: FLRDDABFF>APRS,qAS,EDFS:"
+        "/115900h4959.82N/01013.24E'357/037/A=003451",
     ]
     part = tmp_path / "bad.txt"
     part.write_text("\n".join(lines) + "\n")
     replay(database, part, "aprs")
     assert conn.execute("SELECT count(*) FROM fixes WHERE latitude NOT BETWEEN -90 AND 90 "
-                        "OR altitude_m > 25000 OR time > received_at + interval '10 s'").fetchone()[0] == 0
+                        "OR altitude_m > 25000 OR time > received_at + interval '10 s'"
+                        ).fetchone()[0] == 0
 
 
 def test_every_real_tracker_type_is_stored_or_counted(database, conn, tmp_path, shared_data):
@@ -210,18 +214,20 @@ def test_aircraft_marked_untracked_while_running_stops_being_stored(database, co
                             PipelineConfig(batch_size=500, untracked_refresh_s=0.0))
     pipeline.start()
     first, rest = oneminute_lines[:20000], oneminute_lines[20000:]
-    pipeline.submit([("aprs", *sources_line(line), None) for line in first])
+    pipeline.submit([Message("aprs", *sources_line(line)) for line in first])
     deadline = time.monotonic() + 30
     while stats.fixes_written < 1000 and time.monotonic() < deadline:
         time.sleep(0.1)
-    stored_before = conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s", (aid,)).fetchone()[0]
+    stored_before = conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s",
+                                 (aid,)).fetchone()[0]
     conn.execute("UPDATE aircraft SET tracked = false WHERE id = %s", (aid,))
     conn.commit()
     time.sleep(0.5)
     for i in range(0, len(rest), 500):   # many batches: the writer re-reads the flag
-        pipeline.submit([("aprs", *sources_line(line), None) for line in rest[i:i + 500]])
+        pipeline.submit([Message("aprs", *sources_line(line)) for line in rest[i:i + 500]])
     pipeline.close()
-    stored_after = conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s", (aid,)).fetchone()[0]
+    stored_after = conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s",
+                                (aid,)).fetchone()[0]
     assert stored_before >= 1
     assert stats.rejected[("aprs", "no_tracking")] >= 1
     # At most the batches already handed to the writer when the flag changed.

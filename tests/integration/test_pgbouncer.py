@@ -9,11 +9,11 @@ import pytest
 
 from helpers.net import free_port
 from soar import ingest
-from soar.reference import samples
-from soar.feeds import recordings
 from soar.db.pgbouncer import Bouncer
+from soar.feeds import recordings
 from soar.ingest.router import PipelineConfig
 from soar.ingest.stats import IngestStats
+from soar.reference import samples
 
 
 @pytest.fixture(scope="module")

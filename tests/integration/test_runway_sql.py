@@ -26,7 +26,7 @@ def rconn(refdb):
 def detect(conn, fid, event) -> dict:
     cur = conn.execute("SELECT * FROM detect_runway(%s, %s)", (fid, event))
     names = [d.name for d in cur.description]
-    return dict(zip(names, cur.fetchone()))
+    return dict(zip(names, cur.fetchone(), strict=True))
 
 
 T0 = datetime(2024, 7, 6, 12, 0, tzinfo=timezone.utc)

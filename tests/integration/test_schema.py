@@ -46,7 +46,7 @@ def test_upgrade_downgrade_upgrade(empty_database):
     migrate.upgrade(url)
     assert migrate.current(url) == migrate.head()
     with psycopg.connect(url) as c:
-        assert TABLES <= _tables(c)
+        assert _tables(c) >= TABLES
     migrate.downgrade(url, "base")
     assert migrate.current(url) is None
     with psycopg.connect(url) as c:
@@ -54,7 +54,7 @@ def test_upgrade_downgrade_upgrade(empty_database):
         assert c.execute("SELECT count(*) FROM pg_namespace WHERE nspname = 'pgmq'").fetchone()[0] == 0
     migrate.upgrade(url)
     with psycopg.connect(url) as c:
-        assert TABLES <= _tables(c)
+        assert _tables(c) >= TABLES
 
 
 def test_fixes_is_a_lean_hypertable(conn):

@@ -8,13 +8,14 @@ from datetime import timedelta
 
 import pytest
 
+from helpers.recordings import afr34zg_fixes, winch_fixes
+from helpers.simulator import aerotow, after_hole, airliner, copy_fix, merge
 from helpers.srtm import write_tile
+from soar.records import split_aircraft_id
 from soar.reference.terrain import AirportElevations, SrtmTiles, make_terrain
 from soar.tracker import FlightTracker, TrackerConfig
 from soar.tracker import ops as flight_ops
 from soar.tracker.store import load_active, write_op
-from helpers.simulator import after_hole, aerotow, airliner, copy_fix, merge
-from helpers.recordings import afr34zg_fixes, winch_fixes
 
 FIX_COLUMNS = ("time", "received_at", "aircraft_id", "source", "latitude", "longitude",
                "altitude_m", "ground_speed_kmh", "track_deg", "climb_rate_ms", "turn_rate_degs",
@@ -40,24 +41,23 @@ def add_aircraft(conn, fixes) -> None:
     for aid, typ in {f.aircraft_id: f.aircraft_type for f in fixes}.items():
         conn.execute("INSERT INTO aircraft (id, address, address_type, aircraft_type) "
                      "VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                     (aid, aid & 0xFFFFFF, aid >> 24, typ))
+                     (aid, *reversed(split_aircraft_id(aid)), typ))
 
 
 def write(conn, ops, fixes=()) -> int:
     """One transaction: the ops, one statement each, then the fixes by COPY."""
-    with conn.transaction():
-        with conn.cursor() as raw:
-            cur = CountingCursor(raw)
-            for op in ops:
-                write_op(cur, op)
-            assert cur.statements == len(ops)
-            if fixes:
-                with raw.copy(f"COPY fixes ({', '.join(FIX_COLUMNS)}) FROM STDIN") as cp:
-                    for f in fixes:
-                        cp.write_row((f.time, f.received_at, f.aircraft_id, int(f.source),
-                                      f.latitude, f.longitude, f.altitude_m, f.ground_speed_kmh,
-                                      f.track_deg, f.climb_rate_ms, f.turn_rate_degs,
-                                      f.on_ground, f.signal_db, f.flight_id))
+    with conn.transaction(), conn.cursor() as raw:
+        cur = CountingCursor(raw)
+        for op in ops:
+            write_op(cur, op)
+        assert cur.statements == len(ops)
+        if fixes:
+            with raw.copy(f"COPY fixes ({', '.join(FIX_COLUMNS)}) FROM STDIN") as cp:
+                for f in fixes:
+                    cp.write_row((f.time, f.received_at, f.aircraft_id, int(f.source),
+                                  f.latitude, f.longitude, f.altitude_m, f.ground_speed_kmh,
+                                  f.track_deg, f.climb_rate_ms, f.turn_rate_degs,
+                                  f.on_ground, f.signal_db, f.flight_id))
     return cur.statements
 
 
@@ -95,8 +95,9 @@ def test_ops_are_single_statements_and_enqueue_once_per_create_and_end(database,
             (ops[0].row["takeoff_time"], ops[1].values["landing_time"]),
             (ops[2].row["takeoff_time"], ops[3].values["landing_time"])]
     with database.connect() as admin:
-        assert messages(admin) == [("takeoff", str(ops[0].flight_id)), ("landing", str(ops[0].flight_id)),
-                                   ("takeoff", str(ops[2].flight_id)), ("landing", str(ops[2].flight_id))]
+        first, second = str(ops[0].flight_id), str(ops[2].flight_id)
+        assert messages(admin) == [("takeoff", first), ("landing", first),
+                                   ("takeoff", second), ("landing", second)]
         tagged = admin.execute("SELECT flight_id, count(*) FROM fixes GROUP BY 1").fetchall()
         assert dict(tagged)[ops[0].flight_id] > 20 and dict(tagged)[None] > 10
 
@@ -221,7 +222,8 @@ def test_timed_out_flight_resumes_after_a_restart(conn):
 # -- terrain --------------------------------------------------------------------------
 
 def test_airport_elevations_from_the_airports_table(conn, tmp_path):
-    conn.execute("""INSERT INTO airports (id, ident, type, name, latitude_deg, longitude_deg, elevation_ft)
+    conn.execute("""INSERT INTO airports (id, ident, type, name, latitude_deg, longitude_deg,
+                                          elevation_ft)
         VALUES (1, 'DE-0066', 'small_airport', 'Königsdorf', 47.8287, 11.465, 1971),
                (2, 'EDMX', 'closed', 'Closed field', 47.81, 11.465, 5000),
                (3, 'XHEL', 'heliport', 'Rooftop', 47.84, 11.47, 9000),

@@ -18,8 +18,8 @@ import requests
 from prometheus_client import generate_latest
 
 from helpers import refdata
-from helpers.net import free_port
 from helpers.fake_pelias import FakePelias
+from helpers.net import free_port
 from helpers.refdata import FixRow
 from worker import messages, metrics
 from worker.config import WorkerConfig
@@ -110,7 +110,7 @@ def flight(c, fid) -> dict:
           LEFT JOIN locations s ON s.id = f.start_location_id
           LEFT JOIN locations e ON e.id = f.end_location_id
          WHERE f.id = %s""", (fid,))
-    return dict(zip([d.name for d in cur.description], cur.fetchone()))
+    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
 
 
 def counts(c) -> dict:

@@ -41,7 +41,7 @@ class Server:
         while not self.closing.is_set():
             try:
                 conn, _ = self.sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -63,7 +63,7 @@ class Server:
         while not self.closing.is_set():
             try:
                 chunk = conn.recv(4096)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -10,7 +10,13 @@ import pytest
 
 from helpers.paths import SHARED_DATA
 from soar.feeds.beast import (
-    MODE_AC, MODE_S_LONG, MODE_S_SHORT, BeastDecoder, Frame, encode_frame, signal_dbfs,
+    MODE_AC,
+    MODE_S_LONG,
+    MODE_S_SHORT,
+    BeastDecoder,
+    Frame,
+    encode_frame,
+    signal_dbfs,
 )
 
 ULSS7 = SHARED_DATA / "beast" / "ulss7-2018-04-03.beast"
@@ -69,7 +75,7 @@ def test_escaping_round_trip_on_real_capture():
 def test_escaping_round_trip_synthetic():
     rng = random.Random(7)
     frames = []
-    for i in range(2000):
+    for _ in range(2000):
         ftype = rng.choice((MODE_AC, MODE_S_SHORT, MODE_S_LONG))
         n = {MODE_AC: 2, MODE_S_SHORT: 7, MODE_S_LONG: 14}[ftype]
         # Bias towards 0x1a everywhere: timestamp, signal and payload.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from helpers.paths import FIXTURES
 from soar.records import aircraft_id
 from soar.reference import ddb

@@ -15,12 +15,20 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from helpers.paths import SHARED_DATA
-from soar.reference import samples
 from soar.feeds.beast import MODE_AC, BeastDecoder, signal_dbfs
-from soar.records import (
-    BAD_CRC, DUPLICATE, NO_POSITION, OUT_OF_RANGE, PARSE_ERROR, UNSUPPORTED, AddressType, Fix, Source,
-)
 from soar.feeds.modes import ModeSDecoder, crc_remainder, parse_modes_line
+from soar.records import (
+    BAD_CRC,
+    DUPLICATE,
+    NO_POSITION,
+    OUT_OF_RANGE,
+    PARSE_ERROR,
+    UNSUPPORTED,
+    AddressType,
+    Fix,
+    Source,
+)
+from soar.reference import samples
 
 UTC = timezone.utc
 DATA = SHARED_DATA / "beast"
@@ -289,7 +297,7 @@ def test_df11_interrogator_code():
 def test_implausible_jump_is_rejected_then_track_recovers(ulss7):
     results, _ = ulss7
     positions = defaultdict(list)
-    for f, r in results:
+    for f, _ in results:
         if f.type != MODE_AC and f.payload[0] >> 3 == 17 and 9 <= f.payload[4] >> 3 <= 18:
             positions[f.payload[1:4].hex().upper()].append(f.payload)
     a = list(dict.fromkeys(positions["71BE34"]))[:20]   # the capture repeats every frame
@@ -363,11 +371,13 @@ def test_naive_time_is_utc():
 
 
 def test_parse_modes_line():
-    at, frame = parse_modes_line('{"timestamp": 1720248189.525094, "frame": "8f393322384a02aea63afc43dcba"}')
+    at, frame = parse_modes_line(
+        '{"timestamp": 1720248189.525094, "frame": "8f393322384a02aea63afc43dcba"}')
     assert at == datetime.fromtimestamp(1720248189.525094, UTC) and at.tzinfo is not None
     assert frame == "8f393322384a02aea63afc43dcba"
     # Short frames padded to 28 digits by the recorder are cut to 14.
-    assert parse_modes_line('{"timestamp":1,"frame":"212800bf40f1ef7e5817e9cc428d","df":"4"}')[1] == "212800bf40f1ef"
+    line = '{"timestamp":1,"frame":"212800bf40f1ef7e5817e9cc428d","df":"4"}'
+    assert parse_modes_line(line)[1] == "212800bf40f1ef"
     assert parse_modes_line("1720248190.5 *8D4840D6202CC371C32CE0576098;") == (
         datetime.fromtimestamp(1720248190.5, UTC), "8d4840d6202cc371c32ce0576098")
     for bad in ("", "# comment", "{", '{"timestamp": 1}', "1 2 3", "abc 8d4840d6202cc371c32ce0576098",
@@ -384,7 +394,8 @@ def test_dump1090_sample_capture():
     assert len(frames) == 239 and framer.garbage_bytes == 0
     decoder = ModeSDecoder("dump1090")
     start = datetime(2024, 1, 1, tzinfo=UTC)
-    results = [decoder.decode(f.payload, start + timedelta(seconds=(f.mlat_ticks - frames[0].mlat_ticks) / 12e6))
+    results = [decoder.decode(f.payload,
+                              start + timedelta(seconds=(f.mlat_ticks - frames[0].mlat_ticks) / 12e6))
                for f in frames]
     fixes = [r for r in results if isinstance(r, Fix)]
     assert len(fixes) == 3 and {f.address for f in fixes} == {0x48520A}

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 from helpers.paths import SHARED_DATA
 from soar.feeds.beast import MODE_AC, PAYLOAD_LEN, BeastDecoder, Frame, encode_frame, signal_dbfs
-from soar.records import PARSE_ERROR, Fix, Reject
 from soar.feeds.modes import ModeSDecoder, crc_remainder
+from soar.records import PARSE_ERROR, Fix, Reject
 
 ULSS7 = SHARED_DATA / "beast" / "ulss7-2018-04-03.beast"
 START = datetime(2018, 4, 3, 19, 2, 28, tzinfo=timezone.utc)
@@ -105,7 +105,8 @@ def test_random_bytes_through_framer_and_decoder():
             frames_seen += 1
             assert len(frame.payload) == PAYLOAD_LEN[frame.type]
             assert 0 <= frame.mlat_ticks < 1 << 48 and 0 <= frame.signal < 256
-            result = decoder.decode(frame.payload, START + timedelta(seconds=i), signal_dbfs(frame.signal))
+            result = decoder.decode(frame.payload, START + timedelta(seconds=i),
+                                    signal_dbfs(frame.signal))
             if frame.type != MODE_AC and (frame.payload[0] >> 3 >= 16) == (frame.type == 0x33):
                 assert result != PARSE_ERROR
             if isinstance(result, Fix):

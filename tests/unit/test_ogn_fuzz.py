@@ -15,8 +15,18 @@ from pathlib import Path
 from helpers.paths import SHARED_DATA
 from soar.feeds import ogn
 from soar.records import (
-    BAD_CRC, DUPLICATE, FUTURE, NO_POSITION, NO_TRACKING, OUT_OF_RANGE, PARSE_ERROR, STALE,
-    UNSUPPORTED, Fix, ReceiverBeacon, Reject,
+    BAD_CRC,
+    DUPLICATE,
+    FUTURE,
+    NO_POSITION,
+    NO_TRACKING,
+    OUT_OF_RANGE,
+    PARSE_ERROR,
+    STALE,
+    UNSUPPORTED,
+    Fix,
+    ReceiverBeacon,
+    Reject,
 )
 
 _SHARED = SHARED_DATA

@@ -13,7 +13,13 @@ import pytest
 from helpers.paths import SHARED_DATA
 from soar.feeds import ogn
 from soar.records import (
-    OUT_OF_RANGE, PARSE_ERROR, UNSUPPORTED, AddressType, Fix, ReceiverBeacon, Source,
+    OUT_OF_RANGE,
+    PARSE_ERROR,
+    UNSUPPORTED,
+    AddressType,
+    Fix,
+    ReceiverBeacon,
+    Source,
 )
 
 UTC = timezone.utc

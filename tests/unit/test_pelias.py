@@ -11,8 +11,14 @@ import pytest
 
 from helpers.fake_pelias import FakePelias
 from worker import metrics
-from worker.pelias import (CircuitBreaker, CircuitOpenError, PeliasClient, PeliasError, Place,
-                           place_from_geojson)
+from worker.pelias import (
+    CircuitBreaker,
+    CircuitOpenError,
+    PeliasClient,
+    PeliasError,
+    Place,
+    place_from_geojson,
+)
 
 BRAY = (49.1390924, 1.6572462)
 LANCASTER = (54.0484068, -2.7990345)

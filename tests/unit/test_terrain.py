@@ -10,6 +10,7 @@ import pytest
 from helpers.srtm import write_tile
 from soar.reference.terrain import VOID, SrtmTiles, tile_name
 
+
 def test_srtm_3_arcsecond_tile_bilinear_and_voids(tmp_path):
     write_tile(tmp_path / "N47E011.hgt", 1201,
                lambda r, c: VOID if (r, c) == (600, 600) else 500 + r + 2 * c)

@@ -9,13 +9,24 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from helpers.simulator import (
+    FIELD,
+    M_PER_DEG,
+    Sim,
+    aerotow,
+    after_hole,
+    airliner,
+    copy_fix,
+    creates,
+    field_terrain,
+    kinds,
+    merge,
+    run,
+    winch_into_headwind,
+)
 from soar.tracker import ActiveFlight, FlightTracker, TrackerConfig
 from soar.tracker import ops as flight_ops
 from soar.units import distance_m
-from helpers.simulator import (
-    FIELD, M_PER_DEG, Sim, aerotow, after_hole, airliner, copy_fix, creates, field_terrain,
-    kinds, merge, run, winch_into_headwind,
-)
 
 # -- winch launch -------------------------------------------------------------
 
@@ -205,13 +216,13 @@ def test_fixes_out_of_order_and_duplicated_through_several_receivers():
     clean = run([copy_fix(f) for f in g.fixes])
     rng = random.Random(23)
     noisy = []
-    for i, f in enumerate(g.fixes):
+    for f in g.fixes:
         for r in range(3):                  # heard by three receivers, positions jitter
             c = copy_fix(f, receiver=f"R{r}")
             c.latitude += rng.gauss(0, 2) / M_PER_DEG
             noisy.append((f.time.timestamp() + rng.uniform(0, 4), c))  # delivery delay
     noisy = [c for _, c in sorted(noisy, key=lambda x: x[0])]
-    assert any(a.time > b.time for a, b in zip(noisy, noisy[1:]))  # really out of order
+    assert any(a.time > b.time for a, b in zip(noisy, noisy[1:], strict=False))  # really out of order
     ops = run(noisy)
     assert kinds(ops) == kinds(clean) == [flight_ops.START_TAKEOFF, flight_ops.END_LANDING]
     assert abs((ops[0].row["takeoff_time"] - clean[0].row["takeoff_time"]).total_seconds()) <= 2
@@ -309,7 +320,8 @@ def test_callsign_change_ends_one_flight_and_starts_another():
     a.callsign = "EIN456"
     a.straight(60, 1, 850, track=90, on_ground=False)
     ops = run(a.fixes)
-    assert kinds(ops) == [flight_ops.START_AIRBORNE, flight_ops.CALLSIGN, flight_ops.END_CALLSIGN, flight_ops.START_CALLSIGN]
+    assert kinds(ops) == [flight_ops.START_AIRBORNE, flight_ops.CALLSIGN, flight_ops.END_CALLSIGN,
+                          flight_ops.START_CALLSIGN]
     assert ops[1].values == {"callsign": "EIN123"}
     new = ops[3]
     assert new.row["callsign"] == "EIN456" and new.row["takeoff_time"] is None

@@ -9,14 +9,11 @@ import time
 
 import pytest
 
-from soar.records import Fix
+from helpers.recordings import KOENIGSDORF, afr34zg_fixes, utc, winch_fixes
+from soar.records import Fix, split_aircraft_id
 from soar.reference.terrain import AirportElevations
 from soar.tracker import CreateFlight, FlightTracker, TrackerConfig
 from soar.tracker import ops as flight_ops
-
-from helpers.recordings import KOENIGSDORF, afr34zg_fixes, utc, winch_fixes
-
-
 
 # The expected times follow from the rules in docs/flight-detection.md: takeoff is the
 # first fix of the confirmed airborne run (the 55 km/h crossing, as in OGN's logbook),
@@ -42,11 +39,12 @@ def test_winch_launches_with_broken_rope_are_one_flight_each(shared_data, with_t
         fid = op.flight_id
         key = aid if aid is not None else next(
             o.row["aircraft_id"] for o in ops if isinstance(o, CreateFlight) and o.flight_id == fid)
-        by_aircraft.setdefault(key & 0xFFFFFF, []).append(op)
+        by_aircraft.setdefault(split_aircraft_id(key)[1], []).append(op)
     assert set(by_aircraft) == set(EXPECTED)
     for address, (takeoff, landing) in EXPECTED.items():
         aircraft_ops = by_aircraft[address]
-        assert [op.kind for op in aircraft_ops] == [flight_ops.START_TAKEOFF, flight_ops.END_LANDING], hex(address)
+        assert [op.kind for op in aircraft_ops] == [flight_ops.START_TAKEOFF,
+                                                    flight_ops.END_LANDING], hex(address)
         create, land = aircraft_ops
         assert create.row["takeoff_time"] == takeoff
         assert land.values["landing_time"] == landing

@@ -1,0 +1,1 @@
+"""What users read from the database: flight lists (and, later, logbooks and exports)."""

@@ -1,0 +1,53 @@
+-- The enrichment worker's fixed queries: pgmq calls (worker/messages.py), flight and fix
+-- reads (worker/enrich.py) and the locations cache (worker/geocode.py).
+
+-- name: read_messages
+SELECT msg_id, read_ct, enqueued_at, vt, message
+FROM pgmq.read(%s, %s, %s)
+
+-- name: set_vt
+SELECT vt
+FROM pgmq.set_vt(%s, %s::bigint, clock_timestamp() + make_interval(secs => %s))
+
+-- name: flight
+SELECT aircraft_id, started_at, takeoff_time, takeoff_latitude, takeoff_longitude,
+       landing_time, landing_latitude, landing_longitude, last_fix_at, last_latitude,
+       last_longitude, timed_out_at
+FROM flights
+WHERE id = %s
+
+-- name: fixes_stored_after
+SELECT EXISTS (SELECT 1 FROM fixes
+               WHERE aircraft_id = %s AND time >= %s AND time < %s + interval '1 day')
+
+-- name: fix_near
+SELECT latitude, longitude
+FROM fixes
+WHERE aircraft_id = %s AND time BETWEEN %s AND %s
+ORDER BY abs(extract(epoch FROM time - %s))
+LIMIT 1
+
+-- name: first_fix
+SELECT latitude, longitude
+FROM fixes
+WHERE aircraft_id = %s AND time >= %s AND time < %s + interval '1 day'
+ORDER BY time
+LIMIT 1
+
+-- name: last_fix
+SELECT latitude, longitude
+FROM fixes
+WHERE aircraft_id = %s AND time >= %s AND time <= %s
+ORDER BY time DESC
+LIMIT 1
+
+-- name: detect_runway
+SELECT airport_id, airport_ident, runway, runway_inferred, track_deg, method
+FROM detect_runway(%s, %s, make_interval(secs => %s))
+
+-- name: insert_location
+INSERT INTO locations (lat_e3, lon_e3, latitude, longitude, city, region, country_code,
+                       label, source)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (lat_e3, lon_e3) DO NOTHING
+RETURNING id

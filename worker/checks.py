@@ -1,0 +1,20 @@
+"""What the worker needs before it starts, each missing piece named with its fix."""
+
+from __future__ import annotations
+
+from soar import db
+from soar.errors import SoarError
+
+
+def check_database(url: str, need_places: bool) -> None:
+    """The worker's prerequisites, each failure naming its fix."""
+    with db.connect(url) as conn:
+        if conn.execute("SELECT to_regprocedure('detect_runway(uuid, text, interval, "
+                        "double precision, double precision, real)')").fetchone()[0] is None:
+            raise SoarError("the database has no enrichment functions: run `soar db upgrade`")
+        if not conn.execute("SELECT EXISTS (SELECT 1 FROM airports)").fetchone()[0]:
+            raise SoarError("no airports loaded (no airport or runway can be found): "
+                            "run `soar import airports`")
+        if need_places and not conn.execute("SELECT EXISTS (SELECT 1 FROM places)").fetchone()[0]:
+            raise SoarError("no places loaded for the offline geocoder: run `soar import places`, "
+                            "or set PELIAS_URL to use a Pelias server")
