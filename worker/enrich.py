@@ -192,10 +192,10 @@ class Enricher:
 
     def write(self, result: Enrichment, status: str = "done", error: str | None = None) -> None:
         """The flight's UPDATE (inside the caller's transaction)."""
-        fn = ("update_flight_takeoff_enrichment" if result.event in DEPARTURE_EVENTS
-              else "update_flight_landing_enrichment")
+        query = ("update_takeoff_enrichment" if result.event in DEPARTURE_EVENTS
+                 else "update_landing_enrichment")
         found = self.conn.execute(
-            f"SELECT {fn}(%s, %s, %s, %s, %s, %s, %s)",
+            QUERIES[query],
             (result.flight_id, status, result.airport_id, result.runway, result.runway_inferred,
              result.location_id, error)).fetchone()[0]
         if not found and status == "done":

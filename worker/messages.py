@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from soar.db import sqlfiles
+from soar.units import UTC
 
 QUERIES = sqlfiles.queries("queries/worker.sql")
 
@@ -146,7 +147,7 @@ def dead_letter(conn: psycopg.Connection, queue: str, dead_queue: str, msg: Mess
         "attempts": msg.attempts,
         "original_msg_id": msg.msg_id,
         "enqueued_at": msg.enqueued_at.isoformat(),
-        "failed_at": datetime.now(timezone.utc).isoformat(),
+        "failed_at": datetime.now(UTC).isoformat(),
     })
     send(conn, dead_queue, body)
     archive(conn, queue, msg.msg_id)

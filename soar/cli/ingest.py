@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -13,6 +13,7 @@ import typer
 from soar import ingest
 from soar.errors import SoarError
 from soar.feeds import recordings
+from soar.units import UTC
 
 
 def _speed(value: str) -> float | None:
@@ -55,7 +56,7 @@ def replay(
     if not path.is_file():
         raise SoarError(f"{path}: no such file")
     if start is not None and start.tzinfo is None:
-        start = start.replace(tzinfo=timezone.utc)
+        start = start.replace(tzinfo=UTC)
     summary = ingest.replay(path, fmt, _speed(speed), receiver, start, batch_size,
                             _position(receiver_position, "--receiver-position"))
     json.dump(summary, sys.stdout)

@@ -12,9 +12,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 
 from soar import __version__
+from soar.units import UTC
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class AprsClient:
                     log.warning("APRS-IS: server closed the connection")
                     return
                 last_rx = time.monotonic()
-                received_at = datetime.now(timezone.utc)
+                received_at = datetime.now(UTC)
                 *complete, buf = (buf + chunk).split(b"\n")
                 for raw in complete:
                     line = raw.rstrip(b"\r").decode("utf-8", errors="replace")

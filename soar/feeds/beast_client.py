@@ -8,9 +8,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 
 from soar.feeds.beast import BeastDecoder, Frame
+from soar.units import UTC
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class BeastClient:
                     delivered = True
                     self.frames += len(frames)
                     # One clock reading per chunk: the frames in it arrived together.
-                    received_at = datetime.now(timezone.utc)
+                    received_at = datetime.now(UTC)
                     for frame in frames:
                         on_frame(received_at, frame)
         finally:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from soar.feeds import beast, modes, ogn
 from soar.records import Message
+from soar.units import UTC
 
 CHUNK = 1000
 FORMATS = ("aprs", "beast", "modes")
@@ -87,7 +88,7 @@ def replay(path: Path, fmt: str, speed: float | None = None, receiver: str | Non
     elif fmt == "modes":
         messages = modes_messages(path, receiver or path.stem)
     elif fmt == "beast":
-        messages = beast_messages(path, receiver or path.stem, start or datetime.now(timezone.utc))
+        messages = beast_messages(path, receiver or path.stem, start or datetime.now(UTC))
     else:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     return chunked(messages, speed)

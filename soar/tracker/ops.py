@@ -7,8 +7,10 @@ flight starts (`start_*`) and ends (`end_*`) is a counter of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from uuid import UUID, uuid5
+
+from soar.units import UTC
 
 # Fixed namespace: the same (aircraft, start time) gives the same id in every
 # process and every replay, so `INSERT ... ON CONFLICT DO NOTHING` de-duplicates.
@@ -33,7 +35,7 @@ END_KINDS = frozenset({END_LANDING, END_TIMEOUT, END_CALLSIGN, END_GAP})
 
 def flight_id(aircraft_id: int, started_at: datetime) -> UUID:
     """Deterministic flight id: uuid5 of the aircraft and the UTC start time."""
-    t = started_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    t = started_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return uuid5(FLIGHT_NAMESPACE, f"{aircraft_id}/{t}")
 
 

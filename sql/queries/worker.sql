@@ -51,3 +51,12 @@ INSERT INTO locations (lat_e3, lon_e3, latitude, longitude, city, region, countr
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (lat_e3, lon_e3) DO NOTHING
 RETURNING id
+
+-- name: update_takeoff_enrichment
+-- The departure end of a flight (takeoff or airborne_start): one UPDATE, inside the
+-- function (sql/functions/update_flight_takeoff_enrichment.sql).
+SELECT update_flight_takeoff_enrichment(%s, %s, %s, %s, %s, %s, %s)
+
+-- name: update_landing_enrichment
+-- The arrival end (landing or timeout).
+SELECT update_flight_landing_enrichment(%s, %s, %s, %s, %s, %s, %s)
