@@ -94,7 +94,6 @@ def test_installed_wheel_upgrades_and_replays(tmp_path, shared_data):
         status = soar("db", "status")
         assert status.returncode == 0, status.stderr
         assert f"revision: {migrate.head()}" in status.stdout, status.stdout
-        assert migrate.head() == "0003"     # the head when this test was written
 
         replayed = soar("replay", "--format", "beast",
                         str(shared_data / "beast" / "ulss7-2018-04-03.beast"))

@@ -1,0 +1,25 @@
+"""Enrichment fallback: which geocoder gave a place, re-geocoding when Pelias is back.
+
+Revision ID: 0005
+Revises: 0004
+"""
+from alembic import op
+from soar.db import sqlfiles
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+# The SQL files this revision applies, relative to sql/, in order. Once released their
+# contents are frozen (alembic/sql.sha256; tests/unit/test_migrations_frozen.py).
+UPGRADE_FILES: tuple[str, ...] = ()
+DOWNGRADE_FILES: tuple[str, ...] = ()
+
+
+def upgrade() -> None:
+    sqlfiles.execute(op.get_bind().connection.driver_connection, *UPGRADE_FILES)
+
+
+def downgrade() -> None:
+    sqlfiles.execute(op.get_bind().connection.driver_connection, *DOWNGRADE_FILES)
