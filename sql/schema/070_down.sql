@@ -2,6 +2,7 @@
 -- they were. Runs after views/aircraft_flight_totals.sql and views/flights_daily.sql
 -- (re-applied by the downgrade) no longer read aircraft_public.
 DROP VIEW IF EXISTS aircraft_public;
+REVOKE SELECT ON aircraft FROM soar_readonly;      -- clears the column-level grant too
 GRANT SELECT ON aircraft TO soar_readonly;
 
 -- Table-level REVOKE clears the column-level grants; then the table-level ones of 030.

@@ -23,3 +23,7 @@ FROM aircraft;
 
 REVOKE SELECT ON aircraft FROM soar_readonly;
 GRANT SELECT ON aircraft_public TO soar_readonly;
+-- detect_runway (granted to the read-only role by 0002) runs with its caller's rights
+-- and reads aircraft.id and aircraft_type: those two columns, which name no one, and
+-- nothing else of the table.
+GRANT SELECT (id, aircraft_type) ON aircraft TO soar_readonly;

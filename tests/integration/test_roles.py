@@ -192,8 +192,12 @@ def test_readonly_reads_aircraft_only_through_the_masking_view(database):
                           "takeoff_time) VALUES (%s, %s, 2, %s, %s, %s)",
                           (uuid.uuid4(), aid, "DEXYZ" if aid == hidden else "DEABC", T0, T0))
     with database.connect("readonly") as ro:
-        _refused(ro, "SELECT registration FROM aircraft")
-        _refused(ro, "SELECT id FROM aircraft")
+        for statement in ("SELECT registration FROM aircraft", "SELECT callsign FROM aircraft",
+                          "SELECT identified FROM aircraft", "SELECT * FROM aircraft"):
+            _refused(ro, statement)
+        # Only what detect_runway (the caller's rights) reads: id and aircraft_type.
+        assert ro.execute("SELECT count(*) FROM aircraft WHERE aircraft_type IS NULL"
+                          ).fetchone() == (2,)
         rows = {r[0]: r[1:] for r in ro.execute(
             "SELECT id, registration, callsign, model, identified FROM aircraft_public")}
         assert rows == {shown: ("D-1234", "DEABC", "ASK 21", True),
