@@ -25,6 +25,8 @@ from pathlib import Path
 
 from soar.errors import SoarError, last_line
 
+# The fix for an entry soar will not use. Never "remove": it may be a data folder.
+MOVE_AWAY = "move it out of the way (soar creates a new one)"
 DEFAULT_PORT = 54329
 DATABASE = "soar"
 SUPERUSER = "postgres"
@@ -48,13 +50,13 @@ def check_private(path: Path, kind: str, owners: set[int]) -> bool:
         return False
     if stat.S_ISLNK(st.st_mode):
         raise SoarError(f"{path} is a symbolic link; soar does not follow links under its "
-                        "home: remove it (soar recreates it)")
+                        f"home: {MOVE_AWAY}")
     if not (stat.S_ISDIR(st.st_mode) if kind == "dir" else stat.S_ISREG(st.st_mode)):
         raise SoarError(f"{path} is not a {'folder' if kind == 'dir' else 'regular file'}: "
-                        "remove it (soar recreates it)")
+                        f"{MOVE_AWAY}")
     if st.st_uid not in owners:
         raise SoarError(f"{path} belongs to {_user_name(st.st_uid)}, not to soar's user: "
-                        "remove it (soar recreates it)")
+                        f"{MOVE_AWAY}")
     return True
 
 
@@ -64,11 +66,10 @@ def open_private(path: Path, flags: int, owner: tuple[int, int] | None = None) -
     try:
         fd = os.open(path, flags | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise SoarError(f"cannot open {path}: {exc.strerror}; remove it (soar recreates it)"
-                        ) from None
+        raise SoarError(f"cannot open {path}: {exc.strerror}; {MOVE_AWAY}") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode) and not flags & os.O_DIRECTORY:
-            raise SoarError(f"{path} is not a regular file: remove it (soar recreates it)")
+            raise SoarError(f"{path} is not a regular file: {MOVE_AWAY}")
         os.fchmod(fd, 0o700 if flags & os.O_DIRECTORY else 0o600)
         if owner:
             os.fchown(fd, *owner)

@@ -60,7 +60,7 @@ def test_a_symlinked_logfile_is_refused_and_its_target_untouched(home, tmp_path)
     target.write_text("theirs\n")
     os.chmod(target, 0o644)
     (home / "postgres.log").symlink_to(target)
-    _refused(Cluster(home=home), f"{home / 'postgres.log'} is a symbolic link", "remove it")
+    _refused(Cluster(home=home), f"{home / 'postgres.log'} is a symbolic link", "move it out of the way")
     assert target.read_text() == "theirs\n" and stat.S_IMODE(target.stat().st_mode) == 0o644
     # Dangling: the link would create the file wherever it points.
     (home / "postgres.log").unlink()
