@@ -1,7 +1,13 @@
-"""The `soar` command: one typer app; each group of commands lives in its own module."""
+"""The `soar` command: one typer app; each group of commands lives in its own module.
+
+The commands that run a component which writes (`replay` and `run`: ingest; `worker`)
+first check the component's login (soar.db.check_role): its own role, never the owner
+unless `--allow-owner` says so.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from typing import Optional
@@ -19,14 +25,25 @@ from soar.cli.queues import queue_app
 from soar.cli.workers import worker_command
 from soar.errors import SoarError, first_line
 
+
+def _as_component(role: str, command):
+    """`command`, run only after the login of component `role` passed check_role.
+    functools.wraps keeps the signature and annotations typer reads the options from."""
+    @functools.wraps(command)
+    def checked(*args, **kwargs):
+        db.component_url(role)
+        return command(*args, **kwargs)
+    return checked
+
+
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="soar: OGN and ADS-B positions into fixes and flights.")
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(queue_app, name="queue")
-app.command("worker")(worker_command)
-app.command()(replay)
-app.command()(run)
+app.command("worker")(_as_component("worker", worker_command))
+app.command()(_as_component("ingest", replay))
+app.command()(_as_component("ingest", run))
 app.add_typer(flights_app, name="flights")
 app.command()(demo)
 
@@ -44,9 +61,15 @@ def _root(
     database_url: Optional[str] = typer.Option(
         None, "--database-url", envvar="SOAR_DATABASE_URL", show_envvar=True,
         help="PostgreSQL URL; default: the embedded cluster under $SOAR_HOME."),
+    allow_owner: bool = typer.Option(
+        False, "--allow-owner", envvar="SOAR_ALLOW_OWNER", show_envvar=True,
+        help="Let ingest (replay, run) and the worker log in as the owner or a superuser "
+             "(a warning is logged); without it they need their own role's login "
+             "(SOAR_INGEST_DATABASE_URL, SOAR_WORKER_DATABASE_URL)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
     db.set_database_url(database_url)
+    db.set_allow_owner(allow_owner)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not verbose:   # each migration's docstring, line by line, is noise to an operator

@@ -78,8 +78,7 @@ def pgbouncer(
     cluster = _embedded_only("pgbouncer")
     bouncer = Bouncer(cluster, port)
     if stop_it:
-        bouncer.stop()
-        typer.echo("pgbouncer stopped")
+        typer.echo(f"pgbouncer: {bouncer.stop()}")
         return
     if not cluster.running():
         raise SoarError("the embedded cluster is not running: `soar db start` first")

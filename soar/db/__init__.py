@@ -4,13 +4,16 @@ the embedded cluster, PgBouncer, migrations, pgmq installation, the SQL file loa
 from soar.db.urls import (
     ROLES,
     admin_url,
+    check_role,
+    component_url,
     connect,
     external_url,
     redact,
     role_url,
+    set_allow_owner,
     set_database_url,
     use_embedded_database,
 )
 
-__all__ = ["ROLES", "admin_url", "connect", "external_url", "redact", "role_url",
-           "set_database_url", "use_embedded_database"]
+__all__ = ["ROLES", "admin_url", "check_role", "component_url", "connect", "external_url",
+           "redact", "role_url", "set_allow_owner", "set_database_url", "use_embedded_database"]

@@ -4,20 +4,32 @@ Without configuration everything uses the embedded cluster (soar.db.embedded). W
 SOAR_DATABASE_URL (or --database-url) everything uses that server; each component
 may have its own login through SOAR_INGEST_DATABASE_URL, SOAR_WORKER_DATABASE_URL
 or SOAR_READONLY_DATABASE_URL (production: one login per least-privilege role).
+
+The rule this module enforces: ingest and the worker run as their own role. A login
+that is a superuser or owns the schema (e.g. SOAR_DATABASE_URL alone, which they fall
+back to) could change the privacy flags, the enrichment columns or drop tables, so
+`check_role` refuses it unless the owner was allowed explicitly (`soar --allow-owner`,
+SOAR_ALLOW_OWNER=1), and then logs a warning.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from soar.db import embedded
+from soar.db import embedded, sqlfiles
 from soar.errors import SoarError, last_line
 
 ROLES = ("ingest", "worker", "readonly")
+# The components that write and so must not run as the owner (check_role).
+COMPONENTS = ("ingest", "worker")
 _override: str | None = None
+_allow_owner = False
+log = logging.getLogger("soar.db")
+QUERIES = sqlfiles.queries("queries/roles.sql")
 _embedded_database = embedded.DATABASE
 
 
@@ -53,6 +65,58 @@ def role_url(role: str) -> str:
     if external:
         return external
     return embedded.default_cluster().url(_embedded_database, user=f"soar_{role}")
+
+
+def set_allow_owner(allow: bool) -> None:
+    """`soar --allow-owner` (or SOAR_ALLOW_OWNER=1): let ingest or the worker log in as
+    the owner or a superuser, with a warning."""
+    global _allow_owner
+    _allow_owner = allow
+
+
+def _env_allows_owner() -> bool:
+    return os.environ.get("SOAR_ALLOW_OWNER", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def check_role(conn: psycopg.Connection, role: str, allow_owner: bool | None = None) -> None:
+    """Refuse (SoarError naming the fix) a connection of component `role` (ingest or
+    worker) whose login is a superuser or owns the schema, unless the owner is allowed
+    (`allow_owner`, default: --allow-owner or SOAR_ALLOW_OWNER), then log a warning.
+    Also refuse a login that lacks the role's privileges (neither soar_<role> nor a
+    member of it): its first write would fail anyway, later and less clearly."""
+    if role not in COMPONENTS:
+        raise ValueError(role)
+    allowed = (_allow_owner or _env_allows_owner()) if allow_owner is None else allow_owner
+    user, superuser, owner, member, migrated = conn.execute(
+        QUERIES["login"], {"role": f"soar_{role}"}).fetchone()
+    conn.rollback()     # leave no transaction open on the caller's connection
+    env = f"SOAR_{role.upper()}_DATABASE_URL"
+    if superuser or owner:
+        what = "a superuser" if superuser else "the owner of the tables"
+        if not allowed:
+            raise SoarError(f"{role} would log in as {user!r}, {what}: set {env} to a login of "
+                            f"soar_{role}, or run `soar --allow-owner ...` (SOAR_ALLOW_OWNER=1) "
+                            "to use the owner anyway")
+        log.warning("%s logs in as %r, %s (--allow-owner): it may change privacy flags, "
+                    "enrichment columns and tables its role may not; set %s to a login of "
+                    "soar_%s", role, user, what, env, role)
+        return
+    if not migrated:
+        raise SoarError(f"the database has no soar schema or no role soar_{role}: "
+                        "run `soar db upgrade`")
+    if not member:
+        raise SoarError(f"{role} would log in as {user!r}, which lacks the privileges of "
+                        f"soar_{role}: set {env} to a login of soar_{role} (or GRANT soar_{role} "
+                        f"TO {user})")
+
+
+def component_url(role: str) -> str:
+    """role_url(role) for a component about to run (ingest or worker), after one
+    connection has checked its login with check_role."""
+    url = role_url(role)
+    with connect(url) as conn:
+        check_role(conn, role)
+    return url
 
 
 def redact(url: str) -> str:

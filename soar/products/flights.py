@@ -1,10 +1,13 @@
 """Flights as people read them: the list behind `soar flights list` and the demo,
-from sql/queries/flights_list.sql, as JSON-ready dicts."""
+from sql/queries/flights_list.sql, as JSON-ready dicts. Aircraft are read through the
+aircraft_public view (revision 0006), so a registration or callsign the device
+database says not to show is never shown, whichever login reads."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import psycopg
 from psycopg.rows import dict_row
 
 from soar import db
@@ -41,8 +44,12 @@ def fetch(url: str, since: datetime | None = None, address: int | None = None,
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
     with db.connect(url, row_factory=dict_row) as conn:
-        rows = conn.execute(FLIGHTS_LIST, {"since": since, "address": address,
-                                           "limit": limit}).fetchall()
+        try:
+            rows = conn.execute(FLIGHTS_LIST, {"since": since, "address": address,
+                                               "limit": limit}).fetchall()
+        except psycopg.errors.UndefinedTable as exc:
+            raise SoarError(f"the database lacks {exc.diag.message_primary or 'a table'}: "
+                            "run `soar db upgrade`") from None
     for r in rows:
         r["id"] = str(r["id"])
         r["duration_s"] = None if r["duration_s"] is None else round(float(r["duration_s"]))

@@ -1,9 +1,12 @@
 -- `soar flights list`: flights with their aircraft, airports, runways, places and tow.
 -- Parameters: since (timestamptz or NULL), address (int or NULL), limit.
+-- Aircraft are read through aircraft_public (the read-only role's only way to them),
+-- which hides the registration of aircraft not identified in the device database; the
+-- flight's callsign is hidden the same way (an ADS-B callsign is often the registration).
 SELECT f.id,
        lpad(upper(to_hex(a.address)), 6, '0')                    AS aircraft_address,
-       CASE WHEN a.identified THEN a.registration END            AS registration,
-       f.callsign,
+       a.registration,
+       CASE WHEN a.identified THEN f.callsign END                AS callsign,
        f.takeoff_time,
        f.landing_time,
        f.timed_out_at,
@@ -26,12 +29,12 @@ SELECT f.id,
        f.takeoff_enrichment,
        f.landing_enrichment
 FROM flights f
-JOIN aircraft a          ON a.id = f.aircraft_id
-LEFT JOIN aircraft tow   ON tow.id = f.towed_by_aircraft_id
-LEFT JOIN airports dep   ON dep.id = f.departure_airport_id
-LEFT JOIN airports arr   ON arr.id = f.arrival_airport_id
-LEFT JOIN locations sl   ON sl.id = f.start_location_id
-LEFT JOIN locations el   ON el.id = f.end_location_id
+JOIN aircraft_public a         ON a.id = f.aircraft_id
+LEFT JOIN aircraft_public tow  ON tow.id = f.towed_by_aircraft_id
+LEFT JOIN airports dep         ON dep.id = f.departure_airport_id
+LEFT JOIN airports arr         ON arr.id = f.arrival_airport_id
+LEFT JOIN locations sl         ON sl.id = f.start_location_id
+LEFT JOIN locations el         ON el.id = f.end_location_id
 WHERE (%(since)s::timestamptz IS NULL OR f.started_at >= %(since)s::timestamptz)
   AND (%(address)s::integer IS NULL OR a.address = %(address)s::integer)
   AND a.tracked

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -65,3 +66,54 @@ def test_embedded_start_upgrade_status_stop():
     finally:
         run("db", "stop", env_extra=env)
         subprocess.run(["rm", "-rf", str(home)])
+
+
+# -- ingest and the worker run as their own role ---------------------------------------
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_ingest_as_the_owner_needs_the_flag_and_is_warned_about(database, conn, tmp_path):
+    from soar.reference import samples
+
+    capture = tmp_path / "ogn.txt"
+    capture.write_text("\n".join(samples.path("oneminute.txt").read_text().splitlines()[:2000]))
+    replay = ("replay", "--format", "aprs", str(capture))
+    owner = {"SOAR_DATABASE_URL": database.url()}      # no SOAR_INGEST_DATABASE_URL
+
+    refused = run(*replay, env_extra=owner)
+    assert refused.returncode == 2
+    line = _one_line(refused.stderr)
+    assert "ingest would log in as 'postgres', a superuser" in line
+    assert "SOAR_INGEST_DATABASE_URL" in line and "--allow-owner" in line
+    assert conn.execute("SELECT count(*) FROM fixes").fetchone() == (0,)
+
+    stored = 0
+    for args, extra, warned in (
+            (("--allow-owner", *replay), owner, True),
+            (replay, {**owner, "SOAR_ALLOW_OWNER": "1"}, True),
+            (replay, {**owner, "SOAR_INGEST_DATABASE_URL": database.url("ingest")}, False)):
+        out = run(*args, env_extra=extra)
+        assert out.returncode == 0, out.stderr
+        assert ("WARNING soar.db: ingest logs in as 'postgres', a superuser" in out.stderr) is warned
+        written = json.loads(out.stdout.strip().splitlines()[-1])["fixes_written"]
+        assert written > 0
+        stored += written
+        assert conn.execute("SELECT count(*) FROM fixes").fetchone() == (stored,)
+
+
+def test_worker_as_the_owner_needs_the_flag(database):
+    owner = {"SOAR_DATABASE_URL": database.url()}
+    refused = run("worker", "--drain", env_extra=owner)
+    assert refused.returncode == 2
+    line = _one_line(refused.stderr)
+    assert "worker would log in as 'postgres'" in line and "SOAR_WORKER_DATABASE_URL" in line
+    # Allowed, it gets past the login check to the worker's own (the test database has
+    # no airports), after the warning.
+    allowed = run("--allow-owner", "worker", "--drain", env_extra=owner)
+    assert allowed.returncode == 2
+    assert "WARNING soar.db: worker logs in as 'postgres'" in allowed.stderr
+    assert "no airports loaded" in allowed.stderr
