@@ -8,23 +8,26 @@ message carries can make PostgreSQL refuse a whole batch.
   the ASCII space.
 - real (float4): finite and within +-FLOAT4_MAX; psycopg sends a larger double as
   +-Infinity and a NaN as NaN, both of which the column would store.
-- smallint, integer: their two's-complement ranges.
+- smallint: its two's-complement range; narrower CHECKs are validation's (address
+  type 0-63, address 24 bits).
 - numbers inside jsonb: finite (JSON has no NaN or Infinity).
 
-Clean input costs one `isprintable()` per line or field and one chained comparison per
+Clean input costs one `isprintable()` per stored text field and one chained comparison per
 number; `printable` (the slow path) runs only on input that failed that check.
 """
 
 from __future__ import annotations
 
 FLOAT4_MAX = 3.4028234663852886e38          # the largest finite float4
+# A `real` column's finite range, for `REAL_MIN <= x <= REAL_MAX` inline on hot paths
+# (False for NaN and +-inf, as is_float4).
+REAL_MIN, REAL_MAX = -FLOAT4_MAX, FLOAT4_MAX
 SMALLINT_MIN, SMALLINT_MAX = -(1 << 15), (1 << 15) - 1
-INTEGER_MIN, INTEGER_MAX = -(1 << 31), (1 << 31) - 1
 
 
 def is_float4(x: float) -> bool:
     """Whether x fits a `real` column as a finite number (False for NaN and +-inf)."""
-    return -FLOAT4_MAX <= x <= FLOAT4_MAX
+    return REAL_MIN <= x <= REAL_MAX
 
 
 def printable(text: str) -> str:

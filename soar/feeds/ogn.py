@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 import aprslib
 
-from soar.columns import FLOAT4_MAX, is_float4, printable
+from soar.columns import REAL_MAX, REAL_MIN, is_float4, printable
 from soar.records import (
     BAD_TEXT,
     OUT_OF_RANGE,
@@ -299,13 +299,13 @@ def _fix(src, path, received_at, time, lat, lon, course, speed, alt, comment):
     # `real` columns; the chained comparison is also False for NaN.
     if climb is not None:
         climb *= FPM_TO_MS
-        if not -FLOAT4_MAX <= climb <= FLOAT4_MAX:
+        if not REAL_MIN <= climb <= REAL_MAX:
             return OUT_OF_RANGE
     if rot is not None:
         rot *= ROT_TO_DEGS
-        if not -FLOAT4_MAX <= rot <= FLOAT4_MAX:
+        if not REAL_MIN <= rot <= REAL_MAX:
             return OUT_OF_RANGE
-    if db is not None and not -FLOAT4_MAX <= db <= FLOAT4_MAX:
+    if db is not None and not REAL_MIN <= db <= REAL_MAX:
         return OUT_OF_RANGE
     cleaned = ()
     if callsign is not None or registration is not None or model is not None:

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 
-from soar.columns import FLOAT4_MAX, is_float4
+from soar.columns import REAL_MAX, REAL_MIN, is_float4
 from soar.records import BAD_TEXT, FUTURE, OUT_OF_RANGE, STALE, Fix, ReceiverBeacon, Reject
 
 
@@ -60,10 +60,10 @@ def check(fix: Fix, limits: Limits = DEFAULT) -> Reject | None:
     if track is not None and not (0.0 <= track <= 360.0):
         return OUT_OF_RANGE
     turn = fix.turn_rate_degs
-    if turn is not None and not (-FLOAT4_MAX <= turn <= FLOAT4_MAX):
+    if turn is not None and not (REAL_MIN <= turn <= REAL_MAX):
         return OUT_OF_RANGE
     sig = fix.signal_db
-    if sig is not None and not (-FLOAT4_MAX <= sig <= FLOAT4_MAX):
+    if sig is not None and not (REAL_MIN <= sig <= REAL_MAX):
         return OUT_OF_RANGE
     # aircraft: address integer 0..2^24-1, address_type smallint 0..63 (CHECKs),
     # aircraft_type smallint (OGN's 0..15).
