@@ -296,7 +296,7 @@ def _fix(src, path, received_at, time, lat, lon, course, speed, alt, comment):
             pass
     # bit errors (`e`), frequency offset (`kHz`), `gpsAxB`, `FLnnn.nn`, `dBm`, `s`/`h`/`r`
     # tokens are parse_comment() material: Fix has no columns for them.
-    # `real` columns; the chained comparison is also False for NaN.
+    # Each must fit its `real` column once converted (the comparison is False for NaN too).
     if climb is not None:
         climb *= FPM_TO_MS
         if not REAL_MIN <= climb <= REAL_MAX:
