@@ -79,6 +79,10 @@ class Fix:
     model: str | None = None
     stealth: bool = False
     no_tracking: bool = False
+    # Display-only text fields the parser had to clean (control characters removed,
+    # see soar.feeds.ogn), counted by the router. Before flight_id: the parse process
+    # ships a Fix as a positional tuple that ends here.
+    cleaned: tuple[str, ...] = ()
     flight_id: UUID | None = None  # set by the flight tracker
 
     @property
@@ -97,6 +101,7 @@ class ReceiverBeacon:
     version: str | None = None
     platform: str | None = None
     status: dict = field(default_factory=dict)   # other status tokens (CPU, RAM, NTP, RF...)
+    cleaned: tuple[str, ...] = ()   # display-only fields the parser cleaned, as for Fix
 
 
 class Reject(str):
@@ -113,3 +118,9 @@ FUTURE = Reject("future")
 NO_TRACKING = Reject("no_tracking")
 UNSUPPORTED = Reject("unsupported")   # well-formed but carries nothing we store (e.g. weather)
 NO_POSITION = Reject("no_position")   # Mode-S frame decoded but no position yet
+# An identity (receiver name, feed name) with characters a text column must not hold
+# (soar.columns): stripping them would store the data under another name.
+BAD_TEXT = Reject("bad_text")
+# A drop, not a rejection: a good message a live feed could not hand to a full router
+# queue (counted apart from rejections by IngestStats.accounting).
+QUEUE_FULL = Reject("queue_full")

@@ -41,6 +41,14 @@ the last 10 s / 30 s of data time: a takeoff roll goes from 0 to 150 kt in about
 35 s, so older speeds mislead. The callsign is an identity rather than a
 kinematic value and is broadcast only every 5-10 s, so it is kept for the
 aircraft's whole state lifetime (`state_ttl`, default 5 min of silence).
+
+Clean at the edge (the rule of `soar.columns`, as in `soar.feeds.ogn`): every number
+comes from a fixed-width bit field, so it fits its column by construction (altitude
+below 127,000 ft, ground speed below 6,000 kt, address 24 bits, aircraft type 0-15);
+a callsign is made of the fixed Mode-S alphabet (letters, digits, inner spaces) and
+one with a reserved character is not kept. The feed's name is an identity (the
+receiver every fix names): a name with a non-printable character makes every frame
+of that feed BAD_TEXT, counted, rather than being stored under an altered name.
 """
 
 from __future__ import annotations
@@ -60,6 +68,7 @@ from pyModeS.position import (
 
 from soar.records import (
     BAD_CRC,
+    BAD_TEXT,
     DUPLICATE,
     NO_POSITION,
     OUT_OF_RANGE,
@@ -206,6 +215,7 @@ class ModeSDecoder:
         """`airport_near(lat, lon, radius_m)`: whether a known airport is that close;
         resolves surface positions when the receiver's position is not given."""
         self.receiver = receiver
+        self._bad_name = receiver is not None and not receiver.isprintable()
         self.airport_near = airport_near
         self.receiver_pos = (None if receiver_lat is None or receiver_lon is None
                              else (float(receiver_lat), float(receiver_lon)))
@@ -221,6 +231,8 @@ class ModeSDecoder:
 
     def decode(self, msg: str | bytes, received_at: datetime,
                signal_db: float | None = None) -> Fix | Reject | None:
+        if self._bad_name:
+            return BAD_TEXT
         try:
             return self._decode(msg, received_at, signal_db)
         except Exception:   # noqa: BLE001 -- never raise into the ingest loop: a PARSE_ERROR

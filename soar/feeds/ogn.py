@@ -4,6 +4,24 @@ Pure functions. The common OGN shape (`/hhmmssh` position with a timestamp) goes
 through one compiled regex and a token loop over the comment, which is several
 times faster than aprslib; aprslib is only the fallback for the rarer APRS
 position shapes (no timestamp, compressed, ambiguity...).
+
+Clean at the edge: every record this module returns fits its database columns
+(`soar.columns`), so one hostile line can never make PostgreSQL refuse a batch.
+- Identities are rejected, never altered: a receiver name (the last APRS path element
+  of a fix, the source call of a receiver beacon) with a non-printable character
+  (control characters, NUL included) makes the message BAD_TEXT.
+- Display-only text is cleaned: non-printable characters are removed from a fix's
+  callsign, registration and model and from a receiver's version, platform and the
+  `rf` and `comment` status texts; the record lists the fields in `cleaned`, which
+  the router counts. Status keys are this module's own names.
+- Numbers: a climb rate, turn rate or signal token that is not finite or does not fit
+  a `real` once converted makes the message OUT_OF_RANGE (a corrupted number casts
+  doubt on the whole line), as does a receiver altitude out of `real` range; receiver
+  status numbers go into jsonb and are kept only when finite (JSON has no NaN/inf).
+  Positions, speeds and courses come from fixed-width fields and stay in range by
+  construction; `soar.ingest.validate` then applies the physical limits.
+Clean input pays one `isprintable()` per stored text field and one comparison per
+number.
 """
 
 from __future__ import annotations
@@ -14,7 +32,9 @@ from datetime import datetime, timedelta
 
 import aprslib
 
+from soar.columns import REAL_MAX, REAL_MIN, is_float4, printable
 from soar.records import (
+    BAD_TEXT,
     OUT_OF_RANGE,
     PARSE_ERROR,
     UNSUPPORTED,
@@ -129,10 +149,12 @@ def _parse(raw: str, received_at: datetime):
     if symbol == "_":
         return UNSUPPORTED            # weather report (e.g. FANET weather stations)
     if receiver_side:
+        if alt is not None and not is_float4(alt):
+            return OUT_OF_RANGE
         b = ReceiverBeacon(name=src, received_at=received_at, time=time, latitude=lat,
                            longitude=lon, altitude_m=alt)
         _status_tokens(comment.split(), b)
-        return b
+        return _clean_beacon(b)
     return _fix(src, path, received_at, time, lat, lon, course, speed, alt, comment)
 
 
@@ -241,24 +263,24 @@ def _num(s: str) -> float | None:
 
 
 def _fix(src, path, received_at, time, lat, lon, course, speed, alt, comment):
+    receiver = path[-1] if path else None
+    if receiver is not None and not receiver.isprintable():
+        return BAD_TEXT
     climb = rot = db = id_match = callsign = registration = model = None
     for tok in comment.split():
         # Dispatch on the first/last character: most tokens are ones Fix has no column
         # for (`0e`, `-8.4kHz`, `gps2x3`...), so they must fall through cheaply.
-        # float() also takes "nan"/"inf": `v - v == 0` keeps only finite values.
+        # float() also takes "nan"/"inf" and overflows to inf: range-checked below.
         first = tok[0]
         try:
             if first in "+-0123456789":
                 last = tok[-1]
                 if last == "m" and tok.endswith("fpm"):
-                    v = float(tok[:-3])
-                    climb = v if v - v == 0 else None
+                    climb = float(tok[:-3])
                 elif last == "t" and tok.endswith("rot"):
-                    v = float(tok[:-3])
-                    rot = v if v - v == 0 else None
+                    rot = float(tok[:-3])
                 elif last == "B" and tok.endswith("dB"):
-                    v = float(tok[:-2])
-                    db = v if v - v == 0 else None
+                    db = float(tok[:-2])
             elif first == "i":
                 if id_match is None:
                     id_match = _ID.match(tok)
@@ -274,6 +296,24 @@ def _fix(src, path, received_at, time, lat, lon, course, speed, alt, comment):
             pass
     # bit errors (`e`), frequency offset (`kHz`), `gpsAxB`, `FLnnn.nn`, `dBm`, `s`/`h`/`r`
     # tokens are parse_comment() material: Fix has no columns for them.
+    # Each must fit its `real` column once converted (the comparison is False for NaN too).
+    if climb is not None:
+        climb *= FPM_TO_MS
+        if not REAL_MIN <= climb <= REAL_MAX:
+            return OUT_OF_RANGE
+    if rot is not None:
+        rot *= ROT_TO_DEGS
+        if not REAL_MIN <= rot <= REAL_MAX:
+            return OUT_OF_RANGE
+    if db is not None and not REAL_MIN <= db <= REAL_MAX:
+        return OUT_OF_RANGE
+    cleaned = ()
+    if callsign is not None or registration is not None or model is not None:
+        found: list = []               # rare: ADS-B relays and a few tracker families
+        callsign = _display(callsign, "callsign", found)
+        registration = _display(registration, "registration", found)
+        model = _display(model, "model", found)
+        cleaned = tuple(found)
 
     if id_match is not None:
         hexflags, hexaddr = id_match.groups()
@@ -295,13 +335,43 @@ def _fix(src, path, received_at, time, lat, lon, course, speed, alt, comment):
         time=time, received_at=received_at, source=Source.OGN,
         address_type=address_type, address=address, latitude=lat, longitude=lon,
         altitude_m=alt, ground_speed_kmh=speed, track_deg=course,
-        climb_rate_ms=None if climb is None else climb * FPM_TO_MS,
-        turn_rate_degs=None if rot is None else rot * ROT_TO_DEGS,
-        receiver=path[-1] if path else None, signal_db=db,
+        climb_rate_ms=climb, turn_rate_degs=rot, receiver=receiver, signal_db=db,
         aircraft_type=aircraft_type, callsign=callsign or None,
         registration=registration or None,
         model=model if model and model != "UNKW" else None,
-        stealth=stealth, no_tracking=no_track)
+        stealth=stealth, no_tracking=no_track, cleaned=cleaned)
+
+
+def _display(value: str | None, name: str, cleaned: list) -> str | None:
+    """A display-only text without the characters a text column must not hold; the
+    field's name goes into `cleaned` when something was removed."""
+    if value is None or value.isprintable():
+        return value
+    cleaned.append(name)
+    return printable(value) or None
+
+
+def _clean_beacon(b: ReceiverBeacon) -> ReceiverBeacon | Reject:
+    """The receiver's name is its identity (rejected when not printable); the texts
+    it reports about itself are display-only (cleaned)."""
+    if not b.name.isprintable():
+        return BAD_TEXT
+    cleaned: list = []
+    b.version = _display(b.version, "version", cleaned)
+    b.platform = _display(b.platform, "platform", cleaned)
+    st = b.status
+    for key in ("rf", "comment"):
+        text = st.get(key)
+        if text is not None and not text.isprintable():
+            cleaned.append(key)
+            text = printable(text)
+            if text:
+                st[key] = text
+            else:
+                del st[key]
+    if cleaned:
+        b.cleaned = tuple(cleaned)
+    return b
 
 
 def parse_comment(comment: str) -> dict:
@@ -350,7 +420,7 @@ def _receiver_status(src: str, info: str, received_at: datetime):
         body = body[m.end():]
     b = ReceiverBeacon(name=src, received_at=received_at, time=time)
     _status_tokens(body.split(), b)
-    return b
+    return _clean_beacon(b)
 
 
 def _status_tokens(tokens: list[str], b: ReceiverBeacon) -> None:

@@ -3,6 +3,24 @@
 prometheus_client's Counter takes a lock per increment; at tens of thousands of
 messages a second that is measurable, so the pipeline bumps ints and a collector
 reads them when Prometheus asks.
+
+Every message is accounted for (`IngestStats.accounting`):
+
+    messages_in = fixes_stored + receiver_beacons + state_only
+                  + rejected (by reason) + dropped (by reason) + in_flight
+
+- messages_in: messages the router handled (`messages`) plus those a live feed
+  dropped before it on a full queue;
+- rejected: `reject(kind, reason)` for every reason but the drop reasons, the
+  database's refusals of accepted fixes (kind "db") included;
+- dropped: the DROP_REASONS (good messages that could not be handled), counted once
+  even though `dropped_queue_full` repeats the queue_full figure;
+- in_flight: fixes the router accepted that are neither written nor refused by the
+  database yet (buffered in the batch being built or queued for the writer): 0 after
+  a clean close.
+A receiver beacon counts once when routed, however many merge into one row. Exact
+once the pipeline is closed; a live snapshot can be off by the messages being routed
+at that instant (a message is counted in before its outcome).
 """
 
 from __future__ import annotations
@@ -15,7 +33,14 @@ from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from soar.records import QUEUE_FULL
+
 LATENCY_BUCKETS_MS = (0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000)
+
+# Reasons that are drops (a good message that could not be handled), not rejections.
+DROP_REASONS = frozenset({QUEUE_FULL})
+# The `reject` kind of the writer's refusals: fixes the router had already accepted.
+DB_KIND = "db"
 
 
 class Latency:
@@ -62,16 +87,63 @@ class IngestStats:
     latency: dict = field(default_factory=lambda: {"create_flight": Latency(),
                                                     "complete_flight": Latency()})
     gauges: dict = field(default_factory=dict)               # name -> callable
+    # Display-only text fields cleaned at the edge, by (kind, field); the message is
+    # still stored, so this is not part of the accounting identity.
+    cleaned: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reject(self, kind: str, reason: str, count: int = 1) -> None:
         self.rejected[(kind, reason)] += count
 
+    def count_cleaned(self, kind: str, fields: tuple[str, ...]) -> None:
+        """A record's `cleaned` fields (soar.records.Fix / ReceiverBeacon)."""
+        for name in fields:
+            self.cleaned[(kind, name)] += 1
+
+    def accounting(self) -> dict:
+        """The parts of the accounting identity (module docstring), its residual
+        `unaccounted` and whether it holds (`balanced`)."""
+        # Copies first: the router thread may add keys while we read.
+        rejected_by = dict(self.rejected)
+        messages_in = sum(dict(self.messages).values())
+        rejected: Counter = Counter()
+        dropped: Counter = Counter()
+        refused_by_db = 0
+        for (kind, reason), n in rejected_by.items():
+            if reason in DROP_REASONS:
+                dropped[reason] += n
+                if kind != DB_KIND:
+                    messages_in += n      # dropped before the router counted it
+            else:
+                rejected[reason] += n
+            if kind == DB_KIND:
+                refused_by_db += n
+        in_flight = self.fixes_accepted - self.fixes_written - refused_by_db
+        accounted = (self.fixes_written + self.receiver_beacons + self.state_only
+                     + sum(rejected.values()) + sum(dropped.values()) + in_flight)
+        unaccounted = messages_in - accounted
+        return {
+            "messages_in": messages_in,
+            "fixes_stored": self.fixes_written,
+            "receiver_beacons": self.receiver_beacons,
+            "state_only": self.state_only,
+            "rejected": dict(rejected),
+            "dropped": dict(dropped),
+            "in_flight": in_flight,
+            "unaccounted": unaccounted,
+            "balanced": unaccounted == 0 and in_flight >= 0,
+        }
+
+    def accounting_line(self) -> str:
+        """The identity's parts for the periodic stats line."""
+        a = self.accounting()
+        return (f"in={a['messages_in']} stored={a['fixes_stored']} "
+                f"beacons={a['receiver_beacons']} state_only={a['state_only']} "
+                f"rejected={sum(a['rejected'].values())} dropped={sum(a['dropped'].values())} "
+                f"in_flight={a['in_flight']} unaccounted={a['unaccounted']}")
+
     def rejected_by_reason(self) -> dict[str, int]:
-        out: Counter = Counter()
-        for (_, reason), n in self.rejected.items():
-            out[reason] += n
-        return dict(out)
+        return _by_name(self.rejected)
 
     def summary(self) -> dict:
         elapsed = max(time.monotonic() - self.started, 1e-9)
@@ -85,6 +157,8 @@ class IngestStats:
             "state_only": self.state_only,
             "rejected": self.rejected_by_reason(),
             "dropped_queue_full": self.dropped_queue_full,
+            "cleaned": _by_name(self.cleaned),
+            "accounting": self.accounting(),
             "flights": dict(self.flights),
             **{f"{name}_p99_ms": (round(lat.percentile(99), 3) if lat.recent else None)
                for name, lat in self.latency.items()},
@@ -92,6 +166,14 @@ class IngestStats:
             "messages_per_s": round(total / elapsed, 1),
             "fixes_per_s": round(self.fixes_written / elapsed, 1),
         }
+
+
+def _by_name(counter: Counter) -> dict[str, int]:
+    """A Counter keyed by (kind, name) summed by name."""
+    out: Counter = Counter()
+    for (_, name), n in dict(counter).items():
+        out[name] += n
+    return dict(out)
 
 
 class IngestCollector:
@@ -103,18 +185,44 @@ class IngestCollector:
     def collect(self):
         s = self.stats
         msgs = CounterMetricFamily("soar_ingest_messages", "Messages received", labels=["source"])
-        for kind, n in s.messages.items():
+        for kind, n in dict(s.messages).items():
             msgs.add_metric([kind], n)
         yield msgs
         rej = CounterMetricFamily("soar_ingest_rejected", "Messages rejected",
                                   labels=["source", "reason"])
-        for (kind, reason), n in s.rejected.items():
+        for (kind, reason), n in dict(s.rejected).items():
             rej.add_metric([kind, reason], n)
         yield rej
         yield CounterMetricFamily("soar_ingest_fixes_written", "Fixes committed", value=s.fixes_written)
         yield CounterMetricFamily("soar_ingest_dropped_queue_full",
                                   "Messages dropped because the router queue was full",
                                   value=s.dropped_queue_full)
+        acc = s.accounting()
+        yield CounterMetricFamily("soar_ingest_messages_in",
+                                  "Messages in: routed, or dropped before the router",
+                                  value=acc["messages_in"])
+        out = CounterMetricFamily(
+            "soar_ingest_messages_accounted",
+            "Messages by outcome (reason for rejected/dropped); with in_flight they sum "
+            "to soar_ingest_messages_in", labels=["outcome", "reason"])
+        for outcome in ("fixes_stored", "receiver_beacons", "state_only"):
+            out.add_metric([outcome, ""], acc[outcome])
+        for outcome in ("rejected", "dropped"):
+            for reason, n in acc[outcome].items():
+                out.add_metric([outcome, reason], n)
+        yield out
+        yield GaugeMetricFamily("soar_ingest_messages_in_flight",
+                                "Accepted fixes not yet written nor refused by the database",
+                                value=acc["in_flight"])
+        yield GaugeMetricFamily("soar_ingest_messages_unaccounted",
+                                "Messages in minus every outcome: 0 unless a message was lost",
+                                value=acc["unaccounted"])
+        cleaned = CounterMetricFamily("soar_ingest_cleaned",
+                                      "Display-only text fields cleaned of control characters",
+                                      labels=["source", "field"])
+        for (kind, name), n in dict(s.cleaned).items():
+            cleaned.add_metric([kind, name], n)
+        yield cleaned
         depth = GaugeMetricFamily("soar_router_queue_depth", "Router queue depth", labels=["queue"])
         for name, fn in s.queue_depth.items():
             depth.add_metric([name], fn())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
@@ -142,22 +143,60 @@ def test_untracked_aircraft_store_no_fixes(database, conn, tmp_path, oneminute_l
 
 
 def test_garbage_never_reaches_the_database(database, conn, tmp_path, oneminute_lines):
-    lines = oneminute_lines[:500] + [
-        "2020-05-30 11:05:00.000000: FLRDDABFF>APRS,qAS,EDFS:"
-        "/110500h9959.82N/01013.24E'357/037/A=003451",
-        "2020-05-30 11:05:00.000000: FLRDDABFF>APRS,qAS,EDFS:"
-        "/110500h4959.82N/01013.24E'357/037/A=999999",
-        "2020-05-30 11:05:00.000000: \x00\x01garbage",
-        "not even a timestamp",
-        "2020-05-30 11:05:00.000000: FLRDDABFF>APRS,qAS,EDFS:"
-        "/115900h4959.82N/01013.24E'357/037/A=003451",
-    ]
+    """Garbage around a real 500-line capture: none of it is stored, each line is
+    counted under its reason, and every good line is stored exactly as without it."""
+    good = oneminute_lines[:500]
+    clean = tmp_path / "good.txt"
+    clean.write_text("\n".join(good) + "\n")
+    undisturbed = replay(database, clean, "aprs")
+    n_good = conn.execute("SELECT count(*) FROM fixes").fetchone()[0]
+    assert n_good == undisturbed.fixes_written > 300
+    conn.execute("TRUNCATE fixes, flights, aircraft, receivers")
+    conn.commit()
+
+    stamp = "2020-05-30 11:05:00.000000: "
+    garbage = {   # line -> the reason it is counted under
+        # NUL in a receiver name or a comment token once made PostgreSQL refuse the batch.
+        f"{stamp}FLRDDABFF>APRS,qAS,ED\x00FS:/110459h4959.82N/01013.24E'357/037/A=003451":
+            "bad_text",
+        f"{stamp}LI\x00LH>OGNSDR,TCPIP*,qAC,GLIDERN2:>110459h v0.2.7.RPI-GPU CPU:0.7": "bad_text",
+        # NUL in display-only text is removed: an aircraft and a receiver the capture
+        # does not have, stored clean.
+        f"{stamp}FLRABCDEF>APRS,qAS,EDFS:/110459h4959.82N/01013.24E'357/037/A=003451 "
+        "id06ABCDEF regD-\x00KABC model\x00": "stored",
+        f"{stamp}POISON1>OGNSDR,TCPIP*,qAC,GLIDERN2:>110459h v0.2.7.RPI-GPU RF:\x00+54 a\x00b":
+            "beacon",
+        # 1e300dB was stored as +Infinity.
+        f"{stamp}FLRDDABFF>APRS,qAS,EDFS:/110459h4959.82N/01013.24E'357/037/A=003451 1e300dB":
+            "out_of_range",
+        f"{stamp}FLRDDABFF>APRS,qAS,EDFS:/110500h9959.82N/01013.24E'357/037/A=003451":
+            "out_of_range",
+        f"{stamp}FLRDDABFF>APRS,qAS,EDFS:/110500h4959.82N/01013.24E'357/037/A=999999":
+            "out_of_range",
+        f"{stamp}\x00\x01garbage": "parse_error",
+        "not even a timestamp": None,          # not a message: the reader skips it
+        f"{stamp}FLRDDABFF>APRS,qAS,EDFS:/115900h4959.82N/01013.24E'357/037/A=003451": "future",
+    }
+    lines = list(garbage)[:3] + good[:250] + list(garbage)[3:] + good[250:]
     part = tmp_path / "bad.txt"
     part.write_text("\n".join(lines) + "\n")
-    replay(database, part, "aprs")
+    stats = replay(database, part, "aprs")
     assert conn.execute("SELECT count(*) FROM fixes WHERE latitude NOT BETWEEN -90 AND 90 "
-                        "OR altitude_m > 25000 OR time > received_at + interval '10 s'"
-                        ).fetchone()[0] == 0
+                        "OR altitude_m > 25000 OR time > received_at + interval '10 s' "
+                        "OR signal_db = 'Infinity'::real").fetchone()[0] == 0
+    # The good lines, all of them: the same fixes as the undisturbed run, plus the two
+    # cleaned lines.
+    assert stats.fixes_written == undisturbed.fixes_written + 1
+    assert conn.execute("SELECT count(*) FROM fixes").fetchone()[0] == n_good + 1
+    assert stats.receiver_beacons == undisturbed.receiver_beacons + 1
+    assert conn.execute("SELECT registration, model FROM aircraft WHERE address = x'ABCDEF'::int"
+                        ).fetchone() == ("D-KABC", None)
+    assert conn.execute("SELECT status->>'rf', status->>'comment' FROM receivers "
+                        "WHERE name = 'POISON1'").fetchone() == ("+54", "ab")
+    reasons = Counter(r for r in garbage.values() if r not in (None, "stored", "beacon"))
+    for reason in set(reasons) | {r for _, r in stats.rejected} | {r for _, r in undisturbed.rejected}:
+        assert (stats.rejected[("aprs", reason)] - undisturbed.rejected[("aprs", reason)]
+                == reasons[reason]), reason
 
 
 def test_every_real_tracker_type_is_stored_or_counted(database, conn, tmp_path, shared_data):

@@ -3,18 +3,30 @@
 `ModeSDecoder.decode` turns any internal exception into PARSE_ERROR, so "nothing
 escapes" alone would prove little: well-formed input (valid length and DF) must
 also never come back as PARSE_ERROR, which would be a hidden exception.
+
+Every Fix must also fit the database columns (soar.columns): text printable (the
+callsign from the Mode-S alphabet), every float finite and within float4, every
+integer within its column. Mutations set the bit fields to their extremes and
+identification frames to random characters (reserved ones included), so the
+numbers and the callsign do take their hostile values.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from helpers.paths import SHARED_DATA
+from soar.columns import FLOAT4_MAX
 from soar.feeds.beast import MODE_AC, PAYLOAD_LEN, BeastDecoder, Frame, encode_frame, signal_dbfs
 from soar.feeds.modes import ModeSDecoder, crc_remainder
-from soar.records import PARSE_ERROR, Fix, Reject
+from soar.ingest import validate
+from soar.records import BAD_TEXT, OUT_OF_RANGE, PARSE_ERROR, Fix, Reject
 
 ULSS7 = SHARED_DATA / "beast" / "ulss7-2018-04-03.beast"
 START = datetime(2018, 4, 3, 19, 2, 28, tzinfo=timezone.utc)
@@ -56,16 +68,25 @@ def mutate(rng: random.Random, frame: bytes, icaos: list[bytes]) -> bytes:
     return with_crc(b) if rng.random() < 0.9 else bytes(b)
 
 
+_CALLSIGN = re.compile(r"[A-Z0-9]+(?: +[A-Z0-9]+)*")
+
+
 def check_fix(fix: Fix) -> None:
     assert -90.0 <= fix.latitude <= 90.0 and -180.0 <= fix.longitude <= 180.0
     assert math.isfinite(fix.latitude) and math.isfinite(fix.longitude)
-    assert 0 <= fix.address < 1 << 24
+    assert 0 <= fix.address < 1 << 24 and fix.address_type == 1
+    assert fix.aircraft_type is None or 0 <= fix.aircraft_type <= 15
     assert fix.time.tzinfo is not None and fix.time.utcoffset() == timedelta(0)
-    assert fix.altitude_m is None or math.isfinite(fix.altitude_m)
+    for v in (fix.altitude_m, fix.ground_speed_kmh, fix.track_deg, fix.climb_rate_ms,
+              fix.turn_rate_degs, fix.signal_db):
+        assert v is None or (math.isfinite(v) and abs(v) <= FLOAT4_MAX), v
     assert fix.ground_speed_kmh is None or 0 <= fix.ground_speed_kmh < 20_000
-    assert fix.track_deg is None or 0 <= fix.track_deg < 360
+    assert fix.track_deg is None or 0 <= fix.track_deg <= 360
     assert fix.climb_rate_ms is None or abs(fix.climb_rate_ms) < 200
     assert fix.on_ground in (True, False)
+    assert fix.receiver is None or fix.receiver.isprintable()
+    assert fix.callsign is None or _CALLSIGN.fullmatch(fix.callsign), fix.callsign
+    assert fix.registration is None and fix.model is None and fix.cleaned == ()
 
 
 def test_mutated_real_frames():
@@ -145,3 +166,47 @@ def test_corrupted_beast_stream_keeps_framing():
             check_fix(result)
             # The capture was recorded near Saint Petersburg.
             assert 55 < result.latitude < 65 and 25 < result.longitude < 42
+
+
+def identification(rng: random.Random, icao: bytes) -> bytes:
+    """A DF17 identification frame (TC 1-4) with 8 random 6-bit characters, any of
+    them reserved ('#' in the Mode-S alphabet), CRC fixed up."""
+    chars = rng.getrandbits(48)
+    me = bytes([(rng.randint(1, 4) << 3) | rng.randrange(8)]) + chars.to_bytes(6, "big")
+    return with_crc(bytearray(b"\x8d" + icao + me + b"\0\0\0"))
+
+
+def test_random_callsigns_stay_in_the_mode_s_alphabet():
+    rng = random.Random(7)
+    frames = real_frames()
+    positions = [f.payload for f in frames if f.payload[0] >> 3 == 17 and 9 <= f.payload[4] >> 3 <= 18]
+    decoder = ModeSDecoder("fuzz", 59.9, 30.3)
+    callsigns = Counter()
+    for i, frame in enumerate(positions * 3):
+        at = START + timedelta(seconds=i * 0.05)
+        decoder.decode(identification(rng, frame[1:4]), at)
+        result = decoder.decode(frame, at)
+        if isinstance(result, Fix):
+            check_fix(result)
+            callsigns[result.callsign is not None] += 1
+    # Random identifications did reach the fixes (those without a reserved character).
+    assert callsigns[True] > 500, callsigns
+
+
+@pytest.mark.parametrize("name", ["feed\x00", "a\x1bb", "\u2028", "x\udc80"])
+def test_a_feed_name_that_is_not_printable_is_refused_not_altered(name):
+    decoder = ModeSDecoder(name, 59.9, 30.3)
+    results = Counter(decoder.decode(f.payload, START) for f in real_frames()[:500])
+    assert results == Counter({BAD_TEXT: 500})
+
+
+@pytest.mark.parametrize("signal", [math.nan, math.inf, -math.inf, 1e39, -1e300])
+def test_a_signal_beyond_float4_is_refused_by_validation(signal):
+    """The signal level comes with the frame from the feed reader, not from the frame's
+    bits: validation is the gate that keeps +Infinity out of `real`."""
+    decoder = ModeSDecoder("fuzz", 59.9, 30.3)
+    fixes = [r for i, f in enumerate(real_frames()[:3000])
+             if isinstance(r := decoder.decode(f.payload, START + timedelta(seconds=i * 0.02),
+                                               signal), Fix)]
+    assert fixes
+    assert {validate.check(f) for f in fixes} == {OUT_OF_RANGE}

@@ -1,21 +1,36 @@
 """Mutated real OGN lines and random strings through soar.feeds.ogn: nothing escapes, and
-whatever comes out as a Fix satisfies the invariants the database relies on.
+whatever comes out as a Fix or ReceiverBeacon fits the database columns (soar.columns):
+no control character (NUL included) in any text, every float finite and within float4,
+every integer within its column's range, receiver status serialisable as JSON.
+
+The mutations aim hostile values at the fields that are stored: control characters into
+receiver names, callsigns, registrations, models, versions and status texts, and
+numbers such as 1e308, 1e39, nan, inf and huge integers into the number tokens; the
+tests assert those mutations did reach the parser's stored fields, so the invariants
+are not checked on harmless input only.
 
 Deterministic (fixed seed; set SOAR_FUZZ_SEED to explore other corpora)."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
+import re
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from helpers.paths import SHARED_DATA
+from soar.columns import FLOAT4_MAX, SMALLINT_MAX
 from soar.feeds import ogn
 from soar.records import (
     BAD_CRC,
+    BAD_TEXT,
     DUPLICATE,
     FUTURE,
     NO_POSITION,
@@ -36,17 +51,33 @@ SEED = int(os.environ.get("SOAR_FUZZ_SEED", "20240706"))
 N_MUTANTS = 60_000
 N_RANDOM = 8_000
 REASONS = {PARSE_ERROR, BAD_CRC, OUT_OF_RANGE, DUPLICATE, STALE, FUTURE, NO_TRACKING,
-           UNSUPPORTED, NO_POSITION}
+           UNSUPPORTED, NO_POSITION, BAD_TEXT}
 RECEIVED = datetime(2024, 12, 31, 23, 59, 30, tzinfo=timezone.utc)   # near rollovers
 
+# Characters no text column may hold: C0 and C1 controls (NUL first), DEL, format
+# characters, a lone surrogate, private use, line/paragraph separators, no-break space.
+CONTROL = ("\x00\x01\x07\x08\x0b\x0c\x1b\x1f\x7f\x80\x85\x9f\u00ad\u200b\u200e"
+           "\u2028\u2029\ufeff\udc80\ue000\xa0")
 # Characters that matter to the parser, plus some that should never appear.
 ALPHABET = ("0123456789ABCDEFabcdef/\\:>,!*#^'&_ -+.=hzNSEWidfmrotBkHzgpsxFL"
-            "\x00\t\r\n\x7f\u00e9\u00ff\u0663\u2028\ufffd\U0001f6e9")
+            "\t\r\n\u00e9\u00ff\u0663\ufffd\U0001f6e9" + CONTROL)
+# Numbers beyond float4 / non-finite / beyond any integer column, signed so that the
+# parser's first-character dispatch takes them as numbers.
+HOSTILE_NUMBERS = ["1e308", "+1e308", "1e39", "+1e39", "-1e39", "3.5e38", "-3.5e38", "+nan",
+                   "-nan", "+inf", "-inf", "1e309", "+Infinity", "99999999999999999999",
+                   "-99999999999999999999", "2147483648", "-2147483649", "32768", "1e-46"]
 TOKENS = ["id06DD89C9", "idFFFFFFFF", "id1C4007220E", "idZZ123456", "!W99!", "!W0", "nanrot",
           "infdB", "+1e308fpm", "-0.0rot", "fnA3:", "reg", "model:", "A3:X", "/A=-99999",
           "/A=999999", "999/999", "TCPIP*", "qAC", "OGNSDR", ">", ":", "9959.99N", "18059.99W",
           "v0.2.7.", "CPU:nan", "RAM:/MB", "NTP:ms/ppm", "0/0Acfts[1h]", "235959h", "000000z",
-          "\u0663\u0663"]
+          "\u0663\u0663", "+1e39dB", "-1e39rot", "1e300dB", "+nanfpm", "+infrot", "reg\x00D-1",
+          "modelA\x00B", "fnAB\x01C", "RF:\x00", "v0.2.\x007", "CPU:1e308", "+1e39C",
+          "1e400V", "RAM:1e39/inf" + "MB", "+1e308Acfts[1h]"]
+# Number tokens the parser reads (aircraft: fpm, rot, dB; receiver status: C, V, A, MB,
+# ms/ppm, s, Acfts) and the stored text tokens and fields.
+_NUMBER_TOKEN = re.compile(
+    r"(?<![^\s:/])([+-]?\d+(?:\.\d+)?)(?=fpm|rot|dB|C\b|V\b|A\b|MB|ms/|ppm|s\b|/)")
+_TEXT_FIELD = re.compile(r"(?:\b(?:reg|model|fn|v|RF:)|[A-D][0-7]:)(\S+)|,([^,:>]+):|^([^>]+)>")
 
 
 def real_lines() -> list[str]:
@@ -58,8 +89,33 @@ def real_lines() -> list[str]:
     return lines
 
 
+def poison_number(rng: random.Random, line: str) -> str:
+    """One number token's digits replaced by a hostile number."""
+    spots = list(_NUMBER_TOKEN.finditer(line))
+    if not spots:
+        return line
+    m = rng.choice(spots)
+    return line[:m.start(1)] + rng.choice(HOSTILE_NUMBERS) + line[m.end(1):]
+
+
+def poison_text(rng: random.Random, line: str) -> str:
+    """A control character inside a stored text: receiver name (last path element or
+    a receiver's source call), callsign, registration, model, version, RF status."""
+    spots = [(m.start(g), m.end(g)) for m in _TEXT_FIELD.finditer(line)
+             for g in (1, 2, 3) if m.group(g)]
+    if not spots:
+        return line
+    start, end = rng.choice(spots)
+    i = rng.randint(start, end)
+    return line[:i] + "".join(rng.choices(CONTROL, k=rng.randint(1, 3))) + line[i:]
+
+
 def mutate(rng: random.Random, line: str) -> str:
-    op = rng.randrange(9)
+    op = rng.randrange(13)
+    if op >= 11:
+        return poison_text(rng, line)
+    if op >= 9:
+        return poison_number(rng, line)
     i = rng.randrange(len(line) + 1)
     if op == 0:                                   # character flips
         chars = list(line)
@@ -87,7 +143,7 @@ def mutate(rng: random.Random, line: str) -> str:
         return "".join(rng.choice("09") if c.isdigit() and rng.random() < 0.3 else c
                        for c in line)
     if op == 7:                                   # byte-level damage, decoded as a reader would
-        data = bytearray(line.encode("utf-8"))
+        data = bytearray(line.encode("utf-8", "surrogatepass"))
         for _ in range(rng.randint(1, 3)):
             if data:
                 data[rng.randrange(len(data))] = rng.randrange(256)
@@ -102,6 +158,19 @@ def random_string(rng: random.Random) -> str:
                    ).encode("utf-8", "replace").decode("utf-8", "replace")
 
 
+def clean_text(v) -> bool:
+    """Fits a text column: printable (no control character, NUL included) and UTF-8."""
+    if not isinstance(v, str) or not v.isprintable() or "\x00" in v:
+        return False
+    v.encode("utf-8")                  # raises on a lone surrogate
+    return True
+
+
+def real(v) -> bool:
+    """Fits a `real` (float4) column: finite and within float4's range."""
+    return isinstance(v, (int, float)) and math.isfinite(v) and abs(v) <= FLOAT4_MAX
+
+
 def check(raw: str, result, received_at: datetime = RECEIVED) -> str:
     if result is None:
         assert raw.rstrip("\r\n").startswith("#"), raw
@@ -109,23 +178,67 @@ def check(raw: str, result, received_at: datetime = RECEIVED) -> str:
     if isinstance(result, Fix):
         assert -90.0 <= result.latitude <= 90.0, raw
         assert -180.0 <= result.longitude <= 180.0, raw
+        # integer (address), smallint with CHECK 0..63 (address_type), smallint
+        # (aircraft_type, source), bigint (aircraft id).
         assert isinstance(result.address, int) and 0 <= result.address < 1 << 24, raw
         assert 0 <= result.address_type < 64 and 0 <= result.aircraft_id < 1 << 31, raw
+        assert result.aircraft_type is None or 0 <= result.aircraft_type <= 15, raw
+        assert 0 < int(result.source) <= SMALLINT_MAX
         assert result.time.tzinfo is not None and result.time.utcoffset().total_seconds() == 0
         assert result.received_at is received_at
         for v in (result.altitude_m, result.ground_speed_kmh, result.track_deg,
                   result.climb_rate_ms, result.turn_rate_degs, result.signal_db):
-            assert v is None or math.isfinite(v), raw
+            assert v is None or real(v), (raw, v)
         assert result.track_deg is None or 0 <= result.track_deg < 360, raw
+        for v in (result.receiver, result.callsign, result.registration, result.model):
+            assert v is None or clean_text(v), (raw, v)
+        assert set(result.cleaned) <= {"callsign", "registration", "model"}, raw
         return "Fix"
     if isinstance(result, ReceiverBeacon):
-        assert result.name, raw
+        assert result.name and clean_text(result.name), raw
         if result.latitude is not None:
             assert -90.0 <= result.latitude <= 90.0 and -180.0 <= result.longitude <= 180.0
+        assert result.altitude_m is None or real(result.altitude_m), raw
         assert result.time is None or result.time.utcoffset().total_seconds() == 0, raw
+        for v in (result.version, result.platform):
+            assert v is None or clean_text(v), (raw, v)
+        for key, v in result.status.items():
+            assert clean_text(key), (raw, key)
+            assert v is None or clean_text(v) or (type(v) is float and math.isfinite(v)), (raw, v)
+        json.dumps(result.status, allow_nan=False)   # the jsonb column: no NaN/Infinity
+        assert set(result.cleaned) <= {"version", "platform", "rf", "comment"}, raw
         return "ReceiverBeacon"
     assert isinstance(result, Reject) and result in REASONS, (raw, result)
     return str(result)
+
+
+def hostile(raw: str) -> bool:
+    return not raw.isprintable() or any(n in raw for n in ("e308", "e39", "nan", "inf", "Inf"))
+
+
+@pytest.mark.parametrize("bad", [
+    {"registration": "D-\x00KABC"}, {"model": "Ka\x078"}, {"callsign": "\udc80"},
+    {"receiver": "ED\x00FS"}, {"signal_db": math.inf}, {"signal_db": 1e300},
+    {"turn_rate_degs": math.nan}, {"climb_rate_ms": -1e39}, {"altitude_m": 3.5e38},
+    {"aircraft_type": 1 << 15}, {"address_type": 64}])
+def test_the_invariants_catch_what_the_database_refuses_or_mangles(bad):
+    """The checks above are not vacuous: each kind of value the issue found stored
+    (NUL in text, +Infinity from 1e300dB, out-of-range integers) fails them."""
+    base = next(r for r in (ogn.parse(ln, RECEIVED) for ln in real_lines()) if isinstance(r, Fix))
+    assert check("", base) == "Fix"
+    with pytest.raises(AssertionError):
+        check("", replace(base, **bad))
+
+
+@pytest.mark.parametrize("bad", [
+    {"name": "EDFS\x00"}, {"version": "0.2\x007"}, {"status": {"comment": "a\x00b"}},
+    {"status": {"cpu_load": math.nan}}, {"altitude_m": math.inf}])
+def test_the_receiver_invariants_catch_what_the_database_refuses(bad):
+    base = next(r for r in (ogn.parse(ln, RECEIVED) for ln in real_lines())
+                if isinstance(r, ReceiverBeacon))
+    assert check("", base) == "ReceiverBeacon"
+    with pytest.raises((AssertionError, ValueError)):
+        check("", replace(base, **bad))
 
 
 def test_mutated_real_lines_never_escape_and_fixes_are_valid():
@@ -136,12 +249,25 @@ def test_mutated_real_lines_never_escape_and_fixes_are_valid():
         raw = mutate(rng, rng.choice(corpus))
         if n % 3 == 0:                            # pile a second mutation on a third of them
             raw = mutate(rng, raw)
-        counts[check(raw, ogn.parse(raw, RECEIVED))] += 1
+        result = ogn.parse(raw, RECEIVED)
+        outcome = check(raw, result)
+        counts[outcome] += 1
+        if hostile(raw):
+            counts["hostile " + outcome] += 1
+        if isinstance(result, (Fix, ReceiverBeacon)) and result.cleaned:
+            counts["cleaned " + outcome] += 1
     # The corpus must exercise every path, or the invariants above prove nothing.
     assert counts["Fix"] > N_MUTANTS * 0.2, counts
     assert counts["ReceiverBeacon"] > 1000, counts
     assert counts[PARSE_ERROR] > 1000 and counts[UNSUPPORTED] > 1000, counts
     assert counts[OUT_OF_RANGE] > 100, counts
+    # Hostile text and numbers did reach the stored fields: records came out cleaned,
+    # identities and numbers were refused, and many hostile lines still became records
+    # (so the invariants were checked on them, not only on harmless input).
+    assert counts["cleaned Fix"] > 100 and counts["cleaned ReceiverBeacon"] > 400, counts
+    assert counts["hostile " + BAD_TEXT] > 2000, counts
+    assert counts["hostile " + OUT_OF_RANGE] > 700, counts
+    assert counts["hostile Fix"] > 3000 and counts["hostile ReceiverBeacon"] > 1200, counts
 
 
 def test_random_strings_never_escape():

@@ -13,6 +13,7 @@ import pytest
 from helpers.paths import SHARED_DATA
 from soar.feeds import ogn
 from soar.records import (
+    BAD_TEXT,
     OUT_OF_RANGE,
     PARSE_ERROR,
     UNSUPPORTED,
@@ -351,3 +352,55 @@ def test_oneminute_server_time(oneminute):
     times = [ogn.parse_server_comment(raw) for _, raw, _ in results if raw.startswith("#")]
     assert [t for t in times if t] == [datetime(2020, 5, 30, 11, 5, s, tzinfo=UTC)
                                        for s in (12, 32, 52)]
+
+
+# -- clean at the edge (the rule in soar.feeds.ogn's docstring) -----------------------
+
+def test_control_characters_in_display_text_are_removed_and_noted():
+    raw = line_with("OGADSB_ADSB.txt", "fnA3:RYR5VV")
+    f = parse_fix(raw.replace("regEI-DYO", "regEI-\x00DYO").replace("fnA3:RYR5VV", "fnA3:RYR\x075VV")
+                  .replace("modelB738", "modelB7\u200b38"))
+    assert (f.callsign, f.registration, f.model) == ("RYR5VV", "EI-DYO", "B738")
+    assert f.cleaned == ("callsign", "registration", "model")
+    assert parse_fix(raw).cleaned == ()
+    f = parse_fix(raw.replace("regEI-DYO", "reg\x00\x01"))       # nothing left: no registration
+    assert f.registration is None and f.cleaned == ("registration",)
+
+
+def test_a_receiver_name_with_control_characters_is_refused():
+    raw = line_with("OGFLR_Flarm.txt", "FLRDD89C9")
+    assert ogn.parse(raw.replace(",LIDH:", ",LI\x00DH:"), RECEIVED) == BAD_TEXT
+    assert ogn.parse(raw.replace(",LIDH:", ",LIDH\x7f:"), RECEIVED) == BAD_TEXT
+    status = line_with("OGNSDR_TCPIPmsgs.txt", "LILH>OGNSDR,TCPIP*,qAC,GLIDERN2:>")
+    assert ogn.parse(status.replace("LILH>", "LI\x00LH>"), RECEIVED) == BAD_TEXT
+    position = line_with("OGNSDR_TCPIPmsgs.txt", "LILH>OGNSDR,TCPIP*,qAC,GLIDERN2:/")
+    assert ogn.parse(position.replace("LILH>", "LILH\u2028>"), RECEIVED) == BAD_TEXT
+    # Control characters where nothing is stored change nothing.
+    f = parse_fix(raw.replace(" 7.0dB", " 7.0dB \x00\x01junk"))
+    assert f.receiver == "LIDH" and f.cleaned == ()
+
+
+def test_receiver_texts_are_cleaned_numbers_kept_finite():
+    raw = line_with("OGNSDR_TCPIPmsgs.txt", "LILH>OGNSDR,TCPIP*,qAC,GLIDERN2:>")
+    b = ogn.parse(raw.replace("RF:+54", "RF:\x00+54").replace("v0.2.7.RPI-GPU", "v0.2.7.RPI\x1b-GPU")
+                  + " hello\x00world", RECEIVED)
+    assert isinstance(b, ReceiverBeacon) and b.name == "LILH"
+    assert b.platform == "RPI-GPU" and b.status["rf"].startswith("+54-1.1ppm")
+    assert b.status["comment"] == "helloworld"
+    assert b.cleaned == ("platform", "rf", "comment")
+    b = ogn.parse(raw.replace("CPU:0.7", "CPU:nan").replace("+55.7C", "+1e400C"), RECEIVED)
+    assert "cpu_load" not in b.status and "cpu_temp_c" not in b.status
+    assert b.status["comment"] == "CPU:nan +1e400C"        # kept as text, not as NaN/inf
+
+
+@pytest.mark.parametrize("token", ["1e300dB", "+1e39dB", "-1e39rot", "+2.3e38rot", "+nanfpm",
+                                   "-inffpm", "+1e308fpm", "1e309dB"])
+def test_numbers_beyond_float4_or_not_finite_are_refused(token):
+    raw = line_with("OGFLR_Flarm.txt", "FLRDD89C9")          # ... +198fpm -0.8rot 7.0dB
+    assert ogn.parse(raw + " " + token, RECEIVED) == OUT_OF_RANGE
+
+
+def test_numbers_at_the_edge_of_float4_are_kept():
+    raw = line_with("OGFLR_Flarm.txt", "FLRDD89C9")
+    f = parse_fix(raw.replace(" 7.0dB", " 3.4e38dB"))
+    assert f.signal_db == 3.4e38                            # storable; validation judges it
