@@ -63,14 +63,9 @@ class Geocoder:
     def source(self) -> str:
         return "pelias" if self.pelias else "places"
 
-    def cached(self, conn: psycopg.Connection, lat: float, lon: float,
-               source: str | None = None) -> int | None:
-        """The cell's row from `source`; with None, any (a Pelias row first)."""
-        lat_e3, lon_e3 = cell(lat, lon)
-        if source is None:
-            row = conn.execute(QUERIES["cached_location_any"], (lat_e3, lon_e3)).fetchone()
-        else:
-            row = conn.execute(QUERIES["cached_location"], (lat_e3, lon_e3, source)).fetchone()
+    def cached(self, conn: psycopg.Connection, lat: float, lon: float, source: str) -> int | None:
+        """The cell's row from `source`."""
+        row = conn.execute(QUERIES["cached_location"], (*cell(lat, lon), source)).fetchone()
         return row[0] if row else None
 
     def _offline(self, conn: psycopg.Connection, lat: float, lon: float) -> Place:
@@ -120,10 +115,11 @@ class Geocoder:
         autocommit mode. `before_call` runs before a Pelias call (the caller extends
         its message's visibility there; it may raise to give up)."""
         if self.pelias is None:
-            hit = self.cached(conn, lat, lon)
+            # Offline: any row of the cell, a Pelias one (from an earlier setup) first.
+            hit = conn.execute(QUERIES["cached_location_any"], cell(lat, lon)).fetchone()
             if hit is not None:
                 metrics.GEOCODE_LOOKUPS.labels("cache").inc()
-                return Located(hit, "places", False)
+                return Located(hit[0], hit[1], False)
             metrics.GEOCODE_LOOKUPS.labels("places").inc()
             return Located(self.places_location(conn, lat, lon), "places", False)
         try:

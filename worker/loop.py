@@ -219,7 +219,8 @@ class Worker:
             return
         self._regeocode_at = now
         try:
-            result = regeocode.regeocode(conn, self.geocoder, self.config.regeocode_batch)
+            result = regeocode.regeocode(conn, self.geocoder, self.config.regeocode_batch,
+                                         budget_s=self.config.pelias_deadline_s)
         except psycopg.OperationalError:
             raise
         except psycopg.Error as exc:
@@ -228,6 +229,9 @@ class Worker:
             return
         if result.locations:
             self.stats.on_regeocoded(result.locations)
+            log.info("%s: re-geocoded %d fallback place(s) with Pelias (%d flight end(s) "
+                     "re-pointed), %d left", self.name, result.locations, result.flight_ends,
+                     result.left)
 
     def _refresh_metrics(self, conn: psycopg.Connection) -> None:
         if not self.report_metrics:

@@ -13,7 +13,7 @@ carries on. Rounds are idempotent and may run in several processes at once.
 
 from __future__ import annotations
 
-import logging
+import time
 from typing import NamedTuple
 
 import psycopg
@@ -23,8 +23,6 @@ from soar.errors import first_line
 from worker import metrics
 from worker.geocode import Geocoder
 from worker.pelias import PeliasError
-
-log = logging.getLogger(__name__)
 
 QUERIES = sqlfiles.queries("queries/worker.sql")
 PAGE = 100                      # candidates read per query
@@ -42,22 +40,32 @@ def pending(conn: psycopg.Connection) -> int:
     return conn.execute(QUERIES["fallbacks_pending"]).fetchone()[0]
 
 
-def regeocode(conn: psycopg.Connection, geocoder: Geocoder, limit: int | None = None) -> Regeocoded:
+def regeocode(conn: psycopg.Connection, geocoder: Geocoder, limit: int | None = None,
+              budget_s: float | None = None) -> Regeocoded:
     """Re-geocode up to `limit` fallback places (None: all), oldest first, stopping at
-    the first Pelias failure. `conn` is in autocommit mode: each place is committed
-    on its own."""
+    the first Pelias failure or, with budget_s, once that much time is spent (the
+    worker's rounds must not hold its messages up behind a slow Pelias). `conn` is
+    in autocommit mode: each place is committed on its own."""
     if geocoder.pelias is None:
         raise ValueError("re-geocoding needs a Pelias URL")
     done = ends = 0
     error = None
     seen: set[int] = set()
-    while error is None and (limit is None or done < limit):
+    until = None if budget_s is None else time.monotonic() + budget_s
+
+    def more() -> bool:
+        return ((limit is None or done < limit)
+                and (until is None or time.monotonic() < until))
+
+    while error is None and more():
         page = PAGE if limit is None else min(PAGE, limit - done)
         rows = [r for r in conn.execute(QUERIES["fallback_candidates"], (page,)).fetchall()
                 if r[0] not in seen]
         if not rows:
             break                   # none left (or only those a concurrent flight re-listed)
         for location_id, lat, lon in rows:
+            if not more():
+                break
             seen.add(location_id)
             try:
                 target = geocoder.pelias_location(conn, lat, lon)
@@ -70,8 +78,4 @@ def regeocode(conn: psycopg.Connection, geocoder: Geocoder, limit: int | None = 
             metrics.GEOCODE_REGEOCODED.inc()
     left = pending(conn)
     metrics.GEOCODE_FALLBACKS_PENDING.set(left)
-    if done or error:
-        log.log(logging.WARNING if error else logging.INFO,
-                "re-geocoded %d fallback place(s) with Pelias (%d flight end(s) re-pointed), "
-                "%d left%s", done, ends, left, f"; stopped: {error}" if error else "")
     return Regeocoded(done, ends, left, error)

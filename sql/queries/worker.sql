@@ -2,8 +2,12 @@
 -- reads (worker/enrich.py) and the locations cache (worker/geocode.py).
 
 -- name: read_messages
-SELECT msg_id, read_ct, enqueued_at, vt, message
-FROM pgmq.read(%s, %s, %s)
+-- The read's own write (vt, read_ct) need not wait for the WAL flush: lost in a server
+-- crash, the message only becomes visible again sooner. set_config(.., true) lasts
+-- until this statement's commit: no session state (PgBouncer transaction pooling).
+SELECT r.msg_id, r.read_ct, r.enqueued_at, r.vt, r.message
+FROM set_config('synchronous_commit', 'off', true) AS s,
+     pgmq.read(%s, %s, %s) AS r
 
 -- name: set_vt
 SELECT vt
@@ -50,7 +54,7 @@ SELECT id FROM locations WHERE lat_e3 = %s AND lon_e3 = %s AND source = %s
 
 -- name: cached_location_any
 -- Offline geocoding: a Pelias row of the cell (from an earlier Pelias setup) is better.
-SELECT id
+SELECT id, source
 FROM locations
 WHERE lat_e3 = %s AND lon_e3 = %s
 ORDER BY source = 'pelias' DESC

@@ -41,7 +41,7 @@ class FakePelias:
         self.override: dict | None = None   # serve this document instead of a recorded one
         self.redirect_to: str | None = None  # mode redirect: send the client there
         self.trickle_interval_s = 0.1        # a byte this often (trickle modes)
-        self.huge_bytes = 2 << 20            # huge modes: body size
+        self.huge_bytes = 2 << 20            # mode huge: body size (huge_unsized: endless)
         self.requests: list[dict] = []
         self.cut = threading.Event()         # the client closed while we were sending
         self._lock = threading.Lock()
@@ -138,10 +138,12 @@ class FakePelias:
             return self._send(h, 200, '{"type": "FeatureCollection", "features": [{"prop')
         if mode == "nested":
             return self._send(h, 200, "[" * 100_000 + "]" * 100_000)
-        if mode in ("huge", "huge_unsized"):
+        if mode == "huge":
             pad = "x" * self.huge_bytes
             return self._send(h, 200, f'{{"type": "FeatureCollection", "features": [], '
-                                      f'"pad": "{pad}"}}', length=(mode == "huge"))
+                                      f'"pad": "{pad}"}}')
+        if mode == "huge_unsized":
+            return self._endless(h)
         if mode == "empty":
             return self._send(h, 200, json.dumps({"type": "FeatureCollection", "features": []}))
         doc = self.override or self.nearest(float(query["point.lat"]), float(query["point.lon"]))
@@ -173,6 +175,20 @@ class FakePelias:
                 h.wfile.write(data[i:i + 1])
                 h.wfile.flush()
                 time.sleep(self.trickle_interval_s)
+        except (BrokenPipeError, ConnectionResetError):
+            self.cut.set()
+
+    def _endless(self, h: BaseHTTPRequestHandler) -> None:
+        """No length, and more than any socket buffer holds: only a client that
+        stops reading and closes ends it."""
+        chunk = b"x" * 65536
+        try:
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.end_headers()
+            h.wfile.write(b'{"type": "FeatureCollection", "features": [], "pad": "')
+            for _ in range(16384):                      # 1 GiB at most
+                h.wfile.write(chunk)
         except (BrokenPipeError, ConnectionResetError):
             self.cut.set()
 
