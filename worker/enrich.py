@@ -7,7 +7,9 @@ timeout         end location only (the flight's last position)
 
 `prepare` reads and geocodes (no flight write); `write` is the one UPDATE (through
 update_flight_takeoff_enrichment / update_flight_landing_enrichment), run by the
-loop inside the transaction that archives the message.
+loop inside the transaction that archives the message. Geocoding does not fail a
+message while Pelias fails: the place then comes from the offline geocoder, and
+`write` lists it for re-geocoding in the same transaction (worker.regeocode).
 """
 
 from __future__ import annotations

@@ -399,9 +399,15 @@ def test_pelias_failing_falls_back_to_places_then_regeocode_restores_pelias(refd
     # The service is back: one call per cell, both ends re-pointed.
     fake.mode, fake.delay_s = "ok", 0
     before = fake.count
+    out = cli(refdb, "queue", "regeocode", "--limit", "1", env_extra={"PELIAS_URL": fake.url})
+    assert out.returncode == 0, out.stderr
+    assert ("re-geocoded 1 fallback place(s) with Pelias, 1 flight end(s) re-pointed; 1 left"
+            in out.stdout)
+    with refdb.connect() as c:
+        assert sources(c) == {"pelias": 1, "places": 1} and fallbacks(c) == 1
     out = cli(refdb, "queue", "regeocode", env_extra={"PELIAS_URL": fake.url})
     assert out.returncode == 0, out.stderr
-    assert ("re-geocoded 2 fallback place(s) with Pelias, 2 flight end(s) re-pointed; 0 left"
+    assert ("re-geocoded 1 fallback place(s) with Pelias, 1 flight end(s) re-pointed; 0 left"
             in out.stdout)
     assert fake.count == before + 2
     with refdb.connect() as c:
