@@ -22,7 +22,10 @@ def _env(name: str, cast, default):
 class WorkerConfig:
     queue: str = QUEUE
     dead_queue: str = DEAD_QUEUE
-    batch_size: int = 10                # messages per pgmq.read
+    # Messages are read one at a time (each has its own visibility timeout, so one
+    # message's slowness or crash never costs another an attempt); batch_size of them
+    # are handled in a row before the loop's housekeeping (metrics, re-geocoding).
+    batch_size: int = 10
     visibility_timeout_s: int = 60      # a message read and not finished reappears after this
     poll_interval_s: float = 1.0        # sleep when the queue is idle
     listen: bool = True                 # LISTEN for pgmq insert notifications (a hint only)
@@ -41,9 +44,17 @@ class WorkerConfig:
     pelias_read_timeout_s: float = 5.0
     pelias_retries: int = 2             # extra tries within one call (5xx, timeouts)
     pelias_retry_backoff_s: float = 0.5
+    pelias_deadline_s: float = 15.0     # one call in all: connect, body, every retry
+    pelias_max_body_bytes: int = 1 << 20    # a larger answer is refused (a failure)
     breaker_threshold: int = 5          # consecutive failed calls that open the circuit
     breaker_reset_s: float = 30.0       # open for this long, then one trial call
     places_max_distance_m: float = 50_000.0
+    # While Pelias fails, flights get the nearest offline place (a fallback); then the
+    # worker re-geocodes up to regeocode_batch fallback places with Pelias every
+    # regeocode_interval_s (0: only `soar queue regeocode` does).
+    regeocode_batch: int = 20
+    regeocode_interval_s: float = 10.0
+    committed_ids_kept: int = 1000      # msg ids of the latest completions kept in Stats
     metrics_interval_s: float = 5.0     # queue depth / age gauges refresh
     # Monitoring without cron: the worker itself warns when the queue falls behind
     # (oldest visible message older than this) or dead letters are waiting.

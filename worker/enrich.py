@@ -7,12 +7,15 @@ timeout         end location only (the flight's last position)
 
 `prepare` reads and geocodes (no flight write); `write` is the one UPDATE (through
 update_flight_takeoff_enrichment / update_flight_landing_enrichment), run by the
-loop inside the transaction that archives the message.
+loop inside the transaction that archives the message. Geocoding does not fail a
+message while Pelias fails: the place then comes from the offline geocoder, and
+`write` lists it for re-geocoding in the same transaction (worker.regeocode).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -43,6 +46,7 @@ class Enrichment:
     runway: str | None = None
     runway_inferred: bool | None = None
     location_id: int | None = None
+    location_fallback: bool = False         # an offline place standing in for Pelias
     track_deg: float | None = None
     method: str | None = None
     point: tuple[float, float] | None = None
@@ -141,7 +145,9 @@ class Enricher:
 
     # -- the work ----------------------------------------------------------------------
 
-    def prepare(self, msg: Message, flight_id: uuid.UUID, event: str) -> Enrichment | Deferred:
+    def prepare(self, msg: Message, flight_id: uuid.UUID, event: str,
+                before_call: Callable[[], None] | None = None) -> Enrichment | Deferred:
+        """Everything but the flight write. `before_call` runs before a Pelias call."""
         self.partial = None
         f = self._flight(flight_id)
         if event == "takeoff" and f.takeoff_time is None:
@@ -187,11 +193,15 @@ class Enricher:
 
         result.point = (float(point[0]), float(point[1]))
         self.partial = result
-        result.location_id = self.geocoder.locate(self.conn, *result.point)
+        located = self.geocoder.locate(self.conn, *result.point, before_call=before_call)
+        result.location_id, result.location_fallback = located.id, located.fallback
         return result
 
     def write(self, result: Enrichment, status: str = "done", error: str | None = None) -> None:
-        """The flight's UPDATE (inside the caller's transaction)."""
+        """The flight's UPDATE (inside the caller's transaction). A fallback place is
+        listed for re-geocoding first, in the same transaction (see note_fallback)."""
+        if result.location_fallback and result.location_id is not None:
+            self.conn.execute(QUERIES["note_fallback"], (result.location_id,))
         query = ("update_takeoff_enrichment" if result.event in DEPARTURE_EVENTS
                  else "update_landing_enrichment")
         found = self.conn.execute(

@@ -1,28 +1,47 @@
 """Locations: a cache of reverse-geocoding results in the `locations` table, one row
-per ~100 m cell (coordinates rounded to 1/1000 degree: lat_e3, lon_e3).
+per ~100 m cell (coordinates rounded to 1/1000 degree: lat_e3, lon_e3) and source
+('pelias' or 'places').
 
 A cell already in the table costs one indexed SELECT and no HTTP call, so repeated
 takeoffs from one airfield (geocoded at the airport's reference point) call Pelias
 once. With no Pelias URL, the offline default looks up the nearest GeoNames place
 in PostgreSQL (nearest_place(), a KNN probe of the places GiST index): no network.
-The cache row is committed on its own, so a later failure of the flight update does
-not cost another geocoding call on the retry.
+
+With a Pelias URL, only a Pelias row is a cache hit. When Pelias fails (after its
+client's retries, or at once while its circuit is open), the place comes from the
+offline geocoder instead, stored as a 'places' row and marked as a fallback: the
+flight is enriched now, never held back or dead-lettered for geocoding alone, and the
+cell is asked again later (worker.regeocode), because a fallback never passes for
+Pelias' answer. The cache row is committed on its own, so a later failure of the
+flight update does not cost another geocoding call on the retry.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
+from collections.abc import Callable
+from typing import NamedTuple
 
 import psycopg
 
 from soar.db import sqlfiles
+from soar.errors import first_line
 from worker import metrics
-from worker.pelias import PeliasClient, Place
+from worker.pelias import PeliasClient, PeliasError, Place
 
 log = logging.getLogger(__name__)
 
 QUERIES = sqlfiles.queries("queries/worker.sql")
+FALLBACK_LOG_EVERY_S = 60.0
+
+
+class Located(NamedTuple):
+    id: int              # locations.id
+    source: str          # 'pelias' or 'places'
+    fallback: bool       # a places row standing in for a failed Pelias call
 
 
 def cell(lat: float, lon: float) -> tuple[int, int]:
@@ -31,18 +50,22 @@ def cell(lat: float, lon: float) -> tuple[int, int]:
 
 
 class Geocoder:
-    def __init__(self, pelias: PeliasClient | None = None, places_max_distance_m: float = 50_000):
+    def __init__(self, pelias: PeliasClient | None = None, places_max_distance_m: float = 50_000,
+                 clock: Callable[[], float] | None = None):
         self.pelias = pelias
         self.places_max_distance_m = places_max_distance_m
+        self._lock = threading.Lock()
+        self.fallbacks = 0                  # lookups answered by the fallback (this process)
+        self._logged_at: float | None = None
+        self._clock = clock or time.monotonic
 
     @property
     def source(self) -> str:
         return "pelias" if self.pelias else "places"
 
-    def cached(self, conn: psycopg.Connection, lat: float, lon: float) -> int | None:
-        lat_e3, lon_e3 = cell(lat, lon)
-        row = conn.execute("SELECT id FROM locations WHERE lat_e3 = %s AND lon_e3 = %s",
-                           (lat_e3, lon_e3)).fetchone()
+    def cached(self, conn: psycopg.Connection, lat: float, lon: float, source: str) -> int | None:
+        """The cell's row from `source`."""
+        row = conn.execute(QUERIES["cached_location"], (*cell(lat, lon), source)).fetchone()
         return row[0] if row else None
 
     def _offline(self, conn: psycopg.Connection, lat: float, lon: float) -> Place:
@@ -54,24 +77,67 @@ class Geocoder:
         label = ", ".join(p for p in (name, admin1, cc) if p)
         return Place(name, admin1, cc.strip() if cc else None, label or None)
 
-    def locate(self, conn: psycopg.Connection, lat: float, lon: float) -> int:
-        """The id of the location row for this point's cell, geocoding on a miss.
-        `conn` is in autocommit mode; PeliasError propagates (the caller retries)."""
-        hit = self.cached(conn, lat, lon)
-        if hit is not None:
-            metrics.GEOCODE_LOOKUPS.labels("cache").inc()
-            return hit
-        if self.pelias:
-            place = self.pelias.reverse(lat, lon)
-        else:
-            place = self._offline(conn, lat, lon)
-        metrics.GEOCODE_LOOKUPS.labels(self.source).inc()
+    def _store(self, conn: psycopg.Connection, lat: float, lon: float, place: Place,
+               source: str) -> int:
         lat_e3, lon_e3 = cell(lat, lon)
         row = conn.execute(
             QUERIES["insert_location"],
             (lat_e3, lon_e3, lat, lon, place.city, place.region, place.country_code, place.label,
-             self.source)).fetchone()
+             source)).fetchone()
         if row:
             return row[0]
         # Another worker stored this cell meanwhile: use its row.
-        return self.cached(conn, lat, lon)
+        return self.cached(conn, lat, lon, source)
+
+    def pelias_location(self, conn: psycopg.Connection, lat: float, lon: float,
+                        before_call: Callable[[], None] | None = None) -> int:
+        """The cell's Pelias row, calling Pelias on a miss. PeliasError propagates."""
+        hit = self.cached(conn, lat, lon, "pelias")
+        if hit is not None:
+            metrics.GEOCODE_LOOKUPS.labels("cache").inc()
+            return hit
+        if before_call is not None and self.pelias.breaker.state != "open":
+            before_call()
+        place = self.pelias.reverse(lat, lon)
+        metrics.GEOCODE_LOOKUPS.labels("pelias").inc()
+        return self._store(conn, lat, lon, place, "pelias")
+
+    def places_location(self, conn: psycopg.Connection, lat: float, lon: float) -> int:
+        """The cell's offline row, looking the nearest place up on a miss."""
+        hit = self.cached(conn, lat, lon, "places")
+        if hit is not None:
+            return hit
+        return self._store(conn, lat, lon, self._offline(conn, lat, lon), "places")
+
+    def locate(self, conn: psycopg.Connection, lat: float, lon: float,
+               before_call: Callable[[], None] | None = None) -> Located:
+        """The location row for this point's cell, geocoding on a miss. `conn` is in
+        autocommit mode. `before_call` runs before a Pelias call (the caller extends
+        its message's visibility there; it may raise to give up)."""
+        if self.pelias is None:
+            # Offline: any row of the cell, a Pelias one (from an earlier setup) first.
+            hit = conn.execute(QUERIES["cached_location_any"], cell(lat, lon)).fetchone()
+            if hit is not None:
+                metrics.GEOCODE_LOOKUPS.labels("cache").inc()
+                return Located(hit[0], hit[1], False)
+            metrics.GEOCODE_LOOKUPS.labels("places").inc()
+            return Located(self.places_location(conn, lat, lon), "places", False)
+        try:
+            return Located(self.pelias_location(conn, lat, lon, before_call), "pelias", False)
+        except PeliasError as exc:
+            self._note_fallback(exc)
+        metrics.GEOCODE_LOOKUPS.labels("fallback").inc()
+        return Located(self.places_location(conn, lat, lon), "places", True)
+
+    def _note_fallback(self, exc: PeliasError) -> None:
+        now = self._clock()
+        with self._lock:
+            self.fallbacks += 1
+            quiet = self._logged_at is not None and now - self._logged_at < FALLBACK_LOG_EVERY_S
+            if not quiet:
+                self._logged_at = now
+            count = self.fallbacks
+        if not quiet:
+            # Once a minute during an outage, not once per flight.
+            log.warning("%s: offline places used instead (%d fallback(s) so far); they are "
+                        "re-geocoded with Pelias when it answers again", first_line(exc), count)

@@ -4,9 +4,21 @@ be atomic run in `conn.transaction()` blocks.
 Ownership: pgmq.read hands a message out with a visibility timeout (vt). A worker
 that takes longer than that may find the message handed to another worker. Every
 write that finishes a message therefore first locks the queue row and checks that
-its vt is still the one this worker read (`_lock_owned`); if not, the worker lost
+its vt is still the one this worker read (`lock_owned`); if not, the worker lost
 the message and its results are rolled back, so each message takes effect once.
 While the row is locked, pgmq.read (FOR UPDATE SKIP LOCKED) cannot hand it out.
+
+One message at a time: a worker reads one message (qty 1) and finishes it (archive,
+put back, or dead letter) before it reads the next. So a message is invisible only
+while a worker is really working on it, and its read_ct counts only its own
+deliveries: a batch-mate that was read but never started cannot exist, and a slow
+or crashing message never pushes another toward the dead-letter queue. Attempts are
+read_ct less the deliveries that were not tries (`deferrals`: waiting for fixes).
+
+Visibility is extended per message: before a step that may take long (a Pelias
+call, bounded by its deadline) the worker moves the vt forward (`extend`), checking
+ownership in the same transaction; a worker that finds it lost the message stops
+working on it at once.
 """
 
 from __future__ import annotations
@@ -44,8 +56,10 @@ class Message:
 
     @property
     def attempts(self) -> int:
-        """Deliveries that were real tries: read_ct less deferrals. A worker that
-        died mid-message also used up an attempt (poison messages end up dead)."""
+        """Deliveries that were real tries: read_ct less deferrals. Messages are read
+        one at a time, so every delivery was a try of this message: a worker that died
+        mid-message used up one of ITS attempts (poison messages end up dead), never
+        one of another message's."""
         return max(1, self.read_ct - self.deferrals)
 
 
@@ -68,7 +82,9 @@ def _table(prefix: str, queue: str) -> sql.Identifier:
     return sql.Identifier("pgmq", f"{prefix}_{queue}")
 
 
-def read(conn: psycopg.Connection, queue: str, vt_s: int, qty: int) -> list[Message]:
+def read(conn: psycopg.Connection, queue: str, vt_s: int, qty: int = 1) -> list[Message]:
+    """Up to qty messages. The worker reads one at a time (see the module's doc);
+    qty > 1 is for tools and tests."""
     rows = conn.execute(QUERIES["read_messages"], (queue, vt_s, qty)).fetchall()
     out = []
     for msg_id, read_ct, enqueued_at, vt, body in rows:
@@ -88,6 +104,16 @@ def lock_owned(conn: psycopg.Connection, queue: str, msg: Message) -> bool:
         sql.SQL("SELECT 1 FROM {} WHERE msg_id = %s AND vt = %s FOR UPDATE")
         .format(_table("q", queue)), (msg.msg_id, msg.vt)).fetchone()
     return row is not None
+
+
+def extend(conn: psycopg.Connection, queue: str, msg: Message, vt_s: float) -> bool:
+    """Keep the message invisible for vt_s more seconds from now, if it is still ours
+    (False: another worker has it; stop working on it)."""
+    with conn.transaction():
+        if not lock_owned(conn, queue, msg):
+            return False
+        msg.vt = conn.execute(QUERIES["set_vt"], (queue, msg.msg_id, float(vt_s))).fetchone()[0]
+    return True
 
 
 def archive(conn: psycopg.Connection, queue: str, msg_id: int) -> bool:

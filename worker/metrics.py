@@ -7,6 +7,9 @@ worker.pelias.failure_total   -> soar_worker_pelias_failure_total{reason}
 worker.messages.*_total       -> soar_worker_messages_{processed,retried,deferred,dead}_total
 queue depth / oldest age      -> soar_worker_queue_depth{queue},
                                  soar_worker_queue_oldest_age_seconds{queue}
+geocoding fallback            -> soar_worker_geocode_lookups_total{result="fallback"},
+                                 soar_worker_geocode_regeocoded_total,
+                                 soar_worker_geocode_fallbacks_pending
 """
 
 from __future__ import annotations
@@ -33,7 +36,12 @@ PELIAS_FAILURE = Counter("soar_worker_pelias_failure",
 PELIAS_CIRCUIT_OPEN = Gauge("soar_worker_pelias_circuit_open",
                             "1 while the circuit breaker keeps Pelias calls off.")
 GEOCODE_LOOKUPS = Counter("soar_worker_geocode_lookups",
-                          "Location lookups: cache hit, pelias or places (offline).", ["result"])
+                          "Location lookups: cache hit, pelias, places (offline) or fallback "
+                          "(offline place because Pelias failed).", ["result"])
+GEOCODE_REGEOCODED = Counter("soar_worker_geocode_regeocoded",
+                             "Fallback places replaced by Pelias' answer (their flights re-pointed).")
+GEOCODE_FALLBACKS_PENDING = Gauge("soar_worker_geocode_fallbacks_pending",
+                                  "Fallback places waiting to be re-geocoded with Pelias.")
 MESSAGES_PROCESSED = Counter("soar_worker_messages_processed",
                              "Messages enriched and archived.", ["event"])
 MESSAGES_RETRIED = Counter("soar_worker_messages_retried",

@@ -1,5 +1,21 @@
-"""Pelias reverse geocoding over HTTP: timeouts, retries with backoff for 5xx and
-timeouts, and a circuit breaker that stops calling a dead service for a while.
+"""Pelias reverse geocoding over HTTP. A call never outlasts its deadline, never reads
+more than its size limit, never leaves the Pelias host, and always resolves the
+circuit breaker: every outcome but a place is one counted failure.
+
+- Deadline: one total per call (connect, request, headers and the whole body, over
+  all tries). requests' timeouts bound each socket read only, so a server trickling
+  a byte a second would hold a call forever; a timer shuts the socket in use down
+  when the deadline passes, and the call fails as a timeout.
+- Body: at most max_body_bytes (decoded), refused by its Content-Length or while
+  streaming.
+- Redirects: followed only to the same scheme, host and port (at most 3); a redirect
+  elsewhere is refused and that host is never contacted.
+- Retries with backoff for 5xx, 429, timeouts and lost connections, within the
+  deadline; none for 4xx, redirects elsewhere, oversized or malformed bodies (any
+  parse failure, RecursionError from deeply nested JSON included).
+- Circuit breaker (shared by the threads of a process): stops calling a dead service
+  for a while; its half-open trial is resolved by whatever the call ends with, an
+  unexpected exception included.
 
 GET {base}/v1/reverse?point.lat=..&point.lon=..&size=1&layers=locality,localadmin,county,region,country
 The first feature's properties give the city (locality, else localadmin), the
@@ -9,20 +25,30 @@ Error messages never contain the URL (it may carry an api_key).
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from soar.errors import first_line
 from worker import metrics
 
 log = logging.getLogger(__name__)
 
 LAYERS = "locality,localadmin,county,region,country"
+MAX_REDIRECTS = 3                 # same-host redirects followed within one try
+CHUNK_BYTES = 64 * 1024           # body read size (the deadline, not the chunk, bounds time)
 
 
 class PeliasError(Exception):
@@ -131,14 +157,131 @@ class CircuitBreaker:
             metrics.PELIAS_CIRCUIT_OPEN.set(1)
 
 
+# -- the deadline --------------------------------------------------------------------------
+
+def _shutdown(sock) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)        # wakes a read blocked in another thread
+    except OSError:
+        pass                                    # already closed
+
+
+class _Deadline:
+    """The end of one call. When it passes, a timer shuts down the socket the call is
+    reading from, so a blocked read returns at once whatever the server sends."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self._lock = threading.Lock()
+        self._sock = None
+        self._done = False
+        self._timer = threading.Timer(max(0.0, seconds), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def watch(self, sock) -> None:
+        """The socket the call reads from now (None: between tries)."""
+        with self._lock:
+            self._sock = sock
+            if self.expired and sock is not None:
+                _shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            if self._sock is not None:
+                _shutdown(self._sock)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._done = True
+            self._sock = None
+        self._timer.cancel()
+
+
+_current = threading.local()      # the deadline of the call running in this thread
+
+
+class _Watched:
+    def getresponse(self, *args, **kwargs):
+        # Called after the request is sent and before the status line is read: from
+        # here on every read may block, so the call's deadline watches this socket.
+        deadline = getattr(_current, "deadline", None)
+        if deadline is not None:
+            deadline.watch(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+class _DeadlineHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _DeadlineHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
+
+
+_POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter with connections the call's deadline can cut."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
+
+    def proxy_manager_for(self, proxy, **kwargs):
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = dict(_POOLS)
+        return manager
+
+
+class _Failed(Exception):
+    """One try failed: why (a metrics label), what to say, whether to try again."""
+
+    def __init__(self, reason: str, detail: str, retry: bool):
+        super().__init__(detail)
+        self.reason, self.detail, self.retry = reason, detail, retry
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
+
+
+# Everything a read of the network can raise once requests and urllib3 are done wrapping.
+_NETWORK_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError,
+                   http.client.HTTPException, OSError)
+
+
 class PeliasClient:
     def __init__(self, base_url: str, *, connect_timeout_s: float = 2.0,
                  read_timeout_s: float = 5.0, retries: int = 2, retry_backoff_s: float = 0.5,
+                 deadline_s: float = 15.0, max_body_bytes: int = 1 << 20,
                  breaker: CircuitBreaker | None = None):
         self.url = base_url.rstrip("/") + "/v1/reverse"
+        self.origin = _origin(self.url)
         self.timeout = (connect_timeout_s, read_timeout_s)
         self.retries = max(0, retries)
         self.retry_backoff_s = retry_backoff_s
+        self.deadline_s = deadline_s
+        self.max_body_bytes = max_body_bytes
         self.breaker = breaker or CircuitBreaker()
         self._local = threading.local()
 
@@ -147,6 +290,9 @@ class PeliasClient:
         if s is None:
             s = self._local.session = requests.Session()
             s.headers["User-Agent"] = "soar-worker"
+            adapter = _DeadlineAdapter(max_retries=0)
+            s.mount("http://", adapter)
+            s.mount("https://", adapter)
         return s
 
     def reverse(self, lat: float, lon: float) -> Place:
@@ -156,43 +302,128 @@ class PeliasClient:
                                    f"(next try in {self.breaker.retry_in():.0f} s)")
         params = {"point.lat": f"{lat:.6f}", "point.lon": f"{lon:.6f}", "size": "1",
                   "layers": LAYERS}
-        reason, detail = "error", "pelias: failed"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.retry_backoff_s * (2 ** (attempt - 1)))
-            started = time.perf_counter()
-            try:
-                resp = self._session().get(self.url, params=params, timeout=self.timeout)
-            except requests.Timeout:
-                reason, detail = "timeout", f"pelias: timed out (connect {self.timeout[0]} s, " \
-                                            f"read {self.timeout[1]} s)"
-                continue
-            except requests.ConnectionError:
-                reason, detail = "connection", "pelias: cannot connect"
-                continue
-            except requests.RequestException as exc:
-                reason, detail = "error", f"pelias: {type(exc).__name__}"
-                continue
-            finally:
-                metrics.PELIAS_LATENCY.observe((time.perf_counter() - started) * 1000)
-            if resp.status_code >= 500 or resp.status_code == 429:
-                reason, detail = "http_5xx", f"pelias: HTTP {resp.status_code}"
-                continue
-            if resp.status_code != 200:
-                reason, detail = "http_4xx", f"pelias: HTTP {resp.status_code}"
-                break                                   # our request is wrong: retrying won't help
-            try:
-                place = place_from_geojson(json.loads(resp.content))
-            except (ValueError, UnicodeDecodeError):
-                reason, detail = "malformed", "pelias: malformed response (invalid JSON)"
-                break
-            except PeliasError as exc:
-                reason, detail = "malformed", str(exc)
-                break
+        deadline = _Deadline(self.deadline_s)
+        _current.deadline = deadline
+        try:
+            place, failed, tries = self._call(params, deadline)
+        except Exception as exc:                    # noqa: BLE001 - a bug of ours: a failure
+            place, tries = None, 1
+            failed = _Failed("error", f"pelias: {type(exc).__name__}: {first_line(exc)}", False)
+        except BaseException:
+            # An interrupt: still one failure, so a half-open trial is never left pending.
+            self.breaker.failure()
+            metrics.PELIAS_FAILURE.labels("error").inc()
+            raise
+        finally:
+            deadline.finish()
+            _current.deadline = None
+        if place is not None:
             self.breaker.success()
             metrics.PELIAS_SUCCESS.inc()
             return place
         self.breaker.failure()
-        metrics.PELIAS_FAILURE.labels(reason).inc()
-        tries = attempt + 1
-        raise PeliasError(detail if tries == 1 else f"{detail}; {tries} tries")
+        metrics.PELIAS_FAILURE.labels(failed.reason).inc()
+        raise PeliasError(failed.detail if tries == 1 else f"{failed.detail}; {tries} tries")
+
+    def _call(self, params: dict, deadline: _Deadline) -> tuple[Place | None, _Failed | None, int]:
+        failed = _Failed("timeout", self._deadline_text(), False)
+        tries = 0
+        for attempt in range(self.retries + 1):
+            if attempt:
+                pause = self.retry_backoff_s * (2 ** (attempt - 1))
+                if deadline.remaining() <= pause:
+                    break                       # no time left for another try
+                time.sleep(pause)
+            if deadline.remaining() <= 0:
+                break
+            tries += 1
+            try:
+                return self._try(params, deadline), None, tries
+            except _Failed as exc:
+                failed = exc
+            if deadline.expired:
+                failed = _Failed("timeout", self._deadline_text(), False)
+            if not failed.retry:
+                break
+        return None, failed, max(1, tries)
+
+    def _deadline_text(self) -> str:
+        return f"pelias: timed out (no complete answer within the {self.deadline_s:g} s deadline)"
+
+    def _try(self, params: dict, deadline: _Deadline) -> Place:
+        started = time.perf_counter()
+        try:
+            body = self._fetch(params, deadline)
+        except requests.Timeout:
+            raise _Failed("timeout", f"pelias: timed out (connect {self.timeout[0]} s, "
+                                     f"read {self.timeout[1]} s)", True) from None
+        except _NETWORK_ERRORS as exc:
+            if deadline.expired:
+                raise _Failed("timeout", self._deadline_text(), False) from None
+            raise _Failed("connection", f"pelias: cannot connect ({type(exc).__name__})",
+                          True) from None
+        finally:
+            deadline.watch(None)
+            metrics.PELIAS_LATENCY.observe((time.perf_counter() - started) * 1000)
+        try:
+            return place_from_geojson(json.loads(body))
+        except PeliasError as exc:
+            raise _Failed("malformed", str(exc), False) from None
+        except (ValueError, UnicodeDecodeError):
+            raise _Failed("malformed", "pelias: malformed response (invalid JSON)", False) from None
+        except RecursionError:
+            raise _Failed("malformed", "pelias: malformed response (JSON nested too deeply)",
+                          False) from None
+        except Exception as exc:                    # noqa: BLE001 - any parse failure is one
+            raise _Failed("malformed", f"pelias: malformed response ({type(exc).__name__})",
+                          False) from None
+
+    def _fetch(self, params: dict, deadline: _Deadline) -> bytes:
+        """One try: the body of a 200 answer, following same-host redirects."""
+        url, query = self.url, params
+        for _hop in range(MAX_REDIRECTS + 1):
+            remaining = max(0.001, deadline.remaining())
+            resp = self._session().get(
+                url, params=query, stream=True, allow_redirects=False,
+                timeout=(min(self.timeout[0], remaining), min(self.timeout[1], remaining)))
+            with resp:
+                if resp.is_redirect:
+                    target = urljoin(resp.url, resp.headers["location"])
+                    if _origin(target) != self.origin:
+                        raise _Failed("redirect", "pelias: redirect to another host refused "
+                                      "(set PELIAS_URL to the address that answers)", False)
+                    url, query = target, None
+                    continue
+                status = resp.status_code
+                if status >= 500 or status == 429:
+                    raise _Failed("http_5xx", f"pelias: HTTP {status}", True)
+                if status != 200:
+                    raise _Failed("http_4xx", f"pelias: HTTP {status}", False)
+                return self._body(resp, deadline)
+        raise _Failed("redirect", f"pelias: more than {MAX_REDIRECTS} redirects", False)
+
+    def _body(self, resp: requests.Response, deadline: _Deadline) -> bytes:
+        too_large = _Failed("too_large", f"pelias: response larger than {self.max_body_bytes} "
+                                         "bytes refused", False)
+        declared = resp.headers.get("Content-Length", "")
+        if declared.strip().isdigit() and int(declared) > self.max_body_bytes:
+            raise too_large
+        chunks, size = [], 0
+        try:
+            for chunk in resp.iter_content(CHUNK_BYTES):
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    raise too_large
+                chunks.append(chunk)
+        except _NETWORK_ERRORS as exc:
+            if deadline.expired:
+                raise _Failed("timeout", self._deadline_text(), False) from None
+            if any(isinstance(a, urllib3.exceptions.ReadTimeoutError) for a in exc.args):
+                raise _Failed("timeout", f"pelias: timed out (read {self.timeout[1]} s)",
+                              True) from None
+            raise _Failed("connection", f"pelias: connection lost while reading the answer "
+                          f"({type(exc).__name__})", True) from None
+        if deadline.expired:
+            # The timer shut the socket: a body without a length just ends there.
+            raise _Failed("timeout", self._deadline_text(), False)
+        return b"".join(chunks)

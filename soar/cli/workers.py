@@ -22,8 +22,10 @@ def worker_command(
     threads: int = typer.Option(1, "--threads", min=1, max=64,
                                 help="Worker threads in this process (each with its own "
                                      "connection); run several processes to scale further."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=1,
-                                             help="Messages per read (default 10)."),
+    batch_size: Optional[int] = typer.Option(
+        None, "--batch-size", min=1,
+        help="Messages handled in a row (each read alone) between the loop's housekeeping "
+             "(default 10)."),
     visibility_timeout: Optional[int] = typer.Option(
         None, "--visibility-timeout", min=1,
         help="Seconds a read message stays invisible to other workers (default 60)."),
@@ -40,7 +42,8 @@ def worker_command(
         help="LISTEN for queue notifications (a wake-up hint; polling continues)."),
     pelias_url: Optional[str] = typer.Option(
         None, "--pelias-url", envvar="PELIAS_URL", show_envvar=True,
-        help="Pelias server for reverse geocoding; default: offline nearest place."),
+        help="Pelias server for reverse geocoding; default: offline nearest place. "
+             "While Pelias fails, flights get the offline place, re-geocoded later."),
     metrics_port: Optional[int] = typer.Option(
         None, "--metrics-port", envvar="SOAR_WORKER_METRICS_PORT", show_envvar=True,
         help="Serve Prometheus metrics on 127.0.0.1:PORT."),

@@ -2,8 +2,12 @@
 -- reads (worker/enrich.py) and the locations cache (worker/geocode.py).
 
 -- name: read_messages
-SELECT msg_id, read_ct, enqueued_at, vt, message
-FROM pgmq.read(%s, %s, %s)
+-- The read's own write (vt, read_ct) need not wait for the WAL flush: lost in a server
+-- crash, the message only becomes visible again sooner. set_config(.., true) lasts
+-- until this statement's commit: no session state (PgBouncer transaction pooling).
+SELECT r.msg_id, r.read_ct, r.enqueued_at, r.vt, r.message
+FROM set_config('synchronous_commit', 'off', true) AS s,
+     pgmq.read(%s, %s, %s) AS r
 
 -- name: set_vt
 SELECT vt
@@ -45,12 +49,44 @@ LIMIT 1
 SELECT airport_id, airport_ident, runway, runway_inferred, track_deg, method
 FROM detect_runway(%s, %s, make_interval(secs => %s))
 
+-- name: cached_location
+SELECT id FROM locations WHERE lat_e3 = %s AND lon_e3 = %s AND source = %s
+
+-- name: cached_location_any
+-- Offline geocoding: a Pelias row of the cell (from an earlier Pelias setup) is better.
+SELECT id, source
+FROM locations
+WHERE lat_e3 = %s AND lon_e3 = %s
+ORDER BY source = 'pelias' DESC
+LIMIT 1
+
 -- name: insert_location
 INSERT INTO locations (lat_e3, lon_e3, latitude, longitude, city, region, country_code,
                        label, source)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (lat_e3, lon_e3) DO NOTHING
+ON CONFLICT (lat_e3, lon_e3, source) DO NOTHING
 RETURNING id
+
+-- name: note_fallback
+-- In the transaction that gives a flight the fallback place: list it for re-geocoding.
+-- DO UPDATE (not NOTHING) locks an existing row, so a concurrent re-geocoding of this
+-- place waits for this flight (sql/functions/repoint_fallback_location.sql).
+INSERT INTO geocode_fallbacks AS g (location_id)
+VALUES (%s)
+ON CONFLICT (location_id) DO UPDATE SET last_at = now()
+
+-- name: fallback_candidates
+SELECT g.location_id, l.latitude, l.longitude
+FROM geocode_fallbacks g
+JOIN locations l ON l.id = g.location_id
+ORDER BY g.first_at, g.location_id
+LIMIT %s
+
+-- name: fallbacks_pending
+SELECT count(*) FROM geocode_fallbacks
+
+-- name: repoint_fallback_location
+SELECT repoint_fallback_location(%s, %s)
 
 -- name: update_takeoff_enrichment
 -- The departure end of a flight (takeoff or airborne_start): one UPDATE, inside the

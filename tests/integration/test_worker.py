@@ -1,6 +1,7 @@
 """The enrichment worker end to end, on a real server (the soar_worker role) with the
 full reference data, real flights, and a real (fake) Pelias HTTP server on loopback:
-results, cache, deferral, retries, dead letters, crashes, concurrency, LISTEN, CLI."""
+results, cache, deferral, retries, dead letters, crashes, concurrency, LISTEN, CLI,
+and Pelias outages: the offline fallback, re-geocoding, per-message attempts."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
+import psycopg
 import pytest
 import requests
 from prometheus_client import generate_latest
@@ -74,7 +77,8 @@ def config(**kw) -> WorkerConfig:
                 max_attempts=3, backoff_base_s=0.1, backoff_max_s=0.5, defer_delay_s=1,
                 max_wait_s=30, pelias_url=None, pelias_connect_timeout_s=1,
                 pelias_read_timeout_s=1, pelias_retries=1, pelias_retry_backoff_s=0.01,
-                breaker_threshold=1000, breaker_reset_s=1, metrics_interval_s=0)
+                breaker_threshold=1000, breaker_reset_s=1, metrics_interval_s=0,
+                regeocode_batch=0, regeocode_interval_s=0)
     base.update(kw)
     return WorkerConfig(**base)
 
@@ -119,6 +123,51 @@ def counts(c) -> dict:
         "archived": c.execute("SELECT count(*) FROM pgmq.a_flight_enrichment").fetchone()[0],
         "dead": c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment_dead").fetchone()[0],
     }
+
+
+def fallbacks(c) -> int:
+    return c.execute("SELECT count(*) FROM geocode_fallbacks").fetchone()[0]
+
+
+def sources(c) -> dict[str, int]:
+    """Flight ends by the source of their location."""
+    rows = c.execute("""
+        SELECT l.source, count(*) FROM flights f
+          JOIN locations l ON l.id IN (f.start_location_id, f.end_location_id)
+         GROUP BY 1""").fetchall()
+    return dict(rows)
+
+
+def wait_for(condition, what: str, ceiling_s: float = 120.0, every_s: float = 0.05) -> None:
+    """Poll `condition` until true; fail naming `what` after a generous ceiling."""
+    deadline = time.monotonic() + ceiling_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what} after {ceiling_s:.0f} s")
+        time.sleep(every_s)
+
+
+def install_poison(c, flight_id) -> None:
+    """Test-only: every successful enrichment write of this flight fails (a message
+    that fails each time, for reasons of its own); marking it failed works."""
+    c.execute(f"""
+        CREATE FUNCTION test_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION 'test: poisoned flight';
+        END $$;
+        CREATE TRIGGER test_poison BEFORE UPDATE ON flights
+            FOR EACH ROW WHEN (NEW.id = '{flight_id}'::uuid
+                               AND (NEW.takeoff_enrichment = 'done'
+                                    AND OLD.takeoff_enrichment <> 'done'
+                                    OR NEW.landing_enrichment = 'done'
+                                    AND OLD.landing_enrichment IS DISTINCT FROM 'done'))
+            EXECUTE FUNCTION test_poison();""")
+
+
+def read_counts(c) -> dict[tuple[str, str], int]:
+    """(flight_id, event) -> read_ct of every archived message."""
+    return {(m["flight_id"], m["event"]): n for m, n in c.execute(
+        "SELECT message, read_ct FROM pgmq.a_flight_enrichment").fetchall()}
 
 
 def audit(c) -> list[tuple]:
@@ -302,12 +351,11 @@ def test_takeoff_decides_on_partial_data_after_max_wait(refdb):
 
 # -- failures ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("mode, error", [
-    ("error", "pelias: HTTP 500; 2 tries"),
-    ("malformed", "pelias: malformed response (invalid JSON)"),
-    ("slow", "pelias: timed out"),
-])
-def test_pelias_failures_end_dead_and_failed_then_retry_dead_recovers(refdb, fake, mode, error):
+@pytest.mark.parametrize("mode", ["error", "malformed", "slow", "down", "nested", "huge"])
+def test_pelias_failing_falls_back_to_places_then_regeocode_restores_pelias(refdb, fake, mode):
+    """No message waits or dies because Pelias fails: each flight end gets the offline
+    place at once (source 'places', listed as a fallback); `soar queue regeocode`
+    later replaces it with Pelias' answer and re-points the flight."""
     if mode == "slow":
         fake.delay_s = 0.6
     else:
@@ -315,7 +363,82 @@ def test_pelias_failures_end_dead_and_failed_then_retry_dead_recovers(refdb, fak
     with refdb.connect() as c:
         fid = lfpg_takeoff(c, 0x800001, landing_at="LFBO")
     dead_before = metrics.MESSAGES_DEAD._value.get()
-    cfg = config(pelias_url=fake.url, pelias_read_timeout_s=0.3, max_attempts=3)
+    fallback_before = metrics.GEOCODE_LOOKUPS.labels("fallback")._value.get()
+    cfg = config(pelias_url=fake.url, pelias_read_timeout_s=0.3, pelias_deadline_s=5,
+                 max_attempts=3)
+    stats = drain(refdb, cfg)
+    assert (stats.processed, stats.dead, stats.retried, stats.fallbacks) == (2, 0, 0, 2)
+    assert metrics.MESSAGES_DEAD._value.get() == dead_before
+    assert metrics.GEOCODE_LOOKUPS.labels("fallback")._value.get() == fallback_before + 2
+    # Two cells, each asked once per message; retried only where retrying can help.
+    tries = {"error": 2, "slow": 2, "down": 2, "malformed": 1, "nested": 1, "huge": 1}[mode]
+    assert fake.count == 2 * tries
+    with refdb.connect() as c:
+        assert counts(c) == {"queue": 0, "archived": 2, "dead": 0}
+        f = flight(c, fid)
+        assert (f["takeoff_enrichment"], f["landing_enrichment"], f["enrichment_error"]) == (
+            "done", "done", None)
+        assert (f["departure"], f["takeoff_runway"], f["arrival"]) == ("LFPG", "26R", "LFBO")
+        assert (f["start_city"], f["start_cc"], f["start_source"]) == (
+            "Roissy-en-France", "FR", "places")
+        assert (f["end_city"], f["end_cc"]) == ("Blagnac", "FR")
+        assert sources(c) == {"places": 2}
+        assert fallbacks(c) == 2
+    status = cli(refdb, "queue", "status")
+    assert status.returncode == 0, status.stderr
+    assert "flight_enrichment_dead: 0 message(s)" in status.stdout
+    assert "geocoding fallbacks: 2 offline place(s) waiting for Pelias" in status.stdout
+
+    # Still failing: the command says so, and keeps every place listed.
+    out = cli(refdb, "queue", "regeocode", env_extra={"PELIAS_URL": fake.url,
+                                                       "PELIAS_READ_TIMEOUT": "0.3",
+                                                       "SOAR_WORKER_PELIAS_DEADLINE_S": "5"})
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "re-geocoded 0 fallback place(s)" in out.stdout and "2 left" in out.stdout
+    assert "soar queue regeocode" in out.stderr
+    # The service is back: one call per cell, both ends re-pointed.
+    fake.mode, fake.delay_s = "ok", 0
+    before = fake.count
+    out = cli(refdb, "queue", "regeocode", "--limit", "1", env_extra={"PELIAS_URL": fake.url})
+    assert out.returncode == 0, out.stderr
+    assert ("re-geocoded 1 fallback place(s) with Pelias, 1 flight end(s) re-pointed; 1 left"
+            in out.stdout)
+    with refdb.connect() as c:
+        assert sources(c) == {"pelias": 1, "places": 1} and fallbacks(c) == 1
+    out = cli(refdb, "queue", "regeocode", env_extra={"PELIAS_URL": fake.url})
+    assert out.returncode == 0, out.stderr
+    assert ("re-geocoded 1 fallback place(s) with Pelias, 1 flight end(s) re-pointed; 0 left"
+            in out.stdout)
+    assert fake.count == before + 2
+    with refdb.connect() as c:
+        f = flight(c, fid)
+        assert (f["takeoff_enrichment"], f["landing_enrichment"]) == ("done", "done")
+        assert (f["start_city"], f["start_source"]) == ("Bray-et-Lû", "pelias")
+        assert f["end_cc"] == "FR"
+        assert sources(c) == {"pelias": 2}
+        assert fallbacks(c) == 0
+        # The offline rows stay as the cells' fallback; the Pelias rows are new rows.
+        assert c.execute("SELECT source, count(*) FROM locations GROUP BY 1 ORDER BY 1"
+                         ).fetchall() == [("pelias", 2), ("places", 2)]
+    out = cli(refdb, "queue", "regeocode", env_extra={"PELIAS_URL": fake.url})
+    assert out.returncode == 0 and "re-geocoded 0 fallback place(s)" in out.stdout
+    assert fake.count == before + 2
+
+
+def test_regeocode_needs_a_pelias_url(refdb):
+    out = cli(refdb, "queue", "regeocode")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "PELIAS_URL" in out.stderr
+
+
+def test_failures_end_dead_and_failed_then_retry_dead_recovers(refdb):
+    """A message that fails for reasons of its own (here: its flight's write) is
+    retried with backoff, then dead-lettered; `retry-dead` brings it back."""
+    with refdb.connect() as c:
+        fid = lfpg_takeoff(c, 0x800002, landing_at="LFBO")
+        install_poison(c, fid)
+    dead_before = metrics.MESSAGES_DEAD._value.get()
+    cfg = config(max_attempts=3)
     stats = drain(refdb, cfg)
     assert (stats.processed, stats.dead, stats.retried) == (0, 2, 4)
     assert metrics.MESSAGES_DEAD._value.get() == dead_before + 2
@@ -324,30 +447,26 @@ def test_pelias_failures_end_dead_and_failed_then_retry_dead_recovers(refdb, fak
         dead = c.execute("SELECT message FROM pgmq.q_flight_enrichment_dead ORDER BY msg_id"
                          ).fetchall()
         assert [(d[0]["event"], d[0]["attempts"]) for d in dead] == [("takeoff", 3), ("landing", 3)]
-        assert all(error in d[0]["error"] and d[0]["flight_id"] == str(fid) for d in dead)
-        f = flight(c, fid)
-        assert (f["takeoff_enrichment"], f["landing_enrichment"]) == ("failed", "failed")
-        assert error in f["enrichment_error"]
-        # What was found before the geocoder failed is kept.
-        assert (f["departure"], f["takeoff_runway"], f["arrival"]) == ("LFPG", "26R", "LFBO")
-        assert f["start_location_id"] is None
+        assert all("test: poisoned flight" in d[0]["error"] and d[0]["flight_id"] == str(fid)
+                   for d in dead)
+        # Each was read exactly as often as it was tried.
+        assert sorted(read_counts(c).values()) == [3, 3]
     status = cli(refdb, "queue", "status")
     assert status.returncode == 0 and "flight_enrichment_dead: 2 message(s)" in status.stdout
 
-    # The service is back: re-enqueue the dead letters and drain again.
-    fake.mode, fake.delay_s = "ok", 0
+    with refdb.connect() as c:
+        c.execute("DROP TRIGGER test_poison ON flights")
     out = cli(refdb, "queue", "retry-dead")
     assert out.returncode == 0 and "re-enqueued 2 message(s)" in out.stdout
     with refdb.connect() as c:
         assert counts(c)["dead"] == 0 and counts(c)["queue"] == 2
-        f = flight(c, fid)
-        assert (f["takeoff_enrichment"], f["landing_enrichment"]) == ("pending", "pending")
     assert drain(refdb, cfg).processed == 2
     with refdb.connect() as c:
         f = flight(c, fid)
         assert (f["takeoff_enrichment"], f["landing_enrichment"], f["enrichment_error"]) == (
             "done", "done", None)
-        assert f["start_city"] == "Bray-et-Lû" and f["end_cc"] == "FR"
+        assert (f["departure"], f["arrival"], f["start_city"]) == ("LFPG", "LFBO",
+                                                                  "Roissy-en-France")
 
 
 def test_circuit_breaker_spares_a_dead_pelias(refdb, fake):
@@ -355,15 +474,90 @@ def test_circuit_breaker_spares_a_dead_pelias(refdb, fake):
     with refdb.connect() as c:
         for i in range(4):
             lfpg_takeoff(c, 0x810000 + i, landing_at="LFBO")
+    open_before = metrics.PELIAS_FAILURE.labels("circuit_open")._value.get()
     cfg = config(pelias_url=fake.url, pelias_retries=0, breaker_threshold=2, breaker_reset_s=60,
                  max_attempts=2)
     stats = drain(refdb, cfg)
-    assert stats.dead == 8
-    # 16 tries in all; after 2 failed calls the circuit opened: no more requests.
+    assert (stats.processed, stats.dead, stats.fallbacks) == (8, 0, 8)
+    # After 2 failed calls the circuit opened: the other 6 fell back without a request.
     assert fake.count == 2
+    assert metrics.PELIAS_FAILURE.labels("circuit_open")._value.get() == open_before + 6
     with refdb.connect() as c:
-        errors = [r[0] for r in c.execute("SELECT message->>'error' FROM pgmq.q_flight_enrichment_dead")]
-        assert sum("circuit open" in e for e in errors) >= 6
+        assert counts(c) == {"queue": 0, "archived": 8, "dead": 0}
+        assert sources(c) == {"places": 8}
+        assert fallbacks(c) == 2                         # two cells
+
+
+def test_pelias_down_longer_than_retries_and_breaker(refdb, fake):
+    """The fault test: Pelias is down (connections refused) while a running worker
+    enriches 10 flights, through several open/half-open cycles of its breaker. Every
+    flight end gets its place from the fallback, none is dead-lettered; when Pelias
+    is back, the worker itself re-geocodes each fallback place once and re-points
+    every flight end. The result equals an undisturbed run of the same flights."""
+    arrivals = ["LFBO", "LFHA", "DE-0066", "EDDM", "LFLC"]
+    fake.stop()                                          # down: connection refused
+    open_before = metrics.PELIAS_FAILURE.labels("circuit_open")._value.get()
+    cfg = config(pelias_url=fake.url, pelias_retries=1, breaker_threshold=2,
+                 breaker_reset_s=0.3, regeocode_batch=2, regeocode_interval_s=0.1,
+                 max_attempts=2)
+    stop = threading.Event()
+    stats = Stats()
+    t = threading.Thread(target=run_workers, args=(refdb.url("worker"), cfg),
+                         kwargs=dict(threads=2, stop=stop, stats=stats), daemon=True)
+    t.start()
+    try:
+        with refdb.connect() as c:
+            outage = {lfpg_takeoff(c, 0xE00000 + i, landing_at=arrivals[i % 5]): arrivals[i % 5]
+                      for i in range(10)}
+        with refdb.connect() as c:
+            wait_for(lambda: counts(c)["archived"] == 20, "20 messages enriched during the outage")
+            assert counts(c) == {"queue": 0, "archived": 20, "dead": 0}
+            assert sources(c) == {"places": 20}
+            assert fallbacks(c) == 6                     # LFPG and five arrival cells
+            for fid, arrival in outage.items():
+                f = flight(c, fid)
+                assert (f["takeoff_enrichment"], f["landing_enrichment"]) == ("done", "done")
+                assert (f["departure"], f["takeoff_runway"], f["arrival"]) == ("LFPG", "26R",
+                                                                              arrival)
+                assert (f["start_city"], f["start_source"]) == ("Roissy-en-France", "places")
+        assert (stats.processed, stats.dead, stats.retried, stats.fallbacks) == (20, 0, 0, 20)
+        assert metrics.PELIAS_FAILURE.labels("circuit_open")._value.get() > open_before
+        assert fake.count == 0                           # nothing reached it: it was down
+
+        fake.start()                                     # back, on the same port
+        with refdb.connect() as c:
+            wait_for(lambda: fallbacks(c) == 0 and sources(c) == {"pelias": 20},
+                     "the worker to re-geocode the fallback places")
+    finally:
+        stop.set()
+        t.join(60)
+    assert not t.is_alive()
+    assert fake.count == 6                               # once per cell
+    assert stats.regeocoded == 6 and stats.dead == 0
+
+    # The undisturbed run: the same flights while Pelias answers.
+    with refdb.connect() as c:
+        control = {lfpg_takeoff(c, 0xE10000 + i, landing_at=arrivals[i % 5]): arrivals[i % 5]
+                   for i in range(10)}
+    assert drain(refdb, config(pelias_url=fake.url)).processed == 20
+    assert fake.count == 6                               # all cached by the re-geocoding
+    keys = ("takeoff_enrichment", "landing_enrichment", "departure", "takeoff_runway",
+            "takeoff_runway_inferred", "arrival", "landing_runway", "landing_runway_inferred",
+            "enrichment_error", "start_city", "start_cc", "start_source", "end_city", "end_cc",
+            "start_location_id", "end_location_id")
+    with refdb.connect() as c:
+        by_arrival = {arrival: flight(c, fid) for fid, arrival in control.items()}
+        for fid, arrival in outage.items():
+            got, want = flight(c, fid), by_arrival[arrival]
+            assert {k: got[k] for k in keys} == {k: want[k] for k in keys}
+        assert counts(c) == {"queue": 0, "archived": 40, "dead": 0}
+        assert sources(c) == {"pelias": 40}
+        # Every end became 'done' exactly once; re-pointing changed the location only
+        # (the audit logs a takeoff row for each start-location change of a done end).
+        rows = [(f, side, st) for f, side, st in audit(c) if f in outage]
+        assert {st for _, _, st in rows} == {"done"}
+        assert sorted(Counter(f for f, side, _ in rows if side == "landing").values()) == [1] * 10
+        assert sorted(Counter(f for f, side, _ in rows if side == "takeoff").values()) == [2] * 10
 
 
 def test_malformed_and_orphan_messages_are_dead_lettered_at_once(refdb):
@@ -399,32 +593,82 @@ def test_a_message_that_keeps_crashing_workers_goes_dead(refdb):
         assert f["takeoff_enrichment"] == "failed" and "without completing" in f["enrichment_error"]
 
 
-def test_killed_worker_message_reappears_and_is_enriched(refdb, fake):
+def test_killed_worker_costs_only_its_own_message_an_attempt(refdb, fake):
+    """A worker killed inside a Pelias call: that message reappears after its
+    (extended) visibility timeout, read twice; the messages queued behind it were
+    never read by the dead worker and are read once."""
     fake.delay_s = 30                     # the worker will hang inside the Pelias call
     with refdb.connect() as c:
-        fid = lfpg_takeoff(c, 0x830001)
+        fids = [lfpg_takeoff(c, 0x830001 + i) for i in range(3)]
     proc = subprocess.Popen([*SOAR, "worker", "--visibility-timeout", "2", "--no-listen",
-                             "--poll-interval", "0.1"],
-                            env=_env(refdb, {"PELIAS_URL": fake.url, "PELIAS_READ_TIMEOUT": "60"}),
+                             "--poll-interval", "0.1", "--batch-size", "3"],
+                            env=_env(refdb, {"PELIAS_URL": fake.url, "PELIAS_READ_TIMEOUT": "60",
+                                             "SOAR_WORKER_PELIAS_DEADLINE_S": "3"}),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while fake.count == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert fake.count == 1, "the worker never called Pelias"
+        wait_for(lambda: fake.count > 0, "the worker to call Pelias", ceiling_s=60)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+    assert fake.count == 1
     fake.delay_s = 0
     with refdb.connect() as c:
-        assert counts(c) == {"queue": 1, "archived": 0, "dead": 0}   # invisible, not lost
+        assert counts(c) == {"queue": 3, "archived": 0, "dead": 0}   # invisible, not lost
+        assert sorted(r[0] for r in c.execute("SELECT read_ct FROM pgmq.q_flight_enrichment")
+                      ) == [0, 0, 1]
     stats = drain(refdb, config(pelias_url=fake.url))
-    assert stats.processed == 1
+    assert stats.processed == 3 and stats.lost == 0
     with refdb.connect() as c:
-        f = flight(c, fid)
-        assert (f["takeoff_enrichment"], f["departure"], f["start_source"]) == ("done", "LFPG",
-                                                                                "pelias")
-        assert c.execute("SELECT read_ct FROM pgmq.a_flight_enrichment").fetchone()[0] == 2
+        for fid in fids:
+            f = flight(c, fid)
+            assert (f["takeoff_enrichment"], f["departure"], f["start_source"]) == (
+                "done", "LFPG", "pelias")
+        reads = read_counts(c)
+        assert sorted(reads.values()) == [1, 1, 2]
+        assert reads[(str(fids[0]), "takeoff")] == 2     # the one in hand when it died
+
+
+def test_a_slow_message_does_not_cost_its_batch_mates_attempts(refdb, fake):
+    """Two workers, a 2 s visibility timeout, and one message whose Pelias call takes
+    3 s. Its visibility is extended before the call, and the messages behind it are
+    not held by the slow worker: every message is read exactly once, none is lost.
+    (Read as a batch of 3 sharing one timeout, the slow message's batch-mates
+    reappeared and were read twice.)"""
+    lfpg = (49.009722, 2.547778)              # CDG's reference point: the takeoffs' cell
+    fake.slow_points = [(lfpg[0], lfpg[1], 3.0)]
+    with refdb.connect() as c:
+        fids = [lfpg_takeoff(c, 0x840001 + i, landing_at=a)
+                for i, a in enumerate(("LFBO", "LFHA", "EDDM"))]
+    stats = drain(refdb, config(pelias_url=fake.url, batch_size=3, visibility_timeout_s=2,
+                                pelias_read_timeout_s=10, pelias_deadline_s=20), threads=2)
+    assert (stats.processed, stats.lost, stats.retried, stats.dead, stats.fallbacks) == (
+        6, 0, 0, 0, 0)
+    with refdb.connect() as c:
+        assert counts(c) == {"queue": 0, "archived": 6, "dead": 0}
+        assert sorted(read_counts(c).values()) == [1] * 6
+        for fid in fids:
+            f = flight(c, fid)
+            assert (f["takeoff_enrichment"], f["landing_enrichment"]) == ("done", "done")
+            assert f["start_source"] == "pelias"
+    assert any(abs(float(r["point.lat"]) - lfpg[0]) < 0.01 for r in fake.requests)
+
+
+def test_a_failing_message_does_not_cost_its_batch_mates_attempts(refdb):
+    """One message fails on every try (its flight's write is poisoned): it alone uses
+    up its attempts and is dead-lettered; the others are read once each."""
+    with refdb.connect() as c:
+        poisoned = lfpg_takeoff(c, 0x850001)
+        others = [lfpg_takeoff(c, 0x850002 + i) for i in range(4)]
+        install_poison(c, poisoned)
+    stats = drain(refdb, config(batch_size=5, max_attempts=3))
+    assert (stats.processed, stats.dead, stats.retried) == (4, 1, 2)
+    with refdb.connect() as c:
+        reads = read_counts(c)
+        assert reads.pop((str(poisoned), "takeoff")) == 3
+        assert sorted(reads.values()) == [1] * 4
+        dead = c.execute("SELECT message FROM pgmq.q_flight_enrichment_dead").fetchone()[0]
+        assert (dead["flight_id"], dead["attempts"]) == (str(poisoned), 3)
+        assert all(flight(c, f)["takeoff_enrichment"] == "done" for f in others)
 
 
 # -- concurrency ------------------------------------------------------------------------------
@@ -466,16 +710,29 @@ def test_several_workers_enrich_every_flight_exactly_once(refdb, fake, shared_da
     assert sum(shares) + stats.processed == 120
 
 
-def test_a_worker_that_loses_its_message_rolls_back(refdb, fake):
-    """Processing takes longer than the visibility timeout: the message is handed to
-    another worker meanwhile; the late one must not write."""
-    fake.delay_s = 1.5
+def test_a_worker_that_loses_its_message_rolls_back(refdb):
+    """Processing takes longer than the visibility timeout (the fixes table is locked
+    while the worker reads it): the message is handed to another worker meanwhile;
+    the late one must not write."""
     with refdb.connect() as c:
         fid = lfpg_takeoff(c, 0xA00001)
     stats = Stats()
-    drain(refdb, config(pelias_url=fake.url, visibility_timeout_s=1, pelias_read_timeout_s=5,
-                        max_attempts=5), threads=2, stats=stats)
-    assert stats.processed == 1 and stats.lost >= 1
+    locker = psycopg.connect(refdb.url())
+    locker.execute("LOCK TABLE fixes IN ACCESS EXCLUSIVE MODE")
+    t = threading.Thread(target=drain, args=(refdb, config(visibility_timeout_s=1, max_attempts=5)),
+                         kwargs=dict(threads=2, stats=stats), daemon=True)
+    t.start()
+    try:
+        with refdb.connect(autocommit=True) as c:
+            # Both workers are stuck on the lock once the message was read twice.
+            wait_for(lambda: c.execute("SELECT max(read_ct) FROM pgmq.q_flight_enrichment"
+                                       ).fetchone()[0] == 2, "a second delivery")
+    finally:
+        locker.rollback()
+        locker.close()
+    t.join(120)
+    assert not t.is_alive()
+    assert stats.processed == 1 and stats.lost == 1
     with refdb.connect() as c:
         assert counts(c) == {"queue": 0, "archived": 1, "dead": 0}
         assert [(s, st) for _, s, st in audit(c)] == [("takeoff", "done")]

@@ -1,11 +1,12 @@
 """The Pelias client against a real HTTP server on loopback serving recorded
-responses (tests/fake_pelias.py): mapping, timeouts, retries, circuit breaker."""
+responses (tests/helpers/fake_pelias.py): mapping, timeouts, retries, circuit
+breaker, and hostile servers: trickling bytes, huge bodies, redirects to another
+host, deeply nested JSON."""
 
 from __future__ import annotations
 
 import copy
 import json
-import time
 
 import pytest
 
@@ -99,10 +100,8 @@ def test_5xx_exhausts_retries_with_a_clear_error(fake):
 def test_slow_server_times_out_and_is_retried(fake):
     fake.delay_s = 1.0
     c = client(fake, read_timeout_s=0.2, retries=1)
-    started = time.monotonic()
-    with pytest.raises(PeliasError, match="timed out"):
+    with pytest.raises(PeliasError, match=r"timed out \(connect 1.0 s, read 0.2 s\); 2 tries"):
         c.reverse(*BRAY)
-    assert time.monotonic() - started < 1.5        # 2 x 0.2 s, not 2 x 1 s
     assert fake.count == 2
 
 
@@ -178,3 +177,103 @@ def test_fake_serves_the_nearest_recording(fake):
     override = copy.deepcopy(doc)
     fake.override = override
     assert client(fake).reverse(0, 0).city == "Bray-et-Lû"
+
+
+# -- hostile servers -------------------------------------------------------------------------
+
+def failures(reason: str) -> float:
+    return metrics.PELIAS_FAILURE.labels(reason)._value.get()
+
+
+@pytest.mark.parametrize("mode", ["trickle", "trickle_headers"])
+def test_a_trickling_server_is_cut_at_the_deadline(fake, mode):
+    """A byte every 0.1 s never trips the 0.5 s read timeout; the 1 s deadline for
+    the whole call cuts it, and the server sees its connection closed."""
+    fake.mode = mode
+    before = failures("timeout")
+    breaker = CircuitBreaker(threshold=1, reset_s=30)
+    with pytest.raises(PeliasError) as err:
+        client(fake, read_timeout_s=0.5, deadline_s=1.0, breaker=breaker).reverse(*BRAY)
+    assert str(err.value) == ("pelias: timed out (no complete answer within the 1 s deadline)")
+    assert not isinstance(err.value, CircuitOpenError)
+    assert fake.cut.wait(30), "the server never saw the connection closed"
+    assert fake.count == 1                        # no retry once the deadline has passed
+    assert failures("timeout") == before + 1 and breaker.state == "open"
+
+
+def test_retries_stop_at_the_deadline(fake):
+    fake.mode = "error"
+    with pytest.raises(PeliasError, match=r"pelias: HTTP 500; \d+ tries") as err:
+        client(fake, retries=1000, retry_backoff_s=0.05, deadline_s=1.0).reverse(*BRAY)
+    tries = int(str(err.value).split("; ")[1].split()[0])
+    assert tries == fake.count and 1 < tries < 1001
+
+
+@pytest.mark.parametrize("mode", ["huge", "huge_unsized"])
+def test_a_huge_body_is_refused(fake, mode):
+    """1 MiB at most: refused by its Content-Length, or while streaming one without."""
+    fake.mode = mode
+    before = failures("too_large")
+    with pytest.raises(PeliasError, match="response larger than 1048576 bytes refused"):
+        client(fake).reverse(*BRAY)
+    assert fake.count == 1                        # not retried: it would be as large again
+    assert failures("too_large") == before + 1
+    if mode == "huge_unsized":
+        assert fake.cut.wait(30), "the client kept reading"
+
+
+def test_a_body_within_a_smaller_limit_passes_and_over_it_fails(fake):
+    assert client(fake, max_body_bytes=64 * 1024).reverse(*BRAY).city == "Bray-et-Lû"
+    with pytest.raises(PeliasError, match="larger than 100 bytes"):
+        client(fake, max_body_bytes=100).reverse(*BRAY)
+
+
+def test_a_redirect_to_another_host_is_refused(fake, shared_data):
+    with FakePelias(shared_data / "pelias") as other:
+        fake.mode, fake.redirect_to = "redirect", other.url
+        before = failures("redirect")
+        with pytest.raises(PeliasError, match="redirect to another host refused") as err:
+            client(fake).reverse(*BRAY)
+        assert other.url not in str(err.value)
+        assert fake.count == 1 and other.count == 0     # the other host saw nothing
+        assert failures("redirect") == before + 1
+
+
+def test_a_redirect_on_the_same_host_is_followed(fake):
+    place = PeliasClient(fake.url + "/old", retries=0).reverse(*BRAY)
+    assert place.city == "Bray-et-Lû"
+    assert [r["path"] for r in fake.requests] == ["/old/v1/reverse", "/v1/reverse"]
+
+
+def test_deeply_nested_json_is_malformed_and_resolves_the_trial(fake):
+    """RecursionError while parsing is a malformed answer: a counted failure that
+    resolves the breaker's half-open trial (it used to escape and leave the trial
+    pending forever, every later call refused)."""
+    now = [1000.0]
+    breaker = CircuitBreaker(threshold=1, reset_s=30, clock=lambda: now[0])
+    c = client(fake, retries=2, breaker=breaker)
+    fake.mode = "nested"
+    before = failures("malformed")
+    with pytest.raises(PeliasError, match=r"malformed response \(JSON nested too deeply\)"):
+        c.reverse(*BRAY)
+    assert fake.count == 1 and failures("malformed") == before + 1
+    assert breaker.state == "open"
+    now[0] += 31                                  # half-open: this call is the trial
+    assert breaker.state == "half-open"
+    with pytest.raises(PeliasError, match="nested too deeply") as err:
+        c.reverse(*BRAY)
+    assert not isinstance(err.value, CircuitOpenError) and fake.count == 2
+    assert breaker.state in ("open", "closed")    # resolved, not stuck half-open
+    # The next trial is allowed, and a good answer closes the circuit.
+    fake.mode = "ok"
+    now[0] += 31
+    assert c.reverse(*BRAY).city == "Bray-et-Lû"
+    assert breaker.state == "closed"
+
+
+def test_a_server_that_closes_without_answering_is_a_connection_failure(fake):
+    fake.mode = "down"
+    before = failures("connection")
+    with pytest.raises(PeliasError, match=r"pelias: cannot connect .*; 2 tries"):
+        client(fake, retries=1).reverse(*BRAY)
+    assert fake.count == 2 and failures("connection") == before + 1
