@@ -11,11 +11,13 @@ the batch being written.
 A row the database refuses (a NUL in a text, a number out of its column's range, a
 flight write whose aircraft is missing) never takes the batch with it: the
 transaction is rolled back and the batch written again in careful mode, still one
-transaction, with each receiver, aircraft and flight write in its own savepoint and
-the fixes' COPY bisected (a savepoint per half, down to single rows). What is still
-refused goes to ingest_quarantine in the same transaction and is counted: a fix as
-rejected (`db`, `quarantined`), other rows in `stats.quarantined`. An aircraft whose
-row is refused gets a minimal row (its address only) so its flights still have one.
+transaction: receivers, aircraft, flight writes (in order) and the fixes' COPY are each
+written in a savepoint, and a refused part is halved, each half in its own savepoint,
+down to the single rows refused (bisection: a few bad rows cost a few dozen small
+writes, not a savepoint per row). What is refused goes to ingest_quarantine in the
+same transaction and is counted: a fix as rejected (`db`, `quarantined`), other rows
+in `stats.quarantined`. An aircraft whose row is refused gets a minimal row (its
+address only) so its flights still have one.
 
 Exactly once: a retry of a batch whose commit went through but whose
 acknowledgement was lost finds its key already stored and skips the batch, counting
@@ -213,6 +215,8 @@ class _Outcome:
             out["flight_ops_skipped"] = {f"{k}:{r}": n for (k, r), n in self.skipped.items()}
         if self.superseded:
             out["flights_superseded"] = len(self.superseded)
+        if self.aircraft_lost:
+            out["aircraft_lost"] = sorted(self.aircraft_lost)
         return out or None
 
     @classmethod
@@ -225,7 +229,9 @@ class _Outcome:
         for key, n in counts.get("flight_ops_skipped", {}).items():
             kind, reason = key.rsplit(":", 1)
             self.skipped[(kind, reason)] += n
+        # (the superseded flights are counted again, not logged again)
         self.superseded = [(None, None)] * counts.get("flights_superseded", 0)
+        self.aircraft_lost = set(counts.get("aircraft_lost", ()))
         return self
 
 
@@ -328,11 +334,7 @@ class Writer:
             ids = self._receivers(conn, cur, batch, out, careful)
             self._aircraft(conn, cur, batch, out, careful)
             self._flights(conn, cur, batch, out, careful)
-            if careful:
-                self._fixes_careful(conn, cur, batch.fixes, ids, out)
-            else:
-                self._copy(cur, batch.fixes, ids)
-                out.fixes_stored = len(batch.fixes)
+            self._fixes(conn, cur, batch.fixes, ids, out, careful)
             if out.quarantine:
                 cur.executemany(QUERIES["quarantine"], [
                     (what, reason, Jsonb(raw), batch.key) for what, reason, raw in out.quarantine])
@@ -354,6 +356,27 @@ class Writer:
                 raise
             return None, exc
 
+    def _bisected(self, conn: psycopg.Connection, rows: list, write, refused) -> list:
+        """Careful mode: `write(part)` for all `rows` in a savepoint; a refused part is
+        halved, each half in its own savepoint, down to the single rows that are refused,
+        for which `refused(row, error)` is called. Parts are written in order (flight
+        ops depend on it). Returns what `write` returned for each stored part: nothing a
+        rolled-back part did is kept. k bad rows among n cost about 2k log2(n) writes
+        of shrinking parts instead of n savepoints."""
+        results = []
+        parts = [rows] if rows else []
+        while parts:
+            part = parts.pop()
+            got, exc = self._isolated(conn, write, part)
+            if exc is None:
+                results.append(got)
+            elif len(part) == 1:
+                refused(part[0], exc)
+            else:
+                mid = len(part) // 2
+                parts += (part[mid:], part[:mid])
+        return results
+
     def _receivers(self, conn: psycopg.Connection, cur: psycopg.Cursor, batch: Batch,
                    out: _Outcome, careful: bool) -> dict[str, int]:
         """Receiver ids for the batch's fixes: cached, or upserted (RETURNING) here."""
@@ -368,7 +391,7 @@ class Writer:
                 ids[name] = rid
                 cache.move_to_end(name)
         now = datetime.now(UTC)
-        rows, beacons = [], []
+        rows = []
         # Receivers named by fixes but never heard from directly still need an id.
         for name in missing:
             if name not in batch.receivers and name not in refused:
@@ -382,49 +405,58 @@ class Writer:
             seen = beacon.time or beacon.received_at
             rows.append((name, beacon.latitude, beacon.longitude, beacon.altitude_m,
                          beacon.version, beacon.platform, status, seen, seen))
-            beacons.append(beacon)
         if not rows:
             return ids
-        if not careful:
-            cur.executemany(QUERIES["upsert_receiver"], rows, returning=True)
+
+        def upsert(part: list) -> dict[str, int]:
+            got = {}
+            cur.executemany(QUERIES["upsert_receiver"], part, returning=True)
             while True:
                 for rid, name in cur.fetchall():
-                    ids[name] = out.receiver_ids[name] = rid
+                    got[name] = rid
                 if not cur.nextset():
                     break
-            return ids
-        by_name = {b.name: b for b in beacons}
-        for row in rows:
+            return got
+
+        def refuse(row: tuple, exc: BaseException) -> None:
             name = row[0]
-            got, exc = self._isolated(conn, _upsert_receiver, cur, row)
-            if exc is not None:
-                beacon = by_name.get(name)
-                out.quarantine_row(RECEIVER, exc, _raw(beacon) if beacon else {"name": _text(name)})
-                if beacon is not None:    # keep at least the name, for the fixes' ids
-                    got, exc = self._isolated(conn, _upsert_receiver, cur, _name_only(name, now))
-                if exc is not None:
-                    out.refused[name] = _reason(exc)
-                    continue
-            ids[name] = out.receiver_ids[name] = got
+            beacon = batch.receivers.get(name)
+            out.quarantine_row(RECEIVER, exc, _raw(beacon) if beacon else {"name": _text(name)})
+            if beacon is not None:    # keep at least the name, for the fixes' ids
+                got, exc = self._isolated(conn, upsert, [_name_only(name, now)])
+                if exc is None:
+                    names_only.append(got)
+                    return
+            out.refused[name] = _reason(exc)
+
+        names_only: list[dict[str, int]] = []
+        stored = self._bisected(conn, rows, upsert, refuse) if careful else [upsert(rows)]
+        for got in stored + names_only:
+            ids.update(got)
+            out.receiver_ids.update(got)
         return ids
 
     def _aircraft(self, conn: psycopg.Connection, cur: psycopg.Cursor, batch: Batch,
                   out: _Outcome, careful: bool) -> None:
         if not batch.aircraft:
             return
-        if not careful:
-            cur.executemany(QUERIES["upsert_aircraft"], [_aircraft_row(a)
-                                                         for a in batch.aircraft.values()])
-            return
-        for a in batch.aircraft.values():
-            _, exc = self._isolated(conn, cur.execute, QUERIES["upsert_aircraft"], _aircraft_row(a))
-            if exc is None:
-                continue
+        rows = [_aircraft_row(a) for a in batch.aircraft.values()]
+
+        def upsert(part: list) -> None:
+            cur.executemany(QUERIES["upsert_aircraft"], part)
+
+        def refuse(row: tuple, exc: BaseException) -> None:
+            a = batch.aircraft[row[0]]
             out.quarantine_row(AIRCRAFT, exc, _raw(a))
             _, exc = self._isolated(conn, cur.execute, QUERIES["insert_aircraft_minimal"],
                                     (a.id, a.address, a.address_type, a.seen_at, a.seen_at))
             if exc is not None:
                 out.aircraft_lost.add(a.id)
+
+        if careful:
+            self._bisected(conn, rows, upsert, refuse)
+        else:
+            upsert(rows)
 
     def _flights(self, conn: psycopg.Connection, cur: psycopg.Cursor, batch: Batch,
                  out: _Outcome, careful: bool) -> None:
@@ -432,27 +464,36 @@ class Writer:
             return
         if self.write_flight_op is None:
             raise RuntimeError("flight ops in a batch but no flight op writer configured")
-        for op in batch.flight_ops:
-            t0 = time.perf_counter()
-            if careful:
-                _, exc = self._isolated(conn, self._flight_op, cur, op, out)
-                if exc is not None:
-                    out.quarantine_row(FLIGHT_OP, exc, _raw_op(op))
-            else:
-                self._flight_op(cur, op, out)
-            if self.on_flight_latency:
-                self.on_flight_latency(op, (time.perf_counter() - t0) * 1000.0)
 
-    def _flight_op(self, cur: psycopg.Cursor, op, out: _Outcome) -> None:
+        def write(ops: list) -> tuple[Counter, list]:
+            skipped: Counter = Counter()
+            superseded: list = []
+            for op in ops:
+                t0 = time.perf_counter()
+                self._flight_op(cur, op, skipped, superseded)
+                if self.on_flight_latency:
+                    self.on_flight_latency(op, (time.perf_counter() - t0) * 1000.0)
+            return skipped, superseded
+
+        def refuse(op, exc: BaseException) -> None:
+            out.quarantine_row(FLIGHT_OP, exc, _raw_op(op))
+
+        done = (self._bisected(conn, batch.flight_ops, write, refuse) if careful
+                else [write(batch.flight_ops)])
+        for skipped, superseded in done:
+            out.skipped.update(skipped)
+            out.superseded += superseded
+
+    def _flight_op(self, cur: psycopg.Cursor, op, skipped: Counter, superseded: list) -> None:
         """One op; a write that changed no row is explained (and a stale active flight
-        that blocks a new one closed) by the tracker's store, in the same savepoint."""
+        that blocks a new one closed) by the tracker's store, in the same transaction."""
         if self.write_flight_op(cur, op) != 0:    # None: a writer that does not say
             return
-        skipped = store.resolve_skipped(cur, op)
-        if skipped.reason == store.SUPERSEDED:
-            out.superseded.append((op, skipped.closed))
+        why = store.resolve_skipped(cur, op)
+        if why.reason == store.SUPERSEDED:
+            superseded.append((op, why.closed))
         else:
-            out.skipped[(op.kind, skipped.reason)] += 1
+            skipped[(op.kind, why.reason)] += 1
 
     def _copy(self, cur: psycopg.Cursor, fixes: list[Fix], ids: dict[str, int]) -> None:
         if not fixes:
@@ -466,24 +507,23 @@ class Writer:
                        f.latitude, f.longitude, f.altitude_m, f.ground_speed_kmh, f.track_deg,
                        f.climb_rate_ms, f.turn_rate_degs, f.on_ground, f.signal_db, f.flight_id))
 
-    def _fixes_careful(self, conn: psycopg.Connection, cur: psycopg.Cursor, fixes: list[Fix],
-                       ids: dict[str, int], out: _Outcome) -> None:
-        """The COPY bisected: a refused part is split in halves, each in its own
-        savepoint, down to the single rows that are refused (k bad rows among n cost
-        about 2k log2(n) COPYs)."""
-        parts = [fixes] if fixes else []
-        while parts:
-            part = parts.pop()
-            _, exc = self._isolated(conn, self._copy, cur, part, ids)
-            if exc is None:
-                out.fixes_stored += len(part)
-            elif len(part) == 1:
-                f = part[0]
-                out.quarantine.append((FIX, _reason(exc), _raw(
-                    f, receiver_id=ids.get(f.receiver) if isinstance(f.receiver, str) else None)))
-            else:
-                mid = len(part) // 2
-                parts += (part[mid:], part[:mid])
+    def _fixes(self, conn: psycopg.Connection, cur: psycopg.Cursor, fixes: list[Fix],
+               ids: dict[str, int], out: _Outcome, careful: bool) -> None:
+        """One binary COPY; in careful mode bisected down to the refused fixes."""
+        if not careful:
+            self._copy(cur, fixes, ids)
+            out.fixes_stored = len(fixes)
+            return
+
+        def copy(part: list[Fix]) -> int:
+            self._copy(cur, part, ids)
+            return len(part)
+
+        def refuse(f: Fix, exc: BaseException) -> None:
+            rid = ids.get(f.receiver) if isinstance(f.receiver, str) else None
+            out.quarantine.append((FIX, _reason(exc), _raw(f, receiver_id=rid)))
+
+        out.fixes_stored = sum(self._bisected(conn, fixes, copy, refuse))
 
     # -- after the commit ---------------------------------------------------------------
 

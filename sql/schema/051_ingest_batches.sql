@@ -13,7 +13,7 @@ CREATE TABLE ingest_batches (
     fixes         integer NOT NULL,                     -- fixes this batch stored
     -- NULL for a clean batch; else the other counts the commit made, e.g.
     -- {"quarantined": {"fix": 1, "aircraft": 1}, "flight_ops_skipped": {...},
-    --  "flights_superseded": 1}
+    --  "flights_superseded": 1, "aircraft_lost": [ids with no row at all]}
     outcome       jsonb
 );
 

@@ -214,6 +214,12 @@ def test_aircraft_rows_not_committed_are_handed_back_to_the_router(database, con
     w.write(batch)
     assert failed == [{bad.id}]
     assert conn.execute("SELECT count(*) FROM aircraft").fetchone()[0] == len(batch.aircraft) - 1
+    # Told again by a retry that finds the batch committed (its first reply lost).
+    failed.clear()
+    retry = writer(database.url("ingest"))
+    retry.on_aircraft_failed = failed.append
+    retry.write(batch)
+    assert retry.stats.batches_already_committed == 1 and failed == [{bad.id}]
 
     # A batch rejected whole (here: a role that may not write) hands back all its rows.
     failed.clear()
