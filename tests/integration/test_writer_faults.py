@@ -193,10 +193,10 @@ def test_a_refused_name_costs_one_careful_batch_not_one_per_batch(database, conn
         batch.add_receiver(ReceiverBeacon(name="BAD\x00RX", received_at=f.received_at))
     w.write(first)
     w.write(second)
-    # Only the first batch was written row by row; the second went in by the fast path:
+    # Only the first batch took the careful path; the second went in by the fast path:
     # its beacon of the refused name quarantined without an attempt, its fix of that
     # name stored without a receiver id.
-    assert sum("row by row" in r.getMessage() for r in caplog.records) == 1
+    assert sum("isolating refused rows" in r.getMessage() for r in caplog.records) == 1
     assert stats.quarantined == Counter({"receiver": 2})
     assert stats.fixes_written == len(first.fixes) + len(second.fixes)
     assert conn.execute("SELECT count(*) FROM fixes").fetchone()[0] == stats.fixes_written
