@@ -1,4 +1,5 @@
-"""Ingest safety: quarantine for rows the database rejects, batch idempotency keys.
+"""Ingest safety: quarantine for rows the database rejects, batch idempotency keys,
+and the 'superseded' end reason for a flight closed because its end was lost.
 
 Revision ID: 0004
 Revises: 0003
