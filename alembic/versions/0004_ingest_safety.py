@@ -1,4 +1,5 @@
-"""Ingest safety: quarantine for rows the database rejects, batch idempotency keys.
+"""Ingest safety: quarantine for rows the database rejects, batch idempotency keys,
+and the 'superseded' end reason for a flight closed because its end was lost.
 
 Revision ID: 0004
 Revises: 0003
@@ -13,8 +14,14 @@ depends_on = None
 
 # The SQL files this revision applies, relative to sql/, in order. Once released their
 # contents are frozen (alembic/sql.sha256; tests/unit/test_migrations_frozen.py).
-UPGRADE_FILES: tuple[str, ...] = ()
-DOWNGRADE_FILES: tuple[str, ...] = ()
+UPGRADE_FILES: tuple[str, ...] = (
+    "schema/050_ingest_quarantine.sql",
+    "schema/051_ingest_batches.sql",
+    "schema/052_flights_end_superseded.sql",
+)
+DOWNGRADE_FILES: tuple[str, ...] = (
+    "schema/050_down.sql",
+)
 
 
 def upgrade() -> None:

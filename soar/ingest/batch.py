@@ -1,9 +1,15 @@
-"""One unit of work for the writer: everything committed together in one transaction."""
+"""One unit of work for the writer: everything committed together in one transaction.
+
+Each batch carries an idempotency key, made when the batch is opened and kept through
+every retry: the writer stores it in the batch's own transaction, so a retry after a
+commit whose acknowledgement was lost finds it and stores nothing twice.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from uuid import UUID, uuid4
 
 from soar.records import Fix, ReceiverBeacon
 
@@ -32,6 +38,7 @@ class Batch:
     receivers: dict[str, ReceiverBeacon] = field(default_factory=dict)   # latest beacon each
     flight_ops: list = field(default_factory=list)
     opened: float = field(default_factory=time.monotonic)
+    key: UUID = field(default_factory=uuid4)   # idempotency key (ingest_batches.key)
 
     def add_receiver(self, beacon: ReceiverBeacon) -> None:
         """Position and status arrive in separate beacons: keep what each one knows."""

@@ -91,6 +91,20 @@ class IngestStats:
     # still stored, so this is not part of the accounting identity.
     cleaned: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # The writer's own outcomes (soar/ingest/writer.py). Rows the database refused and
+    # the writer put in ingest_quarantine, by what: aircraft, receiver, flight_op (a
+    # refused fix is a rejection instead: rejected[("db", "quarantined")]).
+    quarantined: Counter = field(default_factory=Counter)
+    # Flight writes that changed no row, by (op kind, reason): "replay" (a create whose
+    # flight id is already stored), "missing" (an update of a flight not stored),
+    # "tow_missing" (a tow link to a tow flight not stored).
+    flight_ops_skipped: Counter = field(default_factory=Counter)
+    # Active flights closed ('superseded') because the aircraft's next flight started
+    # while their end had been lost; the new flight is stored.
+    flights_superseded: int = 0
+    # Retried batches found already committed (the first commit's reply was lost):
+    # skipped, their fixes counted once.
+    batches_already_committed: int = 0
 
     def reject(self, kind: str, reason: str, count: int = 1) -> None:
         self.rejected[(kind, reason)] += count

@@ -1,32 +1,61 @@
 """The database side of ingest: one transaction per batch, and the writer thread's
-retry loop around it.
+retry loop around it. Rule: every fix of a batch ends stored exactly once or counted
+as rejected exactly once, whatever the database or the network does.
 
-Order inside the transaction: receivers and aircraft (the rows others refer to),
-then the flight writes in the order the tracker made them (each one statement),
-then the fixes as one binary COPY. A flight's row is therefore never committed
-after its fixes, and a crash loses at most the batch being written.
+Order inside the transaction: the batch's idempotency key (ingest_batches), receivers
+and aircraft (the rows others refer to), then the flight writes in the order the
+tracker made them (each one statement), then the fixes as one binary COPY. A
+flight's row is therefore never committed after its fixes, and a crash loses at most
+the batch being written.
 
-Retries: a batch that failed because the database is unreachable is written again
-(on a new connection, backing off up to 30 s) until it commits: this blocks the
-writer's queue, which pushes back on the router and the feeds. A batch the database
-rejects is not retried: every fix in it is counted as rejected (`db`, `write_error`).
+A row the database refuses (a NUL in a text, a number out of its column's range, a
+flight write whose aircraft is missing) never takes the batch with it: the
+transaction is rolled back and the batch written again in careful mode, still one
+transaction: receivers, aircraft, flight writes (in order) and the fixes' COPY are each
+written in a savepoint, and a refused part is halved, each half in its own savepoint,
+down to the single rows refused (bisection: a few bad rows cost a few dozen small
+writes, not a savepoint per row). What is refused goes to ingest_quarantine in the
+same transaction and is counted: a fix as rejected (`db`, `quarantined`), other rows
+in `stats.quarantined`. An aircraft whose row is refused gets a minimal row (its
+address only) so its flights still have one.
+
+Exactly once: a retry of a batch whose commit went through but whose
+acknowledgement was lost finds its key already stored and skips the batch, counting
+what that commit stored (`batches_already_committed`). Caches (receiver ids here,
+the router's aircraft rows through `on_aircraft_failed`) learn only what committed.
+
+Retries: a batch that failed because the database is unreachable (any
+OperationalError: connection lost, statement timeout) is written again by the
+caller (on a new connection, backing off up to 30 s) until it commits: this blocks
+the writer's queue, which pushes back on the router and the feeds. TCP keepalives
+and a statement timeout (`WriterConfig`) make a dead connection fail within 30 s
+instead of hanging. Any other database error (e.g. a missing privilege) rejects the
+batch: every fix in it is counted as rejected (`db`, `write_error`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import queue
+import struct
 import time
+from collections import Counter, OrderedDict
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from uuid import UUID
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from soar.db import sqlfiles
 from soar.errors import first_line
-from soar.ingest.batch import Batch
+from soar.ingest.batch import AircraftRow, Batch
 from soar.ingest.stats import IngestStats
+from soar.records import Fix
+from soar.tracker import store
 from soar.units import UTC
 
 log = logging.getLogger(__name__)
@@ -45,32 +74,208 @@ END_OF_BATCHES = object()
 RETRY_FIRST_S = 0.5
 RETRY_MAX_S = 30.0
 
-# Writes one flight op as one statement; supplied by the flight tracker.
-FlightOpWriter = Callable[[psycopg.Cursor, object], None]
+# Writes one flight op as one statement and returns the rows it touched (0: skipped,
+# then explained by soar.tracker.store.resolve_skipped); supplied by the flight tracker.
+FlightOpWriter = Callable[[psycopg.Cursor, object], "int | None"]
+
+# Quarantine `what` values (ingest_quarantine.what).
+FIX, AIRCRAFT, RECEIVER, FLIGHT_OP = "fix", "aircraft", "receiver", "flight_op"
+
+
+@dataclass
+class WriterConfig:
+    """The writer's connection safety and memory limits."""
+    # TCP keepalives (libpq; TCP only: a unix socket cannot go half-open). A peer that
+    # vanished is noticed after idle + interval x count seconds without an answer:
+    # 10 + 5 x 3 = 25 s, also while waiting for a statement's reply.
+    keepalives_idle_s: int = 10
+    keepalives_interval_s: int = 5
+    keepalives_count: int = 3
+    # Data sent but not acknowledged for this long closes the connection (Linux
+    # TCP_USER_TIMEOUT): the peer vanished while the writer was sending (a COPY).
+    tcp_user_timeout_ms: int = 25_000
+    connect_timeout_s: int = 10
+    # The server cancels any one statement of the writer's running longer than this
+    # (a lock wait, a stuck server); the batch is then retried. Set per transaction,
+    # so it holds through PgBouncer. A COPY of 5,000 real fixes took 34 ms (median;
+    # 95 ms at most) on the embedded cluster of a 2-core machine under a load of 6:
+    # 30 s leaves a margin of 300x.
+    statement_timeout_ms: int = 30_000
+    # Receiver name -> id, least recently used first out; an evicted name is upserted
+    # again when next heard. The full OGN network has a few thousand receivers.
+    receiver_cache_size: int = 20_000
+    # Names whose row the database refused (fixes naming them keep no receiver id),
+    # so a hostile name costs one careful batch, not one per batch.
+    refused_receivers_size: int = 1_000
+    # Idempotency keys (ingest_batches) are kept this long: longer than any retry of a
+    # batch, including one spooled to disk and written at the next start ...
+    batch_keys_keep_h: float = 168.0
+    # ... and pruned this often by the writer (one DELETE after a commit).
+    batch_keys_prune_every_s: float = 3600.0
 
 
 class TransientWriteError(Exception):
     """The database is unreachable; the batch can be tried again."""
 
 
+def _row_error(exc: BaseException) -> bool:
+    """Whether `exc` is a refusal of some row's content (isolate the row, quarantine
+    it) rather than a fault of the connection or of the setup (raise it)."""
+    if isinstance(exc, psycopg.Error):
+        if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
+            return True    # server (22xxx, 23xxx) or driver (a NUL in a text)
+        # The driver cannot dump a value (wrong type): a client-side error, no SQLSTATE.
+        return isinstance(exc, psycopg.ProgrammingError) and exc.sqlstate is None
+    # Raised by binary dumpers inside COPY (an int too big for int8, a str for a float).
+    return isinstance(exc, ValueError | TypeError | OverflowError | AttributeError | struct.error)
+
+
+def _reason(exc: BaseException) -> str:
+    text = first_line(exc)
+    if not isinstance(exc, psycopg.Error):
+        text = f"{type(exc).__name__}: {text}"
+    return _text(text)
+
+
+def _text(s: str) -> str:
+    """Text PostgreSQL accepts: NUL escaped as the four characters \\x00, lone
+    surrogates (undecodable input) as backslash escapes."""
+    return s.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _jsonable(v):
+    """A value as JSON jsonb accepts whatever it held (the quarantine insert must not
+    fail for the reason the row did)."""
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return int(v)                       # IntEnum too
+    if isinstance(v, float):
+        return v if v == v and v not in (float("inf"), float("-inf")) else str(v)
+    if isinstance(v, str):
+        return _text(v)
+    if isinstance(v, bytes | bytearray | memoryview):
+        return bytes(v).hex()
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    if isinstance(v, UUID):
+        return str(v)
+    if isinstance(v, dict):
+        return {_text(str(k)): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple | set | frozenset):
+        return [_jsonable(x) for x in v]
+    return _text(repr(v))
+
+
+def _raw(record, **extra) -> dict:
+    """A record's fields (a dataclass or a mapping) as quarantine raw values."""
+    if dataclasses.is_dataclass(record):
+        values = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    else:
+        values = dict(record)
+    values.update(extra)
+    return _jsonable(values)
+
+
+def _raw_op(op) -> dict:
+    body = {"op": type(op).__name__, "kind": getattr(op, "kind", None),
+            "flight_id": getattr(op, "flight_id", None)}
+    for name in ("row", "values"):
+        if hasattr(op, name):
+            body[name] = getattr(op, name)
+    return _jsonable(body)
+
+
+class _Outcome:
+    """What one attempt at a batch did, applied to the stats and the caches only
+    after its commit (an attempt that fails leaves no trace)."""
+    __slots__ = ("already", "fixes_stored", "receiver_ids", "refused", "quarantine",
+                 "quarantined", "skipped", "superseded", "aircraft_lost")
+
+    def __init__(self) -> None:
+        self.already = False                 # committed by an earlier attempt
+        self.fixes_stored = 0
+        self.receiver_ids: dict[str, int] = {}   # learnt in this transaction
+        self.refused: dict[str, str] = {}    # receiver name -> reason
+        self.quarantine: list[tuple[str, str, dict]] = []   # (what, reason, raw)
+        self.quarantined: Counter = Counter()   # by what
+        self.skipped: Counter = Counter()       # (op kind, reason)
+        self.superseded: list[tuple[object, UUID]] = []   # (new op, closed flight id)
+        self.aircraft_lost: set[int] = set()    # no row at all after this commit
+
+    def quarantine_row(self, what: str, exc: BaseException, raw: dict) -> None:
+        self.quarantine.append((what, _reason(exc), raw))
+        self.quarantined[what] += 1
+
+    def counts(self) -> dict | None:
+        """What a retry needs to count this commit once (ingest_batches.outcome)."""
+        out: dict = {}
+        if self.quarantined:
+            out["quarantined"] = dict(self.quarantined)
+        if self.skipped:
+            out["flight_ops_skipped"] = {f"{k}:{r}": n for (k, r), n in self.skipped.items()}
+        if self.superseded:
+            out["flights_superseded"] = len(self.superseded)
+        if self.aircraft_lost:
+            out["aircraft_lost"] = sorted(self.aircraft_lost)
+        return out or None
+
+    @classmethod
+    def committed_before(cls, fixes: int, counts: dict | None) -> _Outcome:
+        self = cls()
+        self.already = True
+        self.fixes_stored = fixes
+        counts = counts or {}
+        self.quarantined.update(counts.get("quarantined", {}))
+        for key, n in counts.get("flight_ops_skipped", {}).items():
+            kind, reason = key.rsplit(":", 1)
+            self.skipped[(kind, reason)] += n
+        # (the superseded flights are counted again, not logged again)
+        self.superseded = [(None, None)] * counts.get("flights_superseded", 0)
+        self.aircraft_lost = set(counts.get("aircraft_lost", ()))
+        return self
+
+
 class Writer:
     def __init__(self, conninfo: str, stats: IngestStats,
                  write_flight_op: FlightOpWriter | None = None,
-                 on_flight_latency: Callable[[object, float], None] | None = None):
+                 on_flight_latency: Callable[[object, float], None] | None = None,
+                 config: WriterConfig | None = None,
+                 on_aircraft_failed: Callable[[set[int]], None] | None = None):
         self.conninfo = conninfo
         self.stats = stats
         self.write_flight_op = write_flight_op
         self.on_flight_latency = on_flight_latency
-        self.receiver_ids: dict[str, int] = {}
+        self.config = config or WriterConfig()
+        # Called (from the writer thread) with the ids of aircraft rows handed over in
+        # a batch but not in the database after it: the batch was rejected whole, or
+        # even the aircraft's minimal row was refused. The router forgets them, so
+        # its next fix of the aircraft sends the row again.
+        self.on_aircraft_failed = on_aircraft_failed
+        # Committed receiver ids, least recently used first (WriterConfig.receiver_cache_size).
+        self.receiver_ids: OrderedDict[str, int] = OrderedDict()
+        self.refused_receivers: OrderedDict[str, str] = OrderedDict()   # name -> reason
         self.conn: psycopg.Connection | None = None
+        self._pruned: float | None = None    # monotonic time of the last key pruning
 
     def _connection(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed:
+            cfg = self.config
             # prepare_threshold=None: no server-side prepared statements, so the same
             # code works through PgBouncer in transaction mode.
-            self.conn = psycopg.connect(self.conninfo, prepare_threshold=None,
-                                        application_name="soar-ingest")
+            self.conn = psycopg.connect(
+                self.conninfo, prepare_threshold=None, application_name="soar-ingest",
+                connect_timeout=cfg.connect_timeout_s, keepalives=1,
+                keepalives_idle=cfg.keepalives_idle_s,
+                keepalives_interval=cfg.keepalives_interval_s,
+                keepalives_count=cfg.keepalives_count,
+                tcp_user_timeout=cfg.tcp_user_timeout_ms)
         return self.conn
+
+    def _drop_connection(self) -> None:
+        if self.conn is not None:       # start the retry on a new connection
+            self.conn.close()
+            self.conn = None
 
     def close(self) -> None:
         if self.conn is not None:
@@ -85,84 +290,299 @@ class Writer:
 
     def load_active(self, config):
         """Active flights and their last fixes, for the tracker's restart."""
-        from soar.tracker.store import load_active
-
         conn = self._connection()
         with conn.transaction():
-            return load_active(conn, config)
+            return store.load_active(conn, config)
 
     def write(self, batch: Batch) -> None:
+        """Commit `batch` once. Raises TransientWriteError when the database is
+        unreachable (write it again: its key makes that safe), or a psycopg.Error that
+        is no row's fault (nothing of the batch was committed). Rows the database
+        refuses are quarantined and counted, never raised."""
         try:
             conn = self._connection()
-            with conn.transaction(), conn.cursor() as cur:
-                self._receivers(cur, batch)
-                self._aircraft(cur, batch)
-                self._flights(cur, batch)
-                self._fixes(cur, batch)
-        except psycopg.OperationalError as exc:
-            if self.conn is not None:       # start the retry on a new connection
-                self.conn.close()
-                self.conn = None
-            # Ids learnt inside the failed transaction may not exist.
-            self.receiver_ids.clear()
-            raise TransientWriteError(str(exc).strip()) from exc
-        except psycopg.Error:
-            self.receiver_ids.clear()
+            try:
+                outcome = self._attempt(conn, batch, careful=False)
+            except Exception as exc:   # noqa: BLE001 -- sorted by _row_error, else raised
+                if not _row_error(exc):
+                    raise
+                log.warning("batch %s: the database refused a row (%s); writing it again, "
+                            "isolating refused rows", batch.key, _reason(exc))
+                outcome = self._attempt(conn, batch, careful=True)
+        except psycopg.Error as exc:
+            # A lost connection can surface as another class (InterfaceError) when
+            # psycopg notices it first; the connection's state tells.
+            if isinstance(exc, psycopg.OperationalError) or (
+                    self.conn is not None and (self.conn.broken or self.conn.closed)):
+                self._drop_connection()
+                raise TransientWriteError(str(exc).strip()) from exc
+            if batch.aircraft and self.on_aircraft_failed is not None:
+                self.on_aircraft_failed(set(batch.aircraft))
             raise
-        self.stats.fixes_written += len(batch.fixes)
-        self.stats.batches += 1
+        self._committed(batch, outcome)
+        self._maybe_prune()
 
-    def _receivers(self, cur: psycopg.Cursor, batch: Batch) -> None:
-        rows = []
+    # -- one attempt: one transaction -------------------------------------------------
+
+    def _attempt(self, conn: psycopg.Connection, batch: Batch, careful: bool) -> _Outcome:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.execute(QUERIES["statement_timeout"], (f"{self.config.statement_timeout_ms}ms",))
+            cur.execute(QUERIES["claim_batch"], (batch.key, len(batch.fixes)))
+            if cur.rowcount == 0:
+                fixes, counts = cur.execute(QUERIES["committed_batch"], (batch.key,)).fetchone()
+                return _Outcome.committed_before(fixes, counts)
+            out = _Outcome()
+            ids = self._receivers(conn, cur, batch, out, careful)
+            self._aircraft(conn, cur, batch, out, careful)
+            self._flights(conn, cur, batch, out, careful)
+            self._fixes(conn, cur, batch.fixes, ids, out, careful)
+            if out.quarantine:
+                cur.executemany(QUERIES["quarantine"], [
+                    (what, reason, Jsonb(raw), batch.key) for what, reason, raw in out.quarantine])
+            counts = out.counts()
+            if counts is not None or out.fixes_stored != len(batch.fixes):
+                cur.execute(QUERIES["record_batch_outcome"],
+                            (out.fixes_stored, Jsonb(counts) if counts else None, batch.key))
+        return out
+
+    @staticmethod
+    def _isolated(conn: psycopg.Connection, fn, *args):
+        """`fn(*args)` in a savepoint: (result, None), or (None, the row error) with the
+        savepoint rolled back. Errors that are no row's fault propagate."""
+        try:
+            with conn.transaction():
+                return fn(*args), None
+        except Exception as exc:   # noqa: BLE001 -- sorted by _row_error, else raised
+            if not _row_error(exc):
+                raise
+            return None, exc
+
+    def _bisected(self, conn: psycopg.Connection, rows: list, write, refused) -> list:
+        """Careful mode: `write(part)` for all `rows` in a savepoint; a refused part is
+        halved, each half in its own savepoint, down to the single rows that are refused,
+        for which `refused(row, error)` is called. Parts are written in order (flight
+        ops depend on it). Returns what `write` returned for each stored part: nothing a
+        rolled-back part did is kept. k bad rows among n cost about 2k log2(n) writes
+        of shrinking parts instead of n savepoints."""
+        results = []
+        parts = [rows] if rows else []
+        while parts:
+            part = parts.pop()
+            got, exc = self._isolated(conn, write, part)
+            if exc is None:
+                results.append(got)
+            elif len(part) == 1:
+                refused(part[0], exc)
+            else:
+                mid = len(part) // 2
+                parts += (part[mid:], part[:mid])
+        return results
+
+    def _receivers(self, conn: psycopg.Connection, cur: psycopg.Cursor, batch: Batch,
+                   out: _Outcome, careful: bool) -> dict[str, int]:
+        """Receiver ids for the batch's fixes: cached, or upserted (RETURNING) here."""
+        cache, refused = self.receiver_ids, self.refused_receivers
+        ids: dict[str, int] = {}
+        missing = []
+        for name in {f.receiver for f in batch.fixes if f.receiver}:
+            rid = cache.get(name)
+            if rid is None:
+                missing.append(name)
+            else:
+                ids[name] = rid
+                cache.move_to_end(name)
         now = datetime.now(UTC)
+        rows = []
         # Receivers named by fixes but never heard from directly still need an id.
-        named = {f.receiver for f in batch.fixes if f.receiver} - self.receiver_ids.keys()
-        for name in named - batch.receivers.keys():
-            rows.append((name, None, None, None, None, None, None, now, now))
+        for name in missing:
+            if name not in batch.receivers and name not in refused:
+                rows.append(_name_only(name, now))
         for name, beacon in batch.receivers.items():
+            if name in refused:       # the name itself was refused: it would be again
+                out.quarantine.append((RECEIVER, refused[name], _raw(beacon)))
+                out.quarantined[RECEIVER] += 1
+                continue
             status = json.dumps(beacon.status) if beacon.status else None
             seen = beacon.time or beacon.received_at
             rows.append((name, beacon.latitude, beacon.longitude, beacon.altitude_m,
                          beacon.version, beacon.platform, status, seen, seen))
         if not rows:
-            return
-        cur.executemany(QUERIES["upsert_receiver"], rows, returning=True)
-        while True:
-            for rid, name in cur.fetchall():
-                self.receiver_ids[name] = rid
-            if not cur.nextset():
-                break
+            return ids
 
-    def _aircraft(self, cur: psycopg.Cursor, batch: Batch) -> None:
+        def upsert(part: list) -> dict[str, int]:
+            got = {}
+            cur.executemany(QUERIES["upsert_receiver"], part, returning=True)
+            while True:
+                for rid, name in cur.fetchall():
+                    got[name] = rid
+                if not cur.nextset():
+                    break
+            return got
+
+        def refuse(row: tuple, exc: BaseException) -> None:
+            name = row[0]
+            beacon = batch.receivers.get(name)
+            out.quarantine_row(RECEIVER, exc, _raw(beacon) if beacon else {"name": _text(name)})
+            if beacon is not None:    # keep at least the name, for the fixes' ids
+                got, exc = self._isolated(conn, upsert, [_name_only(name, now)])
+                if exc is None:
+                    names_only.append(got)
+                    return
+            out.refused[name] = _reason(exc)
+
+        names_only: list[dict[str, int]] = []
+        stored = self._bisected(conn, rows, upsert, refuse) if careful else [upsert(rows)]
+        for got in stored + names_only:
+            ids.update(got)
+            out.receiver_ids.update(got)
+        return ids
+
+    def _aircraft(self, conn: psycopg.Connection, cur: psycopg.Cursor, batch: Batch,
+                  out: _Outcome, careful: bool) -> None:
         if not batch.aircraft:
             return
-        cur.executemany(QUERIES["upsert_aircraft"], [
-            (a.id, a.address, a.address_type, a.aircraft_type, a.category, a.registration,
-             a.callsign, a.model, a.seen_at, a.seen_at) for a in batch.aircraft.values()])
+        rows = [_aircraft_row(a) for a in batch.aircraft.values()]
 
-    def _flights(self, cur: psycopg.Cursor, batch: Batch) -> None:
+        def upsert(part: list) -> None:
+            cur.executemany(QUERIES["upsert_aircraft"], part)
+
+        def refuse(row: tuple, exc: BaseException) -> None:
+            a = batch.aircraft[row[0]]
+            out.quarantine_row(AIRCRAFT, exc, _raw(a))
+            _, exc = self._isolated(conn, cur.execute, QUERIES["insert_aircraft_minimal"],
+                                    (a.id, a.address, a.address_type, a.seen_at, a.seen_at))
+            if exc is not None:
+                out.aircraft_lost.add(a.id)
+
+        if careful:
+            self._bisected(conn, rows, upsert, refuse)
+        else:
+            upsert(rows)
+
+    def _flights(self, conn: psycopg.Connection, cur: psycopg.Cursor, batch: Batch,
+                 out: _Outcome, careful: bool) -> None:
         if not batch.flight_ops:
             return
         if self.write_flight_op is None:
             raise RuntimeError("flight ops in a batch but no flight op writer configured")
-        for op in batch.flight_ops:
-            t0 = time.perf_counter()
-            self.write_flight_op(cur, op)
-            if self.on_flight_latency:
-                self.on_flight_latency(op, (time.perf_counter() - t0) * 1000.0)
 
-    def _fixes(self, cur: psycopg.Cursor, batch: Batch) -> None:
-        if not batch.fixes:
+        def write(ops: list) -> tuple[Counter, list]:
+            skipped: Counter = Counter()
+            superseded: list = []
+            for op in ops:
+                t0 = time.perf_counter()
+                self._flight_op(cur, op, skipped, superseded)
+                if self.on_flight_latency:
+                    self.on_flight_latency(op, (time.perf_counter() - t0) * 1000.0)
+            return skipped, superseded
+
+        def refuse(op, exc: BaseException) -> None:
+            out.quarantine_row(FLIGHT_OP, exc, _raw_op(op))
+
+        done = (self._bisected(conn, batch.flight_ops, write, refuse) if careful
+                else [write(batch.flight_ops)])
+        for skipped, superseded in done:
+            out.skipped.update(skipped)
+            out.superseded += superseded
+
+    def _flight_op(self, cur: psycopg.Cursor, op, skipped: Counter, superseded: list) -> None:
+        """One op; a write that changed no row is explained (and a stale active flight
+        that blocks a new one closed) by the tracker's store, in the same transaction."""
+        if self.write_flight_op(cur, op) != 0:    # None: a writer that does not say
             return
-        rid = self.receiver_ids
+        why = store.resolve_skipped(cur, op)
+        if why.reason == store.SUPERSEDED:
+            superseded.append((op, why.closed))
+        else:
+            skipped[(op.kind, why.reason)] += 1
+
+    def _copy(self, cur: psycopg.Cursor, fixes: list[Fix], ids: dict[str, int]) -> None:
+        if not fixes:
+            return
         with cur.copy(COPY_FIXES) as copy:
             copy.set_types(FIX_TYPES)
             write = copy.write_row
-            for f in batch.fixes:
+            for f in fixes:
                 write((f.time, f.received_at, f.aircraft_id,
-                       rid.get(f.receiver) if f.receiver else None, int(f.source),
+                       ids.get(f.receiver) if f.receiver else None, int(f.source),
                        f.latitude, f.longitude, f.altitude_m, f.ground_speed_kmh, f.track_deg,
                        f.climb_rate_ms, f.turn_rate_degs, f.on_ground, f.signal_db, f.flight_id))
+
+    def _fixes(self, conn: psycopg.Connection, cur: psycopg.Cursor, fixes: list[Fix],
+               ids: dict[str, int], out: _Outcome, careful: bool) -> None:
+        """One binary COPY; in careful mode bisected down to the refused fixes."""
+        if not careful:
+            self._copy(cur, fixes, ids)
+            out.fixes_stored = len(fixes)
+            return
+
+        def copy(part: list[Fix]) -> int:
+            self._copy(cur, part, ids)
+            return len(part)
+
+        def refuse(f: Fix, exc: BaseException) -> None:
+            rid = ids.get(f.receiver) if isinstance(f.receiver, str) else None
+            out.quarantine.append((FIX, _reason(exc), _raw(f, receiver_id=rid)))
+
+        out.fixes_stored = sum(self._bisected(conn, fixes, copy, refuse))
+
+    # -- after the commit ---------------------------------------------------------------
+
+    def _committed(self, batch: Batch, out: _Outcome) -> None:
+        stats, key = self.stats, batch.key
+        if out.already:
+            stats.batches_already_committed += 1
+            log.warning("batch %s of %d fixes was committed by an earlier attempt whose "
+                        "acknowledgement was lost: not written again", key, len(batch.fixes))
+        stats.fixes_written += out.fixes_stored
+        stats.batches += 1
+        refused_fixes = len(batch.fixes) - out.fixes_stored
+        if refused_fixes:
+            stats.reject("db", "quarantined", refused_fixes)
+        stats.quarantined.update(out.quarantined)
+        stats.flight_ops_skipped.update(out.skipped)
+        stats.flights_superseded += len(out.superseded)
+        if refused_fixes or out.quarantined:
+            log.warning("batch %s: quarantined %d fixes%s (ingest_quarantine)", key,
+                        refused_fixes, "".join(f", {n} {w}" for w, n in sorted(out.quarantined.items())))
+        if out.skipped:
+            log.info("batch %s: flight writes that changed nothing: %s", key,
+                     ", ".join(f"{k} {r} x{n}" for (k, r), n in sorted(out.skipped.items())))
+        for op, closed in out.superseded:
+            if op is not None:
+                log.info("flight %s of aircraft %s closed as superseded: its end was lost and "
+                         "flight %s started", closed, op.row["aircraft_id"], op.flight_id)
+        cache = self.receiver_ids
+        cache.update(out.receiver_ids)
+        while len(cache) > self.config.receiver_cache_size:
+            cache.popitem(last=False)
+        refused = self.refused_receivers
+        refused.update(out.refused)
+        while len(refused) > self.config.refused_receivers_size:
+            refused.popitem(last=False)
+        if out.aircraft_lost and self.on_aircraft_failed is not None:
+            self.on_aircraft_failed(set(out.aircraft_lost))
+
+    def _maybe_prune(self) -> None:
+        """Delete idempotency keys older than batch_keys_keep_h, about once every
+        batch_keys_prune_every_s, in a transaction of its own."""
+        cfg = self.config
+        now = time.monotonic()
+        if self._pruned is not None and now - self._pruned < cfg.batch_keys_prune_every_s:
+            return
+        self._pruned = now
+        try:
+            conn = self._connection()
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute(QUERIES["statement_timeout"], (f"{cfg.statement_timeout_ms}ms",))
+                cur.execute(QUERIES["prune_batch_keys"], (timedelta(hours=cfg.batch_keys_keep_h),))
+                if cur.rowcount:
+                    log.info("deleted %d batch keys older than %g h", cur.rowcount,
+                             cfg.batch_keys_keep_h)
+        except psycopg.Error as exc:    # the batches are safe; the next hour tries again
+            log.warning("could not prune old batch keys: %s", first_line(exc))
+            if isinstance(exc, psycopg.OperationalError):
+                self._drop_connection()
 
     # -- the writer thread ---------------------------------------------------------
 
@@ -202,3 +622,16 @@ class Writer:
                           len(batch.fixes), first_line(exc))
                 self.stats.reject("db", "write_error", len(batch.fixes))
                 return
+
+
+def _name_only(name: str, now: datetime) -> tuple:
+    return (name, None, None, None, None, None, None, now, now)
+
+
+def _upsert_receiver(cur: psycopg.Cursor, row: tuple) -> int:
+    return cur.execute(QUERIES["upsert_receiver"], row).fetchone()[0]
+
+
+def _aircraft_row(a: AircraftRow) -> tuple:
+    return (a.id, a.address, a.address_type, a.aircraft_type, a.category, a.registration,
+            a.callsign, a.model, a.seen_at, a.seen_at)

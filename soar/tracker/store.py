@@ -2,13 +2,16 @@
 
 The writer calls `write_op(cur, op)` for each op inside its batch transaction,
 after upserting the batch's aircraft (flights reference aircraft) and before the
-fixes. Nothing here reads on the hot path.
+fixes. Nothing here reads on the hot path: only a write that changed no row (its
+row count says 0) is looked into, by `resolve_skipped`, which says why and repairs
+the one case that would lose a flight (a stale active flight blocking a new one).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 from uuid import UUID
 
 import psycopg
@@ -85,6 +88,43 @@ def write_op(cur: psycopg.Cursor, op) -> int:
     query, params = statement(op)
     cur.execute(query, params, prepare=False)
     return cur.rowcount
+
+
+# Why a flight write changed no row (`resolve_skipped`).
+REPLAY = "replay"             # a create whose flight id is already stored: the same data again
+MISSING = "missing"           # an update of a flight that is not stored
+TOW_MISSING = "tow_missing"   # a tow link whose tow flight is not stored
+CONFLICT = "conflict"         # a create still refused after closing the stale flight (a race)
+SUPERSEDED = "superseded"     # not skipped after all: the stale flight was closed, this stored
+
+
+class Skipped(NamedTuple):
+    reason: str
+    closed: UUID | None = None    # SUPERSEDED: the stale active flight that was closed
+
+
+def resolve_skipped(cur: psycopg.Cursor, op) -> Skipped:
+    """Why `op` touched no row (write_op returned 0), repairing what can be repaired.
+
+    A create refused by `flights_one_active_per_aircraft` means the aircraft's previous
+    flight is still active in the database although the tracker ended it (its end was
+    in a batch that never committed): that flight is closed as 'superseded' and this
+    one inserted (two statements, in the caller's transaction or savepoint), else the
+    new flight would vanish. A create whose id exists is a replay of stored data."""
+    if isinstance(op, CreateFlight):
+        if cur.execute(QUERIES["flight_exists"], (op.flight_id,), prepare=False).fetchone()[0]:
+            return Skipped(REPLAY)
+        cur.execute(QUERIES["supersede_active"], {
+            "aircraft_id": op.row["aircraft_id"], "started_at": op.row["started_at"]},
+            prepare=False)
+        closed = cur.fetchone()
+        if closed is not None and write_op(cur, op) == 1:
+            return Skipped(SUPERSEDED, closed[0])
+        return Skipped(CONFLICT)
+    if op.kind == TOW and cur.execute(QUERIES["flight_exists"], (op.flight_id,),
+                                      prepare=False).fetchone()[0]:
+        return Skipped(TOW_MISSING)
+    return Skipped(MISSING)
 
 
 def latency_metric(op) -> str | None:

@@ -34,3 +34,36 @@ ON CONFLICT (id) DO UPDATE SET
 -- name: untracked_aircraft
 -- Aircraft whose owner chose not to be tracked (OGN DDB): their fixes are never stored.
 SELECT id FROM aircraft WHERE NOT tracked
+
+-- name: statement_timeout
+-- Per transaction (SET LOCAL semantics): holds through PgBouncer in transaction mode,
+-- which drops the `options` startup parameter instead of passing it on.
+SELECT set_config('statement_timeout', %s, true)
+
+-- name: claim_batch
+-- First in the batch's transaction. No row inserted: an earlier attempt committed this
+-- batch and its acknowledgement was lost (or it is committing right now: this waits
+-- for it, then inserts nothing).
+INSERT INTO ingest_batches (key, fixes) VALUES (%s, %s)
+ON CONFLICT (key) DO NOTHING
+
+-- name: committed_batch
+SELECT fixes, outcome FROM ingest_batches WHERE key = %s
+
+-- name: record_batch_outcome
+-- Only when the batch did not go in whole: what it stored, for a retry to count.
+UPDATE ingest_batches SET fixes = %s, outcome = %s WHERE key = %s
+
+-- name: prune_batch_keys
+-- About once an hour: keys older than any retry can be (batch_keys_keep_h).
+DELETE FROM ingest_batches WHERE committed_at < now() - %s
+
+-- name: quarantine
+INSERT INTO ingest_quarantine (what, reason, raw, batch_key) VALUES (%s, %s, %s, %s)
+
+-- name: insert_aircraft_minimal
+-- An aircraft whose full row the database refused: the row flights and fixes refer
+-- to, with nothing but its address (the refused values are in ingest_quarantine).
+INSERT INTO aircraft (id, address, address_type, first_seen, last_seen)
+VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (id) DO NOTHING

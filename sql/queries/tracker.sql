@@ -1,4 +1,5 @@
--- The flight tracker's fixed queries (soar/tracker/store.py): the tow link and the restart reload.
+-- The flight tracker's fixed queries (soar/tracker/store.py): the tow link, explaining
+-- a flight write that changed no row, and the restart reload.
 
 -- name: tow
 -- The tow plane's flight is joined rather than referenced blindly: if its INSERT was
@@ -7,6 +8,20 @@ UPDATE flights g
    SET towed_by_flight_id = t.id, towed_by_aircraft_id = t.aircraft_id, updated_at = now()
   FROM flights t
  WHERE g.id = %s AND t.id = %s
+
+-- name: flight_exists
+SELECT EXISTS (SELECT 1 FROM flights WHERE id = %s)
+
+-- name: supersede_active
+-- A new flight's INSERT was skipped by the one-active-flight index: the aircraft's
+-- previous flight is still active because its end was lost (its batch never
+-- committed). Close it where its fixes stopped (or, with none recorded, where the
+-- new flight starts) so the new one can be stored.
+UPDATE flights
+   SET timed_out_at = coalesce(last_fix_at, %(started_at)s), end_reason = 'superseded',
+       updated_at = now()
+ WHERE aircraft_id = %(aircraft_id)s AND landing_time IS NULL AND timed_out_at IS NULL
+RETURNING id
 
 -- name: active_flights
 -- Served by the partial unique index flights_one_active_per_aircraft.

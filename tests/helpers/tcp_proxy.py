@@ -1,0 +1,106 @@
+"""A real TCP proxy on loopback, for fault tests: it forwards bytes both ways between
+clients and a target port, and can be told to lose the server's answer to one chosen
+client message (e.g. PostgreSQL's COMMIT): the message reaches the server, the server
+answers, the proxy drops the answer and closes both sides. The client then cannot
+know whether its commit happened (an ambiguous commit)."""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+
+
+class TcpProxy:
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0                  # accepted so far
+        self.cut = threading.Event()          # set once an answer was dropped
+        self._marker: bytes | None = None
+        self._lock = threading.Lock()
+        self._socks: list[socket.socket] = []
+        self._closed = False
+        self._thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
+
+    def start(self) -> TcpProxy:
+        self._thread.start()
+        return self
+
+    def drop_answer_to(self, marker: bytes) -> None:
+        """Arm: the next client message containing `marker` is forwarded, the server's
+        answer to it dropped, and that connection closed (once)."""
+        with self._lock:
+            self.cut.clear()
+            self._marker = marker
+
+    def close(self) -> None:
+        self._closed = True
+        self.listener.close()
+        with self._lock:
+            for s in self._socks:
+                _close(s)
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            with self._lock:
+                self.connections += 1
+                self._socks += [client, server]
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+
+    def _take_marker(self, data: bytes, tail: bytes) -> bool:
+        """Whether the marker ends in `data` (it may start in `tail`, the end of what
+        the client sent before; a marker wholly in `tail` was sent before arming)."""
+        with self._lock:
+            marker = self._marker
+            if marker is not None and (tail + data).find(
+                    marker, max(0, len(tail) - len(marker) + 1)) >= 0:
+                self._marker = None
+                return True
+        return False
+
+    def _pump(self, client: socket.socket, server: socket.socket) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(client, selectors.EVENT_READ)
+        sel.register(server, selectors.EVENT_READ)
+        tail = b""              # a marker may straddle two reads
+        dropping = False        # the marked message went out: its answer is dropped
+        try:
+            while True:
+                for key, _ in sel.select():
+                    src = key.fileobj
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    if src is client:
+                        hit = self._take_marker(data, tail)
+                        tail = (tail + data)[-64:]
+                        server.sendall(data)
+                        dropping = dropping or hit
+                    elif dropping:
+                        # The server has answered (so it has acted on the message):
+                        # lose the answer and the connection.
+                        self.cut.set()
+                        return
+                    else:
+                        client.sendall(data)
+        except OSError:
+            return
+        finally:
+            sel.close()
+            _close(client)
+            _close(server)
+
+
+def _close(s: socket.socket) -> None:
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    s.close()
