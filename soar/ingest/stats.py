@@ -63,6 +63,14 @@ class IngestStats:
                                                     "complete_flight": Latency()})
     gauges: dict = field(default_factory=dict)               # name -> callable
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Live drops on a full router queue by feed (its name): which socket lost what.
+    dropped_by_source: Counter = field(default_factory=Counter)
+    # Batches not committed by the shutdown deadline, kept on disk (soar.ingest.spool),
+    # and those written back at a start (before new data).
+    spooled_batches: int = 0
+    spooled_fixes: int = 0
+    restored_batches: int = 0
+    restored_fixes: int = 0
 
     def reject(self, kind: str, reason: str, count: int = 1) -> None:
         self.rejected[(kind, reason)] += count
