@@ -65,10 +65,15 @@ class ParsePool:
     def __init__(self, workers: int = 1):
         # spawn, not fork: the parent has threads and database connections.
         self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        # Start the workers now, not on the first chunk.
-        for f in [self._pool.submit(int) for _ in range(workers)]:
-            f.result()
         self._processes: dict = {}
+        # Start the workers now, not on the first chunk.
+        try:
+            for f in [self._pool.submit(int) for _ in range(workers)]:
+                f.result()
+        except BrokenProcessPool as exc:
+            death = self.death(wait_s=2.0)
+            self._pool.shutdown(wait=False)
+            raise BrokenProcessPool(death or str(exc)) from exc
         self._known()
 
     def _known(self) -> list:

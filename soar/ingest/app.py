@@ -137,28 +137,52 @@ class Signals:
 
 @contextmanager
 def stop_on_signals(deadline_s: float | None = None) -> Iterator[Signals]:
-    """SIGINT/SIGTERM set `stop`, a second one `abandon` (handlers are installed only
-    when called from the main thread)."""
+    """SIGINT/SIGTERM set `stop`, a second one `abandon` (installed only when called
+    from the main thread).
+
+    The Python handler does nothing: the signal's number reaches a relay thread
+    through the wakeup fd, and that thread sets the events. Setting an Event inside
+    the handler can deadlock: the handler runs on the main thread, which may be
+    inside `stop.wait()` holding that Event's lock at that very moment.
+    """
     signals = Signals()
-    previous = {}
-
-    def handler(signum, _frame):
-        if not signals.stop.is_set():
-            log.info("signal %d: flushing and stopping%s; a second signal spools what is "
-                     "not written and exits", signum,
-                     f" (at most {deadline_s:.0f} s)" if deadline_s is not None else "")
-            signals.stop.set()
-        else:
-            signals.abandon.set()
-
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
+    if threading.current_thread() is not threading.main_thread():
+        yield signals
+        return
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+    old_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    relay = threading.Thread(target=_relay, args=(r, signals, deadline_s), name="soar-signals",
+                             daemon=True)
+    relay.start()
     try:
         yield signals
     finally:
+        signal.set_wakeup_fd(old_fd)
         for sig, h in previous.items():
             signal.signal(sig, h)
+        os.close(w)                 # the relay reads end-of-file and ends
+        relay.join()
+        os.close(r)
+
+
+def _ignore(_signum, _frame) -> None:
+    """The wakeup fd carries the signal to the relay thread."""
+
+
+def _relay(fd: int, signals: Signals, deadline_s: float | None) -> None:
+    while data := os.read(fd, 64):
+        for signum in data:
+            if signum not in (signal.SIGINT, signal.SIGTERM):
+                continue            # another handler's signal (the wakeup fd sees all)
+            if not signals.stop.is_set():
+                log.info("signal %d: flushing and stopping%s; a second signal spools what "
+                         "is not written and exits", signum,
+                         f" (at most {deadline_s:.0f} s)" if deadline_s is not None else "")
+                signals.stop.set()
+            elif not signals.abandon.is_set():
+                signals.abandon.set()
 
 
 def feed(pipeline: Pipeline, chunks: Iterable[list], stop: threading.Event,

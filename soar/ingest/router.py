@@ -173,7 +173,11 @@ class Pipeline:
         sys.setswitchinterval(0.001)
         self.untracked = self.writer.untracked_aircraft()
         if self.config.parse_workers:
-            self._pool = ParsePool(self.config.parse_workers)
+            try:
+                self._pool = ParsePool(self.config.parse_workers)
+            except BrokenProcessPool as exc:
+                self.failed = PipelineError(f"{PARSE_DIED}: {first_line(exc)}")
+                raise self.failed from None
         if self.tracker is not None:
             # A restart continues the flights the database says are active.
             restored = self.writer.load_active(self.tracker.cfg)
