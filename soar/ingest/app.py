@@ -345,9 +345,12 @@ def live(pipeline: Pipeline, clients: list[tuple[str, object, str]],
         stop = sig.stop
         logger = StatsLogger(stats, stats_interval)
         try:
-            pipeline.start(stop)
+            try:
+                pipeline.start(stop)
+            except PipelineError:
+                stop.set()                     # reported in the summary, once
             logger.start()
-            for kind, client, name in clients:
+            for kind, client, name in ([] if stop.is_set() else clients):
                 chunker = Chunker(pipeline, source=name)
                 if kind == "aprs":
                     def on_line(received_at, raw, c=chunker):
