@@ -124,3 +124,4 @@ BAD_TEXT = Reject("bad_text")
 # A drop, not a rejection: a good message a live feed could not hand to a full router
 # queue (counted apart from rejections by IngestStats.accounting).
 QUEUE_FULL = Reject("queue_full")
+PIPELINE_FAILED = Reject("pipeline_failed")   # taken by a pipeline that then died: never handled

@@ -40,6 +40,22 @@ def _position(value: str | None, option: str) -> tuple[float, float] | None:
     return lat, lon
 
 
+# Shared by `replay` and `run`.
+SPOOL_DIR = typer.Option(
+    None, envvar="SOAR_SPOOL_DIR", show_envvar=True,
+    help="Where batches not written by the shutdown deadline are kept (and written at the "
+         "next start); default $SOAR_HOME/spool.")
+SHUTDOWN_DEADLINE = typer.Option(
+    30.0, help="Seconds to flush at SIGINT/SIGTERM before spooling what the database has not "
+               "taken; a second signal spools at once.")
+
+
+def _deadline(value: float) -> float:
+    if value < 0:
+        raise SoarError("--shutdown-deadline must be 0 or more seconds")
+    return value
+
+
 def replay(
     path: Path = typer.Argument(..., help="Recording to replay."),
     fmt: str = typer.Option(..., "--format", "-f", help="aprs, beast or modes"),
@@ -49,6 +65,8 @@ def replay(
     receiver_position: Optional[str] = typer.Option(
         None, help="beast/modes: LAT,LON of the receiver (places aircraft on the ground)."),
     batch_size: int = typer.Option(5000, help="Fixes per COPY batch."),
+    spool_dir: Optional[Path] = SPOOL_DIR,
+    shutdown_deadline: float = SHUTDOWN_DEADLINE,
 ) -> None:
     """Replay a recording through the live ingest path."""
     if fmt not in recordings.FORMATS:
@@ -58,7 +76,9 @@ def replay(
     if start is not None and start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
     summary = ingest.replay(path, fmt, _speed(speed), receiver, start, batch_size,
-                            _position(receiver_position, "--receiver-position"))
+                            _position(receiver_position, "--receiver-position"),
+                            spool_dir=spool_dir,
+                            shutdown_deadline_s=_deadline(shutdown_deadline))
     json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
 
@@ -80,8 +100,11 @@ def run(
     beast_position: Optional[str] = typer.Option(None, help="LAT,LON of the Beast receiver."),
     metrics_port: Optional[int] = typer.Option(None, help="Serve Prometheus metrics on 127.0.0.1:PORT."),
     stats_interval: float = typer.Option(30.0, help="Seconds between stats log lines."),
-    queue_timeout: float = typer.Option(5.0, help="Live feeds drop (and count) a chunk after the "
-                                                  "router queue stayed full this long."),
+    queue_timeout: float = typer.Option(0.0, help="Seconds a feed waits for room in a full router "
+                                                  "queue before dropping (and counting) a chunk; "
+                                                  "0: at once, so the socket is never stalled."),
+    spool_dir: Optional[Path] = SPOOL_DIR,
+    shutdown_deadline: float = SHUTDOWN_DEADLINE,
 ) -> None:
     """Ingest live feeds until SIGINT/SIGTERM, then flush and exit."""
     if not ogn and not beast:
@@ -90,7 +113,8 @@ def run(
         _hostport(ogn, "--ogn") if ogn else None, [_hostport(b, "--beast") for b in beast],
         ogn_filter=ogn_filter, callsign=callsign,
         beast_position=_position(beast_position, "--beast-position"),
-        metrics_port=metrics_port, stats_interval=stats_interval, queue_timeout=queue_timeout)
+        metrics_port=metrics_port, stats_interval=stats_interval, queue_timeout=queue_timeout,
+        spool_dir=spool_dir, shutdown_deadline_s=_deadline(shutdown_deadline))
     json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
     if "failed" in summary:

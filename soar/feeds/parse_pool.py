@@ -6,12 +6,19 @@ aircraft, so it stays in the router.
 
 Results cross the process boundary as plain tuples (pickling dataclasses with
 datetimes costs about four times as much) and are rebuilt into Fix objects.
+
+A worker that dies (killed, out of memory) breaks the pool: every pending and later
+parse raises BrokenProcessPool. The pool does not replace it; `death()` says which
+process died and how, so the pipeline can stop with that one line.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 
 from soar.feeds import ogn
@@ -25,7 +32,8 @@ def _pack(f: Fix) -> tuple:
     return (f.time.timestamp(), f.received_at.timestamp(), int(f.source), f.address_type,
             f.address, f.latitude, f.longitude, f.altitude_m, f.ground_speed_kmh, f.track_deg,
             f.climb_rate_ms, f.turn_rate_degs, f.receiver, f.signal_db, f.on_ground,
-            f.aircraft_type, f.callsign, f.registration, f.model, f.stealth, f.no_tracking)
+            f.aircraft_type, f.callsign, f.registration, f.model, f.stealth, f.no_tracking,
+            f.cleaned)
 
 
 def unpack(t: tuple) -> Fix:
@@ -51,13 +59,57 @@ def parse_chunk(chunk: list[Message]) -> list:
     return out
 
 
+__all__ = ["BrokenProcessPool", "ParsePool", "parse_chunk", "parse_line", "unpack"]
+
+
 class ParsePool:
     def __init__(self, workers: int = 1):
         # spawn, not fork: the parent has threads and database connections.
         self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        self._pool.submit(int).result()   # start the worker now, not on the first chunk
+        self._processes: dict = {}
+        # Start the workers now, not on the first chunk.
+        try:
+            for f in [self._pool.submit(int) for _ in range(workers)]:
+                f.result()
+        except BrokenProcessPool as exc:
+            death = self.death(wait_s=2.0)
+            self._pool.shutdown(wait=False)
+            raise BrokenProcessPool(death or str(exc)) from exc
+        self._known()
+
+    def _known(self) -> list:
+        # The executor keeps its worker processes in a private dict (emptied at
+        # shutdown); a copy lets death() name the one that died, where the executor
+        # only says "broken".
+        self._processes.update(getattr(self._pool, "_processes", None) or {})
+        return list(self._processes.values())
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self._known()]
+
+    def death(self, wait_s: float = 0.0) -> str | None:
+        """How a dead worker ended ("pid 123 killed by signal 9 (SIGKILL)"), or None
+        while all are alive. When one dies the executor terminates the others
+        (SIGTERM): the first one that ended otherwise is the cause. `wait_s`: the
+        pool already said broken, but the exit status is only known once the
+        executor's thread has reaped the process: wait up to this long for it."""
+        deadline = time.monotonic() + wait_s
+        while not (dead := [p for p in self._known() if p.exitcode is not None]):
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.01)
+        first = next((p for p in dead if p.exitcode != -signal.SIGTERM), dead[0])
+        code = first.exitcode
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = "?"
+            return f"pid {first.pid} killed by signal {-code} ({name})"
+        return f"pid {first.pid} exited with code {code}"
 
     def submit(self, chunk: list) -> Future:
+        """Parse in a worker; raises BrokenProcessPool once a worker has died."""
         return self._pool.submit(parse_chunk, chunk)
 
     def close(self) -> None:

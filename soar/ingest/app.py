@@ -1,5 +1,12 @@
 """Assembling and running the ingest: sources -> pipeline -> database, for replays and
-live feeds, with graceful shutdown and a periodic stats line."""
+live feeds, with graceful shutdown and a periodic stats line.
+
+Shutdown: the first SIGINT/SIGTERM stops reading and flushes, for at most the
+pipeline's `shutdown_deadline_s`; what the database has not acknowledged by then is
+spooled to disk ($SOAR_HOME/spool) and written first at the next start. A second
+signal spools at once. Any dead thread or parse process ends the run with one line
+naming it (a SoarError), never a hang.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +22,13 @@ from pathlib import Path
 import psycopg
 
 from soar import db
+from soar.db import embedded
 from soar.errors import SoarError
 from soar.feeds import modes, recordings
 from soar.feeds.aprs_client import AprsClient
 from soar.feeds.beast import signal_dbfs
 from soar.feeds.beast_client import BeastClient
-from soar.ingest.router import Pipeline, PipelineConfig
+from soar.ingest.router import Pipeline, PipelineConfig, PipelineError
 from soar.ingest.stats import IngestStats
 from soar.ingest.writer import Writer
 from soar.records import Message
@@ -95,10 +103,15 @@ class StatsLogger(threading.Thread):
         depths = " ".join(f"{k}={fn()}" for k, fn in s.queue_depth.items())
         latencies = " ".join(f"{name} p50={_ms(h.percentile(50))} p99={_ms(h.percentile(99))}"
                              for name, h in s.latency.items())
+        drops = ""
+        if s.dropped_by_source:
+            drops = " drops: " + " ".join(f"{src}={n}" for src, n in sorted(
+                s.dropped_by_source.items()))
         return (f"stats: msgs/s={(sum(s.messages.values()) - last_msgs) / self.interval:.0f} "
                 f"fixes/s={(s.fixes_written - last_fixes) / self.interval:.0f} {gauges} "
                 f"flights created={created} completed={completed} timed_out={timed_out} "
-                f"rejected={sum(s.rejected.values())} queues: {depths} latency_ms: {latencies}")
+                f"{s.accounting_line()}{drops} queues: {depths} "
+                f"latency_ms: {latencies}")
 
     def run(self) -> None:
         s = self.stats
@@ -112,43 +125,99 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
+class Signals:
+    """What SIGINT/SIGTERM asked for: `stop` (the first: stop reading, flush within
+    the deadline) and `abandon` (the second: spool what is not written, exit now)."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.abandon = threading.Event()
+
+
 @contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """SIGINT/SIGTERM set the event; the caller stops reading and flushes."""
-    stop = threading.Event()
-    previous = {}
+def stop_on_signals(deadline_s: float | None = None) -> Iterator[Signals]:
+    """SIGINT/SIGTERM set `stop`, a second one `abandon` (installed only when called
+    from the main thread).
 
-    def handler(signum, _frame):
-        log.info("signal %d: flushing and stopping", signum)
-        stop.set()
-
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
+    The Python handler does nothing: the signal's number reaches a relay thread
+    through the wakeup fd, and that thread sets the events. Setting an Event inside
+    the handler can deadlock: the handler runs on the main thread, which may be
+    inside `stop.wait()` holding that Event's lock at that very moment.
+    """
+    signals = Signals()
+    if threading.current_thread() is not threading.main_thread():
+        yield signals
+        return
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGINT, signal.SIGTERM)}
+    old_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    relay = threading.Thread(target=_relay, args=(r, signals, deadline_s), name="soar-signals",
+                             daemon=True)
+    relay.start()
     try:
-        yield stop
+        yield signals
     finally:
+        signal.set_wakeup_fd(old_fd)
         for sig, h in previous.items():
             signal.signal(sig, h)
+        os.close(w)                 # the relay reads end-of-file and ends
+        relay.join()
+        os.close(r)
+
+
+def _ignore(_signum, _frame) -> None:
+    """The wakeup fd carries the signal to the relay thread."""
+
+
+def _relay(fd: int, signals: Signals, deadline_s: float | None) -> None:
+    while data := os.read(fd, 64):
+        for signum in data:
+            if signum not in (signal.SIGINT, signal.SIGTERM):
+                continue            # another handler's signal (the wakeup fd sees all)
+            if not signals.stop.is_set():
+                log.info("signal %d: flushing and stopping%s; a second signal spools what "
+                         "is not written and exits", signum,
+                         f" (at most {deadline_s:.0f} s)" if deadline_s is not None else "")
+                signals.stop.set()
+            elif not signals.abandon.is_set():
+                signals.abandon.set()
 
 
 def feed(pipeline: Pipeline, chunks: Iterable[list], stop: threading.Event,
          progress=None) -> None:
-    """Push chunks into the pipeline until they end or `stop` is set."""
+    """Push chunks into the pipeline until they end or `stop` is set; raises
+    PipelineError when the pipeline failed."""
     for chunk in chunks:
-        if stop.is_set() or pipeline.failed:
+        if stop.is_set():
             break
-        pipeline.submit(chunk)
+        if not pipeline.submit(chunk, stop=stop) and stop.is_set():
+            break
         if progress:
             progress(len(chunk))
+
+
+def summary(stats: IngestStats, pipeline: Pipeline | None = None) -> dict:
+    """The stats summary, with drops per feed and the spool's counts."""
+    out = stats.summary()
+    if pipeline is not None and pipeline.failed is not None:
+        out["failed"] = str(pipeline.failed)
+    return out
+
+
+def default_spool_dir() -> Path:
+    """$SOAR_HOME/spool (SOAR_SPOOL_DIR overrides)."""
+    return Path(os.environ.get("SOAR_SPOOL_DIR") or embedded.default_cluster().home / "spool")
 
 
 class Chunker:
     """Groups single live messages into chunks for the pipeline (one queue operation
     per chunk, not per message); flushed by size, or by age from a timer."""
 
-    def __init__(self, pipeline: Pipeline, size: int = 500, max_age_s: float = 0.2):
+    def __init__(self, pipeline: Pipeline, size: int = 500, max_age_s: float = 0.2,
+                 source: str | None = None):
         self.pipeline, self.size, self.max_age_s = pipeline, size, max_age_s
+        self.source = source      # the feed's name: drops are counted per feed
         self._chunk: list = []
         self._lock = threading.Lock()
 
@@ -158,13 +227,13 @@ class Chunker:
             if len(self._chunk) < self.size:
                 return
             chunk, self._chunk = self._chunk, []
-        self.pipeline.submit(chunk)
+        self.pipeline.submit(chunk, self.source)
 
     def flush(self) -> None:
         with self._lock:
             chunk, self._chunk = self._chunk, []
         if chunk:
-            self.pipeline.submit(chunk)
+            self.pipeline.submit(chunk, self.source)
 
     def run_timer(self, stop: threading.Event) -> None:
         while not stop.wait(self.max_age_s):
@@ -174,37 +243,70 @@ class Chunker:
 
 # -- the two ways to run it ------------------------------------------------------------
 
+def _config(spool_dir: Path | str | None, shutdown_deadline_s: float | None,
+            **kw) -> PipelineConfig:
+    config = PipelineConfig(spool_dir=spool_dir or default_spool_dir(), **kw)
+    if shutdown_deadline_s is not None:
+        config.shutdown_deadline_s = shutdown_deadline_s
+    return config
+
+
 def replay(path: Path, fmt: str, speed: float | None, receiver: str | None = None,
            start: datetime | None = None, batch_size: int = 5000,
            receiver_position: tuple[float, float] | None = None,
-           progress_interval: float = 10.0) -> dict:
-    """Replay a recording through the live path as the ingest role; the stats summary."""
+           progress_interval: float = 10.0, spool_dir: Path | str | None = None,
+           shutdown_deadline_s: float | None = None) -> dict:
+    """Replay a recording through the live path as the ingest role; the stats summary.
+    Raises SoarError (one line) when the pipeline failed."""
     stats = IngestStats()
     url = db.role_url("ingest")
     db.connect(url).close()
-    pipeline = build(url, stats, PipelineConfig(batch_size=batch_size),
+    pipeline = build(url, stats, _config(spool_dir, shutdown_deadline_s, batch_size=batch_size),
                      receiver_position=receiver_position)
-    pipeline.start()
-    progress = StatsLogger(stats, progress_interval)   # long replays show their rate
-    progress.start()
-    with stop_on_signals() as stop:
+    out = run_replay(pipeline, recordings.replay(path, fmt, speed, receiver, start),
+                     progress_interval)
+    out["file"] = str(path)
+    return out
+
+
+def run_replay(pipeline: Pipeline, chunks: Iterable[list], progress_interval: float = 10.0,
+               signals: Signals | None = None) -> dict:
+    """Start the pipeline (spooled batches first), feed it `chunks` until they end, a
+    signal or a failure, close it within its deadline; the summary. Raises SoarError
+    naming the cause when a thread or parse process died. `signals`: given by tests;
+    otherwise SIGINT/SIGTERM are handled here."""
+    with _signals(signals, pipeline) as sig:
+        stats = pipeline.stats
+        progress = StatsLogger(stats, progress_interval)   # long replays show their rate
         try:
-            feed(pipeline, recordings.replay(path, fmt, speed, receiver, start), stop)
+            pipeline.start(sig.stop)
+            progress.start()
+            feed(pipeline, chunks, sig.stop)
+        except PipelineError:
+            pass                               # named below, once
         finally:
-            pipeline.close()
+            pipeline.close(sig.abandon)
             progress.stop.set()
-    if pipeline.failed:
+    if pipeline.failed is not None:
         raise SoarError(f"ingest stopped: {pipeline.failed}")
-    summary = stats.summary()
-    summary["file"] = str(path)
-    return summary
+    return summary(stats)
+
+
+@contextmanager
+def _signals(given: Signals | None, pipeline: Pipeline) -> Iterator[Signals]:
+    if given is not None:
+        yield given
+    else:
+        with stop_on_signals(pipeline.config.shutdown_deadline_s) as sig:
+            yield sig
 
 
 def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
              ogn_filter: str | None = None, callsign: str = "N0CALL",
              beast_position: tuple[float, float] | None = None,
              metrics_port: int | None = None, stats_interval: float = 30.0,
-             queue_timeout: float = 5.0) -> dict:
+             queue_timeout: float = 0.0, spool_dir: Path | str | None = None,
+             shutdown_deadline_s: float | None = None) -> dict:
     """Ingest live feeds until SIGINT/SIGTERM (or the pipeline fails), flush, and
     return the stats summary (with `failed` when the pipeline stopped on an error).
     One reader thread and one chunk timer per feed."""
@@ -212,45 +314,78 @@ def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
     if ogn:
         host, port = ogn
         clients.append(("aprs", AprsClient(host, port, callsign=callsign, filter=ogn_filter),
-                        f"{host}:{port}"))
+                        f"ogn {host}:{port}"))
     for host, port in beast:
-        clients.append(("beast", BeastClient(host, port), f"{host}:{port}"))
+        clients.append(("beast", BeastClient(host, port), f"beast {host}:{port}"))
 
     stats = IngestStats()
     url = db.role_url("ingest")
     db.connect(url).close()
-    pipeline = build(url, stats, PipelineConfig(drop_after_s=queue_timeout),
+    pipeline = build(url, stats, _config(spool_dir, shutdown_deadline_s, drop_after_s=queue_timeout),
                      receiver_position=beast_position)
     if metrics_port:
         from soar.ingest import metrics
         metrics.serve(metrics_port, stats)
-    pipeline.start()
-    logger = StatsLogger(stats, stats_interval)
-    logger.start()
+    return live(pipeline, clients, stats_interval)
+
+
+def live(pipeline: Pipeline, clients: list[tuple[str, object, str]],
+         stats_interval: float = 30.0, signals: Signals | None = None) -> dict:
+    """Run `clients` ((kind, client, name): "aprs" or "beast") into the started-here
+    pipeline until a signal (or `signals.stop`) or a failure; close within the
+    deadline; the summary, with `failed` naming the cause when something died."""
+    stats = pipeline.stats
     threads = []
-    with stop_on_signals() as stop:
-        for kind, client, name in clients:
-            chunker = Chunker(pipeline)
-            if kind == "aprs":
-                def on_line(received_at, raw, c=chunker):
-                    c.add(Message("aprs", received_at, raw))
-                callback = on_line
-            else:
-                def on_frame(received_at, frame, c=chunker, n=name):
-                    c.add(Message("modes", received_at, frame.payload, signal_dbfs(frame.signal), n))
-                callback = on_frame
-            for fn, args in ((client.run, (callback, stop)), (chunker.run_timer, (stop,))):
-                t = threading.Thread(target=fn, args=args, daemon=True)
-                t.start()
-                threads.append(t)
-        while not stop.wait(1.0):
-            if pipeline.failed:
-                stop.set()
-        for t in threads:
-            t.join(timeout=10)
-    pipeline.close()
-    logger.stop.set()
-    summary = stats.summary()
-    if pipeline.failed:
-        summary["failed"] = str(pipeline.failed)
-    return summary
+    with _signals(signals, pipeline) as sig:
+        stop = sig.stop
+        logger = StatsLogger(stats, stats_interval)
+        try:
+            try:
+                pipeline.start(stop)
+            except PipelineError:
+                stop.set()                     # reported in the summary, once
+            logger.start()
+            for kind, client, name in ([] if stop.is_set() else clients):
+                chunker = Chunker(pipeline, source=name)
+                if kind == "aprs":
+                    def on_line(received_at, raw, c=chunker):
+                        c.add(Message("aprs", received_at, raw))
+                    callback = on_line
+                else:
+                    receiver = name.removeprefix("beast ")
+                    def on_frame(received_at, frame, c=chunker, n=receiver):
+                        c.add(Message("modes", received_at, frame.payload,
+                                      signal_dbfs(frame.signal), n))
+                    callback = on_frame
+                for fn, args, what in ((client.run, (callback, stop), f"the {name} reader"),
+                                       (chunker.run_timer, (stop,), f"the {name} chunk timer")):
+                    t = threading.Thread(target=_guarded, args=(pipeline, stop, what, fn, *args),
+                                         name=what, daemon=True)
+                    t.start()
+                    threads.append(t)
+            while not stop.wait(1.0):
+                pipeline.check()
+                if pipeline.failed is not None:
+                    stop.set()
+            # Readers notice `stop` within 0.2 s; a connect in progress within its timeout.
+            for t in threads:
+                t.join(timeout=15)
+        finally:
+            stop.set()
+            pipeline.close(sig.abandon)
+            logger.stop.set()
+    return summary(stats, pipeline)
+
+
+def _guarded(pipeline: Pipeline, stop: threading.Event, what: str, fn, *args) -> None:
+    """A feed thread: its death ends the pipeline, named; a clean return before `stop`
+    is a death too (the readers loop until told to stop)."""
+    try:
+        fn(*args)
+    except PipelineError:
+        return                      # the pipeline failed first; that is the cause
+    except BaseException as exc:   # noqa: BLE001 -- reported through pipeline.failed
+        pipeline.fail(f"{what} died", exc)
+        return
+    if not stop.is_set():
+        pipeline.fail(f"{what} stopped")

@@ -7,13 +7,30 @@ instead of growing memory:
 
 The router thread parses, validates, de-duplicates, upserts aircraft in memory and
 runs the flight tracker; it hands the writer a Batch when it holds `batch_size`
-fixes or is `batch_age_s` old. Live sources give up on a full queue after
-`drop_after_s` and count the drop; replays wait.
+fixes or is `batch_age_s` old. Live sources drop a chunk at once on a full queue
+and count it per source (the socket reader must keep draining its socket); replays
+wait.
+
+Lifecycle rules:
+- Nothing waits forever on a dead stage: every queue wait is sliced and checks
+  whether the stage on the other side is still there. A thread or parse process
+  that dies sets `failed` (a PipelineError naming which and why), which ends the
+  feeding loop; `submit` then raises it.
+- `close` has a deadline (`shutdown_deadline_s`, or at once when the caller's
+  `abandon` event is set: a second signal). What the writer has not committed by
+  then (the database down, the writer retrying) is spooled to disk
+  (soar.ingest.spool) and written by the next `start`, before new data; both are
+  counted (spooled_*, restored_*). Without a spool folder it is counted as lost
+  (`db`, `unwritten`), never dropped silently.
+- Every message handed to `submit` is counted: routed, dropped (`queue_full`), or
+  lost with a dead pipeline (`pipeline_failed`).
+- Caches are bounded: de-duplication by its window, aircraft rows by age and count
+  (data time), the tracker by its own timeouts.
 """
 
 from __future__ import annotations
 
-import functools
+import itertools
 import logging
 import os
 import queue
@@ -23,16 +40,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from soar.feeds.parse_pool import ParsePool, parse_line, unpack
+from soar.errors import SoarError, first_line
+from soar.feeds.parse_pool import BrokenProcessPool, ParsePool, parse_line, unpack
 from soar.ingest import validate
 from soar.ingest.batch import AircraftRow, Batch
+from soar.ingest.spool import Spool
 from soar.ingest.stats import IngestStats
 from soar.ingest.writer import END_OF_BATCHES, Writer
 from soar.records import (
     DUPLICATE,
     NO_TRACKING,
     PARSE_ERROR,
+    PIPELINE_FAILED,
+    QUEUE_FULL,
     Fix,
     Message,
     ReceiverBeacon,
@@ -42,6 +64,27 @@ from soar.records import (
 log = logging.getLogger(__name__)
 
 _STOP = object()   # closes the router's input queue
+# Queue waits are cut in slices this long, so a dead stage on the other side or a
+# shutdown is noticed within it.
+_SLICE_S = 0.25
+# After the deadline, how long close() waits for the writer to hand back what it did
+# not commit (it may be inside a database call: statement timeout and keepalives end
+# that) and for the router to finish routing what was queued.
+_ABANDON_GRACE_S = 60.0
+LOST = PIPELINE_FAILED     # reject reason: messages the dead pipeline never handled
+UNWRITTEN = "unwritten"      # reject reason (`db`): not committed at shutdown, no spool
+PARSE_DIED = "a parse process died"
+
+
+class PipelineError(SoarError):
+    """The pipeline stopped: a thread or a parse process died. Its message names which
+    and why, on one line."""
+
+
+def describe(exc: BaseException) -> str:
+    """`ValueError: bad thing` (the class name alone when there is no text)."""
+    name, text = type(exc).__name__, first_line(exc)
+    return name if text == name else f"{name}: {text}"
 
 
 @dataclass
@@ -50,7 +93,23 @@ class PipelineConfig:
     batch_age_s: float = 0.5
     in_queue_chunks: int = 256
     out_queue_batches: int = 4
-    drop_after_s: float | None = None   # None: block (replays); live feeds set a bound
+    # None: a full router queue makes submit wait (replays); a number: wait at most
+    # that long, then drop the chunk and count it (live feeds: 0, drop at once, so the
+    # socket reader never stalls and the server does not cut the connection).
+    drop_after_s: float | None = None
+    # Shutdown: how long close() lets the writer commit what is buffered (it may be
+    # retrying a database that is down); what is left then is spooled.
+    shutdown_deadline_s: float = 30.0
+    # Where uncommitted batches go at shutdown and are read back at the next start
+    # (a folder per database under it; `soar run`/`replay`: $SOAR_HOME/spool). None:
+    # no spool, what is left is counted as lost (`db`, `unwritten`).
+    spool_dir: str | Path | None = None
+    # Aircraft rows remembered so unchanged ones are not rewritten: a row not written
+    # for this long (data time; rewritten at least every 10 min while heard) is
+    # forgotten, and beyond this many the oldest are (a forgotten aircraft heard again
+    # costs one more upsert). ~200 bytes each.
+    aircraft_cache_max_age_s: float = 3600.0
+    aircraft_cache_max: int = 100_000
     # OGN relays repeat a beacon up to ~65 s later in the one-minute capture; beyond
     # the window a repeat is stored again (memory: ~2,500 keys per second of window).
     dedup_window_s: int = 120
@@ -67,6 +126,7 @@ class Pipeline:
     def __init__(self, writer: Writer, stats: IngestStats, config: PipelineConfig | None = None,
                  tracker=None, modes_decoder: Callable[[str], object] | None = None):
         self.writer = writer
+        writer.on_aircraft_failed = self._forget_aircraft
         self.stats = stats
         self.config = config or PipelineConfig()
         self.tracker = tracker
@@ -86,13 +146,29 @@ class Pipeline:
         self._newest: datetime | None = None
         self._last_expire: datetime | None = None
         self.server_time: datetime | None = None
+        self._last_prune: datetime | None = None
         self._threads: list[threading.Thread] = []
         self._pool: ParsePool | None = None
-        self.failed: BaseException | None = None
+        self.spool = Spool(Path(self.config.spool_dir), writer.conninfo) \
+            if self.config.spool_dir is not None else None
+        self.failed: PipelineError | None = None
+        # Set by close() when the deadline passes (or on a second signal): the writer
+        # stops retrying and hands back what it did not commit; the router stops
+        # handing batches to the writer and keeps them in `_unsent`.
+        self._abandon = threading.Event()
+        self._writer_done = threading.Event()
+        self._writer_left: list[Batch] = []
+        self._unsent: list[Batch] = []
+        self._closed = False
+        self._dropping: set[str] = set()   # sources whose drops were logged (once a streak)
 
     # -- lifecycle ------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, stop: threading.Event | None = None) -> None:
+        """Write what an earlier shutdown spooled (before any new data; `stop`
+        interrupts it, leaving the rest spooled), then start the threads."""
+        if self.spool is not None:
+            self._restore(stop)
         # The writer mostly waits on the network and must then win the GIL back from
         # the CPU-bound router: a 1 ms switch interval (default 5 ms) cut the measured
         # create/complete p99 from ~22/40 ms to ~9/12 ms and raised throughput ~14%
@@ -100,7 +176,11 @@ class Pipeline:
         sys.setswitchinterval(0.001)
         self.untracked = self.writer.untracked_aircraft()
         if self.config.parse_workers:
-            self._pool = ParsePool(self.config.parse_workers)
+            try:
+                self._pool = ParsePool(self.config.parse_workers)
+            except BrokenProcessPool as exc:
+                self.failed = PipelineError(f"{PARSE_DIED}: {first_line(exc)}")
+                raise self.failed from None
         if self.tracker is not None:
             # A restart continues the flights the database says are active.
             restored = self.writer.load_active(self.tracker.cfg)
@@ -108,84 +188,357 @@ class Pipeline:
                 self.tracker.restore(restored.flights, restored.fixes))
             if restored.closed:
                 log.info("closed %d flights left active too long", len(restored.closed))
-        writer = functools.partial(self.writer.run, self.outq, self.config.untracked_refresh_s,
-                                   self._set_untracked)
-        for target, name in ((self._route, "soar-router"), (writer, "soar-writer")):
+        for target, name in ((self._router_thread, "soar-router"),
+                             (self._writer_thread, "soar-writer")):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
+
+    def _restore(self, stop: threading.Event | None) -> None:
+        spool, stats = self.spool, self.stats
+        spool.prepare()
+        for folder, n in spool.others().items():
+            log.warning("spool %s holds %d batches for another database: they are written "
+                        "when soar runs against it", folder, n)
+        with spool.restoring() as mine:
+            if not mine:
+                log.warning("another soar process is writing the spool %s", spool.folder)
+                return
+            pending = spool.pending()
+            if pending:
+                log.info("writing %d spooled batches from %s first", len(pending), spool.folder)
+            for path in pending:
+                batch = spool.load(path)
+                try:
+                    done = self.writer.write_until_done(batch, stop)
+                except Exception as exc:   # noqa: BLE001 -- named in the error, with its fix
+                    raise SoarError(
+                        f"cannot write the spooled batch {path}: {describe(exc)}; fix the "
+                        "cause, or move the file out of the spool folder to start without "
+                        "it") from exc
+                if not done:
+                    log.warning("interrupted: %d spooled batches left in %s",
+                                len(spool.pending()), spool.folder)
+                    return
+                spool.remove(path)
+                stats.restored_batches += 1
+                stats.restored_fixes += len(batch.fixes)
+
+    # -- the two threads, guarded: any exception ends the pipeline, named -------------
+
+    def _router_thread(self) -> None:
+        try:
+            try:
+                self._route()
+            except BrokenProcessPool as exc:
+                self._fail(PARSE_DIED, exc)
+            except BaseException as exc:   # noqa: BLE001 -- reported through `failed`
+                self._fail("the router thread died", exc)
+            if len(self.batch):
+                # What was routed before the failure is consistent: keep it.
+                self._hand_off()
+        except BaseException as exc:   # noqa: BLE001 -- the first failure is the one named
+            log.debug("router: handing off after the failure", exc_info=exc)
+        finally:
+            self._put_end()
+
+    def _writer_thread(self) -> None:
+        try:
+            self._writer_left = self.writer.run(
+                self.outq, self.config.untracked_refresh_s, self._set_untracked,
+                abandon=self._abandon)
+        except BaseException as exc:   # noqa: BLE001 -- reported through `failed`
+            self._fail("the writer thread died", exc)
+            batch = getattr(self.writer, "writing", None)
+            self._writer_left = [batch] if batch is not None else []
+        finally:
+            self._writer_done.set()
+
+    def fail(self, where: str, exc: BaseException | None = None) -> None:
+        """Stop the pipeline: `where` died (of `exc`). The first failure wins."""
+        self._fail(where, exc)
+
+    def _fail(self, where: str, exc: BaseException | None) -> None:
+        if self.failed is not None:
+            return
+        if where == PARSE_DIED:
+            detail = (self._pool.death(wait_s=2.0) if self._pool is not None else None) \
+                or (describe(exc) if exc is not None else "")
+        else:
+            detail = describe(exc) if exc is not None else ""
+        err = PipelineError(f"{where}: {detail}" if detail else where)
+        if exc is not None:
+            err.__cause__ = exc
+            # The one line is the error; the traceback is for --verbose.
+            log.debug("%s", where, exc_info=exc)
+        self.failed = err
+
+    def check(self) -> None:
+        """For a supervising loop: notice a parse process or thread that died
+        without raising (an idle pipeline would not notice until its next chunk)."""
+        if self.failed is not None or self._closed:
+            return
+        if self._pool is not None and self._pool.death():
+            self._fail(PARSE_DIED, None)
+        for t in self._threads:
+            if not t.is_alive():
+                self._fail(f"the {t.name} thread stopped", None)
+
+    def _forget_aircraft(self, ids: set[int]) -> None:
+        # Called from the writer thread for aircraft rows handed over but not committed:
+        # forgetting them makes the router send the row again with the next fix (a row
+        # re-added meanwhile is just written again). dict.pop is atomic under the GIL.
+        for aid in ids:
+            self.aircraft.pop(aid, None)
 
     def _set_untracked(self, untracked: set[int]) -> None:
         # Called from the writer thread; the router reads the attribute (one reference
         # swap, atomic under the GIL).
         self.untracked = untracked
 
-    def close(self) -> None:
-        """Flush everything buffered, then stop (graceful shutdown)."""
-        self.inq.put(_STOP)
-        for t in self._threads:
-            t.join()
+    def close(self, abandon: threading.Event | None = None) -> None:
+        """Flush and stop within `shutdown_deadline_s` (sooner once `abandon` is
+        set); spool what the writer could not commit by then."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._threads:
+            self._stop_threads(abandon)
+        left = list(self._writer_left)
+        writer_thread = self._threads[1] if self._threads else None
+        if writer_thread is not None and writer_thread.is_alive():
+            # Stuck in a database call past the grace: take its batch over; if it
+            # commits after all, the batch's key makes the restore skip it.
+            log.error("the writer did not return after the shutdown deadline")
+            batch = getattr(self.writer, "writing", None)
+            if batch is not None:
+                left.append(batch)
+        left += [b for b in _drain(self.outq) if b is not END_OF_BATCHES]
+        left += self._unsent
+        self._unsent = []
+        if self.failed is not None or not self._threads:
+            for item in _drain(self.inq):        # never routed: the router is gone
+                if item is not _STOP:
+                    self._lose(item[0] if type(item) is tuple else item)
+        self._keep(left)
         if self._pool is not None:
             self._pool.close()
-        self.writer.close()
+        if writer_thread is None or not writer_thread.is_alive():
+            self.writer.close()
 
-    def submit(self, chunk: list[Message]) -> bool:
-        """Hand a chunk of messages to the router; False if it was dropped (counted)."""
-        if self.failed:
-            raise RuntimeError("ingest pipeline stopped") from self.failed
-        try:
+    def _stop_threads(self, abandon: threading.Event | None) -> None:
+        router, writer = self._threads
+        deadline = time.monotonic() + self.config.shutdown_deadline_s
+        abandoned_at = None
+        stop_sent = False
+        while router.is_alive() or writer.is_alive():
+            if not stop_sent and router.is_alive():
+                try:
+                    self.inq.put(_STOP, timeout=_SLICE_S)
+                    stop_sent = True
+                except queue.Full:
+                    pass
+            else:
+                (router if router.is_alive() else writer).join(_SLICE_S)
+            if abandoned_at is None:
+                if abandon is not None and abandon.is_set():
+                    log.warning("second signal: spooling what is not written, then exiting")
+                elif time.monotonic() >= deadline:
+                    log.warning("shutdown deadline (%.0f s) passed with the writer still "
+                                "retrying: spooling what is not written",
+                                self.config.shutdown_deadline_s)
+                else:
+                    continue
+                self._abandon.set()
+                abandoned_at = time.monotonic()
+            elif time.monotonic() - abandoned_at > _ABANDON_GRACE_S:
+                return
+
+    def _keep(self, batches: list[Batch]) -> None:
+        """Spool the batches the database did not acknowledge, or count them lost."""
+        batches = [b for b in batches if len(b)]
+        if not batches:
+            return
+        stats = self.stats
+        fixes = sum(len(b.fixes) for b in batches)
+        if self.spool is None:
+            log.error("%d batches (%d fixes) not written and no spool folder: counted as "
+                      "lost (db, %s)", len(batches), fixes, UNWRITTEN)
+            stats.reject("db", UNWRITTEN, fixes)
+            return
+        kept = 0
+        for i, batch in enumerate(batches):
+            try:
+                self.spool.add(batch)
+            except (OSError, SoarError) as exc:
+                rest = batches[i:]
+                n = sum(len(b.fixes) for b in rest)
+                log.error("cannot spool to %s (%s): %d batches (%d fixes) counted as lost "
+                          "(db, %s)", self.spool.folder, exc, len(rest), n, UNWRITTEN)
+                stats.reject("db", UNWRITTEN, n)
+                break
+            kept += 1
+            stats.spooled_batches += 1
+            stats.spooled_fixes += len(batch.fixes)
+        if kept:
+            log.warning("spooled %d batches (%d fixes) to %s: they are written at the next "
+                        "start", kept, sum(len(b.fixes) for b in batches[:kept]),
+                        self.spool.folder)
+
+    def submit(self, chunk: list[Message], source: str | None = None,
+               stop: threading.Event | None = None) -> bool:
+        """Hand a chunk of messages to the router. False if it was dropped on a full
+        queue (counted, per `source`: the feed's name) or, while waiting for room,
+        `stop` was set (not taken, not counted: as if never read). Raises
+        PipelineError once the pipeline has failed (the chunk counted as lost)."""
+        if not chunk:
+            return True
+        if self.failed is not None:
+            self._lose(chunk)
+            raise self.failed
+        drop_after = self.config.drop_after_s
+        if drop_after == 0 and self.inq.full():
+            return self._drop(chunk, source)      # not even parsed: nowhere to put it
+        item = chunk
+        if self._pool is not None and chunk[0].kind == "aprs":
             # Parsing starts before a queue slot is free: at most one chunk more than
             # the queue holds is in memory.
-            item = chunk
-            if self._pool is not None and chunk and chunk[0].kind == "aprs":
+            try:
                 item = (chunk, self._pool.submit(chunk))
-            self.inq.put(item, timeout=self.config.drop_after_s)
-            return True
+            except BrokenProcessPool as exc:
+                self._fail(PARSE_DIED, exc)
+                self._lose(chunk)
+                raise self.failed from None
+        if drop_after is None:
+            return self._put_waiting(item, chunk, stop)
+        try:
+            if drop_after == 0:
+                self.inq.put_nowait(item)
+            else:
+                self.inq.put(item, timeout=drop_after)
         except queue.Full:
-            self.stats.dropped_queue_full += len(chunk)
-            self.stats.reject(chunk[0].kind if chunk else "?", "queue_full", len(chunk))
-            log.warning("router queue full: dropped %d messages", len(chunk))
-            return False
+            if item is not chunk:
+                item[1].cancel()
+            return self._drop(chunk, source)
+        self._dropping.discard(source or chunk[0].kind)
+        return True
+
+    def _put_waiting(self, item, chunk: list[Message], stop: threading.Event | None) -> bool:
+        while True:
+            try:
+                self.inq.put(item, timeout=_SLICE_S)
+                return True
+            except queue.Full:
+                pass
+            if self.failed is not None:
+                self._lose(chunk)
+                raise self.failed
+            if self._threads and not self._threads[0].is_alive():
+                self._fail("the router thread stopped", None)
+            elif stop is not None and stop.is_set():
+                if item is not chunk:
+                    item[1].cancel()
+                return False
+
+    def _drop(self, chunk: list[Message], source: str | None) -> bool:
+        n, kind = len(chunk), chunk[0].kind
+        source = source or kind
+        stats = self.stats
+        stats.messages[kind] += n
+        stats.dropped_queue_full += n
+        stats.dropped_by_source[source] += n
+        stats.reject(kind, QUEUE_FULL, n)
+        if source not in self._dropping:      # once a streak: the stats line counts them
+            self._dropping.add(source)
+            log.warning("router queue full: dropping chunks from %s (counted)", source)
+        return False
+
+    def _lose(self, chunk: list[Message]) -> None:
+        """Messages the pipeline took but will never handle: it failed."""
+        if chunk:
+            kind = chunk[0].kind
+            self.stats.messages[kind] += len(chunk)
+            self.stats.reject(kind, LOST, len(chunk))
 
     # -- router thread -------------------------------------------------------
 
     def _route(self) -> None:
         cfg = self.config
-        try:
-            while True:
-                try:
-                    chunk = self.inq.get(timeout=cfg.batch_age_s / 2)
-                except queue.Empty:
-                    chunk = None
-                if chunk is _STOP:
-                    break
-                if chunk:
-                    if not self.batch:
-                        self.batch.opened = time.monotonic()   # age counts from the first item
-                    if type(chunk) is tuple:           # (chunk, its parse in the pool)
-                        self._handle(chunk[0], chunk[1].result())
-                    else:
-                        self._handle(chunk)
-                if self.batch and (len(self.batch.fixes) >= cfg.batch_size
-                                   or self.batch.age() >= cfg.batch_age_s):
-                    self._hand_off()
-            if self._newest is not None and self.tracker is not None:
-                self.batch.flight_ops.extend(self.tracker.expire(self._newest))
-            self._hand_off()
-        except BaseException as exc:   # noqa: BLE001 -- reported to the caller, not lost
-            log.exception("router stopped")
-            self.failed = exc
-        finally:
-            self.outq.put(END_OF_BATCHES)
+        while True:
+            try:
+                chunk = self.inq.get(timeout=cfg.batch_age_s / 2)
+            except queue.Empty:
+                chunk = None
+            if chunk is _STOP:
+                break
+            if chunk:
+                if not self.batch:
+                    self.batch.opened = time.monotonic()   # age counts from the first item
+                if type(chunk) is tuple:           # (chunk, its parse in the pool)
+                    try:
+                        parsed = chunk[1].result()
+                    except BaseException:
+                        self._lose(chunk[0])
+                        raise
+                    self._handle(chunk[0], parsed)
+                else:
+                    self._handle(chunk)
+            if self.batch and (len(self.batch.fixes) >= cfg.batch_size
+                               or self.batch.age() >= cfg.batch_age_s):
+                self._hand_off()
+        if self._newest is not None and self.tracker is not None:
+            self.batch.flight_ops.extend(self.tracker.expire(self._newest))
+        self._hand_off()
 
     def _hand_off(self) -> None:
         if not len(self.batch):
             self.batch = Batch()
             return
-        self.outq.put(self.batch)
+        if not self._put_out(self.batch):
+            self._unsent.append(self.batch)      # spooled by close()
         self.batch = Batch()
         self._batch_no += 1
         self._prune_seen()
+        self._prune_aircraft()
+
+    def _put_out(self, batch: Batch) -> bool:
+        """To the writer, waiting while it is busy; False once it stopped taking
+        batches (shutdown deadline passed, or it died)."""
+        while not (self._abandon.is_set() or self._writer_done.is_set()):
+            try:
+                self.outq.put(batch, timeout=_SLICE_S)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def _put_end(self) -> None:
+        # The writer, even abandoning, reads up to END_OF_BATCHES: room comes.
+        while not self._writer_done.is_set():
+            try:
+                self.outq.put(END_OF_BATCHES, timeout=_SLICE_S)
+                return
+            except queue.Full:
+                pass
+
+    def _prune_aircraft(self) -> None:
+        """Forget aircraft rows not written for `aircraft_cache_max_age_s` (data
+        time, checked every `expire_every_s`), and the oldest beyond the cap."""
+        cfg, cache = self.config, self.aircraft
+        newest = self._newest
+        if newest is not None and (self._last_prune is None or (
+                newest - self._last_prune).total_seconds() >= cfg.expire_every_s):
+            self._last_prune = newest
+            horizon = newest - timedelta(seconds=cfg.aircraft_cache_max_age_s)
+            for aid in [a for a, row in cache.items() if row.seen_at < horizon]:
+                del cache[aid]
+        excess = len(cache) - cfg.aircraft_cache_max
+        if excess > 0:
+            # Insertion order: the first keys are the rows written longest ago (a
+            # rewrite keeps its place, so an aircraft heard all along may go: it is
+            # written once more). A tenth more than needed, so this runs rarely.
+            for aid in list(itertools.islice(cache, excess + cfg.aircraft_cache_max // 10)):
+                del cache[aid]
 
     def _prune_seen(self) -> None:
         if self._newest is None:
@@ -203,37 +556,51 @@ class Pipeline:
     def _handle(self, chunk: list[Message], parsed: list | None = None) -> None:
         """`parsed`: the chunk's APRS results from the parse pool, if it went there."""
         stats = self.stats
-        for i, msg in enumerate(chunk):
-            kind = msg.kind
-            stats.messages[kind] += 1
-            if parsed is not None:
-                result = parsed[i]
-                if type(result) is tuple:        # a Fix packed by the parse process
-                    result = unpack(result)
-            elif kind == "aprs":
-                result = parse_line(msg.payload, msg.received_at)
-            else:
-                try:
-                    result = self._decoder(msg.receiver).decode(
-                        msg.payload, msg.received_at, msg.signal_db)
-                except Exception:   # noqa: BLE001 -- the decoder promises not to raise
-                    log.debug("decoder raised", exc_info=True)
-                    result = PARSE_ERROR
-            if type(result) is ServerTime:
-                self.server_time = result.time or self.server_time
-                stats.reject(kind, "server_comment")
-            elif result is None:
-                stats.state_only += 1     # e.g. Mode-S velocity or identification
-            elif isinstance(result, Fix):
-                self._accept(kind, result)
-            elif isinstance(result, ReceiverBeacon):
-                stats.receiver_beacons += 1
-                self.batch.add_receiver(result)
-            elif isinstance(result, list):
-                for item in result:
-                    self._accept(kind, item)
-            else:
-                stats.reject(kind, result)
+        i = 0
+        try:
+            for i, msg in enumerate(chunk):
+                kind = msg.kind
+                stats.messages[kind] += 1
+                if parsed is not None:
+                    result = parsed[i]
+                    if type(result) is tuple:        # a Fix packed by the parse process
+                        result = unpack(result)
+                elif kind == "aprs":
+                    result = parse_line(msg.payload, msg.received_at)
+                else:
+                    try:
+                        result = self._decoder(msg.receiver).decode(
+                            msg.payload, msg.received_at, msg.signal_db)
+                    except Exception:   # noqa: BLE001 -- the decoder promises not to raise
+                        log.debug("decoder raised", exc_info=True)
+                        result = PARSE_ERROR
+                if type(result) is ServerTime:
+                    self.server_time = result.time or self.server_time
+                    stats.reject(kind, "server_comment")
+                elif result is None:
+                    stats.state_only += 1     # e.g. Mode-S velocity or identification
+                elif isinstance(result, Fix):
+                    if result.cleaned:
+                        stats.count_cleaned(kind, result.cleaned)
+                    self._accept(kind, result)
+                elif isinstance(result, ReceiverBeacon):
+                    reason = validate.check_receiver(result)
+                    if reason is not None:
+                        stats.reject(kind, reason)
+                        continue
+                    if result.cleaned:
+                        stats.count_cleaned(kind, result.cleaned)
+                    stats.receiver_beacons += 1
+                    self.batch.add_receiver(result)
+                else:   # a Reject; anything else a decoder returns is its bug, counted
+                    stats.reject(kind, result if isinstance(result, str) else PARSE_ERROR)
+        except BaseException:
+            # The message being handled and the rest of the chunk die with the router:
+            # counted (the failing one was already counted in `messages`).
+            kind, rest = chunk[i].kind, len(chunk) - i
+            stats.messages[kind] += rest - 1
+            stats.reject(kind, LOST, rest)
+            raise
 
     def _accept(self, kind: str, fix: Fix) -> None:
         stats = self.stats
@@ -299,3 +666,12 @@ class Pipeline:
                 fix.time - known.seen_at > timedelta(minutes=10):
             self.aircraft[aid] = row
             self.batch.aircraft[aid] = row
+
+
+def _drain(q: queue.Queue) -> list:
+    out = []
+    while True:
+        try:
+            out.append(q.get_nowait())
+        except queue.Empty:
+            return out

@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from soar.records import QUEUE_FULL
+from soar.records import PIPELINE_FAILED, QUEUE_FULL
 
 LATENCY_BUCKETS_MS = (0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000)
 
 # Reasons that are drops (a good message that could not be handled), not rejections.
-DROP_REASONS = frozenset({QUEUE_FULL})
+DROP_REASONS = frozenset({QUEUE_FULL, PIPELINE_FAILED})
 # The `reject` kind of the writer's refusals: fixes the router had already accepted.
 DB_KIND = "db"
 
@@ -105,6 +105,14 @@ class IngestStats:
     # Retried batches found already committed (the first commit's reply was lost):
     # skipped, their fixes counted once.
     batches_already_committed: int = 0
+    # Live drops on a full router queue by feed (its name): which socket lost what.
+    dropped_by_source: Counter = field(default_factory=Counter)
+    # Batches not committed by the shutdown deadline, kept on disk (soar.ingest.spool),
+    # and those written back at a start (before new data).
+    spooled_batches: int = 0
+    spooled_fixes: int = 0
+    restored_batches: int = 0
+    restored_fixes: int = 0
 
     def reject(self, kind: str, reason: str, count: int = 1) -> None:
         self.rejected[(kind, reason)] += count
@@ -125,16 +133,19 @@ class IngestStats:
         refused_by_db = 0
         for (kind, reason), n in rejected_by.items():
             if reason in DROP_REASONS:
-                dropped[reason] += n
-                if kind != DB_KIND:
-                    messages_in += n      # dropped before the router counted it
+                dropped[reason] += n      # the router counted them in `messages` too
             else:
                 rejected[reason] += n
             if kind == DB_KIND:
                 refused_by_db += n
-        in_flight = self.fixes_accepted - self.fixes_written - refused_by_db
+        # Batches restored from the spool at start were messages of an earlier run: they
+        # come in here as fixes, and go out as stored (or refused) like the others.
+        messages_in += self.restored_fixes
+        in_flight = (self.fixes_accepted + self.restored_fixes - self.fixes_written
+                     - refused_by_db - self.spooled_fixes)
         accounted = (self.fixes_written + self.receiver_beacons + self.state_only
-                     + sum(rejected.values()) + sum(dropped.values()) + in_flight)
+                     + sum(rejected.values()) + sum(dropped.values()) + self.spooled_fixes
+                     + in_flight)
         unaccounted = messages_in - accounted
         return {
             "messages_in": messages_in,
@@ -143,6 +154,8 @@ class IngestStats:
             "state_only": self.state_only,
             "rejected": dict(rejected),
             "dropped": dict(dropped),
+            "spooled": self.spooled_fixes,
+            "restored": self.restored_fixes,
             "in_flight": in_flight,
             "unaccounted": unaccounted,
             "balanced": unaccounted == 0 and in_flight >= 0,
@@ -154,7 +167,8 @@ class IngestStats:
         return (f"in={a['messages_in']} stored={a['fixes_stored']} "
                 f"beacons={a['receiver_beacons']} state_only={a['state_only']} "
                 f"rejected={sum(a['rejected'].values())} dropped={sum(a['dropped'].values())} "
-                f"in_flight={a['in_flight']} unaccounted={a['unaccounted']}")
+                f"spooled={a['spooled']} in_flight={a['in_flight']} "
+                f"unaccounted={a['unaccounted']}")
 
     def rejected_by_reason(self) -> dict[str, int]:
         return _by_name(self.rejected)
@@ -171,7 +185,17 @@ class IngestStats:
             "state_only": self.state_only,
             "rejected": self.rejected_by_reason(),
             "dropped_queue_full": self.dropped_queue_full,
+            "dropped_by_source": dict(self.dropped_by_source),
             "cleaned": _by_name(self.cleaned),
+            "quarantined": dict(self.quarantined),
+            "flight_ops_skipped": {f"{kind}/{reason}": n
+                                   for (kind, reason), n in dict(self.flight_ops_skipped).items()},
+            "flights_superseded": self.flights_superseded,
+            "batches_already_committed": self.batches_already_committed,
+            "spooled_batches": self.spooled_batches,
+            "spooled_fixes": self.spooled_fixes,
+            "restored_batches": self.restored_batches,
+            "restored_fixes": self.restored_fixes,
             "accounting": self.accounting(),
             "flights": dict(self.flights),
             **{f"{name}_p99_ms": (round(lat.percentile(99), 3) if lat.recent else None)

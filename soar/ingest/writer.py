@@ -40,6 +40,7 @@ import json
 import logging
 import queue
 import struct
+import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
@@ -587,41 +588,67 @@ class Writer:
     # -- the writer thread ---------------------------------------------------------
 
     def run(self, batches: queue.Queue, untracked_refresh_s: float,
-            on_untracked: Callable[[set[int]], None]) -> None:
+            on_untracked: Callable[[set[int]], None],
+            abandon: threading.Event | None = None) -> list[Batch]:
         """Write every batch from `batches` until END_OF_BATCHES; every
         `untracked_refresh_s` re-read the aircraft not to be tracked and hand them to
-        `on_untracked` (an aircraft marked not tracked stops being stored within that)."""
+        `on_untracked` (an aircraft marked not tracked stops being stored within that).
+
+        Once `abandon` is set (the shutdown deadline passed) it stops retrying and
+        returns the batches it did not commit, oldest first: the one it was writing and
+        every one still queued up to END_OF_BATCHES; [] after a normal end.
+        `self.writing` is the batch taken from the queue and not yet done with (None
+        between batches), for the caller to keep when this thread dies or hangs."""
+        def until_end() -> list[Batch]:
+            # What is still queued, up to END_OF_BATCHES (the router puts it last).
+            out = []
+            while (queued := batches.get()) is not END_OF_BATCHES:
+                out.append(queued)
+            return out
+
         refreshed = time.monotonic()
+        self.writing = None
         while True:
             batch = batches.get()
             if batch is END_OF_BATCHES:
-                return
+                return []
+            self.writing = batch
+            if abandon is not None and abandon.is_set():
+                return [batch, *until_end()]
             if time.monotonic() - refreshed >= untracked_refresh_s:
                 refreshed = time.monotonic()
                 try:
                     on_untracked(self.untracked_aircraft())
                 except psycopg.Error as exc:
                     log.warning("could not refresh the untracked aircraft: %s", first_line(exc))
-            self.write_until_done(batch)
+            if not self.write_until_done(batch, abandon):
+                return [batch, *until_end()]
+            self.writing = None
 
-    def write_until_done(self, batch: Batch) -> None:
+    def write_until_done(self, batch: Batch, abandon: threading.Event | None = None) -> bool:
         """Commit the batch, retrying while the database is unreachable; a batch the
-        database rejects is counted, fix by fix, and dropped."""
+        database rejects is counted, fix by fix, and dropped. True when done with it
+        (committed or counted); False when `abandon` was set first (not committed)."""
         delay = RETRY_FIRST_S
         while True:
+            if abandon is not None and abandon.is_set():
+                return False
             try:
                 self.write(batch)
-                return
+                return True
             except TransientWriteError as exc:
                 log.warning("database unreachable, retrying batch of %d fixes in %.1fs: %s",
                             len(batch.fixes), delay, exc)
-                time.sleep(delay)
+                if abandon is None:
+                    time.sleep(delay)
+                elif abandon.wait(delay):
+                    return False
                 delay = min(delay * 2, RETRY_MAX_S)
             except psycopg.Error as exc:
                 log.error("batch of %d fixes rejected by the database: %s",
                           len(batch.fixes), first_line(exc))
                 self.stats.reject("db", "write_error", len(batch.fixes))
-                return
+                return True
 
 
 def _name_only(name: str, now: datetime) -> tuple:

@@ -1,4 +1,8 @@
-"""BeastClient against a real TCP server on 127.0.0.1 serving the ulss7 capture."""
+"""BeastClient against a real TCP server on 127.0.0.1 serving the ulss7 capture.
+
+No wall-clock thresholds: tests wait for events with a generous ceiling (CEILING_S),
+and "stops promptly" means "stops although nothing else could wake it" (no data,
+a read timeout and a backoff far longer than the ceiling)."""
 
 from __future__ import annotations
 
@@ -8,11 +12,15 @@ import socket
 import threading
 import time
 
+import pytest
+
 from helpers.paths import SHARED_DATA
 from soar.feeds.beast import BeastDecoder, encode_frame
 from soar.feeds.beast_client import BeastClient
 
 ULSS7 = SHARED_DATA / "beast" / "ulss7-2018-04-03.beast"
+CEILING_S = 60.0        # only a hang reaches it
+HOUR_S = 3600.0         # longer than any wait here: the client can only notice `stop`
 
 
 class Server:
@@ -50,11 +58,66 @@ class Server:
         self.sock.close()
 
 
+class Frames(list):
+    """Frames received, with `wait(n)`: until n have arrived (or the ceiling)."""
+
+    def __init__(self):
+        super().__init__()
+        self.changed = threading.Condition()
+
+    def add(self, at, frame):
+        with self.changed:
+            self.append((at, frame))
+            self.changed.notify_all()
+
+    def wait(self, n: int) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: len(self) >= n, CEILING_S)
+
+
 def run_client(client: BeastClient, stop: threading.Event):
-    got = []
-    thread = threading.Thread(target=client.run, args=(lambda at, f: got.append((at, f)), stop))
+    got = Frames()
+    thread = threading.Thread(target=client.run, args=(got.add, stop))
     thread.start()
     return got, thread
+
+
+def wait_until(predicate) -> bool:
+    deadline = time.monotonic() + CEILING_S
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+class LogRecords(logging.Handler):
+    """The client's log messages, with `wait(predicate)` on them."""
+
+    def __init__(self):
+        super().__init__()
+        self.messages: list[str] = []
+        self.changed = threading.Condition()
+
+    def emit(self, record):
+        with self.changed:
+            self.messages.append(record.getMessage())
+            self.changed.notify_all()
+
+    def wait(self, predicate) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: predicate(self.messages), CEILING_S)
+
+
+@pytest.fixture
+def client_log():
+    logger = logging.getLogger("soar.feeds.beast_client")
+    handler, old = LogRecords(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(old)
 
 
 def test_reconnects_and_gets_all_frames():
@@ -64,20 +127,18 @@ def test_reconnects_and_gets_all_frames():
     first_part = BeastDecoder().feed(data[:cut])
     assert len(first_part) < len(frames)
     server = Server([(data[:cut], "close"), (data, "close"), (data, "hold")])
-    client = BeastClient("127.0.0.1", server.port, read_timeout=5, backoff_initial=0.05, backoff_max=0.2)
+    client = BeastClient("127.0.0.1", server.port, read_timeout=HOUR_S, backoff_initial=0.05,
+                         backoff_max=0.2)
     stop = threading.Event()
     got, thread = run_client(client, stop)
     try:
-        assert server.done.wait(10)
-        deadline = time.monotonic() + 10
-        while len(got) < len(first_part) + 2 * len(frames) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        assert server.done.wait(CEILING_S)
+        assert got.wait(len(first_part) + 2 * len(frames))
     finally:
-        t0 = time.monotonic()
-        stop.set()
-        thread.join(5)
+        stop.set()            # the last connection stays open and silent: only stop ends it
+        thread.join(CEILING_S)
         server.close()
-    assert not thread.is_alive() and time.monotonic() - t0 < 1.0
+    assert not thread.is_alive()
     # The broken frame at the cut is not glued to the next connection's bytes.
     assert [f for _, f in got] == first_part + frames + frames
     assert client.connects == 3 and server.accepted == 3
@@ -85,42 +146,61 @@ def test_reconnects_and_gets_all_frames():
     assert all(at.tzinfo is not None for at, _ in got)
 
 
-def test_stop_is_prompt_while_connected_and_silent():
+def test_stops_while_connected_and_silent():
+    # Nothing but `stop` can end the session: no data and no read timeout within the
+    # ceiling.
     server = Server([(b"", "hold")])
-    client = BeastClient("127.0.0.1", server.port, read_timeout=60)
+    client = BeastClient("127.0.0.1", server.port, read_timeout=HOUR_S)
     stop = threading.Event()
     got, thread = run_client(client, stop)
     try:
-        assert server.done.wait(5)
-        time.sleep(0.3)
-        t0 = time.monotonic()
+        assert server.done.wait(CEILING_S)
+        assert wait_until(lambda: client.connects == 1)
         stop.set()
-        thread.join(5)
-        assert not thread.is_alive() and time.monotonic() - t0 < 1.0
+        thread.join(CEILING_S)
+        assert not thread.is_alive()
     finally:
         server.close()
     assert got == [] and client.connects == 1
 
 
-def test_backoff_when_nobody_listens_and_prompt_stop(caplog):
-    caplog.set_level(logging.WARNING, logger="soar.feeds.beast_client")
+def _dead_port() -> int:
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()                        # nothing listens on this port now
-    client = BeastClient("127.0.0.1", port, backoff_initial=0.02, backoff_max=0.16)
+    return port
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap(client_log):
+    client = BeastClient("127.0.0.1", _dead_port(), backoff_initial=0.02, backoff_max=0.16)
     stop = threading.Event()
     _, thread = run_client(client, stop)
-    time.sleep(1.0)
-    t0 = time.monotonic()
+    try:
+        assert client_log.wait(lambda msgs: sum("reconnecting in" in m for m in msgs) >= 7)
+    finally:
+        stop.set()
+        thread.join(CEILING_S)
+    assert not thread.is_alive() and client.connects == 0
+    # Each wait is drawn from [50 %, 100 %] of a backoff that doubles from 20 ms and
+    # stops at 160 ms: neither a busy loop nor stuck. (Logged with one decimal.)
+    waits = [float(m.rsplit(" in ", 1)[1].split()[0]) for m in client_log.messages
+             if "reconnecting in" in m][:7]
+    for n, wait in enumerate(waits):
+        backoff = min(0.02 * 2 ** n, 0.16)
+        assert round(backoff / 2, 1) - 0.05 <= wait <= round(backoff, 1) + 0.05, (n, waits)
+    assert sum("connect failed" in m for m in client_log.messages) >= 7
+
+
+def test_stops_while_backing_off(client_log):
+    # The first wait is half an hour or more: only `stop` can end it.
+    client = BeastClient("127.0.0.1", _dead_port(), backoff_initial=HOUR_S, backoff_max=HOUR_S)
+    stop = threading.Event()
+    _, thread = run_client(client, stop)
+    assert client_log.wait(lambda msgs: any("reconnecting in" in m for m in msgs))
     stop.set()
-    thread.join(5)
-    assert not thread.is_alive() and time.monotonic() - t0 < 1.0
-    assert client.connects == 0
-    # Waits of 10-20, 20-40, 40-80 ms, then 80-160 ms each: about 10 attempts in
-    # a second, neither a busy loop nor stuck.
-    attempts = sum("connect failed" in r.getMessage() for r in caplog.records)
-    assert 5 <= attempts <= 20
+    thread.join(CEILING_S)
+    assert not thread.is_alive() and client.connects == 0
 
 
 def test_silent_connection_is_dropped_after_read_timeout():
@@ -129,11 +209,9 @@ def test_silent_connection_is_dropped_after_read_timeout():
     stop = threading.Event()
     got, thread = run_client(client, stop)
     try:
-        deadline = time.monotonic() + 5
-        while not got and time.monotonic() < deadline:
-            time.sleep(0.02)
+        assert got.wait(1)
     finally:
         stop.set()
-        thread.join(5)
+        thread.join(CEILING_S)
         server.close()
     assert got and client.connects == 2
