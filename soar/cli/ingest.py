@@ -67,6 +67,8 @@ def replay(
     batch_size: int = typer.Option(5000, help="Fixes per COPY batch."),
     spool_dir: Optional[Path] = SPOOL_DIR,
     shutdown_deadline: float = SHUTDOWN_DEADLINE,
+    as_json: bool = typer.Option(True, "--json/--text",
+                                 help="The summary as one JSON object (default), or as text."),
 ) -> None:
     """Replay a recording through the live ingest path."""
     if fmt not in recordings.FORMATS:
@@ -79,8 +81,16 @@ def replay(
                             _position(receiver_position, "--receiver-position"),
                             spool_dir=spool_dir,
                             shutdown_deadline_s=_deadline(shutdown_deadline))
-    json.dump(summary, sys.stdout)
-    sys.stdout.write("\n")
+    if as_json:
+        json.dump(summary, sys.stdout)
+        sys.stdout.write("\n")
+        return
+    acc = summary["accounting"]
+    typer.echo(f"{summary['file']}: {acc['messages_in']} messages in {summary['elapsed_s']} s: "
+               f"{acc['fixes_stored']} fixes stored, {acc['receiver_beacons']} receiver beacons, "
+               f"{acc['state_only']} state-only, rejected {acc['rejected'] or 'none'}, "
+               f"dropped {acc['dropped'] or 'none'}, spooled {acc['spooled']}; "
+               f"{'balanced' if acc['balanced'] else 'NOT balanced: ' + str(acc['unaccounted'])}")
 
 
 def _hostport(value: str, option: str) -> tuple[str, int]:

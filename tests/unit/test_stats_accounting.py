@@ -29,7 +29,8 @@ def test_a_clean_run_balances_with_nothing_in_flight():
     a = s.accounting()
     assert a == {"messages_in": 92, "fixes_stored": 60, "receiver_beacons": 7, "state_only": 3,
                  "rejected": {"duplicate": 20, "bad_text": 2}, "dropped": {},
-                 "in_flight": 0, "unaccounted": 0, "balanced": True}
+                 "spooled": 0, "restored": 0, "in_flight": 0, "unaccounted": 0,
+                 "balanced": True}
 
 
 def test_buffered_fixes_are_in_flight_until_written_or_refused():
@@ -43,11 +44,12 @@ def test_buffered_fixes_are_in_flight_until_written_or_refused():
 
 
 def test_queue_full_is_one_drop_not_also_a_rejection():
-    """Pipeline.submit counts a dropped chunk both in rejected[(kind, "queue_full")] and
-    in dropped_queue_full; the messages never reached the router's count."""
+    """Pipeline._drop counts a dropped chunk in `messages`, in rejected[(kind,
+    "queue_full")] and in dropped_queue_full: the identity counts it once, as a drop."""
     s = IngestStats()
     routed(s, fixes=10)
     s.fixes_written = 10
+    s.messages["aprs"] += 500
     s.dropped_queue_full += 500
     s.reject("aprs", "queue_full", 500)
     a = s.accounting()
@@ -74,13 +76,14 @@ def test_summary_line_and_metrics_carry_the_accounting():
     s = IngestStats()
     routed(s, fixes=5, beacons=1, rejected={"parse_error": 2})
     s.fixes_written = 3
+    s.messages["aprs"] += 4                     # as Pipeline._drop counts a dropped chunk
     s.reject("aprs", "queue_full", 4)
     s.count_cleaned("aprs", ("registration", "model"))
     summary = s.summary()
     assert summary["accounting"]["balanced"] and summary["accounting"]["in_flight"] == 2
     assert summary["cleaned"] == {"registration": 1, "model": 1}
     assert s.accounting_line() == ("in=12 stored=3 beacons=1 state_only=0 rejected=2 "
-                                   "dropped=4 in_flight=2 unaccounted=0")
+                                   "dropped=4 spooled=0 in_flight=2 unaccounted=0")
     registry = CollectorRegistry()
     registry.register(IngestCollector(s))
     text = generate_latest(registry).decode()
