@@ -1,0 +1,1 @@
+"""`soar simulate`: realistic OGN and ADS-B traffic with its ground truth."""
