@@ -43,7 +43,7 @@ _OGN_TYPE = {GLIDER_AEROTOW: 1, GLIDER_WINCH: 1, MOTOR_GLIDER: 1, TOW_PLANE: 2, 
              ADSB_GA: 8, AIRLINER: 9}
 # Mean APRS lines per OGN aircraft per second (receivers in range x fixes heard),
 # measured on generated traffic; sets the aircraft count for a target rate.
-LINES_PER_AIRCRAFT_S = 1.9
+LINES_PER_AIRCRAFT_S = 1.65
 SERVER_LINE_EVERY_S = 20
 BEACON_EVERY_S = 300
 # Airline ICAO codes and national ICAO address blocks (start, size, registration prefix).
@@ -101,14 +101,25 @@ class Second(NamedTuple):
 
 
 class _Ogn:
-    """An aircraft's OGN transmitter: its line parts and the receivers that hear it."""
-    __slots__ = ("line", "head", "tail", "receivers", "khz", "k", "last", "rest")
+    """An aircraft's OGN transmitter: its line parts and the receivers that hear it,
+    as (lat, lon, metres per degree of longitude, lag, "SOURCE>DEST,qAS,RECEIVER")."""
+    __slots__ = ("line", "receivers", "k", "last", "rest", "strong", "weak")
 
-    def __init__(self, line: aprs_encode.AircraftLine, rxs: list, khz: float, k: int):
-        self.line, self.receivers, self.khz, self.k = line, rxs, khz, k
-        self.head, self.tail = line.head, line.tail
+    def __init__(self, line: aprs_encode.AircraftLine, rxs: list, khz: float, k: int,
+                 rng: random.Random):
+        self.line, self.k = line, k
+        self.set_receivers(rxs)
         self.last: State | None = None
         self.rest = ""
+        # Eight variants of the tail after the signal: frequency offset jitter, and bit
+        # errors on weak signals.
+        self.strong = [f" 0e {khz + 0.6 * i / 8 - 0.3:+.1f}kHz{line.tail}" for i in range(8)]
+        self.weak = [f" {rng.randint(0, 3)}e {khz + 0.6 * i / 8 - 0.3:+.1f}kHz{line.tail}"
+                     for i in range(8)]
+
+    def set_receivers(self, rxs: list) -> None:
+        self.receivers = [(rx.lat, rx.lon, rx.kx, rx.lag_s, self.line.head + rx.name)
+                          for rx in rxs]
 
 
 class _Adsb:
@@ -150,7 +161,7 @@ class Simulation:
         self.t0 = int(config.start.timestamp())
         self.clock = Clock(float(self.t0))
         self.events: list[dict] = []
-        self._on_event = on_event
+        self.on_event = on_event
         self.rng = random.Random(config.seed)
         rng = self.rng
         wind_from = rng.uniform(0.0, 360.0)
@@ -164,15 +175,14 @@ class Simulation:
         # Tow planes step before the gliders they pull (a glider reads the rope's path).
         order = {TOW_PLANE: 0}
         self.aircraft.sort(key=lambda a: order.get(a.kind, 1))
-        self.stats = {"aprs_lines": 0, "aprs_aircraft_lines": 0, "frames": 0,
-                      "receiver_beacons": 0, "server_lines": 0}
+        self.stats = {"aprs_lines": 0, "frames": 0, "receiver_beacons": 0, "server_lines": 0}
 
     # -- population ------------------------------------------------------------------------
 
     def _event(self, event: dict) -> None:
         self.events.append(event)
-        if self._on_event is not None:
-            self._on_event(event)
+        if self.on_event is not None:
+            self.on_event(event)
 
     def _pilot(self, ident: dict, geo: FieldGeo, fields: list[FieldGeo] | None) -> Pilot:
         return Pilot(ident, geo, self.wind, self.clock, Events(self.clock, self._event),
@@ -260,13 +270,13 @@ class Simulation:
             it = pilot.powered(start_air, self_launch_glider=kind == MOTOR_GLIDER)
         k = rng.choice((1, 2, 2, 3, 3, 4))
         ogn = _Ogn(aprs_encode.AircraftLine(address_type, address, actype, destcall, gps),
-                   self._receiver_set(geo.field.ident, k), rng.uniform(-15.0, 15.0), k)
+                   self._receiver_set(geo.field.ident, k), rng.uniform(-15.0, 15.0), k, rng)
         a = SimAircraft(kind, address_type, address, actype, None, geo.field.ident, pilot, it,
                         ogn=ogn)
 
         def moved(new: FieldGeo, a=a) -> None:
             if a.ogn is not None and new.field.ident in self.receivers:
-                a.ogn.receivers = self._receiver_set(new.field.ident, a.ogn.k)
+                a.ogn.set_receivers(self._receiver_set(new.field.ident, a.ogn.k))
         pilot.on_field_change = moved
         self.aircraft.append(a)
         return a
@@ -355,7 +365,6 @@ class Simulation:
         log10 = math.log10
         stats = self.stats
         adsb_frames = self._adsb_frames
-        lines = 0
         for step in range(cfg.duration_s):
             t = self.t0 + step
             t1 = t + 1
@@ -367,7 +376,7 @@ class Simulation:
                 bucket.append((t + 0.0001, aprs_encode.server_line(t)))
                 stats["server_lines"] += 1
             for rx in by_phase.get(step % BEACON_EVERY_S, ()):
-                rt = t + rx.lag_s
+                rt = t + min(rx.lag_s, 0.9)      # counted in this second
                 bucket.append((rt, aprs_encode.receiver_position(rx.name, hms, rx.lat, rx.lon,
                                                                  rx.alt_m)))
                 bucket.append((rt + 0.001, aprs_encode.receiver_status(
@@ -384,9 +393,9 @@ class Simulation:
                         ogn.rest = ogn.line.rest(st)
                     lat, lon, ground = st[0], st[1], st[7]
                     pre = None
-                    for rx in ogn.receivers:
-                        dx = (lon - rx.lon) * rx.kx
-                        dy = (lat - rx.lat) * M_PER_DEG
+                    for rlat, rlon, kx, lag, head in ogn.receivers:
+                        dx = (lon - rlon) * kx
+                        dy = (lat - rlat) * M_PER_DEG
                         d2 = dx * dx + dy * dy + 2500.0
                         u = rnd()
                         db = db0 - log10(d2) * 10.0 + 4.0 * u
@@ -398,18 +407,17 @@ class Simulation:
                         if v < loss:
                             continue
                         if pre is None:
-                            pre = f":/{hms}h{ogn.rest} "
+                            pre = ":/" + hms + "h" + ogn.rest + " "
                         if db > 50.0:
                             db = 50.0
-                        rt = t + rx.lag_s + 0.8 * v
-                        line = "%s%s%s%.1fdB %de %+.1fkHz%s" % (
-                            ogn.head, rx.name, pre, db, 0 if db > 10.0 else int(4.0 * u),
-                            ogn.khz + 0.6 * u - 0.3, ogn.tail)
+                        rt = t + lag + 0.8 * v
+                        # Bit errors only on weak signals; the frequency offset jitters.
+                        line = (head + pre + ("%.1fdB" % db)
+                                + (ogn.strong if db > 10.0 else ogn.weak)[int(u * 8.0)])
                         if rt < t1:
                             bucket.append((rt, line))
                         else:
                             pending_aprs.setdefault(int(rt), []).append((rt, line))
-                        lines += 1
                 if a.adsb is not None:
                     adsb_frames(a.adsb, st, t, step, frames, rnd)
             # Everything received before t + 1 is now known (receive lag >= 0.3 s).
@@ -417,7 +425,6 @@ class Simulation:
             out.sort()
             fr = pending_frames.pop(t)
             fr.sort()
-            stats["aprs_aircraft_lines"] = lines
             stats["aprs_lines"] += len(out)
             stats["frames"] += len(fr)
             yield Second(t, out, fr)

@@ -49,6 +49,9 @@ class State(NamedTuple):
     on_ground: bool
 
 
+_new_state = tuple.__new__   # skips NamedTuple.__new__'s Python-level wrapper (hot path)
+
+
 class Clock:
     """Data time shared by all programs: the engine sets `t` (unix seconds) each step."""
     __slots__ = ("t",)
@@ -167,9 +170,9 @@ class Body:
         self.we, self.wn = wind.east, wind.north
 
     def state(self) -> State:
-        lat, lon = self.frame.latlon(self.x, self.y)
-        return State(lat, lon, self.alt, self.gs * 3.6, self.trk, self.climb, self.turn,
-                     self.ground)
+        f = self.frame
+        return _new_state(State, (f.lat0 + self.y / f.ky, f.lon0 + self.x / f.kx, self.alt,
+                                  self.gs * 3.6, self.trk, self.climb, self.turn, self.ground))
 
     def rebase(self, frame: LocalFrame) -> None:
         lat, lon = self.frame.latlon(self.x, self.y)
