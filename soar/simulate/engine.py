@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from soar.errors import SoarError
 from soar.simulate import aprs_encode, modes_encode, receivers
-from soar.simulate.airfields import REGIONS, Airfield, airliner_fields, glider_fields, load
+from soar.simulate.airfields import REGIONS, Airfield, airliner_fields, glider_fields, load_cached
 from soar.simulate.flights import Clock, Events, FieldGeo, Pilot, Profile, State, Wind
 from soar.units import FEET_TO_M, M_PER_DEG, UTC
 
@@ -166,7 +166,7 @@ class Simulation:
         rng = self.rng
         wind_from = rng.uniform(0.0, 360.0)
         self.wind = Wind(wind_from, rng.uniform(*config.wind_kmh) / 3.6)
-        all_fields = fields if fields is not None else load(config.region)
+        all_fields = list(fields if fields is not None else load_cached(tuple(config.region)))
         self.aircraft: list[SimAircraft] = []
         self._addresses: set[int] = set()
         self.receivers: dict[str, list] = {}

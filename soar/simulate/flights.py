@@ -328,6 +328,7 @@ class Pilot:
                 dx, dy = px - b.x, py - b.y
                 d = math.hypot(dx, dy)
                 if d < 0.5:
+                    b.x, b.y = px, py         # exactly on the spot (a line-up point)
                     break
                 yield b.roll(math.atan2(dx, dy) / _DEG, min(speed, d))
         b.still()
