@@ -25,10 +25,10 @@ the flight programs), `airfields` (OurAirports fields and runways), `receivers`,
 from soar.simulate.airfields import REGIONS, parse_region
 from soar.simulate.engine import LINES_PER_AIRCRAFT_S, Second, SimConfig, Simulation
 from soar.simulate.flights import Profile, State
-from soar.simulate.recording import record
+from soar.simulate.recording import record, replay_chunks
 from soar.simulate.serve import serve
 from soar.simulate.truth import read as read_truth
 from soar.simulate.truth import score
 
 __all__ = ["LINES_PER_AIRCRAFT_S", "REGIONS", "Profile", "Second", "SimConfig", "Simulation",
-           "State", "parse_region", "read_truth", "record", "score", "serve"]
+           "State", "parse_region", "read_truth", "record", "replay_chunks", "score", "serve"]

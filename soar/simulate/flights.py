@@ -259,6 +259,9 @@ class Profile:
     xc_fraction: float = 0.3       # powered flights that go to another field
     xc_distance_m: tuple[float, float] = (30_000.0, 120_000.0)
     soaring_radius_m: tuple[float, float] = (5_000.0, 25_000.0)
+    # Landings after which a powered aircraft turns round on the runway and back-tracks
+    # (small fields without a parallel taxiway); the others vacate ahead at an exit.
+    backtrack_fraction: float = 0.2
 
 
 class Pilot:
@@ -713,6 +716,7 @@ class Pilot:
                                     descent_ms=7.0)
             self._landing(geo, geo.active)
             yield from self.rollout(geo.active, rng.uniform(1.5, 2.5), 5.0)
+            yield from self.vacate(geo.active, 5.0)
             park = geo.active.at(rng.uniform(-20.0, 10.0), -40.0 - 10.0 * (geo.slot() % 4))
             yield from self.taxi([geo.active.at(self._along(geo.active), -40.0), park], 5.0)
             yield from self.stand(rng.uniform(30.0, 120.0))
@@ -847,7 +851,20 @@ class Pilot:
         geo = self.base
         s = geo.active
         park = self._parking(geo)
-        yield from self.taxi([s.at(self._along(s), -30.0), park], self.rng.uniform(4.0, 6.0))
+        speed = self.rng.uniform(4.0, 6.0)
+        yield from self.vacate(s, speed)
+        yield from self.taxi([s.at(self._along(s), -30.0), park], speed)
+
+    def vacate(self, s: Strip, speed: float) -> Iterator[State]:
+        """After the roll-out: on along the runway at taxi speed to the next exit, or
+        (small fields without a taxiway, `backtrack_fraction` of landings) turn round
+        and back-track on the runway toward its start."""
+        along = self._along(s)
+        if self.rng.random() < self.profile.backtrack_fraction:
+            yield from self.taxi([s.at(max(0.0, along - self.rng.uniform(100.0, 300.0)))], speed)
+        else:
+            exit_at = min(along + self.rng.uniform(60.0, 200.0), max(along, s.length - 20.0))
+            yield from self.taxi([s.at(exit_at)], speed)
 
     def _cross_country(self, dest: FieldGeo) -> Iterator[State]:
         rng, b = self.rng, self.body
@@ -955,6 +972,7 @@ class Pilot:
                                  arrive_m=2500.0)
         self._landing_airliner(dest, s)
         yield from self.rollout(s, rng.uniform(1.8, 2.6), 9.0)
+        yield from self.vacate(s, 9.0)
         yield from self.taxi([s.at(self._along(s), -150.0), self._stand_pos(dest)],
                              rng.uniform(7.0, 10.0))
 

@@ -12,12 +12,15 @@ generation speed and the commands that replay the files.
 
 from __future__ import annotations
 
+import heapq
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
 from soar.errors import SoarError
+from soar.feeds import recordings
 from soar.feeds.beast import MODE_S_LONG, MODE_S_SHORT, Frame, encode_frame
 from soar.simulate.engine import Second, SimConfig, Simulation
 from soar.simulate.truth import TruthWriter, iso
@@ -150,3 +153,35 @@ def record(config: SimConfig, out_dir: Path, beast: bool = True, progress=None) 
         meta = writer.close(time.monotonic() - t0)
     meta["build_s"] = round(build_s, 2)
     return meta
+
+
+def replay_chunks(out_dir: Path, receiver: str = "sim", chunk_s: float = 1.0,
+                  max_chunk: int = 5000) -> Iterator[list]:
+    """A recording's aprs.txt and modes.jsonl merged in receive-time order, as chunks of
+    soar.records.Message for Pipeline.submit / soar.ingest.feed. Each chunk holds one
+    kind only (the pipeline parses an APRS chunk in its parse process as a whole) and
+    at most `chunk_s` seconds of data, so the two feeds stay interleaved in time."""
+    out_dir = Path(out_dir)
+    streams = [recordings.aprs_messages(out_dir / APRS_FILE)]
+    if (out_dir / MODES_FILE).exists():
+        streams.append(recordings.modes_messages(out_dir / MODES_FILE, receiver))
+    pending: dict[str, list] = {"aprs": [], "modes": []}
+    window_end = None
+    for m in heapq.merge(*streams, key=lambda m: m.received_at):
+        t = m.received_at.timestamp()
+        if window_end is None:
+            window_end = t + chunk_s
+        if t >= window_end:
+            for kind in ("aprs", "modes"):
+                if pending[kind]:
+                    yield pending[kind]
+                    pending[kind] = []
+            window_end = t + chunk_s
+        chunk = pending[m.kind]
+        chunk.append(m)
+        if len(chunk) >= max_chunk:
+            yield chunk
+            pending[m.kind] = []
+    for kind in ("aprs", "modes"):
+        if pending[kind]:
+            yield pending[kind]

@@ -129,6 +129,7 @@ def score(truth: Iterable[dict], flights: Iterable[dict], start: datetime | str 
             if t is not None and t_start - tolerance_s <= t <= t_end + tolerance_s:
                 by_addr_f.setdefault(str(f["aircraft_address"]).upper(), []).append((t, f))
         errors, missed, extra, airport_ok, runway_ok, located = [], [], [], 0, 0, 0
+        wrong_runway: list[dict] = []
         missed_by_kind: dict[str, int] = {}
         extra_by_kind: dict[str, int] = {}
         for addr in sorted(set(by_addr_t) | set(by_addr_f)):
@@ -139,7 +140,13 @@ def score(truth: Iterable[dict], flights: Iterable[dict], start: datetime | str 
                 if fl.get(airport_key) is not None:
                     located += 1
                     airport_ok += fl.get(airport_key) == tr.get("airport")
-                    runway_ok += fl.get(runway_key) == tr.get("runway")
+                    if fl.get(runway_key) == tr.get("runway"):
+                        runway_ok += 1
+                    elif len(wrong_runway) < 5:
+                        wrong_runway.append({"address": addr, "time": tr["time"],
+                                             "kind": tr["kind"], "airport": tr.get("airport"),
+                                             "runway": tr.get("runway"),
+                                             "found": [fl.get(airport_key), fl.get(runway_key)]})
             for tr in lost:
                 if _t(tr["time"]) < horizon:
                     missed.append(tr)
@@ -163,6 +170,7 @@ def score(truth: Iterable[dict], flights: Iterable[dict], start: datetime | str 
                                 for m in missed[:5]],
             "extra_examples": [{"address": f["aircraft_address"], "time": str(f.get(key))}
                                for f in extra[:5]],
+            "wrong_runway_examples": wrong_runway,
         }
     out["tow"] = _score_tows(truth, flights, tolerance_s, horizon)
     out["missed"] = out["takeoff"]["missed"] + out["landing"]["missed"]
