@@ -221,7 +221,13 @@ def serve(config: SimConfig, aprs_port: int | None = 0, beast_port: int | None =
                     break
                 t0 = time.monotonic() - gen_time[0]
         finally:
-            produced.put(None)
+            while True:              # end of data; the pacer may have stopped already
+                try:
+                    produced.put(None, timeout=0.2)
+                    break
+                except queue.Full:
+                    if stop.is_set():
+                        break
 
     for server in (aprs, beast):
         if server is not None:
@@ -234,7 +240,10 @@ def serve(config: SimConfig, aprs_port: int | None = 0, beast_port: int | None =
     data0 = sim.t0
     try:
         while not stop.is_set():
-            s: Second | None = produced.get()
+            try:
+                s: Second | None = produced.get(timeout=0.2)
+            except queue.Empty:
+                continue
             if s is None:
                 break
             aprs_slices = _slices(s.aprs, s.second) if aprs else None
