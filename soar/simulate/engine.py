@@ -100,6 +100,13 @@ class Second(NamedTuple):
     frames: list        # (receive time, Mode-S frame bytes, signal byte)
 
 
+def _squawk(rng: random.Random, first: str | None = None) -> str:
+    """A Mode-A code: four octal digits (VFR light aircraft squawk 7000)."""
+    if first is not None:
+        return first + "000"
+    return "".join(str(rng.randint(1 if i == 0 else 0, 7)) for i in range(4))
+
+
 class _Ogn:
     """An aircraft's OGN transmitter: its line parts and the receivers that hear it,
     as (lat, lon, metres per degree of longitude, lag, "SOURCE>DEST,qAS,RECEIVER")."""
@@ -322,7 +329,7 @@ class Simulation:
                 a.callsign = callsign
                 a.pilot.ident["callsign"] = callsign
                 a.adsb = _Adsb(icao, callsign, 1, rng.randrange(10), rng.randint(40, 200),
-                               f"{rng.randint(0, 7)}{rng.randint(0, 7)}{rng.randint(0, 7)}{rng.randint(0, 7)}")
+                               _squawk(rng, "7"))
             else:
                 geo = big[rng.randrange(len(big))]
                 icao, _ = self._icao()
@@ -335,7 +342,7 @@ class Simulation:
                 a = SimAircraft(AIRLINER, 1, icao, 9, callsign, geo.field.ident, pilot,
                                 pilot.airliner(rng.random() < max(cfg.airborne_fraction, 0.0)))
                 a.adsb = _Adsb(icao, callsign, 3, rng.randrange(10), rng.randint(20, 230),
-                               f"{rng.randint(1, 7)}{rng.randint(0, 7)}{rng.randint(0, 7)}{rng.randint(0, 7)}")
+                               _squawk(rng))
                 self.aircraft.append(a)
 
     # -- the per-second loop ---------------------------------------------------------------
@@ -412,7 +419,7 @@ class Simulation:
                             db = 50.0
                         rt = t + lag + 0.8 * v
                         # Bit errors only on weak signals; the frequency offset jitters.
-                        line = (head + pre + ("%.1fdB" % db)
+                        line = (head + pre + f"{db:.1f}dB"
                                 + (ogn.strong if db > 10.0 else ogn.weak)[int(u * 8.0)])
                         if rt < t1:
                             bucket.append((rt, line))

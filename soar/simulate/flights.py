@@ -613,7 +613,7 @@ class Pilot:
             s = geo.active
             yield from self.taxi([s.at(GLIDER_LINEUP_M)], GLIDER_PUSH_MS)
             self.body.hdg = self.body.trk = s.heading
-            yield from self.stand_until(lambda: self.clock.t >= link.start_t, 600.0)
+            yield from self.stand_until(lambda link=link: self.clock.t >= link.start_t, 600.0)
             yield from self.follow(link, s)
             yield from self.soar(self.clock.t + rng.uniform(*self.profile.glider_flight_s))
             yield from self.glide_home_and_land()
@@ -709,7 +709,7 @@ class Pilot:
             geo.runway_free_t = link.start_t + 60.0
             yield from self.taxi([s.at(GLIDER_LINEUP_M + rope - slack - 30.0, -12.0), lineup], 4.0)
             self.body.hdg = self.body.trk = s.heading
-            yield from self.stand_until(lambda: self.clock.t >= link.start_t, 600.0)
+            yield from self.stand_until(lambda link=link: self.clock.t >= link.start_t, 600.0)
             yield from self.tow(link, s)
             yield from self.circuit(geo, 250.0, 150 / 3.6, 1000.0, rng.uniform(80.0, 200.0),
                                     0.1, 110 / 3.6, width=500.0, climb_max=0.0, sink_max=-7.0,
@@ -779,8 +779,8 @@ class Pilot:
         first = True
         if start_airborne:
             self._place_airborne(300.0, 1500.0, 20_000.0, 160 / 3.6)
-            yield from self._local_flight(self.clock.t + rng.uniform(60.0, self.profile.powered_flight_s[1]),
-                                          self_launch_glider)
+            until = self.clock.t + rng.uniform(60.0, self.profile.powered_flight_s[1])
+            yield from self._local_flight(until, self_launch_glider)
             yield from self._land_and_taxi_in(self_launch_glider)
             first = False
         else:

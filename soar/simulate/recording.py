@@ -12,6 +12,7 @@ generation speed and the commands that replay the files.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import time
@@ -45,10 +46,15 @@ class RecordingWriter:
         self.dir = out_dir
         self.sim = sim
         adsb = any(a.adsb is not None for a in sim.aircraft)
-        self.aprs = open(out_dir / APRS_FILE, "w", encoding="utf-8")
-        self.modes = open(out_dir / MODES_FILE, "w", encoding="utf-8") if adsb else None
-        self.beast = open(out_dir / BEAST_FILE, "wb") if adsb and beast else None
-        self.truth_file = open(out_dir / TRUTH_FILE, "w", encoding="utf-8")
+        # The writer owns its files for the whole simulation; close() closes them all.
+        files = self.files = contextlib.ExitStack()
+        self.aprs = files.enter_context(self._open(APRS_FILE, "w"))
+        self.modes = self.beast = None
+        if adsb:
+            self.modes = files.enter_context(self._open(MODES_FILE, "w"))
+            if beast:
+                self.beast = files.enter_context(self._open(BEAST_FILE, "wb"))
+        self.truth_file = files.enter_context(self._open(TRUTH_FILE, "w"))
         self.truth = TruthWriter(self.truth_file)
         for rec in sim.describe():
             self.truth.write(rec)
@@ -56,6 +62,10 @@ class RecordingWriter:
         self.mlat0 = (sim.config.seed * 0x9E3779B1) % (1 << 40)
         self.first_frame: float | None = None
         self.lines = self.frames = 0
+
+    def _open(self, name: str, mode: str):
+        encoding = None if "b" in mode else "utf-8"
+        return open(self.dir / name, mode, encoding=encoding)  # noqa: SIM115 -- closed by close()
 
     def write(self, s: Second) -> None:
         base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s.second))
@@ -77,9 +87,7 @@ class RecordingWriter:
             self.frames += len(s.frames)
 
     def close(self, generation_s: float | None = None) -> dict:
-        for f in (self.aprs, self.modes, self.beast, self.truth_file):
-            if f is not None:
-                f.close()
+        self.files.close()
         meta = metadata(self.sim, generation_s)
         d = self.dir
         meta["files"] = {"aprs": str(d / APRS_FILE), "truth": str(d / TRUTH_FILE)}

@@ -191,7 +191,7 @@ def test_gliders_thermal_at_12_to_25_degrees_per_second_drifting_with_the_wind(t
             continue
         track = states[f"{a.address:06X}"]
         run = []
-        for t, st in track:
+        for _, st in track:
             if not st.on_ground and 12.0 <= abs(st.turn_degs) <= 25.0:
                 run.append(st)
                 continue

@@ -127,7 +127,8 @@ def test_soar_decoder_reads_a_simulated_airliner_back():
         t = T0 + timedelta(seconds=0.5 * i)
         lat += 0.0002
         lon += 0.0016
-        frames = [enc.velocity(icao, kt, trk, 1200.0), enc.airborne_position(icao, lat, lon, alt_ft, i % 2)]
+        frames = [enc.velocity(icao, kt, trk, 1200.0),
+                  enc.airborne_position(icao, lat, lon, alt_ft, i % 2)]
         if i % 10 == 0:
             frames.insert(0, enc.identification(icao, callsign))
         for f in frames:
