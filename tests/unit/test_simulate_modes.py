@@ -42,26 +42,31 @@ def test_nl_matches_pymodes_everywhere():
         assert enc.cpr_nl(lat) == cprNL(lat), lat
 
 
-@pytest.mark.parametrize("lat, lon", random_positions(300) + [(48.3538, 11.7861), (0.0, 0.0),
-                                                              (-33.94, 151.18), (51.47, -0.45)])
-def test_airborne_even_odd_pair_decodes_globally(lat, lon):
-    even = enc.cpr_airborne(lat, lon, 0)
-    odd = enc.cpr_airborne(lat, lon, 1)
-    for even_is_newer in (True, False):
-        pos = airborne_position_pair(*even, *odd, even_is_newer=even_is_newer)
-        assert pos is not None
-        assert distance_m(lat, lon, *pos) < AIRBORNE_M
+EDGES = [(48.3538, 11.7861), (0.0, 0.0), (-33.94, 151.18), (51.47, -0.45), (59.9, 179.99),
+         (-59.9, -179.99), (10.47, 0.0)]
 
 
-@pytest.mark.parametrize("lat, lon", random_positions(200, seed=2) + [(49.0097, 2.5479)])
-def test_surface_positions_decode_with_a_reference_and_as_a_pair(lat, lon):
-    ref = (lat + 0.3, lon - 0.3)               # a receiver ~40 km away
-    for odd in (0, 1):
-        y, x = enc.cpr_surface(lat, lon, odd)
-        assert distance_m(lat, lon, *surface_position_with_ref(odd, y, x, *ref)) < SURFACE_M
-    even, odd = enc.cpr_surface(lat, lon, 0), enc.cpr_surface(lat, lon, 1)
-    pos = surface_position_pair(*even, *odd, lat_ref=ref[0], lon_ref=ref[1], even_is_newer=True)
-    assert pos is not None and distance_m(lat, lon, *pos) < SURFACE_M
+def test_airborne_even_odd_pairs_decode_globally():
+    for lat, lon in random_positions(2000) + EDGES:
+        even = enc.cpr_airborne(lat, lon, 0)
+        odd = enc.cpr_airborne(lat, lon, 1)
+        for even_is_newer in (True, False):
+            pos = airborne_position_pair(*even, *odd, even_is_newer=even_is_newer)
+            assert pos is not None, (lat, lon)
+            assert distance_m(lat, lon, *pos) < AIRBORNE_M, (lat, lon, pos)
+
+
+def test_surface_positions_decode_with_a_reference_and_as_a_pair():
+    for lat, lon in random_positions(2000, seed=2) + EDGES:
+        ref = (lat + 0.3, lon - 0.3)               # a receiver ~40 km away
+        for odd in (0, 1):
+            y, x = enc.cpr_surface(lat, lon, odd)
+            pos = surface_position_with_ref(odd, y, x, *ref)
+            assert distance_m(lat, lon, *pos) < SURFACE_M, (lat, lon, pos)
+        even, odd = enc.cpr_surface(lat, lon, 0), enc.cpr_surface(lat, lon, 1)
+        pos = surface_position_pair(*even, *odd, lat_ref=ref[0], lon_ref=ref[1],
+                                    even_is_newer=True)
+        assert pos is not None and distance_m(lat, lon, *pos) < SURFACE_M, (lat, lon, pos)
 
 
 def test_frames_carry_a_valid_crc_and_pymodes_reads_every_field():
