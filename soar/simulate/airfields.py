@@ -1,10 +1,10 @@
 """Real airfields and runways for the simulator, from the OurAirports files.
 
 Rule: an aircraft only ever takes off from or lands on a runway whose both end
-positions and true headings are in the data (the ground truth names its ident,
-and the runway detection downstream can only confirm a runway it can place). So
-fields are picked among open airports with at least one such runway; a field
-without runway rows (Königsdorf, DE-0066, is one) is never used.
+positions and true headings are in the data and agree with each other (the ground
+truth names its ident, and the runway detection downstream can only confirm a
+runway it can place). So fields are picked among open airports with at least one
+such runway; a field without runway rows (Königsdorf, DE-0066, is one) is never used.
 
 Gliding clubs fly from small fields: gliders and tow planes use small airports
 (gliderports first: names with a gliding word weigh more), then medium ones when
@@ -32,6 +32,10 @@ REGIONS = {
     "alps": (45.0, 5.0, 48.5, 16.0),
     "germany": (47.2, 5.8, 55.1, 15.1),
 }
+# A runway whose end positions run another way than its listed headings is a data
+# error (in the 2022 snapshot 101 runways have their two ends' positions swapped):
+# which ident an aircraft rolling along it used cannot be known, so it is not used.
+MAX_HEADING_MISMATCH_DEG = 15.0
 GLIDER_RUNWAY_M = (300.0, 1800.0)      # usable by winch, aerotow and light aircraft
 AIRLINER_RUNWAY_M = 2200.0
 
@@ -129,6 +133,9 @@ def load(region: tuple[float, float, float, float], airports_csv: Path | None = 
             # Roll along the line between the ends: the listed heading can differ from
             # it by a degree or two, and the ground track must stay on the runway.
             b = bearing_deg(ends[0].latitude, ends[0].longitude, ends[1].latitude, ends[1].longitude)
+            if (_off(b, ends[0].heading_deg) > MAX_HEADING_MISMATCH_DEG
+                    or _off(b + 180.0, ends[1].heading_deg) > MAX_HEADING_MISMATCH_DEG):
+                continue    # positions swapped or wrong (~160 runways): ident unknowable
             ends = [RunwayEnd(ends[0].ident, ends[0].latitude, ends[0].longitude, b),
                     RunwayEnd(ends[1].ident, ends[1].latitude, ends[1].longitude,
                               (b + 180.0) % 360.0)]
@@ -141,6 +148,10 @@ def load_cached(region: tuple[float, float, float, float]) -> tuple[Airfield, ..
     """`load` from the default OurAirports files, once per region per process (the
     CSV files take a second or two to read)."""
     return tuple(load(region))
+
+
+def _off(a: float, b: float) -> float:
+    return abs((a - b + 180.0) % 360.0 - 180.0)
 
 
 def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

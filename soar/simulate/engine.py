@@ -370,6 +370,7 @@ class Simulation:
         # receivers.signal_db inlined (it is the innermost loop), noise 4 dB wide.
         db0 = receivers.DB_AT_1M - 2.0
         log10 = math.log10
+        m_per_deg = M_PER_DEG
         stats = self.stats
         adsb_frames = self._adsb_frames
         for step in range(cfg.duration_s):
@@ -378,6 +379,7 @@ class Simulation:
             clock.t = float(t)
             hms = aprs_encode.hhmmss(t)
             bucket = pending_aprs.setdefault(t, [])
+            append = bucket.append
             frames = pending_frames.setdefault(t, [])
             if step % SERVER_LINE_EVERY_S == 0:
                 bucket.append((t + 0.0001, aprs_encode.server_line(t)))
@@ -402,7 +404,7 @@ class Simulation:
                     pre = None
                     for rlat, rlon, kx, lag, head in ogn.receivers:
                         dx = (lon - rlon) * kx
-                        dy = (lat - rlat) * M_PER_DEG
+                        dy = (lat - rlat) * m_per_deg
                         d2 = dx * dx + dy * dy + 2500.0
                         u = rnd()
                         db = db0 - log10(d2) * 10.0 + 4.0 * u
@@ -422,7 +424,7 @@ class Simulation:
                         line = (head + pre + f"{db:.1f}dB"
                                 + (ogn.strong if db > 10.0 else ogn.weak)[int(u * 8.0)])
                         if rt < t1:
-                            bucket.append((rt, line))
+                            append((rt, line))
                         else:
                             pending_aprs.setdefault(int(rt), []).append((rt, line))
                 if a.adsb is not None:

@@ -571,16 +571,17 @@ class Pilot:
             yield from self.takeoff_roll(s, rng.uniform(5.0, 8.0), rng.uniform(58, 68) / 3.6)
             # Climb rate r (8-20 m/s) and duration (30-60 s) give a release 300-600 m up.
             r = rng.uniform(8.0, 20.0)
-            dur = rng.uniform(max(30.0, 300.0 / r + 3.0), min(60.0, 600.0 / r + 3.0))
-            top = r * (dur - 3.0)
+            dur = rng.uniform(max(31.0, 300.0 / r + 1.0), min(60.0, 600.0 / r + 1.0))
+            top = min(600.0, max(300.0, r * (dur - 1.0)))
             self._takeoff(s, "winch", climb_ms=round(r, 1), release_height_m=round(top))
             b = self.body
             b.tas = 105 / 3.6
-            for i in range(round(dur)):
-                # Rotation into the steep climb, the main climb, then the level-off.
-                b.climb = r * min(1.0, (i + 1) / 3.0) if i < dur - 2 else r * 0.3
-                if b.alt - geo.elev + b.climb > top:
-                    b.climb = max(0.0, geo.elev + top - b.alt)
+            for i in range(120):
+                agl = b.alt - geo.elev
+                if agl >= top - 0.5:
+                    break
+                # Rotation into the steep climb, then the main climb up to the release.
+                b.climb = min(r * min(1.0, (i + 1) / 3.0), top - agl)
                 yield b.air()
             yield from self.fly(3, 100 / 3.6, -1.0, 0.0)        # release: nose down
             yield from self.soar(self.clock.t + rng.uniform(*self.profile.glider_flight_s))
@@ -750,7 +751,7 @@ class Pilot:
         turn_plan: deque = deque()
         for i in range(3600):
             agl = b.alt - geo.elev
-            if agl >= height:
+            if agl >= height - 0.5:      # (the last step climbs exactly the remainder)
                 break
             if i > 60 and not turn_plan and rng.random() < 0.02:
                 # A gentle 90-180 degree turn, keeping the tow within a few km of the field.

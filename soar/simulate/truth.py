@@ -189,6 +189,7 @@ def _score_tows(truth: list[dict], flights: list[dict], tolerance_s: float,
             takeoffs.setdefault(str(f["aircraft_address"]).upper(), []).append((t, f))
     paired = wrong = unpaired = false_tow = 0
     release_err: list[float] = []
+    no_release: list[dict] = []
     releases = {(r["glider_address"].upper(), r.get("glider_flight")): r
                 for r in truth if r["event"] == "tow"}
     for r in truth:
@@ -209,6 +210,10 @@ def _score_tows(truth: list[dict], flights: list[dict], tolerance_s: float,
                 rel = releases.get((addr, r.get("flight")))
                 if rel is not None and f.get("tow_release_time") is not None:
                     release_err.append(_t(f["tow_release_time"]) - _t(rel["time"]))
+                elif rel is not None and len(no_release) < 5:
+                    no_release.append({"glider": addr, "tow": r["tow_address"],
+                                       "takeoff": r["time"], "release": rel["time"],
+                                       "release_height_m": rel.get("release_height_m")})
             else:
                 wrong += 1
         elif towed_by is not None:
@@ -218,4 +223,4 @@ def _score_tows(truth: list[dict], flights: list[dict], tolerance_s: float,
             "aerotow_takeoffs_found": paired + wrong + unpaired, "paired": paired,
             "wrong_tow_plane": wrong, "unpaired": unpaired, "false_tow": false_tow,
             "release_found": len(release_err), "release_error_s_p50": _pct(abs_err, 50),
-            "release_error_s_p95": _pct(abs_err, 95)}
+            "release_error_s_p95": _pct(abs_err, 95), "release_missed_examples": no_release}

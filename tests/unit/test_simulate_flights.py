@@ -170,15 +170,15 @@ def test_winch_launches_climb_steeply_to_release_height(traffic):
         while track[j][1].gs_kmh > 0.0:
             j -= 1
         assert i - j <= 6                    # a ground run of a few seconds from standstill
-        field = track[i][1].alt_m
-        # The winch climb: from rotation until the glider levels off at release.
+        field = track[i - 1][1].alt_m           # the last ground fix
+        # The winch climb: from rotation to the release at the top.
         end = next(k for k in range(i + 3, i + 90) if track[k][1].climb_ms < 8.0)
         climbs = [st.climb_ms for _, st in track[i + 3:end]]
         assert all(8.0 <= c <= 20.0 for c in climbs), climbs
         height = track[end][1].alt_m - field
-        assert 300.0 <= height <= 600.0
-        assert height == pytest.approx(e["release_height_m"], abs=25.0)
-        assert 30 - 3 <= end - i <= 60 + 1
+        assert 300.0 - 0.5 <= height <= 600.0
+        assert height == pytest.approx(e["release_height_m"], abs=2.0)   # (release: -1 m/s)
+        assert 30 <= end - i <= 60
 
 
 def test_gliders_thermal_at_12_to_25_degrees_per_second_drifting_with_the_wind(traffic):
@@ -196,13 +196,20 @@ def test_gliders_thermal_at_12_to_25_degrees_per_second_drifting_with_the_wind(t
                 run.append(st)
                 continue
             if len(run) >= 60:
-                circles += 1
                 # Over whole turns the air velocity cancels: what is left is the wind.
-                n = len(run) - 1
-                kx = M_PER_DEG * math.cos(math.radians(run[0].lat))
-                ve = (run[-1].lon - run[0].lon) * kx / n
-                vn = (run[-1].lat - run[0].lat) * M_PER_DEG / n
-                assert math.hypot(ve - wind_e, vn - wind_n) < 3.0
+                turned, n = 0.0, 0
+                for k, st in enumerate(run[1:], 1):
+                    turned += abs(st.turn_degs)
+                    if turned >= 360.0 * (len(run) * 12.0 // 360.0) - 1e-6:
+                        n = k
+                        break
+                turned = sum(abs(st.turn_degs) for st in run[1:n + 1])
+                if n and abs(turned - 360.0 * round(turned / 360.0)) < 1.0:
+                    circles += 1
+                    kx = M_PER_DEG * math.cos(math.radians(run[0].lat))
+                    ve = (run[n].lon - run[0].lon) * kx / n
+                    vn = (run[n].lat - run[0].lat) * M_PER_DEG / n
+                    assert math.hypot(ve - wind_e, vn - wind_n) < 1.0
             run = []
     assert circles >= 5
 
