@@ -72,9 +72,9 @@ def simulate(
         from soar.ingest.app import stop_on_signals
 
         def ready(info: dict) -> None:
-            print(f"soar simulate: serving APRS-IS on 127.0.0.1:{info['aprs_port']}, Beast on "
-                  f"127.0.0.1:{info['beast_port']}, data from {info['start']}", file=sys.stderr,
-                  flush=True)
+            beast = f", Beast on 127.0.0.1:{info['beast_port']}" if info["beast_port"] else ""
+            print(f"soar simulate: serving APRS-IS on 127.0.0.1:{info['aprs_port']}{beast}, "
+                  f"data from {info['start']}", file=sys.stderr, flush=True)
 
         with stop_on_signals() as stop:
             meta = sim.serve(config, aprs_port, beast_port if beast_aircraft else None, speed,
