@@ -22,6 +22,7 @@ from soar.cli.flights import flights_app
 from soar.cli.imports import import_app
 from soar.cli.ingest import replay, run
 from soar.cli.queues import queue_app
+from soar.cli.simulate import simulate
 from soar.cli.workers import worker_command
 from soar.errors import SoarError, first_line
 
@@ -46,6 +47,7 @@ app.command()(_as_component("ingest", replay))
 app.command()(_as_component("ingest", run))
 app.add_typer(flights_app, name="flights")
 app.command()(demo)
+app.command()(simulate)
 
 
 def _version(value: bool) -> None:
