@@ -87,6 +87,18 @@ def test_run_ingests_live_feeds_and_flushes_on_sigterm(database, conn, shared_da
          "--ogn-filter", "r/48/11/500", "--beast", f"127.0.0.1:{beast.port}",
          "--stats-interval", "1", "--metrics-port", str(metrics_port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # stderr is read as it comes, so the test can wait for the periodic stats line.
+    err_lines: list[str] = []
+    stats_logged = threading.Event()
+
+    def read_stderr() -> None:
+        for line in proc.stderr:
+            err_lines.append(line)
+            if "stats: msgs/s=" in line:
+                stats_logged.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
     try:
         # Every byte sent was read, and every message counted by the pipeline.
         assert aprs.sent.wait(CEILING_S) and beast.sent.wait(CEILING_S)
@@ -98,8 +110,12 @@ def test_run_ingests_live_feeds_and_flushes_on_sigterm(database, conn, shared_da
                 break
             assert proc.poll() is None
             time.sleep(0.2)
+        assert stats_logged.wait(CEILING_S)     # the periodic stats line, every second
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=CEILING_S)
+        out = proc.stdout.read()
+        proc.wait(timeout=CEILING_S)
+        reader.join(CEILING_S)
+        err = "".join(err_lines)
     finally:
         aprs.stop.set()
         beast.stop.set()
