@@ -70,7 +70,11 @@ def _check_folder(path: Path) -> None:
 
 def _make_folder(path: Path) -> None:
     if not path.parent.exists():
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The parent is usually $SOAR_HOME, where the embedded cluster lives too: as root
+        # it must stay traversable by the `postgres` user that runs the server there
+        # (soar.db.embedded makes it the same way); only the spool folders are 0700.
+        mode = 0o755 if os.geteuid() == 0 else 0o700
+        path.parent.mkdir(mode=mode, parents=True, exist_ok=True)
     try:
         path.mkdir(mode=0o700)
     except FileExistsError:

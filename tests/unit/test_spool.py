@@ -119,3 +119,16 @@ def test_only_one_process_restores(tmp_path):
     spool = Spool(tmp_path / "spool", URL)
     with spool.restoring() as first, Spool(tmp_path / "spool", URL).restoring() as second:
         assert first is True and second is False
+
+
+def test_a_new_soar_home_made_for_the_spool_stays_usable_by_the_embedded_cluster(tmp_path):
+    """`soar replay` against an external database may create $SOAR_HOME for its spool
+    before `soar db start` ever ran: as root, the postgres user must still traverse it."""
+    home = tmp_path / "home"
+    Spool(home / "spool", "postgresql://ingest@db.example/soar").prepare()
+    mode = stat.S_IMODE(os.stat(home).st_mode)
+    if os.geteuid() == 0:
+        assert mode & 0o055 == 0o055 and not mode & 0o022     # traversable, not writable
+    else:
+        assert mode & 0o077 == 0
+    assert stat.S_IMODE(os.stat(home / "spool").st_mode) == 0o700
