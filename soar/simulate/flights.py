@@ -547,19 +547,25 @@ class Pilot:
             return self.rng.uniform(max(60.0, 0.1 * lo), hi)
         return self.rng.uniform(lo, hi)
 
-    def glider_winch(self, start_airborne: bool) -> Iterator[State]:
+    def _glider_start(self, start_airborne: bool) -> Iterator[State]:
+        """Where a glider's day starts, whatever its launch method: in the air (it then
+        finishes that flight and is retrieved) or standing in the launch queue. Returns
+        whether the next wait is the day's first."""
         rng, geo = self.rng, self.home
-        first = True
         if start_airborne:
             self._place_airborne(400.0, 1500.0, 15_000.0, 95 / 3.6)
             yield from self.soar(self.clock.t + rng.uniform(60.0, self.profile.glider_flight_s[1]))
             yield from self.glide_home_and_land()
             yield from self.retrieve()
-            first = False
-        else:
-            s = geo.active
-            self._place_on_ground(*s.at(rng.uniform(0.0, 40.0), 25.0 + 8.0 * (geo.slot() % 6)),
-                                  s.heading)
+            return False
+        s = geo.active
+        self._place_on_ground(*s.at(rng.uniform(0.0, 40.0), 25.0 + 8.0 * (geo.slot() % 6)),
+                              s.heading)
+        return True
+
+    def glider_winch(self, start_airborne: bool) -> Iterator[State]:
+        rng, geo = self.rng, self.home
+        first = yield from self._glider_start(start_airborne)
         while True:
             yield from self.stand(self._wait(first, start_airborne))
             first = False
@@ -590,17 +596,7 @@ class Pilot:
 
     def glider_aerotow(self, start_airborne: bool) -> Iterator[State]:
         rng, geo = self.rng, self.home
-        first = True
-        if start_airborne:
-            self._place_airborne(400.0, 1500.0, 15_000.0, 95 / 3.6)
-            yield from self.soar(self.clock.t + rng.uniform(60.0, self.profile.glider_flight_s[1]))
-            yield from self.glide_home_and_land()
-            yield from self.retrieve()
-            first = False
-        else:
-            s = geo.active
-            self._place_on_ground(*s.at(rng.uniform(0.0, 40.0), 25.0 + 8.0 * (geo.slot() % 6)),
-                                  s.heading)
+        first = yield from self._glider_start(start_airborne)
         while True:
             yield from self.stand(self._wait(first, start_airborne))
             first = False

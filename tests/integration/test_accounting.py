@@ -10,10 +10,9 @@ its reason."""
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta, timezone
 
-from soar import ingest
+from helpers.pipeline import replay
 from soar.feeds import recordings
 from soar.ingest.router import PipelineConfig
 from soar.ingest.stats import IngestStats
@@ -21,16 +20,6 @@ from soar.reference import samples
 
 ONEMINUTE = samples.path("oneminute.txt")
 AFR34ZG = samples.path("full_flight_short.jsonl")
-
-
-def replay(database, path, fmt, config=None, **kw) -> IngestStats:
-    stats = IngestStats()
-    pipeline = ingest.build(database.url("ingest"), stats, config or PipelineConfig())
-    pipeline.start()
-    ingest.feed(pipeline, recordings.replay(path, fmt, None, **kw), threading.Event())
-    pipeline.close()
-    assert pipeline.failed is None
-    return stats
 
 
 def assert_balanced(stats: IngestStats, conn, messages: int) -> dict:

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 from helpers.net import free_port
+from helpers.pipeline import replay
 from soar import ingest
 from soar.feeds import recordings
 from soar.ingest.router import PipelineConfig
@@ -18,16 +19,6 @@ from soar.records import Message, aircraft_id
 from soar.reference import samples
 
 ONEMINUTE = samples.path("oneminute.txt")
-
-
-def replay(database, path, fmt, config=None, **kw) -> IngestStats:
-    stats = IngestStats()
-    pipeline = ingest.build(database.url("ingest"), stats, config or PipelineConfig())
-    pipeline.start()
-    ingest.feed(pipeline, recordings.replay(path, fmt, None, **kw), threading.Event())
-    pipeline.close()
-    assert pipeline.failed is None
-    return stats
 
 
 @pytest.fixture(scope="module")
