@@ -8,11 +8,13 @@ its vt is still the one this worker read (`lock_owned`); if not, the worker lost
 the message and its results are rolled back, so each message takes effect once.
 While the row is locked, pgmq.read (FOR UPDATE SKIP LOCKED) cannot hand it out.
 
-One message at a time: a worker reads one message (qty 1) and finishes it (archive,
-put back, or dead letter) before it reads the next. So a message is invisible only
-while a worker is really working on it, and its read_ct counts only its own
-deliveries: a batch-mate that was read but never started cannot exist, and a slow
-or crashing message never pushes another toward the dead-letter queue. Attempts are
+One message per slot: a worker reads one message (qty 1) only when it has a free
+slot to work on it at once (worker.loop: `concurrency` slots per process), and the
+slot is busy until the message is finished (archive, put back, or dead letter). So
+a message is invisible only while a worker is really working on it, and its read_ct
+counts only its own deliveries: a batch-mate that was read but never started cannot
+exist, and a slow or crashing message never pushes another toward the dead-letter
+queue. Attempts are
 read_ct less the deliveries that were not tries (`deferrals`: waiting for fixes).
 
 Visibility is extended per message: before a step that may take long (a Pelias
@@ -118,6 +120,14 @@ def extend(conn: psycopg.Connection, queue: str, msg: Message, vt_s: float) -> b
 
 def archive(conn: psycopg.Connection, queue: str, msg_id: int) -> bool:
     return bool(conn.execute("SELECT pgmq.archive(%s, %s::bigint)", (queue, msg_id)).fetchone()[0])
+
+
+def archive_aged(conn: psycopg.Connection, queue: str, msg: Message) -> float:
+    """Archive the message; its age in seconds, enqueue to now by the server's clock
+    (the enrichment delay metric)."""
+    return float(conn.execute(
+        "SELECT pgmq.archive(%s, %s::bigint), extract(epoch FROM clock_timestamp() - %s)",
+        (queue, msg.msg_id, msg.enqueued_at)).fetchone()[1])
 
 
 def put_back(conn: psycopg.Connection, queue: str, msg: Message, delay_s: float,
