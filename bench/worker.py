@@ -1,10 +1,10 @@
 """Enrichment worker benchmark: the one-minute OGN capture's enrichment burst, drained
 with default settings against a loopback Pelias, printing JSON.
 
-Starts a throw-away embedded cluster, migrates it, imports OurAirports and GeoNames
-places, then, for each run, replays the OGN one-minute capture (`oneminute.txt`)
-through the real pipeline as `soar replay` does (each run a day later than the
-previous, so every run has fresh flights): 2,212 enrichment events (2,183
+Starts a throw-away embedded cluster; each run gets a fresh database there (migrated,
+OurAirports and GeoNames places, an empty location cache) and replays the OGN
+one-minute capture (`oneminute.txt`) through the real pipeline as `soar replay`
+does: 2,212 enrichment events (2,183
 airborne_start, 26 takeoffs, 3 landings), then drains them with `soar worker
 --drain`'s loop and default settings. The messages are made `max_wait_s` old first,
 as after a two-minute outage of the worker: the capture's last takeoffs never get
@@ -34,6 +34,9 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -41,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
+from psycopg import sql  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 
 from soar import ingest  # noqa: E402
@@ -65,6 +69,43 @@ def role_url(url: str, role: str) -> str:
     params["user"] = role
     params.pop("password", None)
     return make_conninfo(**params)
+
+
+def database_url(url: str, dbname: str) -> str:
+    return make_conninfo(**{**conninfo_to_dict(url), "dbname": dbname})
+
+
+TEMPLATE = "soar_bench_worker_template"
+_templates: set[str] = set()
+
+
+@contextmanager
+def scratch_database(url: str) -> Iterator[str]:
+    """A new database on the cluster of `url` (a superuser login): migrated, with
+    OurAirports and GeoNames places (cloned from a template made once per process),
+    dropped afterwards. Its superuser URL."""
+    cluster = make_conninfo(**{k: v for k, v in conninfo_to_dict(url).items()
+                               if k not in ("dbname",)})
+    with psycopg.connect(url, autocommit=True) as c:
+        if cluster not in _templates:
+            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                      .format(sql.Identifier(TEMPLATE)))
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+            template_url = database_url(url, TEMPLATE)
+            migrate.upgrade(template_url)
+            with psycopg.connect(template_url) as t:
+                airports.import_airports(t, *airports.default_sources())
+                places.import_places(t, places.default_source())
+            _templates.add(cluster)
+        name = f"soar_bench_worker_{uuid.uuid4().hex[:8]}"
+        c.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                   sql.Identifier(TEMPLATE)))
+    try:
+        yield database_url(url, name)
+    finally:
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                      .format(sql.Identifier(name)))
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -111,33 +152,32 @@ def default_config(pelias_url: str | None, **overrides) -> WorkerConfig:
     return WorkerConfig(pelias_url=pelias_url, **overrides)
 
 
-def measure_burst(url: str, pelias_url: str | None, *, ingest_url: str | None = None,
-                  worker_url: str | None = None, config: WorkerConfig | None = None,
+def measure_burst(url: str, pelias_url: str | None, *, config: WorkerConfig | None = None,
                   threads: int = 1) -> dict:
-    """Replay the one-minute OGN capture into the database at `url` (its owner or a
-    superuser; migrated, airports and places imported), then drain its enrichment
-    burst with `soar worker --drain`'s loop (default settings unless `config`),
-    geocoding with the Pelias at `pelias_url` (None: offline places). Messages
-    already queued are drained first, untimed. The logins default to soar_ingest and
-    soar_worker on the same database. Returns the events, the drain's seconds and
+    """The one-minute OGN capture's enrichment burst (2,212 events) drained by `soar
+    worker --drain`'s loop with default settings (unless `config`), geocoding with
+    the Pelias at `pelias_url` (None: offline places). `url`: a superuser login to a
+    cluster with soar's extensions (any database); the burst runs in a scratch
+    database made there and dropped (see scratch_database), so a caller's data is
+    neither used nor touched. Returns the events, the drain's seconds and
     events_per_s, and the worker's counts."""
-    ingest_url = ingest_url or role_url(url, "soar_ingest")
-    worker_url = worker_url or role_url(url, "soar_worker")
     config = config or default_config(pelias_url, listen=False)
-    with psycopg.connect(url, autocommit=True) as c:
-        pending_before = c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment").fetchone()[0]
-    if pending_before:
-        run_workers(worker_url, config, threads=threads, drain=True)
-    events = replay_capture(url, ingest_url)
-    age_queue(url, config.max_wait_s)
-    t0 = time.perf_counter()
-    stats = run_workers(worker_url, config, threads=threads, drain=True)
-    seconds = time.perf_counter() - t0
+    with scratch_database(url) as db:
+        events = replay_capture(db, role_url(db, "soar_ingest"))
+        age_queue(db, config.max_wait_s)
+        cpu0 = time.process_time()
+        t0 = time.perf_counter()
+        stats = run_workers(role_url(db, "soar_worker"), config, threads=threads, drain=True)
+        seconds = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+        with psycopg.connect(db, autocommit=True) as c:
+            left = c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment").fetchone()[0]
     return {"events": events, "seconds": round(seconds, 2),
             "events_per_s": round(events / seconds, 1), "processed": stats.processed,
-            "fallbacks": stats.fallbacks, "deferred": stats.deferred, "retried": stats.retried,
-            "dead": stats.dead, "lost": stats.lost, "concurrency": config.concurrency,
-            "db_connections": config.db_connections, "pending_before": pending_before}
+            "left": left, "fallbacks": stats.fallbacks, "deferred": stats.deferred,
+            "retried": stats.retried, "dead": stats.dead, "lost": stats.lost,
+            "worker_cpu_ms_per_event": round(cpu * 1000 / max(1, events), 2),
+            "concurrency": config.concurrency, "db_connections": config.db_connections}
 
 
 # -- the steady state -----------------------------------------------------------------------
@@ -148,10 +188,11 @@ def measure_steady(url: str, pelias_url: str | None, rate_per_s: float, duration
     made visible at `rate_per_s` for `duration_s`; the lag of each, from visible to
     archived (the server's clock), as p50/p99/max."""
     config = config or default_config(pelias_url)
-    worker_url = role_url(url, "soar_worker")
-    with psycopg.connect(url, autocommit=True) as c:
-        if c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment").fetchone()[0]:
-            run_workers(worker_url, default_config(pelias_url, listen=False), drain=True)
+    with scratch_database(url) as db:
+        return _steady(db, config, rate_per_s, duration_s)
+
+
+def _steady(url: str, config: WorkerConfig, rate_per_s: float, duration_s: float) -> dict:
     replay_capture(url, role_url(url, "soar_ingest"))
     age_queue(url, config.max_wait_s)
     released: dict[int, object] = {}
@@ -239,10 +280,6 @@ def main() -> None:
     fakes = []
     try:
         cluster.start()
-        migrate.upgrade(cluster.url())
-        with psycopg.connect(cluster.url()) as conn:
-            airports.import_airports(conn, *airports.default_sources())
-            places.import_places(conn, places.default_source())
         url = cluster.url()
         slow = PeliasProcess(0.2)
         fast = PeliasProcess(0.0)

@@ -609,6 +609,9 @@ def run_workers(url: str, config: WorkerConfig, threads: int = 1, drain: bool = 
         wake_all()
         for t in ts:
             t.join(config.visibility_timeout_s)
+        if tasks.busy:
+            log.info("stopping: nothing more is read; finishing the %d message(s) in hand",
+                     tasks.busy)
         if not tasks.wait_idle(config.pelias_deadline_s + config.visibility_timeout_s):
             log.warning("stopping with %d message(s) unfinished: they return to the queue after "
                         "their visibility timeout", tasks.busy)
