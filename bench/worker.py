@@ -241,7 +241,7 @@ def _serve_pelias(delay_s: float, port, ready) -> None:
     from helpers.fake_pelias import FakePelias
     from helpers.paths import SHARED_DATA
 
-    fake = FakePelias(SHARED_DATA / "pelias")
+    fake = FakePelias(SHARED_DATA / "pelias", keep_alive=True)
     fake.delay_s = delay_s
     fake.start()
     port.value = int(fake.url.rsplit(":", 1)[1])

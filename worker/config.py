@@ -22,9 +22,10 @@ def _env(name: str, cast, default):
 class WorkerConfig:
     queue: str = QUEUE
     dead_queue: str = DEAD_QUEUE
-    # Messages are read one at a time (each has its own visibility timeout, so one
-    # message's slowness or crash never costs another an attempt); batch_size of them
-    # are handled in a row before the loop's housekeeping (metrics, re-geocoding).
+    # Messages are read only into free slots (each starts at once and has its own
+    # visibility timeout, so one message's slowness or crash never costs another an
+    # attempt); up to batch_size of them are read in a row before the loop's
+    # housekeeping (metrics), at most batch_size by one read.
     batch_size: int = 10
     # Concurrency: messages worked on at once per process, so Pelias calls in flight at
     # most (each waits on the network, not on the database), independent of the

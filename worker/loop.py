@@ -3,12 +3,13 @@ enrich it, archive it in the transaction that writes the flight. Several process
 (and several message slots in each) share the queue safely: pgmq.read hands each
 message to one reader, and a worker that lost its message (timeout passed, message
 handed to another) rolls its result back (see worker.messages, which also says why
-messages are read one at a time and how visibility is extended).
+messages are read only into free slots and how visibility is extended).
 
 Geocoding concurrency is independent of database connections. A process has
 `concurrency` message slots (so at most that many Pelias calls in flight) and a
-pool of `db_connections` connections (psycopg_pool). A reader thread takes a free
-slot, then reads one message and hands it to a task thread; the task borrows a
+pool of `db_connections` connections (psycopg_pool). A reader thread waits for a
+free slot, then reads as many messages as slots are free (at most batch_size) and
+hands each to a task thread; the task borrows a
 pooled connection for each SQL step (read the flight, detect the runway, look the
 cell up; then store the place, write the flight and archive the message) and holds
 none while it waits for Pelias. A message is read only when a slot is free, so no
@@ -183,9 +184,20 @@ class Tasks:
                 return True
         return False
 
-    def give_back(self) -> None:
-        """A slot taken and not used (nothing to read)."""
-        self._done()
+    def take_free(self, limit: int) -> int:
+        """Up to `limit` more slots that are free now (no waiting); how many."""
+        n = 0
+        while n < limit and self._free.acquire(blocking=False):
+            n += 1
+        if n:
+            with self._idle:
+                self._busy += n
+        return n
+
+    def give_back(self, n: int = 1) -> None:
+        """Slots taken and not used (nothing to read)."""
+        for _ in range(n):
+            self._done()
 
     def run(self, fn: Callable[[], object]) -> None:
         """Run fn in a task thread, in the slot taken before."""
@@ -283,10 +295,11 @@ class Worker:
                     self._housekeeping()
                     handled = 0
                     while handled < self.config.batch_size and not self.stop.is_set():
-                        if not self._read_one():
+                        n = self._read_some(self.config.batch_size - handled)
+                        if not n:
                             break
                         failures = 0
-                        handled += 1
+                        handled += n
                     failures = 0
                     if handled:
                         continue
@@ -309,29 +322,30 @@ class Worker:
             self.close()
         return self.stats
 
-    def _read_one(self) -> bool:
-        """Read one message and start on it; False if there was none (or stopping)."""
+    def _read_some(self, most: int) -> int:
+        """Read messages and start on them: one slot waited for, plus the slots free
+        now (up to `most` in all), so every message read starts at once. How many
+        were read (0: none there, or stopping)."""
         if self.tasks is None:
             with self._db() as conn:
                 msgs = messages.read(conn, self.config.queue, self.config.visibility_timeout_s, 1)
-            if msgs:
-                self.handle(msgs[0])
-            return bool(msgs)
-        # The slot first: a message is read only when it can be started at once.
+            for msg in msgs:
+                self.handle(msg)
+            return len(msgs)
         if not self.tasks.take(self.stop):
-            return False
+            return 0
+        slots = 1 + self.tasks.take_free(max(0, most - 1))
         try:
             with self._db() as conn:
-                msgs = messages.read(conn, self.config.queue, self.config.visibility_timeout_s, 1)
+                msgs = messages.read(conn, self.config.queue, self.config.visibility_timeout_s,
+                                     slots)
         except BaseException:
-            self.tasks.give_back()
+            self.tasks.give_back(slots)
             raise
-        if not msgs:
-            self.tasks.give_back()
-            return False
-        msg = msgs[0]
-        self.tasks.run(lambda: self._task(msg))
-        return True
+        self.tasks.give_back(slots - len(msgs))
+        for msg in msgs:
+            self.tasks.run(lambda m=msg: self._task(m))
+        return len(msgs)
 
     def _task(self, msg: messages.Message) -> None:
         try:

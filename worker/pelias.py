@@ -25,9 +25,12 @@ Error messages never contain the URL (it may carry an api_key).
 
 from __future__ import annotations
 
+import heapq
 import http.client
+import itertools
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -166,20 +169,56 @@ def _shutdown(sock) -> None:
         pass                                    # already closed
 
 
+class _Watcher:
+    """One thread per process expires every call's deadline (a timer thread per call
+    would cost a thread start per request at hundreds of calls a second)."""
+
+    def __init__(self):
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._cond = threading.Condition()
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: _Deadline) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (deadline.at, next(self._seq), deadline))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="pelias-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            if self._heap[0][2] is deadline:
+                self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].finished:
+                    heapq.heappop(self._heap)           # done in time: nothing to do
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)[2].expire()
+
+
+_watcher = _Watcher()
+
+
 class _Deadline:
-    """The end of one call. When it passes, a timer shuts down the socket the call is
-    reading from, so a blocked read returns at once whatever the server sends."""
+    """The end of one call. When it passes, the watcher shuts down the socket the call
+    is reading from, so a blocked read returns at once whatever the server sends."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.at = time.monotonic() + seconds
         self.expired = False
+        self.finished = False
         self._lock = threading.Lock()
         self._sock = None
-        self._done = False
-        self._timer = threading.Timer(max(0.0, seconds), self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        _watcher.add(self)
 
     def remaining(self) -> float:
         return self.at - time.monotonic()
@@ -191,9 +230,9 @@ class _Deadline:
             if self.expired and sock is not None:
                 _shutdown(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
-            if self._done:
+            if self.finished:
                 return
             self.expired = True
             if self._sock is not None:
@@ -201,9 +240,8 @@ class _Deadline:
 
     def finish(self) -> None:
         with self._lock:
-            self._done = True
+            self.finished = True
             self._sock = None
-        self._timer.cancel()
 
 
 _current = threading.local()      # the deadline of the call running in this thread
@@ -284,12 +322,21 @@ class PeliasClient:
         self.max_body_bytes = max_body_bytes
         self.breaker = breaker or CircuitBreaker()
         self._local = threading.local()
+        self._proxies = requests.utils.get_environ_proxies(self.url)
+        self._verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") \
+            or True
 
     def _session(self) -> requests.Session:
         s = getattr(self._local, "session", None)
         if s is None:
             s = self._local.session = requests.Session()
             s.headers["User-Agent"] = "soar-worker"
+            # The environment (proxies, CA bundle) read once, not on every request:
+            # requests' per-request scan of os.environ and ~/.netrc costs more CPU
+            # than the rest of a loopback call.
+            s.trust_env = False
+            s.proxies = self._proxies
+            s.verify = self._verify
             adapter = _DeadlineAdapter(max_retries=0)
             s.mount("http://", adapter)
             s.mount("https://", adapter)

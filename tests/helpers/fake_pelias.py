@@ -11,6 +11,9 @@ Every request is recorded (path and query) so tests can count calls; `cut` is se
 when the client closed a connection while the fake was still sending (the proof
 that a client gave up on a trickle or a huge body).
 
+`keep_alive=True` answers HTTP/1.1 on persistent connections (a real Pelias does;
+bench/worker.py uses it), only in the well-behaved modes.
+
 Concurrency: `in_flight` / `max_in_flight` count requests being answered at once;
 `hold()` keeps every request waiting until `release()` (a test can see how many
 calls a client has in flight at once); `latency` (a function of the query) sets a
@@ -30,7 +33,10 @@ from urllib.parse import parse_qs, urlparse
 
 
 class FakePelias:
-    def __init__(self, responses_dir: Path):
+    def __init__(self, responses_dir: Path, keep_alive: bool = False):
+        # HTTP/1.1 with persistent connections, as a real Pelias (Express) answers;
+        # off by default: the misbehaving modes are written for one answer per connection.
+        self.keep_alive = keep_alive
         self.recorded: list[tuple[float, float, dict]] = []
         for p in sorted(Path(responses_dir).glob("*.json")):
             doc = json.loads(p.read_text(encoding="utf-8"))
@@ -67,6 +73,11 @@ class FakePelias:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if self.keep_alive else "HTTP/1.0"
+            # Headers and body are separate writes: without TCP_NODELAY a kept-alive
+            # connection waits on the client's delayed ACK (40 ms) for the body.
+            disable_nagle_algorithm = self.keep_alive
+
             def log_message(self, *args):     # quiet
                 pass
 
