@@ -96,10 +96,23 @@ def scratch_database(url: str) -> Iterator[str]:
             with psycopg.connect(template_url) as t:
                 airports.import_airports(t, *airports.default_sources())
                 places.import_places(t, places.default_source())
+            # No session may use a template while it is copied: TimescaleDB's
+            # scheduler connects to every database it may.
+            c.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false")
+                      .format(sql.Identifier(TEMPLATE)))
             _templates.add(cluster)
         name = f"soar_bench_worker_{uuid.uuid4().hex[:8]}"
-        c.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
-                                                                   sql.Identifier(TEMPLATE)))
+        for attempt in range(20):
+            c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = %s AND pid <> pg_backend_pid()", (TEMPLATE,))
+            try:
+                c.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}")
+                          .format(sql.Identifier(name), sql.Identifier(TEMPLATE)))
+                break
+            except psycopg.errors.ObjectInUse:
+                if attempt == 19:
+                    raise
+                time.sleep(0.5)
     try:
         yield database_url(url, name)
     finally:

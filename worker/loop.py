@@ -134,6 +134,7 @@ def make_geocoder(config: WorkerConfig) -> Geocoder:
                               retry_backoff_s=config.pelias_retry_backoff_s,
                               deadline_s=config.pelias_deadline_s,
                               max_body_bytes=config.pelias_max_body_bytes,
+                              connections=config.concurrency,
                               breaker=CircuitBreaker(config.breaker_threshold,
                                                      config.breaker_reset_s))
     return Geocoder(pelias, config.places_max_distance_m)
