@@ -22,10 +22,19 @@ def _env(name: str, cast, default):
 class WorkerConfig:
     queue: str = QUEUE
     dead_queue: str = DEAD_QUEUE
-    # Messages are read one at a time (each has its own visibility timeout, so one
-    # message's slowness or crash never costs another an attempt); batch_size of them
-    # are handled in a row before the loop's housekeeping (metrics, re-geocoding).
+    # Messages are read only into free slots (each starts at once and has its own
+    # visibility timeout, so one message's slowness or crash never costs another an
+    # attempt); up to batch_size of them are read in a row before the loop's
+    # housekeeping (metrics), at most batch_size by one read.
     batch_size: int = 10
+    # Concurrency: messages worked on at once per process, so Pelias calls in flight at
+    # most (each waits on the network, not on the database), independent of the
+    # database connections, which each message holds only while it runs SQL. A
+    # message is read only when one of these slots is free, so none waits unworked
+    # while its visibility timeout runs.
+    concurrency: int = 64
+    db_connections: int = 4             # the process's connection pool (psycopg_pool) size
+    db_pool_timeout_s: float = 30.0     # a message waits this long for a pooled connection
     visibility_timeout_s: int = 60      # a message read and not finished reappears after this
     poll_interval_s: float = 1.0        # sleep when the queue is idle
     listen: bool = True                 # LISTEN for pgmq insert notifications (a hint only)

@@ -5,7 +5,9 @@ landing         arrival airport + runway + end location
 airborne_start  start location only (first position of the flight)
 timeout         end location only (the flight's last position)
 
-`prepare` reads and geocodes (no flight write); `write` is the one UPDATE (through
+`prepare` reads (no flight write, no HTTP: the location only if the cache or the
+offline geocoder has it); when it has none, the loop asks Pelias holding no
+connection and `settle` stores the answer; `write` is the one UPDATE (through
 update_flight_takeoff_enrichment / update_flight_landing_enrichment), run by the
 loop inside the transaction that archives the message. Geocoding does not fail a
 message while Pelias fails: the place then comes from the offline geocoder, and
@@ -15,7 +17,6 @@ message while Pelias fails: the place then comes from the offline geocoder, and
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,7 +24,7 @@ import psycopg
 
 from soar.db import sqlfiles
 from worker.config import WorkerConfig
-from worker.geocode import Geocoder
+from worker.geocode import Answer, Geocoder
 from worker.messages import Message
 
 EVENTS = ("takeoff", "landing", "airborne_start", "timeout")
@@ -50,6 +51,11 @@ class Enrichment:
     track_deg: float | None = None
     method: str | None = None
     point: tuple[float, float] | None = None
+
+    @property
+    def needs_pelias(self) -> bool:
+        """Its place is neither cached nor offline: Pelias must be asked (then settle)."""
+        return self.point is not None and self.location_id is None
 
 
 @dataclass
@@ -86,8 +92,8 @@ def parse(msg: Message) -> tuple[uuid.UUID, str]:
 
 
 class Enricher:
-    def __init__(self, conn: psycopg.Connection, geocoder: Geocoder, config: WorkerConfig):
-        self.conn = conn
+    def __init__(self, conn: psycopg.Connection | None, geocoder: Geocoder, config: WorkerConfig):
+        self.conn = conn            # the loop sets the connection of each step
         self.geocoder = geocoder
         self.config = config
         self.partial: Enrichment | None = None   # what was found before a failure
@@ -145,9 +151,8 @@ class Enricher:
 
     # -- the work ----------------------------------------------------------------------
 
-    def prepare(self, msg: Message, flight_id: uuid.UUID, event: str,
-                before_call: Callable[[], None] | None = None) -> Enrichment | Deferred:
-        """Everything but the flight write. `before_call` runs before a Pelias call."""
+    def prepare(self, msg: Message, flight_id: uuid.UUID, event: str) -> Enrichment | Deferred:
+        """Everything but the flight write and a Pelias call (`needs_pelias`)."""
         self.partial = None
         f = self._flight(flight_id)
         if event == "takeoff" and f.takeoff_time is None:
@@ -193,9 +198,15 @@ class Enricher:
 
         result.point = (float(point[0]), float(point[1]))
         self.partial = result
-        located = self.geocoder.locate(self.conn, *result.point, before_call=before_call)
-        result.location_id, result.location_fallback = located.id, located.fallback
+        located = self.geocoder.lookup(self.conn, *result.point)
+        if located is not None:
+            result.location_id, result.location_fallback = located.id, located.fallback
         return result
+
+    def settle(self, result: Enrichment, answer: Answer) -> None:
+        """The location from Pelias' answer (or the fallback when it failed)."""
+        located = self.geocoder.settle(self.conn, *result.point, answer)
+        result.location_id, result.location_fallback = located.id, located.fallback
 
     def write(self, result: Enrichment, status: str = "done", error: str | None = None) -> None:
         """The flight's UPDATE (inside the caller's transaction). A fallback place is

@@ -14,6 +14,14 @@ flight is enriched now, never held back or dead-lettered for geocoding alone, an
 cell is asked again later (worker.regeocode), because a fallback never passes for
 Pelias' answer. The cache row is committed on its own, so a later failure of the
 flight update does not cost another geocoding call on the retry.
+
+No connection is held during a Pelias call: `lookup` (cache or offline place, SQL
+only) and `settle` (store the answer or the fallback, SQL only) run on a database
+connection; `ask` (the HTTP call) runs on none, so many calls can be in flight over
+a few connections. Concurrent asks for one cell in a process share one call (the
+others wait for its answer: a burst of flights from one airfield calls Pelias once),
+and the latest answers are remembered (ANSWERS_KEPT cells), so a message that missed
+the table just before another stored the cell does not call again either.
 """
 
 from __future__ import annotations
@@ -22,7 +30,9 @@ import logging
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import NamedTuple
 
 import psycopg
@@ -36,12 +46,20 @@ log = logging.getLogger(__name__)
 
 QUERIES = sqlfiles.queries("queries/worker.sql")
 FALLBACK_LOG_EVERY_S = 60.0
+ANSWERS_KEPT = 10_000                # Pelias answers remembered in memory (cells)
 
 
 class Located(NamedTuple):
     id: int              # locations.id
     source: str          # 'pelias' or 'places'
     fallback: bool       # a places row standing in for a failed Pelias call
+
+
+class Answer(NamedTuple):
+    """Pelias' answer for a cell: a place, or the error that makes it a fallback."""
+    place: Place | None
+    error: PeliasError | None
+    how: str             # 'pelias' (this ask called), 'shared' (another's call), 'cache'
 
 
 def cell(lat: float, lon: float) -> tuple[int, int]:
@@ -58,6 +76,8 @@ class Geocoder:
         self.fallbacks = 0                  # lookups answered by the fallback (this process)
         self._logged_at: float | None = None
         self._clock = clock or time.monotonic
+        self._inflight: dict[tuple[int, int], Future] = {}      # cell -> the call asking it
+        self._answers: OrderedDict[tuple[int, int], Place] = OrderedDict()
 
     @property
     def source(self) -> str:
@@ -89,18 +109,17 @@ class Geocoder:
         # Another worker stored this cell meanwhile: use its row.
         return self.cached(conn, lat, lon, source)
 
-    def pelias_location(self, conn: psycopg.Connection, lat: float, lon: float,
-                        before_call: Callable[[], None] | None = None) -> int:
+    def pelias_location(self, conn: psycopg.Connection, lat: float, lon: float) -> int:
         """The cell's Pelias row, calling Pelias on a miss. PeliasError propagates."""
         hit = self.cached(conn, lat, lon, "pelias")
         if hit is not None:
             metrics.GEOCODE_LOOKUPS.labels("cache").inc()
             return hit
-        if before_call is not None and self.pelias.breaker.state != "open":
-            before_call()
-        place = self.pelias.reverse(lat, lon)
-        metrics.GEOCODE_LOOKUPS.labels("pelias").inc()
-        return self._store(conn, lat, lon, place, "pelias")
+        answer = self.ask(lat, lon)
+        if answer.error is not None:
+            raise answer.error
+        metrics.GEOCODE_LOOKUPS.labels(answer.how).inc()
+        return self._store(conn, lat, lon, answer.place, "pelias")
 
     def places_location(self, conn: psycopg.Connection, lat: float, lon: float) -> int:
         """The cell's offline row, looking the nearest place up on a miss."""
@@ -109,11 +128,10 @@ class Geocoder:
             return hit
         return self._store(conn, lat, lon, self._offline(conn, lat, lon), "places")
 
-    def locate(self, conn: psycopg.Connection, lat: float, lon: float,
-               before_call: Callable[[], None] | None = None) -> Located:
-        """The location row for this point's cell, geocoding on a miss. `conn` is in
-        autocommit mode. `before_call` runs before a Pelias call (the caller extends
-        its message's visibility there; it may raise to give up)."""
+    def lookup(self, conn: psycopg.Connection, lat: float, lon: float) -> Located | None:
+        """The location row for this point's cell without calling Pelias (SQL only):
+        offline, the cell's row or the nearest place; with Pelias, its cached row (or
+        an answer remembered in memory, stored now). None: Pelias must be asked."""
         if self.pelias is None:
             # Offline: any row of the cell, a Pelias one (from an earlier setup) first.
             hit = conn.execute(QUERIES["cached_location_any"], cell(lat, lon)).fetchone()
@@ -122,12 +140,77 @@ class Geocoder:
                 return Located(hit[0], hit[1], False)
             metrics.GEOCODE_LOOKUPS.labels("places").inc()
             return Located(self.places_location(conn, lat, lon), "places", False)
+        hit = self.cached(conn, lat, lon, "pelias")
+        if hit is None:
+            with self._lock:
+                place = self._answers.get(cell(lat, lon))
+            if place is None:
+                return None
+            hit = self._store(conn, lat, lon, place, "pelias")
+        metrics.GEOCODE_LOOKUPS.labels("cache").inc()
+        return Located(hit, "pelias", False)
+
+    def ask(self, lat: float, lon: float) -> Answer:
+        """Pelias' answer for this point's cell, or the error (no database: call it
+        holding no connection). Concurrent asks for one cell share one call."""
+        key = cell(lat, lon)
+        with self._lock:
+            place = self._answers.get(key)
+            if place is not None:
+                self._answers.move_to_end(key)
+                return Answer(place, None, "cache")
+            call = self._inflight.get(key)
+            leader = call is None
+            if leader:
+                call = self._inflight[key] = Future()
+        if not leader:
+            try:
+                return Answer(call.result(), None, "shared")
+            except PeliasError as exc:
+                return Answer(None, exc, "shared")
+        place = None
         try:
-            return Located(self.pelias_location(conn, lat, lon, before_call), "pelias", False)
-        except PeliasError as exc:
-            self._note_fallback(exc)
+            place = self.pelias.reverse(lat, lon)
+        except BaseException as exc:
+            # Those waiting get the same outcome; an unexpected error fails their
+            # messages too (retried), as it fails this one.
+            call.set_exception(exc)
+            if not isinstance(exc, PeliasError):
+                raise
+            return Answer(None, exc, "pelias")
+        else:
+            call.set_result(place)
+            return Answer(place, None, "pelias")
+        finally:
+            with self._lock:
+                if place is not None:
+                    self._answers[key] = place
+                    if len(self._answers) > ANSWERS_KEPT:
+                        self._answers.popitem(last=False)
+                del self._inflight[key]
+
+    def settle(self, conn: psycopg.Connection, lat: float, lon: float, answer: Answer) -> Located:
+        """The location row for Pelias' answer (stored), or, when it failed, the
+        offline place standing in for it (a fallback). SQL only."""
+        if answer.error is None:
+            metrics.GEOCODE_LOOKUPS.labels(answer.how).inc()
+            return Located(self._store(conn, lat, lon, answer.place, "pelias"), "pelias", False)
+        self._note_fallback(answer.error)
         metrics.GEOCODE_LOOKUPS.labels("fallback").inc()
         return Located(self.places_location(conn, lat, lon), "places", True)
+
+    def locate(self, conn: psycopg.Connection, lat: float, lon: float,
+               before_call: Callable[[], None] | None = None) -> Located:
+        """The location row for this point's cell, geocoding on a miss, all on `conn`
+        (autocommit), which stays held during a Pelias call: the worker's loop uses
+        lookup/ask/settle instead. `before_call` runs before a Pelias call (it may
+        raise to give up)."""
+        hit = self.lookup(conn, lat, lon)
+        if hit is not None:
+            return hit
+        if before_call is not None and self.pelias.breaker.state != "open":
+            before_call()
+        return self.settle(conn, lat, lon, self.ask(lat, lon))
 
     def _note_fallback(self, exc: PeliasError) -> None:
         now = self._clock()

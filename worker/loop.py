@@ -1,9 +1,21 @@
 """The polling loop: read a message (pgmq.read of one, with a visibility timeout),
-enrich it, archive it in the transaction that writes the flight; then the next.
-Several threads (and several processes) share the queue safely: pgmq.read hands
-each message to one reader, and a reader that lost its message (timeout passed,
-message handed to another) rolls its result back (see worker.messages, which also
-says why messages are read one at a time and how visibility is extended).
+enrich it, archive it in the transaction that writes the flight. Several processes
+(and several message slots in each) share the queue safely: pgmq.read hands each
+message to one reader, and a worker that lost its message (timeout passed, message
+handed to another) rolls its result back (see worker.messages, which also says why
+messages are read only into free slots and how visibility is extended).
+
+Geocoding concurrency is independent of database connections. A process has
+`concurrency` message slots (so at most that many Pelias calls in flight) and a
+pool of `db_connections` connections (psycopg_pool). A reader thread waits for a
+free slot, then reads as many messages as slots are free (at most batch_size) and
+hands each to a task thread; the task borrows a
+pooled connection for each SQL step (read the flight, detect the runway, look the
+cell up; then store the place, write the flight and archive the message) and holds
+none while it waits for Pelias. A message is read only when a slot is free, so no
+message waits unworked while its visibility timeout runs, and memory is bounded by
+the slots. Before a Pelias call the task extends its message's visibility (Pelias
+deadline + visibility timeout), checking it still owns it.
 
 Per message:
 - not ready (the event's fixes are not stored yet): put back for defer_delay_s, not
@@ -14,23 +26,32 @@ Per message:
 - a message delivered more than max_attempts times without finishing (workers that
   crashed on it) goes to the dead-letter queue too. Nothing is dropped silently.
 - Pelias failing is not a failure of the message: the place comes from the offline
-  geocoder (worker.geocode), and worker 0 of each process re-geocodes such fallback
-  places when Pelias answers again (worker.regeocode, bounded per round).
+  geocoder (worker.geocode), and one thread of each process re-geocodes such
+  fallback places when Pelias answers again (worker.regeocode, bounded per round).
 
 Idle: sleep poll_interval_s, or less when a LISTEN notification (pgmq insert
 notify, a hint only: lossy, and not through PgBouncer) arrives.
+
+Stop (SIGTERM, or the drain is done): the readers read nothing more; every message
+in hand is finished (its Pelias call is bounded by the deadline) before
+run_workers returns. A process killed instead leaves its messages to reappear
+after their visibility timeout: nothing is lost either way.
 """
 
 from __future__ import annotations
 
 import logging
+import queue as queues
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 
 from soar.errors import first_line
 from worker import messages, metrics, regeocode
@@ -113,24 +134,118 @@ def make_geocoder(config: WorkerConfig) -> Geocoder:
                               retry_backoff_s=config.pelias_retry_backoff_s,
                               deadline_s=config.pelias_deadline_s,
                               max_body_bytes=config.pelias_max_body_bytes,
+                              connections=config.concurrency,
                               breaker=CircuitBreaker(config.breaker_threshold,
                                                      config.breaker_reset_s))
     return Geocoder(pelias, config.places_max_distance_m)
 
 
+# autocommit: no transaction stays open while we wait on Pelias; explicit transaction
+# blocks for the atomic steps. No server-side prepared statements, so the worker also
+# runs through PgBouncer in transaction pooling.
+CONNECT_KWARGS = {"autocommit": True, "prepare_threshold": None, "connect_timeout": 10,
+                  "application_name": "soar-worker"}
+
+
 def connect(url: str) -> psycopg.Connection:
-    # autocommit: no transaction stays open while we wait on Pelias; explicit
-    # transaction blocks for the atomic steps. No server-side prepared statements,
-    # so the worker also runs through PgBouncer in transaction pooling.
-    return psycopg.connect(url, autocommit=True, prepare_threshold=None, connect_timeout=10,
-                           application_name="soar-worker")
+    return psycopg.connect(url, **CONNECT_KWARGS)
+
+
+def make_pool(url: str, config: WorkerConfig) -> ConnectionPool:
+    """The process's database connections (opened as needed, up to db_connections)."""
+    return ConnectionPool(url, kwargs=dict(CONNECT_KWARGS), min_size=1,
+                          max_size=max(1, config.db_connections),
+                          timeout=config.db_pool_timeout_s, name="soar-worker", open=True)
+
+
+class Tasks:
+    """The message slots of a process: `size` daemon threads running the messages
+    handed to them, and a semaphore of free slots a reader takes BEFORE it reads a
+    message, so every message read starts at once. Daemon threads: a task stuck on
+    the database cannot keep the process from exiting (its message reappears after
+    its visibility timeout)."""
+
+    def __init__(self, size: int, name: str = "soar-worker-task"):
+        self.size = max(1, size)
+        self._free = threading.Semaphore(self.size)
+        self._queue: queues.SimpleQueue = queues.SimpleQueue()
+        self._busy = 0
+        self._idle = threading.Condition()
+        self._threads = [threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True)
+                         for i in range(self.size)]
+        for t in self._threads:
+            t.start()
+
+    def take(self, stop: threading.Event, every_s: float = 0.1) -> bool:
+        """Wait for a free slot; False if `stop` is set first."""
+        while not stop.is_set():
+            if self._free.acquire(timeout=every_s):
+                with self._idle:
+                    self._busy += 1
+                return True
+        return False
+
+    def take_free(self, limit: int) -> int:
+        """Up to `limit` more slots that are free now (no waiting); how many."""
+        n = 0
+        while n < limit and self._free.acquire(blocking=False):
+            n += 1
+        if n:
+            with self._idle:
+                self._busy += n
+        return n
+
+    def give_back(self, n: int = 1) -> None:
+        """Slots taken and not used (nothing to read)."""
+        for _ in range(n):
+            self._done()
+
+    def run(self, fn: Callable[[], object]) -> None:
+        """Run fn in a task thread, in the slot taken before."""
+        self._queue.put(fn)
+
+    @property
+    def busy(self) -> int:
+        with self._idle:
+            return self._busy
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Until every slot is free (True) or timeout_s passed (False)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout_s)
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+
+    def _done(self) -> None:
+        with self._idle:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.notify_all()
+        self._free.release()
+
+    def _run(self) -> None:
+        while True:
+            fn = self._queue.get()
+            if fn is None:
+                return
+            try:
+                fn()
+            finally:
+                self._done()
 
 
 class Worker:
+    """A reader of the queue (run) and the handling of one message (handle). Given
+    a pool and Tasks (run_workers), messages run in task threads on pooled
+    connections; alone (tests, tools), on one connection of its own."""
+
     def __init__(self, url: str, config: WorkerConfig, geocoder: Geocoder, *,
                  stop: threading.Event | None = None, wake: threading.Event | None = None,
                  stats: Stats | None = None, name: str = "worker", report_metrics: bool = True,
-                 regeocode: bool = False):
+                 pool: ConnectionPool | None = None, tasks: Tasks | None = None,
+                 errors: list[BaseException] | None = None):
         self.url = url
         self.config = config
         self.geocoder = geocoder
@@ -139,10 +254,11 @@ class Worker:
         self.stats = stats or Stats()
         self.name = name
         self.report_metrics = report_metrics
-        self.regeocode = regeocode          # this one re-geocodes fallback places
+        self.pool = pool
+        self.tasks = tasks
+        self.errors = errors if errors is not None else []   # what stopped a task
         self.conn: psycopg.Connection | None = None
         self._metrics_at = 0.0
-        self._regeocode_at = -float("inf")
         self._warned_at = -BACKLOG_WARNING_EVERY_S
 
     # -- connection --------------------------------------------------------------------
@@ -154,6 +270,15 @@ class Worker:
             self.conn = connect(self.url)
         return self.conn
 
+    @contextmanager
+    def _db(self) -> Iterator[psycopg.Connection]:
+        """A connection for one step: borrowed from the pool, or this worker's own."""
+        if self.pool is None:
+            yield self._connection()
+            return
+        with self.pool.connection() as conn:
+            yield conn
+
     def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
@@ -162,26 +287,26 @@ class Worker:
     # -- loop ----------------------------------------------------------------------------
 
     def run(self, drain: bool = False) -> Stats:
+        """Read messages until stopped (or, with drain, until the queue is empty),
+        each into a free slot of self.tasks (or handled here without tasks)."""
         failures = 0
         try:
             while not self.stop.is_set():
                 try:
-                    self._housekeeping(self._connection())
+                    self._housekeeping()
                     handled = 0
-                    # One message at a time (worker.messages): each is read when this
-                    # worker starts on it, so it is never charged for another's delay.
                     while handled < self.config.batch_size and not self.stop.is_set():
-                        msgs = messages.read(self._connection(), self.config.queue,
-                                             self.config.visibility_timeout_s, 1)
-                        failures = 0
-                        if not msgs:
+                        n = self._read_some(self.config.batch_size - handled)
+                        if not n:
                             break
-                        self.handle(msgs[0])
-                        handled += 1
+                        failures = 0
+                        handled += n
+                    failures = 0
                     if handled:
                         continue
                     if drain:
-                        wait = messages.next_visible_in(self._connection(), self.config.queue)
+                        with self._db() as conn:
+                            wait = messages.next_visible_in(conn, self.config.queue)
                         if wait is None:
                             return self.stats          # the queue is empty: done
                         self._sleep(min(max(wait, 0.05), self.config.poll_interval_s))
@@ -198,53 +323,62 @@ class Worker:
             self.close()
         return self.stats
 
+    def _read_some(self, most: int) -> int:
+        """Read messages and start on them: one slot waited for, plus the slots free
+        now (up to `most` in all), so every message read starts at once. How many
+        were read (0: none there, or stopping)."""
+        if self.tasks is None:
+            with self._db() as conn:
+                msgs = messages.read(conn, self.config.queue, self.config.visibility_timeout_s, 1)
+            for msg in msgs:
+                self.handle(msg)
+            return len(msgs)
+        if not self.tasks.take(self.stop):
+            return 0
+        slots = 1 + self.tasks.take_free(max(0, most - 1))
+        try:
+            with self._db() as conn:
+                msgs = messages.read(conn, self.config.queue, self.config.visibility_timeout_s,
+                                     slots)
+        except BaseException:
+            self.tasks.give_back(slots)
+            raise
+        self.tasks.give_back(slots - len(msgs))
+        for msg in msgs:
+            self.tasks.run(lambda m=msg: self._task(m))
+        return len(msgs)
+
+    def _task(self, msg: messages.Message) -> None:
+        try:
+            self.handle(msg)
+        except psycopg.OperationalError as exc:
+            # Its message reappears after its visibility timeout; the readers see
+            # the database's state on their own reads.
+            log.warning("%s: database unavailable (%s) during message %s; it returns after "
+                        "its visibility timeout", self.name, one_line(exc), msg.msg_id)
+        except BaseException as exc:                # noqa: BLE001 - reported by run_workers
+            log.error("%s: message %s: %s", self.name, msg.msg_id, one_line(exc))
+            self.errors.append(exc)
+            self.stop.set()
+
     def _sleep(self, seconds: float) -> None:
         if self.wake.wait(seconds):
             self.wake.clear()
 
-    def _housekeeping(self, conn: psycopg.Connection) -> None:
-        self._refresh_metrics(conn)
-        self._regeocode(conn)
-
-    def _regeocode(self, conn: psycopg.Connection) -> None:
-        """Replace up to regeocode_batch fallback places with Pelias' answer, every
-        regeocode_interval_s, unless the circuit is open (Pelias still failing)."""
-        pelias = self.geocoder.pelias
-        if not self.regeocode or pelias is None or self.config.regeocode_batch <= 0:
-            return
-        now = time.monotonic()
-        if now - self._regeocode_at < self.config.regeocode_interval_s:
-            return
-        if pelias.breaker.state == "open":
-            return
-        self._regeocode_at = now
-        try:
-            result = regeocode.regeocode(conn, self.geocoder, self.config.regeocode_batch,
-                                         budget_s=self.config.pelias_deadline_s)
-        except psycopg.OperationalError:
-            raise
-        except psycopg.Error as exc:
-            log.warning("%s: re-geocoding failed (%s); trying again in %.0f s", self.name,
-                        one_line(exc), self.config.regeocode_interval_s)
-            return
-        if result.locations:
-            self.stats.on_regeocoded(result.locations)
-            log.info("%s: re-geocoded %d fallback place(s) with Pelias (%d flight end(s) "
-                     "re-pointed), %d left", self.name, result.locations, result.flight_ends,
-                     result.left)
-
-    def _refresh_metrics(self, conn: psycopg.Connection) -> None:
+    def _housekeeping(self) -> None:
         if not self.report_metrics:
             return
         now = time.monotonic()
         if now - self._metrics_at < self.config.metrics_interval_s:
             return
         self._metrics_at = now
-        st = messages.status(conn, self.config.queue, self.config.dead_queue)
+        with self._db() as conn:
+            st = messages.status(conn, self.config.queue, self.config.dead_queue)
+            pending = regeocode.pending(conn)
         metrics.QUEUE_DEPTH.labels(self.config.queue).set(st.depth)
         metrics.QUEUE_DEPTH.labels(self.config.dead_queue).set(st.dead)
         metrics.QUEUE_OLDEST_AGE.labels(self.config.queue).set(st.oldest_age_s or 0)
-        metrics.GEOCODE_FALLBACKS_PENDING.set(regeocode.pending(conn))
+        metrics.GEOCODE_FALLBACKS_PENDING.set(pending)
         behind = (st.oldest_age_s or 0) > self.config.backlog_warning_s or st.dead
         if behind and now - self._warned_at >= BACKLOG_WARNING_EVERY_S:
             self._warned_at = now     # a standing alarm once a minute, not a flood
@@ -255,76 +389,83 @@ class Worker:
 
     def handle(self, msg: messages.Message) -> str:
         """Process one message; returns what happened: processed, deferred, retried,
-        dead or lost."""
-        conn = self._connection()
+        dead or lost. Three steps: SQL (read, detect, cache) on a connection; the
+        Pelias call, if the cell is not cached, on none; SQL (store, write, archive)."""
         started = time.perf_counter()
-        enricher = Enricher(conn, self.geocoder, self.config)
+        enricher = Enricher(None, self.geocoder, self.config)
+        flight_id = event = None
         try:
-            flight_id, event = parse(msg)
-        except PermanentError as exc:
-            return self._dead(msg, enricher, None, None, str(exc))
-
-        if msg.attempts > self.config.max_attempts:
-            error = msg.body.get("last_error") or (
-                f"{event}: delivered {msg.read_ct} times without completing "
-                "(worker stopped or crashed while processing it?)")
-            return self._dead(msg, enricher, flight_id, event, str(error))
-
-        def before_pelias() -> None:
-            # A Pelias call may take up to its deadline: keep the message ours for that
-            # long plus the usual timeout for the rest of the work.
-            if not messages.extend(conn, self.config.queue, msg,
-                                   self.config.pelias_deadline_s + self.config.visibility_timeout_s):
-                raise _Lost
-
-        try:
-            outcome = enricher.prepare(msg, flight_id, event, before_call=before_pelias)
-            if isinstance(outcome, Deferred):
-                if messages.put_back(conn, self.config.queue, msg, self.config.defer_delay_s,
-                                     {"deferrals": msg.deferrals + 1}):
-                    log.debug("%s: message %s deferred: %s", self.name, msg.msg_id, outcome.reason)
-                    metrics.MESSAGES_DEFERRED.inc()
-                    self.stats.on_deferred()
-                    return "deferred"
-                raise _Lost
-            with conn.transaction():
-                if not messages.lock_owned(conn, self.config.queue, msg):
+            with self._db() as conn:
+                enricher.conn = conn
+                try:
+                    flight_id, event = parse(msg)
+                except PermanentError as exc:
+                    return self._dead(conn, msg, enricher, None, None, str(exc))
+                if msg.attempts > self.config.max_attempts:
+                    error = msg.body.get("last_error") or (
+                        f"{event}: delivered {msg.read_ct} times without completing "
+                        "(worker stopped or crashed while processing it?)")
+                    return self._dead(conn, msg, enricher, flight_id, event, str(error))
+                outcome = enricher.prepare(msg, flight_id, event)
+                if isinstance(outcome, Deferred):
+                    if messages.put_back(conn, self.config.queue, msg, self.config.defer_delay_s,
+                                         {"deferrals": msg.deferrals + 1}):
+                        log.debug("%s: message %s deferred: %s", self.name, msg.msg_id,
+                                  outcome.reason)
+                        metrics.MESSAGES_DEFERRED.inc()
+                        self.stats.on_deferred()
+                        return "deferred"
                     raise _Lost
-                enricher.write(outcome)
-                messages.archive(conn, self.config.queue, msg.msg_id)
+                ask = outcome.needs_pelias
+                if ask and self.geocoder.pelias.breaker.state != "open":
+                    # A Pelias call may take up to its deadline: keep the message ours
+                    # for that long plus the usual timeout for the rest of the work.
+                    if not messages.extend(conn, self.config.queue, msg,
+                                           self.config.pelias_deadline_s
+                                           + self.config.visibility_timeout_s):
+                        raise _Lost
+            # No connection held while Pelias answers.
+            answer = self.geocoder.ask(*outcome.point) if ask else None
+            with self._db() as conn:
+                enricher.conn = conn
+                if answer is not None:
+                    enricher.settle(outcome, answer)
+                with conn.transaction():
+                    if not messages.lock_owned(conn, self.config.queue, msg):
+                        raise _Lost
+                    enricher.write(outcome)
+                    delay = messages.archive_aged(conn, self.config.queue, msg)
         except _Lost:
             log.info("%s: message %s was handed to another worker meanwhile; result dropped",
                      self.name, msg.msg_id)
             self.stats.on_lost()
             return "lost"
         except PermanentError as exc:
-            return self._dead(msg, enricher, flight_id, event, f"{event}: {exc}")
+            with self._db() as conn:
+                return self._dead(conn, msg, enricher, flight_id, event, f"{event}: {exc}")
         except psycopg.OperationalError:
             raise                                      # the connection: the loop reconnects
         except Exception as exc:                       # noqa: BLE001 - every failure is retried
             error = f"{event}: {one_line(exc)}"
-            if msg.attempts >= self.config.max_attempts:
-                return self._dead(msg, enricher, flight_id, event, error)
-            delay = self.config.backoff(msg.attempts)
-            log.warning("%s: message %s (flight %s %s) failed, attempt %d of %d, retry in %.0f s: %s",
-                        self.name, msg.msg_id, flight_id, event, msg.attempts,
-                        self.config.max_attempts, delay, error)
-            if messages.put_back(conn, self.config.queue, msg, delay, {"last_error": error[:1000]}):
-                metrics.MESSAGES_RETRIED.inc()
-                self.stats.on_retried()
-                return "retried"
+            with self._db() as conn:
+                if msg.attempts >= self.config.max_attempts:
+                    return self._dead(conn, msg, enricher, flight_id, event, error)
+                delay = self.config.backoff(msg.attempts)
+                log.warning("%s: message %s (flight %s %s) failed, attempt %d of %d, retry in "
+                            "%.0f s: %s", self.name, msg.msg_id, flight_id, event, msg.attempts,
+                            self.config.max_attempts, delay, error)
+                if messages.put_back(conn, self.config.queue, msg, delay,
+                                     {"last_error": error[:1000]}):
+                    metrics.MESSAGES_RETRIED.inc()
+                    self.stats.on_retried()
+                    return "retried"
             self.stats.on_lost()
             return "lost"
 
         elapsed_ms = (time.perf_counter() - started) * 1000
         metrics.ENRICHMENT_LATENCY.labels(event).observe(elapsed_ms)
         metrics.MESSAGES_PROCESSED.labels(event).inc()
-        try:
-            delay = conn.execute("SELECT extract(epoch FROM clock_timestamp() - %s)",
-                                 (msg.enqueued_at,)).fetchone()[0]
-            metrics.ENRICHMENT_DELAY.labels(event).observe(float(delay))
-        except psycopg.Error:
-            pass
+        metrics.ENRICHMENT_DELAY.labels(event).observe(delay)
         self.stats.on_processed(msg.msg_id, outcome.location_fallback)
         log.debug("%s: flight %s %s: airport %s runway %s%s location %s%s (%.0f ms)", self.name,
                   flight_id, event, outcome.airport_ident, outcome.runway,
@@ -332,11 +473,12 @@ class Worker:
                   " (offline fallback)" if outcome.location_fallback else "", elapsed_ms)
         return "processed"
 
-    def _dead(self, msg: messages.Message, enricher: Enricher, flight_id, event, error: str) -> str:
+    def _dead(self, conn: psycopg.Connection, msg: messages.Message, enricher: Enricher,
+              flight_id, event, error: str) -> str:
         """Dead-letter the message and mark the flight's end failed, atomically. If the
         flight cannot be marked (a data error of its own), the message is still
         dead-lettered, with that said in its error: it must not come back forever."""
-        conn = self._connection()
+        enricher.conn = conn
         try:
             try:
                 with conn.transaction():
@@ -399,25 +541,60 @@ class Listener(threading.Thread):
                 self.stop.wait(5.0)
 
 
+class Regeocoder(threading.Thread):
+    """Every regeocode_interval_s, unless the circuit is open (Pelias still failing),
+    replace up to regeocode_batch fallback places with Pelias' answer. Its own thread,
+    so a slow Pelias never holds up the readers; pooled connections only for SQL."""
+
+    def __init__(self, pool: ConnectionPool, geocoder: Geocoder, config: WorkerConfig,
+                 stats: Stats, stop: threading.Event):
+        super().__init__(name="soar-worker-regeocode", daemon=True)
+        self.pool, self.geocoder, self.config = pool, geocoder, config
+        self.stats, self.stop = stats, stop
+
+    def run(self) -> None:
+        while not self.stop.wait(self.config.regeocode_interval_s):
+            if self.geocoder.pelias.breaker.state == "open":
+                continue
+            try:
+                result = regeocode.regeocode(self.pool, self.geocoder, self.config.regeocode_batch,
+                                             budget_s=self.config.pelias_deadline_s)
+            except psycopg.Error as exc:
+                log.warning("re-geocoding failed (%s); trying again in %.0f s", one_line(exc),
+                            self.config.regeocode_interval_s)
+                continue
+            if result.locations:
+                self.stats.on_regeocoded(result.locations)
+                log.info("re-geocoded %d fallback place(s) with Pelias (%d flight end(s) "
+                         "re-pointed), %d left", result.locations, result.flight_ends, result.left)
+
+
 def run_workers(url: str, config: WorkerConfig, threads: int = 1, drain: bool = False,
                 stop: threading.Event | None = None, stats: Stats | None = None,
                 listen_url: str | None = None) -> Stats:
-    """Run `threads` workers sharing one geocoder (and its circuit breaker) until
-    `stop` is set, or, with drain, until the queue is empty. Raises the first error
-    that stopped a thread."""
+    """Run `threads` readers feeding `config.concurrency` message slots over a pool of
+    `config.db_connections` connections, sharing one geocoder (and its circuit
+    breaker), until `stop` is set, or, with drain, until the queue is empty. Every
+    message in hand is finished before it returns. Raises the first error that
+    stopped a reader or a task."""
     stop = stop or threading.Event()
     stats = stats or Stats(committed_max=config.committed_ids_kept)
     geocoder = make_geocoder(config)
-    # Worker 0 also reports the queue gauges and re-geocodes fallback places.
-    workers = [Worker(url, config, geocoder, stop=stop, stats=stats, name=f"worker-{i}",
-                      report_metrics=(i == 0), regeocode=(i == 0))
-               for i in range(max(1, threads))]
+    pool = make_pool(url, config)
+    tasks = Tasks(config.concurrency)
     errors: list[BaseException] = []
-    listener = None
+    # Reader 0 also reports the queue gauges.
+    workers = [Worker(url, config, geocoder, stop=stop, stats=stats, name=f"worker-{i}",
+                      report_metrics=(i == 0), pool=pool, tasks=tasks, errors=errors)
+               for i in range(max(1, threads))]
+    helpers: list[threading.Thread] = []
     if config.listen and not drain:
-        listener = Listener(listen_url or config.listen_url or url, config.queue,
-                            [w.wake for w in workers], stop)
-        listener.start()
+        helpers.append(Listener(listen_url or config.listen_url or url, config.queue,
+                                [w.wake for w in workers], stop))
+    if geocoder.pelias is not None and config.regeocode_batch > 0:
+        helpers.append(Regeocoder(pool, geocoder, config, stats, stop))
+    for h in helpers:
+        h.start()
 
     def target(w: Worker) -> None:
         try:
@@ -429,6 +606,7 @@ def run_workers(url: str, config: WorkerConfig, threads: int = 1, drain: bool = 
     ts = [threading.Thread(target=target, args=(w,), name=w.name, daemon=True) for w in workers]
     for t in ts:
         t.start()
+
     def wake_all() -> None:
         for w in workers:
             w.wake.set()
@@ -438,15 +616,24 @@ def run_workers(url: str, config: WorkerConfig, threads: int = 1, drain: bool = 
             while t.is_alive():
                 t.join(0.2)
                 if stop.is_set():
-                    wake_all()              # idle workers sleep on their wake event
+                    wake_all()              # idle readers sleep on their wake event
     finally:
-        # Interrupted (or done): stop the others, let them finish the message in hand.
+        # Interrupted (or done): the readers stop; the messages in hand are finished
+        # (a Pelias call within its deadline), then the connections close.
         stop.set()
         wake_all()
         for t in ts:
             t.join(config.visibility_timeout_s)
-        if listener is not None:
-            listener.join(3)
+        if tasks.busy:
+            log.info("stopping: nothing more is read; finishing the %d message(s) in hand",
+                     tasks.busy)
+        if not tasks.wait_idle(config.pelias_deadline_s + config.visibility_timeout_s):
+            log.warning("stopping with %d message(s) unfinished: they return to the queue after "
+                        "their visibility timeout", tasks.busy)
+        tasks.close()
+        for h in helpers:
+            h.join(3)
+        pool.close(timeout=5)
     if errors:
         raise errors[0]
     return stats

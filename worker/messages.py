@@ -8,11 +8,14 @@ its vt is still the one this worker read (`lock_owned`); if not, the worker lost
 the message and its results are rolled back, so each message takes effect once.
 While the row is locked, pgmq.read (FOR UPDATE SKIP LOCKED) cannot hand it out.
 
-One message at a time: a worker reads one message (qty 1) and finishes it (archive,
-put back, or dead letter) before it reads the next. So a message is invisible only
-while a worker is really working on it, and its read_ct counts only its own
-deliveries: a batch-mate that was read but never started cannot exist, and a slow
-or crashing message never pushes another toward the dead-letter queue. Attempts are
+One message per slot: a worker reads a message only into a free slot where it is
+worked on at once (worker.loop: `concurrency` slots per process; one read asks for
+as many messages as slots are free), and the slot is busy until the message is
+finished (archive, put back, or dead letter). So
+a message is invisible only while a worker is really working on it, and its read_ct
+counts only its own deliveries: a batch-mate that was read but never started cannot
+exist, and a slow or crashing message never pushes another toward the dead-letter
+queue. Attempts are
 read_ct less the deliveries that were not tries (`deferrals`: waiting for fixes).
 
 Visibility is extended per message: before a step that may take long (a Pelias
@@ -57,7 +60,7 @@ class Message:
     @property
     def attempts(self) -> int:
         """Deliveries that were real tries: read_ct less deferrals. Messages are read
-        one at a time, so every delivery was a try of this message: a worker that died
+        only into free slots, so every delivery was a try of this message: a worker that died
         mid-message used up one of ITS attempts (poison messages end up dead), never
         one of another message's."""
         return max(1, self.read_ct - self.deferrals)
@@ -83,8 +86,8 @@ def _table(prefix: str, queue: str) -> sql.Identifier:
 
 
 def read(conn: psycopg.Connection, queue: str, vt_s: int, qty: int = 1) -> list[Message]:
-    """Up to qty messages. The worker reads one at a time (see the module's doc);
-    qty > 1 is for tools and tests."""
+    """Up to qty messages, each with its own visibility timeout. The worker asks for
+    as many as it has free slots (see the module's doc)."""
     rows = conn.execute(QUERIES["read_messages"], (queue, vt_s, qty)).fetchall()
     out = []
     for msg_id, read_ct, enqueued_at, vt, body in rows:
@@ -108,16 +111,28 @@ def lock_owned(conn: psycopg.Connection, queue: str, msg: Message) -> bool:
 
 def extend(conn: psycopg.Connection, queue: str, msg: Message, vt_s: float) -> bool:
     """Keep the message invisible for vt_s more seconds from now, if it is still ours
-    (False: another worker has it; stop working on it)."""
-    with conn.transaction():
-        if not lock_owned(conn, queue, msg):
-            return False
-        msg.vt = conn.execute(QUERIES["set_vt"], (queue, msg.msg_id, float(vt_s))).fetchone()[0]
+    (False: another worker has it; stop working on it). One statement: the UPDATE
+    locks the row and re-checks the vt this worker read (as lock_owned does)."""
+    row = conn.execute(
+        sql.SQL("UPDATE {} SET vt = clock_timestamp() + make_interval(secs => %s) "
+                "WHERE msg_id = %s AND vt = %s RETURNING vt").format(_table("q", queue)),
+        (float(vt_s), msg.msg_id, msg.vt)).fetchone()
+    if row is None:
+        return False
+    msg.vt = row[0]
     return True
 
 
 def archive(conn: psycopg.Connection, queue: str, msg_id: int) -> bool:
     return bool(conn.execute("SELECT pgmq.archive(%s, %s::bigint)", (queue, msg_id)).fetchone()[0])
+
+
+def archive_aged(conn: psycopg.Connection, queue: str, msg: Message) -> float:
+    """Archive the message; its age in seconds, enqueue to now by the server's clock
+    (the enrichment delay metric)."""
+    return float(conn.execute(
+        "SELECT pgmq.archive(%s, %s::bigint), extract(epoch FROM clock_timestamp() - %s)",
+        (queue, msg.msg_id, msg.enqueued_at)).fetchone()[1])
 
 
 def put_back(conn: psycopg.Connection, queue: str, msg: Message, delay_s: float,

@@ -3,7 +3,7 @@ more than its size limit, never leaves the Pelias host, and always resolves the
 circuit breaker: every outcome but a place is one counted failure.
 
 - Deadline: one total per call (connect, request, headers and the whole body, over
-  all tries). requests' timeouts bound each socket read only, so a server trickling
+  all tries). urllib3's timeouts bound each socket read only, so a server trickling
   a byte a second would hold a call forever; a timer shuts the socket in use down
   when the deadline passes, and the call fails as a timeout.
 - Body: at most max_body_bytes (decoded), refused by its Content-Length or while
@@ -25,19 +25,20 @@ Error messages never contain the URL (it may carry an api_key).
 
 from __future__ import annotations
 
+import heapq
 import http.client
+import itertools
 import json
 import logging
+import os
 import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
-import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 LAYERS = "locality,localadmin,county,region,country"
 MAX_REDIRECTS = 3                 # same-host redirects followed within one try
 CHUNK_BYTES = 64 * 1024           # body read size (the deadline, not the chunk, bounds time)
+HEADERS = {"User-Agent": "soar-worker"}
 
 
 class PeliasError(Exception):
@@ -166,20 +168,56 @@ def _shutdown(sock) -> None:
         pass                                    # already closed
 
 
+class _Watcher:
+    """One thread per process expires every call's deadline (a timer thread per call
+    would cost a thread start per request at hundreds of calls a second)."""
+
+    def __init__(self):
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._cond = threading.Condition()
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: _Deadline) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (deadline.at, next(self._seq), deadline))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="pelias-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            if self._heap[0][2] is deadline:
+                self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][2].finished:
+                    heapq.heappop(self._heap)           # done in time: nothing to do
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                wait = self._heap[0][0] - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)[2].expire()
+
+
+_watcher = _Watcher()
+
+
 class _Deadline:
-    """The end of one call. When it passes, a timer shuts down the socket the call is
-    reading from, so a blocked read returns at once whatever the server sends."""
+    """The end of one call. When it passes, the watcher shuts down the socket the call
+    is reading from, so a blocked read returns at once whatever the server sends."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.at = time.monotonic() + seconds
         self.expired = False
+        self.finished = False
         self._lock = threading.Lock()
         self._sock = None
-        self._done = False
-        self._timer = threading.Timer(max(0.0, seconds), self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        _watcher.add(self)
 
     def remaining(self) -> float:
         return self.at - time.monotonic()
@@ -191,9 +229,9 @@ class _Deadline:
             if self.expired and sock is not None:
                 _shutdown(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
-            if self._done:
+            if self.finished:
                 return
             self.expired = True
             if self._sock is not None:
@@ -201,9 +239,8 @@ class _Deadline:
 
     def finish(self) -> None:
         with self._lock:
-            self._done = True
+            self.finished = True
             self._sock = None
-        self._timer.cancel()
 
 
 _current = threading.local()      # the deadline of the call running in this thread
@@ -238,17 +275,29 @@ class _HTTPSPool(HTTPSConnectionPool):
 _POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
-class _DeadlineAdapter(HTTPAdapter):
-    """requests' adapter with connections the call's deadline can cut."""
+def _pool_manager(url: str, maxsize: int) -> urllib3.PoolManager:
+    """urllib3 directly (requests' per-request work cost more CPU than the rest of a
+    loopback call), with connections the call's deadline can cut, keeping up to
+    `maxsize` connections per host (one per worker slot), through the proxy the
+    environment names for this URL (read once), verifying TLS as requests does."""
+    import urllib.request
 
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
-
-    def proxy_manager_for(self, proxy, **kwargs):
-        manager = super().proxy_manager_for(proxy, **kwargs)
-        manager.pool_classes_by_scheme = dict(_POOLS)
-        return manager
+    kw: dict = {"maxsize": max(1, maxsize), "block": False, "retries": False}
+    ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if ca:
+        kw["ca_certs"] = ca
+    else:
+        try:
+            import certifi
+            kw["ca_certs"] = certifi.where()
+        except ImportError:
+            pass
+    scheme = urlsplit(url).scheme.lower()
+    host = urlsplit(url).hostname or ""
+    proxy = None if urllib.request.proxy_bypass(host) else urllib.request.getproxies().get(scheme)
+    manager = urllib3.ProxyManager(proxy, **kw) if proxy else urllib3.PoolManager(**kw)
+    manager.pool_classes_by_scheme = dict(_POOLS)
+    return manager
 
 
 class _Failed(Exception):
@@ -265,16 +314,15 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(scheme)
 
 
-# Everything a read of the network can raise once requests and urllib3 are done wrapping.
-_NETWORK_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError,
-                   http.client.HTTPException, OSError)
+# Everything a read of the network can raise once urllib3 is done wrapping.
+_NETWORK_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 
 
 class PeliasClient:
     def __init__(self, base_url: str, *, connect_timeout_s: float = 2.0,
                  read_timeout_s: float = 5.0, retries: int = 2, retry_backoff_s: float = 0.5,
                  deadline_s: float = 15.0, max_body_bytes: int = 1 << 20,
-                 breaker: CircuitBreaker | None = None):
+                 breaker: CircuitBreaker | None = None, connections: int = 10):
         self.url = base_url.rstrip("/") + "/v1/reverse"
         self.origin = _origin(self.url)
         self.timeout = (connect_timeout_s, read_timeout_s)
@@ -283,17 +331,7 @@ class PeliasClient:
         self.deadline_s = deadline_s
         self.max_body_bytes = max_body_bytes
         self.breaker = breaker or CircuitBreaker()
-        self._local = threading.local()
-
-    def _session(self) -> requests.Session:
-        s = getattr(self._local, "session", None)
-        if s is None:
-            s = self._local.session = requests.Session()
-            s.headers["User-Agent"] = "soar-worker"
-            adapter = _DeadlineAdapter(max_retries=0)
-            s.mount("http://", adapter)
-            s.mount("https://", adapter)
-        return s
+        self._http = _pool_manager(self.url, connections)
 
     def reverse(self, lat: float, lon: float) -> Place:
         if not self.breaker.allow():
@@ -354,7 +392,11 @@ class PeliasClient:
         started = time.perf_counter()
         try:
             body = self._fetch(params, deadline)
-        except requests.Timeout:
+        except urllib3.exceptions.NewConnectionError as exc:
+            # (a subclass of ConnectTimeoutError in urllib3 2: refused is not a timeout)
+            raise _Failed("connection", f"pelias: cannot connect ({type(exc).__name__})",
+                          True) from None
+        except urllib3.exceptions.TimeoutError:
             raise _Failed("timeout", f"pelias: timed out (connect {self.timeout[0]} s, "
                                      f"read {self.timeout[1]} s)", True) from None
         except _NETWORK_ERRORS as exc:
@@ -380,29 +422,36 @@ class PeliasClient:
 
     def _fetch(self, params: dict, deadline: _Deadline) -> bytes:
         """One try: the body of a 200 answer, following same-host redirects."""
-        url, query = self.url, params
+        url = f"{self.url}?{urlencode(params)}"
         for _hop in range(MAX_REDIRECTS + 1):
             remaining = max(0.001, deadline.remaining())
-            resp = self._session().get(
-                url, params=query, stream=True, allow_redirects=False,
-                timeout=(min(self.timeout[0], remaining), min(self.timeout[1], remaining)))
-            with resp:
-                if resp.is_redirect:
-                    target = urljoin(resp.url, resp.headers["location"])
+            resp = self._http.request(
+                "GET", url, headers=HEADERS, preload_content=False, redirect=False,
+                timeout=urllib3.Timeout(connect=min(self.timeout[0], remaining),
+                                        read=min(self.timeout[1], remaining)))
+            body = None
+            try:
+                if resp.status in (301, 302, 303, 307, 308) and "location" in resp.headers:
+                    target = urljoin(url, resp.headers["location"])
                     if _origin(target) != self.origin:
                         raise _Failed("redirect", "pelias: redirect to another host refused "
                                       "(set PELIAS_URL to the address that answers)", False)
-                    url, query = target, None
+                    url = target
                     continue
-                status = resp.status_code
+                status = resp.status
                 if status >= 500 or status == 429:
                     raise _Failed("http_5xx", f"pelias: HTTP {status}", True)
                 if status != 200:
                     raise _Failed("http_4xx", f"pelias: HTTP {status}", False)
-                return self._body(resp, deadline)
+                body = self._body(resp, deadline)
+                return body
+            finally:
+                if body is None:
+                    resp.close()             # unread: the connection cannot be reused
+                resp.release_conn()
         raise _Failed("redirect", f"pelias: more than {MAX_REDIRECTS} redirects", False)
 
-    def _body(self, resp: requests.Response, deadline: _Deadline) -> bytes:
+    def _body(self, resp: urllib3.BaseHTTPResponse, deadline: _Deadline) -> bytes:
         too_large = _Failed("too_large", f"pelias: response larger than {self.max_body_bytes} "
                                          "bytes refused", False)
         declared = resp.headers.get("Content-Length", "")
@@ -410,7 +459,7 @@ class PeliasClient:
             raise too_large
         chunks, size = [], 0
         try:
-            for chunk in resp.iter_content(CHUNK_BYTES):
+            for chunk in resp.stream(CHUNK_BYTES):
                 size += len(chunk)
                 if size > self.max_body_bytes:
                     raise too_large
@@ -418,7 +467,8 @@ class PeliasClient:
         except _NETWORK_ERRORS as exc:
             if deadline.expired:
                 raise _Failed("timeout", self._deadline_text(), False) from None
-            if any(isinstance(a, urllib3.exceptions.ReadTimeoutError) for a in exc.args):
+            if isinstance(exc, urllib3.exceptions.ReadTimeoutError) or any(
+                    isinstance(a, urllib3.exceptions.ReadTimeoutError) for a in exc.args):
                 raise _Failed("timeout", f"pelias: timed out (read {self.timeout[1]} s)",
                               True) from None
             raise _Failed("connection", f"pelias: connection lost while reading the answer "

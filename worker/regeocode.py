@@ -9,20 +9,23 @@ its flights' start/end locations, atomically. The rule: a flight end never keeps
 fallback place unlisted, so stopping anywhere (Pelias failing again, a crash, a
 limit) loses nothing; the next round, from the worker or `soar queue regeocode`,
 carries on. Rounds are idempotent and may run in several processes at once.
+Given a connection pool (the worker), a round borrows a connection for each SQL step
+and holds none during a Pelias call.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 from typing import NamedTuple
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from soar.db import sqlfiles
 from soar.errors import first_line
 from worker import metrics
 from worker.geocode import Geocoder
-from worker.pelias import PeliasError
 
 QUERIES = sqlfiles.queries("queries/worker.sql")
 PAGE = 100                      # candidates read per query
@@ -35,17 +38,21 @@ class Regeocoded(NamedTuple):
     error: str | None           # why the round stopped early (Pelias failing), else None
 
 
+def _borrow(source: psycopg.Connection | ConnectionPool) -> AbstractContextManager:
+    return source.connection() if isinstance(source, ConnectionPool) else nullcontext(source)
+
+
 def pending(conn: psycopg.Connection) -> int:
     """Fallback places waiting for Pelias."""
     return conn.execute(QUERIES["fallbacks_pending"]).fetchone()[0]
 
 
-def regeocode(conn: psycopg.Connection, geocoder: Geocoder, limit: int | None = None,
-              budget_s: float | None = None) -> Regeocoded:
+def regeocode(source: psycopg.Connection | ConnectionPool, geocoder: Geocoder,
+              limit: int | None = None, budget_s: float | None = None) -> Regeocoded:
     """Re-geocode up to `limit` fallback places (None: all), oldest first, stopping at
-    the first Pelias failure or, with budget_s, once that much time is spent (the
-    worker's rounds must not hold its messages up behind a slow Pelias). `conn` is
-    in autocommit mode: each place is committed on its own."""
+    the first Pelias failure or, with budget_s, once that much time is spent.
+    `source` is a connection in autocommit mode or a pool: each place is committed
+    on its own."""
     if geocoder.pelias is None:
         raise ValueError("re-geocoding needs a Pelias URL")
     done = ends = 0
@@ -59,23 +66,30 @@ def regeocode(conn: psycopg.Connection, geocoder: Geocoder, limit: int | None = 
 
     while error is None and more():
         page = PAGE if limit is None else min(PAGE, limit - done)
-        rows = [r for r in conn.execute(QUERIES["fallback_candidates"], (page,)).fetchall()
-                if r[0] not in seen]
+        with _borrow(source) as conn:
+            rows = [r for r in conn.execute(QUERIES["fallback_candidates"], (page,)).fetchall()
+                    if r[0] not in seen]
         if not rows:
             break                   # none left (or only those a concurrent flight re-listed)
         for location_id, lat, lon in rows:
             if not more():
                 break
             seen.add(location_id)
-            try:
-                target = geocoder.pelias_location(conn, lat, lon)
-            except PeliasError as exc:
-                error = first_line(exc)
+            with _borrow(source) as conn:
+                located = geocoder.lookup(conn, lat, lon)
+            # The Pelias call holds no connection.
+            answer = None if located is not None else geocoder.ask(lat, lon)
+            if answer is not None and answer.error is not None:
+                error = first_line(answer.error)
                 break
-            ends += conn.execute(QUERIES["repoint_fallback_location"],
-                                 (location_id, target)).fetchone()[0]
+            with _borrow(source) as conn:
+                target = located.id if located is not None else \
+                    geocoder.settle(conn, lat, lon, answer).id
+                ends += conn.execute(QUERIES["repoint_fallback_location"],
+                                     (location_id, target)).fetchone()[0]
             done += 1
             metrics.GEOCODE_REGEOCODED.inc()
-    left = pending(conn)
+    with _borrow(source) as conn:
+        left = pending(conn)
     metrics.GEOCODE_FALLBACKS_PENDING.set(left)
     return Regeocoded(done, ends, left, error)

@@ -20,8 +20,16 @@ def worker_command(
     drain: bool = typer.Option(False, "--drain",
                                help="Process until the queue is empty, then exit."),
     threads: int = typer.Option(1, "--threads", min=1, max=64,
-                                help="Worker threads in this process (each with its own "
-                                     "connection); run several processes to scale further."),
+                                help="Threads reading the queue in this process (each read is "
+                                     "one short statement; the work runs in --concurrency "
+                                     "slots); run several processes to scale further."),
+    concurrency: Optional[int] = typer.Option(
+        None, "--concurrency", min=1, max=1024,
+        help="Messages worked on at once in this process, so Pelias calls in flight at most "
+             "(default 64); each holds a database connection only while it runs SQL."),
+    db_connections: Optional[int] = typer.Option(
+        None, "--db-connections", min=1, max=256,
+        help="Database connections of this process's pool (default 4)."),
     batch_size: Optional[int] = typer.Option(
         None, "--batch-size", min=1,
         help="Messages handled in a row (each read alone) between the loop's housekeeping "
@@ -54,7 +62,8 @@ def worker_command(
     from worker.config import WorkerConfig
     from worker.loop import run_workers
 
-    config = WorkerConfig.from_env(batch_size=batch_size, visibility_timeout_s=visibility_timeout,
+    config = WorkerConfig.from_env(concurrency=concurrency, db_connections=db_connections,
+                                   batch_size=batch_size, visibility_timeout_s=visibility_timeout,
                                    max_attempts=max_attempts, poll_interval_s=poll_interval,
                                    max_wait_s=max_wait, listen=listen, pelias_url=pelias_url)
     url = db.role_url("worker")
@@ -69,7 +78,8 @@ def worker_command(
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    log.info("worker: %d thread(s), geocoder %s%s", threads,
+    log.info("worker: %d reader(s), %d message slot(s), %d database connection(s), geocoder "
+             "%s%s", threads, config.concurrency, config.db_connections,
              "pelias" if config.pelias_url else "offline places", ", drain" if drain else "")
     try:
         stats = run_workers(url, config, threads=threads, drain=drain, stop=stop)

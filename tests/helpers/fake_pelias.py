@@ -10,6 +10,14 @@ The response for a point is the recorded one nearest to it, cut to `size` featur
 Every request is recorded (path and query) so tests can count calls; `cut` is set
 when the client closed a connection while the fake was still sending (the proof
 that a client gave up on a trickle or a huge body).
+
+`keep_alive=True` answers HTTP/1.1 on persistent connections (a real Pelias does;
+bench/worker.py uses it), only in the well-behaved modes.
+
+Concurrency: `in_flight` / `max_in_flight` count requests being answered at once;
+`hold()` keeps every request waiting until `release()` (a test can see how many
+calls a client has in flight at once); `latency` (a function of the query) sets a
+delay per request, on top of `delay_s`.
 """
 
 from __future__ import annotations
@@ -18,13 +26,17 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 
 class FakePelias:
-    def __init__(self, responses_dir: Path):
+    def __init__(self, responses_dir: Path, keep_alive: bool = False):
+        # HTTP/1.1 with persistent connections, as a real Pelias (Express) answers;
+        # off by default: the misbehaving modes are written for one answer per connection.
+        self.keep_alive = keep_alive
         self.recorded: list[tuple[float, float, dict]] = []
         for p in sorted(Path(responses_dir).glob("*.json")):
             doc = json.loads(p.read_text(encoding="utf-8"))
@@ -42,7 +54,13 @@ class FakePelias:
         self.redirect_to: str | None = None  # mode redirect: send the client there
         self.trickle_interval_s = 0.1        # a byte this often (trickle modes)
         self.huge_bytes = 2 << 20            # mode huge: body size (huge_unsized: endless)
+        self.latency: Callable[[dict], float] | None = None   # per request: query -> delay_s
         self.requests: list[dict] = []
+        self.in_flight = 0                   # requests being answered now
+        self.max_in_flight = 0               # the most at once since start (or reset)
+        self._gate = threading.Event()       # cleared by hold(): requests wait for it
+        self._gate.set()
+        self._changed = threading.Condition()
         self.cut = threading.Event()         # the client closed while we were sending
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -55,13 +73,23 @@ class FakePelias:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if self.keep_alive else "HTTP/1.0"
+            # Headers and body are separate writes: without TCP_NODELAY a kept-alive
+            # connection waits on the client's delayed ACK (40 ms) for the body.
+            disable_nagle_algorithm = self.keep_alive
+
             def log_message(self, *args):     # quiet
                 pass
 
             def do_GET(self):                 # noqa: N802 - http.server's name
                 fake._handle(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        class Server(ThreadingHTTPServer):
+            # A client opening dozens of connections at once must not overflow the
+            # listen backlog (a dropped SYN costs it a 1 s retransmission).
+            request_queue_size = 1024
+
+        self._server = Server(("127.0.0.1", self._port), Handler)
         self._port = self._server.server_address[1]
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
@@ -70,6 +98,7 @@ class FakePelias:
         return self
 
     def stop(self) -> None:
+        self._gate.set()                     # let held requests go
         if self._server:
             self._server.shutdown()
             self._server.server_close()
@@ -91,6 +120,24 @@ class FakePelias:
     def count(self) -> int:
         with self._lock:
             return len(self.requests)
+
+    # -- concurrency ----------------------------------------------------------------------
+
+    def hold(self) -> None:
+        """Keep every request (those arriving from now on) waiting until release()."""
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
+
+    def wait_in_flight(self, n: int, timeout_s: float) -> bool:
+        """Until at least n requests are being answered at once (True), or timeout_s."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.in_flight >= n, timeout_s)
+
+    def reset_max_in_flight(self) -> None:
+        with self._changed:
+            self.max_in_flight = self.in_flight
 
     # -- behaviour ------------------------------------------------------------------------
 
@@ -115,10 +162,26 @@ class FakePelias:
         parsed = urlparse(h.path)
         query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
         with self._lock:
-            self.requests.append({"path": parsed.path, **query})
+            self.requests.append({"path": parsed.path, **query})   # counted on arrival
             n = len(self.requests)
+        with self._changed:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._changed.notify_all()
+        try:
+            self._gate.wait()
+            return self._answer(h, parsed, query, n)
+        finally:
+            with self._changed:
+                self.in_flight -= 1
+                self._changed.notify_all()
+
+    def _answer(self, h: BaseHTTPRequestHandler, parsed, query: dict, n: int) -> None:
+        with self._lock:
             mode, delay, fail_first = self.mode, self.delay_s, self.fail_first
         delay = max(delay, self._delay_for(query))
+        if self.latency is not None:
+            delay += self.latency(query)
         if delay:
             time.sleep(delay)
         if mode == "down":

@@ -446,7 +446,9 @@ def test_failures_end_dead_and_failed_then_retry_dead_recovers(refdb):
         assert counts(c) == {"queue": 0, "archived": 2, "dead": 2}
         dead = c.execute("SELECT message FROM pgmq.q_flight_enrichment_dead ORDER BY msg_id"
                          ).fetchall()
-        assert [(d[0]["event"], d[0]["attempts"]) for d in dead] == [("takeoff", 3), ("landing", 3)]
+        # Both at once (separate slots): in either order.
+        assert sorted((d[0]["event"], d[0]["attempts"]) for d in dead) == [("landing", 3),
+                                                                            ("takeoff", 3)]
         assert all("test: poisoned flight" in d[0]["error"] and d[0]["flight_id"] == str(fid)
                    for d in dead)
         # Each was read exactly as often as it was tried.
@@ -475,8 +477,10 @@ def test_circuit_breaker_spares_a_dead_pelias(refdb, fake):
         for i in range(4):
             lfpg_takeoff(c, 0x810000 + i, landing_at="LFBO")
     open_before = metrics.PELIAS_FAILURE.labels("circuit_open")._value.get()
+    # One slot: the calls come one after the other, so which are refused is exact
+    # (test_worker_concurrency covers a hanging Pelias with many slots).
     cfg = config(pelias_url=fake.url, pelias_retries=0, breaker_threshold=2, breaker_reset_s=60,
-                 max_attempts=2)
+                 max_attempts=2, concurrency=1)
     stats = drain(refdb, cfg)
     assert (stats.processed, stats.dead, stats.fallbacks) == (8, 0, 8)
     # After 2 failed calls the circuit opened: the other 6 fell back without a request.
@@ -593,20 +597,28 @@ def test_a_message_that_keeps_crashing_workers_goes_dead(refdb):
         assert f["takeoff_enrichment"] == "failed" and "without completing" in f["enrichment_error"]
 
 
-def test_killed_worker_costs_only_its_own_message_an_attempt(refdb, fake):
-    """A worker killed inside a Pelias call: that message reappears after its
-    (extended) visibility timeout, read twice; the messages queued behind it were
-    never read by the dead worker and are read once."""
+@pytest.mark.parametrize("slots", [1, 3])
+def test_killed_worker_costs_only_its_own_message_an_attempt(refdb, fake, slots):
+    """A worker killed inside a Pelias call: the messages it had in hand reappear
+    after their (extended) visibility timeout, read twice; those queued behind were
+    never read by the dead worker and are read once. With one slot it had one
+    message in hand; with three, all three (the same airport cell: one Pelias call,
+    the other two waiting for its answer)."""
     fake.delay_s = 30                     # the worker will hang inside the Pelias call
     with refdb.connect() as c:
-        fids = [lfpg_takeoff(c, 0x830001 + i) for i in range(3)]
+        fids = [lfpg_takeoff(c, 0x830001 + slots * 0x10 + i) for i in range(3)]
     proc = subprocess.Popen([*SOAR, "worker", "--visibility-timeout", "2", "--no-listen",
-                             "--poll-interval", "0.1", "--batch-size", "3"],
+                             "--poll-interval", "0.1", "--batch-size", "3",
+                             "--concurrency", str(slots)],
                             env=_env(refdb, {"PELIAS_URL": fake.url, "PELIAS_READ_TIMEOUT": "60",
                                              "SOAR_WORKER_PELIAS_DEADLINE_S": "3"}),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(lambda: fake.count > 0, "the worker to call Pelias", ceiling_s=60)
+        with refdb.connect(autocommit=True) as c:
+            wait_for(lambda: c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment "
+                                       "WHERE read_ct = 1").fetchone()[0] == slots,
+                     "the messages in hand")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -615,7 +627,7 @@ def test_killed_worker_costs_only_its_own_message_an_attempt(refdb, fake):
     with refdb.connect() as c:
         assert counts(c) == {"queue": 3, "archived": 0, "dead": 0}   # invisible, not lost
         assert sorted(r[0] for r in c.execute("SELECT read_ct FROM pgmq.q_flight_enrichment")
-                      ) == [0, 0, 1]
+                      ) == [0] * (3 - slots) + [1] * slots
     stats = drain(refdb, config(pelias_url=fake.url))
     assert stats.processed == 3 and stats.lost == 0
     with refdb.connect() as c:
@@ -624,7 +636,7 @@ def test_killed_worker_costs_only_its_own_message_an_attempt(refdb, fake):
             assert (f["takeoff_enrichment"], f["departure"], f["start_source"]) == (
                 "done", "LFPG", "pelias")
         reads = read_counts(c)
-        assert sorted(reads.values()) == [1, 1, 2]
+        assert sorted(reads.values()) == [1] * (3 - slots) + [2] * slots
         assert reads[(str(fids[0]), "takeoff")] == 2     # the one in hand when it died
 
 
