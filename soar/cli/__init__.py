@@ -21,6 +21,7 @@ from soar.cli.demo import demo
 from soar.cli.flights import flights_app
 from soar.cli.imports import import_app
 from soar.cli.ingest import replay, run
+from soar.cli.pgbouncer import pgbouncer_app
 from soar.cli.queues import queue_app
 from soar.cli.simulate import simulate
 from soar.cli.workers import worker_command
@@ -42,6 +43,7 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(queue_app, name="queue")
+app.add_typer(pgbouncer_app, name="pgbouncer")
 app.command("worker")(_as_component("worker", worker_command))
 app.command()(_as_component("ingest", replay))
 app.command()(_as_component("ingest", run))
