@@ -62,6 +62,20 @@ def downgrade(revision: str = typer.Argument("base")) -> None:
 
 
 @db_app.command()
+def current() -> None:
+    """The revision the database is at."""
+    typer.echo(migrate.current(db.admin_url()) or "none (run `soar db upgrade`)")
+
+
+@db_app.command()
+def history() -> None:
+    """Every migration, oldest first; the one the database is at is marked."""
+    at = migrate.current(db.admin_url())
+    for r in migrate.history():
+        typer.echo(f"{'*' if r.revision == at else ' '} {r.revision}  {r.title}")
+
+
+@db_app.command()
 def url(role: str = typer.Option("admin", help="admin, ingest, worker or readonly")) -> None:
     """Print the connection URL (no password) for a role."""
     typer.echo(db.redact(db.admin_url() if role == "admin" else db.role_url(role)))
