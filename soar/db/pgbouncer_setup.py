@@ -174,16 +174,16 @@ def plan(env: str, prefix: Path = Path("/"), *, port: int | None = None,
     etc = prefix / "etc"
     ini = etc / "pgbouncer" / f"pgbouncer-{env}.ini"
     users = etc / "pgbouncer" / f"userlist-{env}.txt"
-    unit = etc / "systemd/system" / f"pgbouncer-{env}.service"
+    service = etc / "systemd/system" / f"pgbouncer-{env}.service"
     # Paths inside the files are where they are written (--prefix included), so a
     # configuration written under a prefix runs as it is (the tests start it).
     p = Plan(env, port)
     p.files[ini] = _ini(env, port, dbname, database, users, roles[2], pools)
     p.files[users] = "".join(f'"{r}" "{secrets[r]}"\n' for r in roles)
-    p.files[unit] = _unit(env, ini, source, pgbouncer_exe)
+    p.files[service] = unit(env, ini, source, pgbouncer_exe)
     p.shown = dict(p.files)
     p.shown[users] = "".join(f'"{r}" "{MASK}"\n' for r in roles)
-    p.modes = {ini: 0o644, users: 0o640, unit: 0o644}
+    p.modes = {ini: 0o644, users: 0o640, service: 0o644}
     return p
 
 
@@ -221,7 +221,7 @@ ignore_startup_parameters = extra_float_digits,options,application_name
 """
 
 
-def _unit(env: str, ini: Path, source: Path, exe: str) -> str:
+def unit(env: str, ini: Path, source: Path, exe: str) -> str:
     return f"""# PgBouncer for soar, environment {env}: written by setup-pgbouncer {env}.
 [Unit]
 Description=PgBouncer for soar ({env})
