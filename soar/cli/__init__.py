@@ -24,6 +24,7 @@ from soar.cli.ingest import replay, run
 from soar.cli.pgbouncer import pgbouncer_app
 from soar.cli.queues import queue_app
 from soar.cli.simulate import simulate
+from soar.cli.stats import stats
 from soar.cli.workers import worker_command
 from soar.errors import SoarError, first_line
 
@@ -50,6 +51,7 @@ app.command()(_as_component("ingest", run))
 app.add_typer(flights_app, name="flights")
 app.command()(demo)
 app.command()(simulate)
+app.command()(stats)
 
 
 def _version(value: bool) -> None:
