@@ -16,6 +16,7 @@ import psycopg
 import typer
 
 from soar import __version__, db
+from soar.cli.backfill import backfill_app
 from soar.cli.database import db_app
 from soar.cli.demo import demo
 from soar.cli.flights import flights_app
@@ -45,6 +46,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(queue_app, name="queue")
 app.add_typer(pgbouncer_app, name="pgbouncer")
+app.add_typer(backfill_app, name="backfill")
 app.command("worker")(_as_component("worker", worker_command))
 app.command()(_as_component("ingest", replay))
 app.command()(_as_component("ingest", run))
