@@ -53,3 +53,40 @@ def enrichment_command(
     events = ", ".join(f"{k} {v}" for k, v in sorted(result.by_event.items())) or "nothing"
     typer.echo(f"{result.flights} flights looked at; {verb} {result.enqueued} message(s) "
                f"({events}); {result.dead_archived} dead letter(s) replaced")
+
+
+@backfill_app.command("flights")
+def flights_command(
+    since: datetime = typer.Option(..., "--from", help="Flights started at or after (UTC)."),
+    until: datetime = typer.Option(..., "--to", help="Flights started before (UTC)."),
+    aircraft: Optional[list[str]] = typer.Option(
+        None, "--aircraft", help="Only this address (hex, e.g. DDEFF7); repeatable."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count, change nothing."),
+) -> None:
+    """Rebuild the range's flights from the stored fixes with the tracker, replacing
+    those that differ, and re-point the fixes (owner login)."""
+    from soar.backfill import flights
+    from soar.products.flights import parse_address
+    from soar.records import aircraft_id
+
+    start, end = _utc(since, since), _utc(until, until)
+    if end <= start:
+        raise SoarError("--to must be after --from")
+    ids = None
+    if aircraft:
+        # Every address type the address may have been heard with (FLARM, ICAO, OGN...).
+        ids = sorted({aircraft_id(kind, parse_address(a)) for a in aircraft for kind in range(4)})
+    with db.connect(db.admin_url()) as conn, Progress(
+            TextColumn("{task.description}"), MofNCompleteColumn(), transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def step(what: str, n: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(f"{what}", total=None)
+            bar.advance(tasks[what], n)
+
+        result = flights.rebuild(conn, start, end, aircraft=ids, dry_run=dry_run, progress=step)
+    typer.echo(f"{result.fixes_read} fixes read; {result.flights_found} flights found: "
+               f"{result.unchanged} unchanged, {result.rewritten} rewritten, "
+               f"{result.deleted} deleted; {result.fixes_repointed} fixes re-pointed"
+               + (" (dry run: nothing written)" if dry_run else ""))

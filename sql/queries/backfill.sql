@@ -56,3 +56,41 @@ UPDATE flights SET takeoff_enrichment = 'pending', updated_at = now() WHERE id =
 
 -- name: set_pending_landing_enrichment
 UPDATE flights SET landing_enrichment = 'pending', updated_at = now() WHERE id = %s
+
+-- name: range_fixes
+-- The fixes the tracker reads again, in the order ingest met them: by receive time
+-- (a fix relayed late was seen late, and the tracker's answer depends on that), then
+-- position time (chunk exclusion by time; the server sorts). NULL aircraft: all.
+SELECT x.aircraft_id, x.time, x.received_at, x.source, x.latitude, x.longitude,
+       x.altitude_m, x.ground_speed_kmh, x.track_deg, x.climb_rate_ms, x.turn_rate_degs,
+       x.on_ground, x.signal_db, x.flight_id, a.aircraft_type
+  FROM fixes x JOIN aircraft a ON a.id = x.aircraft_id
+ WHERE x.time >= %(start)s AND x.time < %(end)s
+   AND (%(aircraft)s::bigint[] IS NULL OR x.aircraft_id = ANY(%(aircraft)s::bigint[]))
+ ORDER BY x.received_at, x.time, x.aircraft_id
+
+-- name: range_flights
+-- The stored flights of the range, with the columns the tracker writes.
+SELECT id, aircraft_id, source, callsign, started_at, takeoff_time, takeoff_latitude,
+       takeoff_longitude, takeoff_altitude_m, landing_time, landing_latitude,
+       landing_longitude, landing_altitude_m, last_fix_at, last_latitude, last_longitude,
+       timed_out_at, spurious_reason, end_reason, towed_by_flight_id, towed_by_aircraft_id,
+       tow_release_time, tow_release_altitude_m
+  FROM flights
+ WHERE started_at >= %(since)s AND started_at < %(until)s
+   AND (%(aircraft)s::bigint[] IS NULL OR aircraft_id = ANY(%(aircraft)s::bigint[]))
+
+-- name: referencing_flights
+-- Flights towed by one of these (deleting a tow flight clears their link).
+SELECT id FROM flights WHERE towed_by_flight_id = ANY(%s::uuid[])
+
+-- name: delete_flights
+DELETE FROM flights WHERE id = ANY(%s::uuid[])
+
+-- name: repoint_fixes
+-- One chunk of fixes to their flight; unchanged rows are not rewritten, so a re-run
+-- continues where an interrupted one stopped.
+UPDATE fixes x SET flight_id = u.flight_id
+  FROM unnest(%s::bigint[], %s::timestamptz[], %s::uuid[]) AS u(aircraft_id, time, flight_id)
+ WHERE x.aircraft_id = u.aircraft_id AND x.time = u.time
+   AND x.flight_id IS DISTINCT FROM u.flight_id
