@@ -3,7 +3,9 @@
 flights_daily and airport_movements_daily group by the UTC date (an immutable
 expression two new indexes serve, so `soar stats --days N` reads N days of flights);
 new views: flights per hour, flight durations, runway use, flights per aircraft, tows
-per tow plane, enrichment coverage and failures; queue_health over pgmq.metrics_all().
+per tow plane, enrichment coverage and failures; queue_health over pgmq.metrics_all();
+the read-only role reads flights without the callsign, and flights_public with the
+callsign masked for aircraft not identified (as aircraft_public masks it).
 The downgrade drops them and restores the 0006 versions of the two replaced views.
 
 Revision ID: 0007
@@ -29,8 +31,10 @@ UPGRADE_FILES: tuple[str, ...] = (
     "views/enrichment_coverage_daily.sql",
     "functions/queue_health_v1.sql",
     "views/queue_health.sql",
+    "schema/081_flights_public.sql",
 )
 DOWNGRADE_FILES: tuple[str, ...] = (
+    "schema/081_down.sql",
     "schema/080_down.sql",
     "views/airport_movements_daily.sql",
     "views/flights_daily_v2.sql",
