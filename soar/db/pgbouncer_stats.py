@@ -72,3 +72,50 @@ def read(url: str) -> tuple[list[Pool], list[DatabaseStats]]:
                                int(s["avg_query_time"]) / 1e3)
                  for s in stats if s["database"] != "pgbouncer"]
     return out_pools, out_stats
+
+
+class PgBouncerCollector:
+    """Prometheus collector: PgBouncer's pools, read from its console at each scrape
+    (a scrape that cannot reach it yields `soar_pgbouncer_up 0` and nothing else, so a
+    dashboard shows the gap instead of stale numbers)."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        up = GaugeMetricFamily("soar_pgbouncer_up", "1 when PgBouncer's console answered")
+        try:
+            pools, dbs = read(self.url)
+        except SoarError:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        labels = ["database", "user"]
+        families = {
+            "clients_active": "Client connections linked to a server connection",
+            "clients_waiting": "Client connections waiting for a server connection",
+            "servers_active": "Server connections linked to a client",
+            "servers_idle": "Server connections idle and ready",
+            "servers_used": "Server connections idle, to be checked before reuse",
+        }
+        for field, text in families.items():
+            g = GaugeMetricFamily(f"soar_pgbouncer_{field}", text, labels=labels)
+            for p in pools:
+                g.add_metric([p.database, p.user], getattr(p, field))
+            yield g
+        wait = GaugeMetricFamily("soar_pgbouncer_max_wait_seconds",
+                                 "How long the oldest waiting client has waited",
+                                 labels=labels)
+        for p in pools:
+            wait.add_metric([p.database, p.user], p.max_wait_s)
+        yield wait
+        avg = GaugeMetricFamily("soar_pgbouncer_wait_avg_ms",
+                                "Average client wait per transaction over the last stats "
+                                "period", labels=["database"])
+        for d in dbs:
+            avg.add_metric([d.database], d.wait_avg_ms)
+        yield avg
