@@ -16,13 +16,16 @@ import psycopg
 import typer
 
 from soar import __version__, db
+from soar.cli.backfill import backfill_app
 from soar.cli.database import db_app
 from soar.cli.demo import demo
 from soar.cli.flights import flights_app
 from soar.cli.imports import import_app
 from soar.cli.ingest import replay, run
+from soar.cli.pgbouncer import pgbouncer_app
 from soar.cli.queues import queue_app
 from soar.cli.simulate import simulate
+from soar.cli.stats import stats
 from soar.cli.workers import worker_command
 from soar.errors import SoarError, first_line
 
@@ -42,12 +45,15 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
 app.add_typer(queue_app, name="queue")
+app.add_typer(pgbouncer_app, name="pgbouncer")
+app.add_typer(backfill_app, name="backfill")
 app.command("worker")(_as_component("worker", worker_command))
 app.command()(_as_component("ingest", replay))
 app.command()(_as_component("ingest", run))
 app.add_typer(flights_app, name="flights")
 app.command()(demo)
 app.command()(simulate)
+app.command()(stats)
 
 
 def _version(value: bool) -> None:

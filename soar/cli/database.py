@@ -62,6 +62,39 @@ def downgrade(revision: str = typer.Argument("base")) -> None:
 
 
 @db_app.command()
+def current() -> None:
+    """The revision the database is at."""
+    typer.echo(migrate.current(db.admin_url()) or "none (run `soar db upgrade`)")
+
+
+@db_app.command()
+def history() -> None:
+    """Every migration, oldest first; the one the database is at is marked."""
+    at = migrate.current(db.admin_url())
+    for r in migrate.history():
+        typer.echo(f"{'*' if r.revision == at else ' '} {r.revision}  {r.title}")
+
+
+@db_app.command()
+def prune(
+    older_than: str = typer.Option(..., help="Drop fixes older than this: 45d, 12h, 2w."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the chunks, drop nothing."),
+) -> None:
+    """Drop whole chunks of fixes older than the age (flights are kept)."""
+    from soar.db import retention
+
+    result = retention.prune(db.admin_url(), retention.parse_age(older_than), dry_run)
+    verb = "would drop" if dry_run else "dropped"
+    rows = f" ({result.fixes} fixes)" if result.fixes is not None else ""
+    typer.echo(f"{verb} {len(result.chunks)} chunks of fixes older than {result.older_than}{rows}")
+    for name in result.chunks:
+        typer.echo(f"  {name}")
+    if result.busy:
+        typer.echo(f"{len(result.busy)} chunks in use, left for the next prune: "
+                   f"{', '.join(result.busy)}")
+
+
+@db_app.command()
 def url(role: str = typer.Option("admin", help="admin, ingest, worker or readonly")) -> None:
     """Print the connection URL (no password) for a role."""
     typer.echo(db.redact(db.admin_url() if role == "admin" else db.role_url(role)))

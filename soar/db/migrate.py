@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from alembic.config import Config
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
@@ -53,3 +55,20 @@ def head() -> str:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+class Revision(NamedTuple):
+    revision: str
+    down_revision: str | None
+    title: str          # the first line of the migration's docstring
+
+
+def history() -> list[Revision]:
+    """Every revision, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(_config())
+    out = [Revision(s.revision, s.down_revision, (s.doc or "").strip().splitlines()[0]
+                    if (s.doc or "").strip() else "")
+           for s in scripts.walk_revisions()]
+    return out[::-1]

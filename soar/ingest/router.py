@@ -624,6 +624,10 @@ class Pipeline:
                 kept = self.batch.fixes[seen[1]]
                 if (fix.signal_db or -1e9) > (kept.signal_db or -1e9):
                     fix.flight_id = kept.flight_id
+                    # received_at stays the first copy's: when soar first heard the
+                    # position, the order the tracker met it in (soar backfill flights
+                    # reads fixes again in that order).
+                    fix.received_at = kept.received_at
                     self.batch.fixes[seen[1]] = fix
             return
         bucket[aid] = (self._batch_no, len(self.batch.fixes))

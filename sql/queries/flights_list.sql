@@ -1,12 +1,13 @@
 -- `soar flights list`: flights with their aircraft, airports, runways, places and tow.
 -- Parameters: since (timestamptz or NULL), address (int or NULL), limit.
 -- Aircraft are read through aircraft_public (the read-only role's only way to them),
--- which hides the registration of aircraft not identified in the device database; the
--- flight's callsign is hidden the same way (an ADS-B callsign is often the registration).
+-- which hides the registration of aircraft not identified in the device database; and
+-- flights through flights_public, which hides their callsign the same way (an ADS-B
+-- callsign is often the registration).
 SELECT f.id,
        lpad(upper(to_hex(a.address)), 6, '0')                    AS aircraft_address,
        a.registration,
-       CASE WHEN a.identified THEN f.callsign END                AS callsign,
+       f.callsign,                                      -- masked by flights_public
        f.takeoff_time,
        f.landing_time,
        f.timed_out_at,
@@ -28,7 +29,7 @@ SELECT f.id,
        f.spurious_reason,
        f.takeoff_enrichment,
        f.landing_enrichment
-FROM flights f
+FROM flights_public f
 JOIN aircraft_public a         ON a.id = f.aircraft_id
 LEFT JOIN aircraft_public tow  ON tow.id = f.towed_by_aircraft_id
 LEFT JOIN airports dep         ON dep.id = f.departure_airport_id
