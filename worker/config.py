@@ -65,6 +65,10 @@ class WorkerConfig:
     regeocode_interval_s: float = 10.0
     committed_ids_kept: int = 1000      # msg ids of the latest completions kept in Stats
     metrics_interval_s: float = 5.0     # queue depth / age gauges refresh
+    # Retention without cron: every prune_every_s (at start, then on that period) drop
+    # the chunks of fixes older than prune_keep_s (soar.db.retention; 0: off).
+    prune_every_s: float = 0.0
+    prune_keep_s: float = 0.0
     # Monitoring without cron: the worker itself warns when the queue falls behind
     # (oldest visible message older than this) or dead letters are waiting.
     backlog_warning_s: float = 300.0

@@ -59,6 +59,7 @@ from worker.config import WorkerConfig
 from worker.enrich import Deferred, Enricher, Enrichment, PermanentError, parse
 from worker.geocode import Geocoder
 from worker.pelias import CircuitBreaker, PeliasClient
+from worker.retention import Pruner
 
 log = logging.getLogger(__name__)
 BACKLOG_WARNING_EVERY_S = 60.0
@@ -593,6 +594,12 @@ def run_workers(url: str, config: WorkerConfig, threads: int = 1, drain: bool = 
                                 [w.wake for w in workers], stop))
     if geocoder.pelias is not None and config.regeocode_batch > 0:
         helpers.append(Regeocoder(pool, geocoder, config, stats, stop))
+    if config.prune_every_s > 0:
+        pruner = Pruner(url, config, stop)
+        if drain:
+            pruner.prune_once()             # a drain is one round: prune once, first
+        else:
+            helpers.append(pruner)
     for h in helpers:
         h.start()
 

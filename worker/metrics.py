@@ -55,6 +55,34 @@ QUEUE_OLDEST_AGE = Gauge("soar_worker_queue_oldest_age_seconds",
                          "Age of the oldest message in the queue, seconds.", ["queue"])
 
 
-def serve(port: int, addr: str = "127.0.0.1") -> None:
-    """Expose /metrics over HTTP (a daemon thread)."""
+# Label values known in advance, exported at 0 from the start: a rate() over a series
+# that appears only with its first event misses that event, and a dashboard panel
+# would show nothing rather than zero.
+PELIAS_FAILURE_REASONS = ("timeout", "connection", "http_5xx", "http_4xx", "malformed",
+                          "redirect", "too_large", "error", "circuit_open")
+LOOKUP_RESULTS = ("cache", "pelias", "places", "fallback", "shared")
+
+
+def _initialise_labels() -> None:
+    from worker.enrich import EVENTS  # enrich imports this module
+
+    for event in EVENTS:
+        ENRICHMENT_LATENCY.labels(event)
+        ENRICHMENT_DELAY.labels(event)
+        MESSAGES_PROCESSED.labels(event)
+    for reason in PELIAS_FAILURE_REASONS:
+        PELIAS_FAILURE.labels(reason)
+    for result in LOOKUP_RESULTS:
+        GEOCODE_LOOKUPS.labels(result)
+
+
+def serve(port: int, addr: str = "127.0.0.1", pgbouncer_stats_url: str | None = None) -> None:
+    """Expose /metrics over HTTP (a daemon thread); with `pgbouncer_stats_url`, PgBouncer's
+    pools too (soar.db.pgbouncer_stats.PgBouncerCollector, read at each scrape)."""
+    _initialise_labels()
+    if pgbouncer_stats_url:
+        from prometheus_client import REGISTRY
+
+        from soar.db.pgbouncer_stats import PgBouncerCollector
+        REGISTRY.register(PgBouncerCollector(pgbouncer_stats_url))
     start_http_server(port, addr=addr)

@@ -4,7 +4,8 @@ flights_daily and airport_movements_daily group by the UTC date (an immutable
 expression two new indexes serve, so `soar stats --days N` reads N days of flights);
 new views: flights per hour, flight durations, runway use, flights per aircraft, tows
 per tow plane, enrichment coverage and failures; queue_health over pgmq.metrics_all();
-the read-only role reads flights without the callsign, and flights_public with the
+retention functions the worker may call (old fix chunks only); the read-only role
+reads flights without the callsign, and flights_public with the
 callsign masked for aircraft not identified (as aircraft_public masks it).
 The downgrade drops them and restores the 0006 versions of the two replaced views.
 
@@ -31,6 +32,7 @@ UPGRADE_FILES: tuple[str, ...] = (
     "views/enrichment_coverage_daily.sql",
     "functions/queue_health_v1.sql",
     "views/queue_health.sql",
+    "functions/drop_fix_chunk_v1.sql",
     "schema/081_flights_public.sql",
 )
 DOWNGRADE_FILES: tuple[str, ...] = (

@@ -55,22 +55,40 @@ def worker_command(
     metrics_port: Optional[int] = typer.Option(
         None, "--metrics-port", envvar="SOAR_WORKER_METRICS_PORT", show_envvar=True,
         help="Serve Prometheus metrics on 127.0.0.1:PORT."),
+    pgbouncer_stats_url: Optional[str] = typer.Option(
+        None, "--pgbouncer-stats-url", envvar="SOAR_PGBOUNCER_STATS_URL", show_envvar=True,
+        help="With --metrics-port: also export PgBouncer's pools (soar_pgbouncer_*), read "
+             "from its console as this stats_users login at each scrape."),
+    prune_every: Optional[str] = typer.Option(
+        None, "--prune-every", help="Drop old fixes at start and then this often (e.g. 1d)."),
+    keep: Optional[str] = typer.Option(
+        None, "--keep", help="With --prune-every: the age of the fixes kept (e.g. 45d)."),
 ) -> None:
     """Enrich flights: airports, runways and locations, from the flight_enrichment queue."""
+    from soar.db import retention
     from worker import metrics
     from worker.checks import check_database
     from worker.config import WorkerConfig
     from worker.loop import run_workers
 
-    config = WorkerConfig.from_env(concurrency=concurrency, db_connections=db_connections,
+    if (prune_every is None) != (keep is None):
+        raise SoarError("--prune-every and --keep go together, e.g. --prune-every 1d --keep 45d")
+    prune = {}
+    if prune_every is not None:
+        prune = {"prune_every_s": retention.parse_duration(prune_every, "--prune-every")
+                 .total_seconds(),
+                 "prune_keep_s": retention.parse_age(keep).total_seconds()}
+    config = WorkerConfig.from_env(**prune, concurrency=concurrency, db_connections=db_connections,
                                    batch_size=batch_size, visibility_timeout_s=visibility_timeout,
                                    max_attempts=max_attempts, poll_interval_s=poll_interval,
                                    max_wait_s=max_wait, listen=listen, pelias_url=pelias_url)
     url = db.role_url("worker")
     check_database(url, need_places=not config.pelias_url)
+    if pgbouncer_stats_url and not metrics_port:
+        raise SoarError("--pgbouncer-stats-url exports through --metrics-port: give both")
     if metrics_port:
         try:
-            metrics.serve(metrics_port)
+            metrics.serve(metrics_port, pgbouncer_stats_url=pgbouncer_stats_url)
         except OSError as exc:
             raise SoarError(f"cannot serve metrics on 127.0.0.1:{metrics_port}: {exc.strerror}; "
                             "choose another --metrics-port") from None

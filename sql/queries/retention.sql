@@ -1,15 +1,11 @@
--- Retention of fixes (soar.db.retention): whole chunks only.
+-- Retention of fixes (soar.db.retention): whole chunks only, through the functions of
+-- sql/functions/drop_fix_chunk_v1.sql (the worker's login may call them).
 
 -- name: cutoff
 SELECT now() - %s::interval
 
--- name: chunks_older_than
--- The chunks wholly older than the cut-off; their rows are counted only when asked
--- (a dry run: counting scans them).
-SELECT c::text,
-       CASE WHEN %s THEN (SELECT count(*) FROM fixes f WHERE f.tableoid = c::regclass) END,
-       n.nspname, k.relname
-  FROM show_chunks('fixes', older_than => %s::timestamptz) AS c
-  JOIN pg_class k ON k.oid = c::regclass
-  JOIN pg_namespace n ON n.oid = k.relnamespace
- ORDER BY 1
+-- name: old_chunks
+SELECT chunk::text, fixes FROM old_fix_chunks_v1(%s::interval, %s)
+
+-- name: drop_chunk
+SELECT drop_fix_chunk_v1(%s::regclass, %s::interval)

@@ -2,6 +2,8 @@
 -- (flights_daily, airport_movements_daily) are re-created by the files the downgrade
 -- applies after this one; they cannot replace views whose columns changed type.
 DROP VIEW IF EXISTS queue_health;
+DROP FUNCTION IF EXISTS drop_fix_chunk_v1(regclass, interval);
+DROP FUNCTION IF EXISTS old_fix_chunks_v1(interval, boolean);
 DROP FUNCTION IF EXISTS queue_health_v1();
 DROP VIEW IF EXISTS enrichment_failures;
 DROP VIEW IF EXISTS enrichment_coverage_daily;
