@@ -23,6 +23,10 @@ AIRCRAFT = aircraft_id(2, 1)
 
 @pytest.fixture
 def history(conn):
+    return fill(conn)
+
+
+def fill(conn):
     """PER_DAY fixes at noon of each of the last DAYS days (one chunk each) and a
     flight on the oldest day."""
     conn.execute("INSERT INTO aircraft (id, address, address_type) VALUES (%s, 1, 2)", (AIRCRAFT,))
@@ -111,3 +115,48 @@ def test_a_chunk_someone_is_reading_is_left_for_the_next_prune_instead_of_waitin
     result = retention.prune(database.url(), retention.parse_age("4d"))
     assert result.chunks == [oldest] and result.busy == []
     assert count(history, "SELECT count(*) FROM fixes") == (DAYS - 4) * PER_DAY
+
+
+def test_the_worker_prunes_on_its_own_schedule_with_its_own_login(refdb):
+    """`soar worker --prune-every 1d --keep 4d --drain`: the worker's login (no ownership
+    of fixes) drops the old chunks through drop_fix_chunk_v1, and nothing newer."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOAR_")}
+    env.update(SOAR_DATABASE_URL=refdb.url(), SOAR_WORKER_DATABASE_URL=refdb.url("worker"))
+    history = fill(refdb.connect())
+    history.rollback()
+    out = subprocess.run([SOAR, "worker", "--drain", "--prune-every", "1d", "--keep", "4d"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "retention: dropped 4 chunk(s)" in out.stderr
+    assert count(history, "SELECT count(*) FROM fixes") == (DAYS - 4) * PER_DAY
+    history.close()
+
+
+def test_the_worker_login_may_drop_old_fix_chunks_and_nothing_else(database, history):
+    import psycopg
+    newest = history.execute("SELECT max(c::text) FROM show_chunks('fixes', newer_than => "
+                             "now() - interval '2 days') c").fetchone()[0]
+    history.rollback()
+    with psycopg.connect(database.url("worker"), autocommit=True) as w:
+        # Not old enough: refused quietly (false), the chunk stays.
+        assert w.execute("SELECT drop_fix_chunk_v1(%s::regclass, interval '2 days')",
+                         (newest,)).fetchone()[0] is False
+        # Less than a day of fixes kept: an error.
+        with pytest.raises(psycopg.errors.RaiseException):
+            w.execute("SELECT drop_fix_chunk_v1(%s::regclass, interval '1 hour')", (newest,))
+        # Not a chunk of fixes: false.
+        assert w.execute("SELECT drop_fix_chunk_v1('flights'::regclass, interval '2 days')"
+                         ).fetchone()[0] is False
+        # And no DROP of its own.
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            w.execute(sql.SQL("DROP TABLE {}").format(sql.SQL(newest)))
+    assert count(history, "SELECT count(*) FROM show_chunks('fixes')") == DAYS
+    assert count(history, "SELECT count(*) FROM flights") == 1
+
+
+def test_prune_every_without_keep_names_both(database):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOAR_")}
+    env.update(SOAR_DATABASE_URL=database.url(), SOAR_WORKER_DATABASE_URL=database.url("worker"))
+    out = subprocess.run([SOAR, "worker", "--prune-every", "1d"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "--prune-every and --keep go together" in out.stderr
