@@ -87,8 +87,10 @@ def test_every_metric_the_dashboard_queries_is_exported(pg_cluster, refdb, share
     bouncer = Bouncer(pg_cluster, free_port())
     bouncer.start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOAR_")}
+    # The worker goes through PgBouncer (transaction pooling, as in production): its
+    # pool is what the PgBouncer panels show.
     env.update(SOAR_DATABASE_URL=refdb.url(), SOAR_INGEST_DATABASE_URL=refdb.url("ingest"),
-               SOAR_WORKER_DATABASE_URL=refdb.url("worker"),
+               SOAR_WORKER_DATABASE_URL=bouncer.url(refdb.name, user="soar_worker"),
                SOAR_HOME=str(Path(refdb.cluster.home) / f"home-{refdb.name}"))
     with refdb.connect() as c:
         refdata.add_winch_flight(c, shared_data, "DDEFF7")     # work for the worker
