@@ -581,7 +581,7 @@ def main() -> None:
     ap.add_argument("--latencies", default="0,5,30", help="fake Pelias latencies, seconds")
     ap.add_argument("--grace", type=float, default=10.0,
                     help="seconds a run may take after the feed ends before it is cut off")
-    ap.add_argument("--drain-ceiling", type=float, default=30.0,
+    ap.add_argument("--drain-ceiling", type=float, default=20.0,
                     help="seconds the worker gets after the run to empty the queue")
     ap.add_argument("--worker-args", default="", help="extra `soar worker` options")
     ap.add_argument("--no-burst", action="store_true", help="skip the worker burst figure")
