@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTHON ?= python3
 
-.PHONY: setup system venv run test lint unit bench clean
+.PHONY: setup system venv run test lint unit bench bench-incident clean
 
 setup: system venv
 
@@ -36,6 +36,13 @@ unit: venv
 
 bench: setup
 	$(BIN)/python bench/ingest.py
+
+# The incident benchmark (docs/benchmarks.md): the pipeline and a synchronous baseline
+# of the old design on the same simulated load, Pelias at 0, 5 and 30 s; prints JSON,
+# draws .soar/bench-incident/incident.png (matplotlib: the `bench` extra).
+bench-incident: setup
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python bench/incident.py
 
 clean:
 	-$(BIN)/soar db stop

@@ -1,0 +1,60 @@
+"""The incident benchmark's pieces on a tiny load (`bench/incident.py --quick`): it
+runs end to end with its own cluster, fake Pelias and `soar worker` subprocesses,
+prints the JSON line with every key figure, accounts for every message offered in
+every run, and its synchronous baseline really calls Pelias inline (the fake counts
+the requests). No speed is asserted: the figures are the benchmark's to report."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = ("throughput_ratio_pelias30_vs_pelias0", "throughput_ratio_pipeline_vs_sync_pelias30",
+        "create_flight_p99_ms", "complete_flight_p99_ms", "router_queue_max_fill",
+        "enrichment_lag_p99_s", "detection_missed", "detection_extra",
+        "enrichment_events_per_s_pelias200ms", "runs")
+
+
+def test_incident_benchmark_quick(tmp_path):
+    png = tmp_path / "chart.png"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "incident.py"), "--quick",
+                           "--out", str(tmp_path / "out"), "--png", str(png)],
+                          capture_output=True, text=True, timeout=540, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in KEYS:
+        assert key in result, key
+    runs = result["runs"]
+    assert {(r["design"], r["pelias_latency_s"]) for r in runs} == {
+        (d, lat) for d in ("pipeline", "sync") for lat in (0.0, 5.0, 30.0)}
+    offered = result["load"]["offered"]
+    assert offered == result["load"]["aprs_lines"] + result["load"]["frames"] > 0
+    for r in runs:
+        acc = r["accounting"]
+        # Every message offered reached the router or was dropped at its queue, counted;
+        # every one of them has an outcome.
+        assert r["offered"] == r["messages_in"] == offered, r["design"]
+        assert acc["balanced"] and acc["unaccounted"] == 0 and acc["in_flight"] == 0, acc
+        assert acc["dropped"].get("queue_full", 0) == r["dropped_queue_full"]
+        assert r["failed"] is None
+        assert r["fixes_written"] > 0
+        assert r["detection"]["takeoff"]["truth"] > 0
+    sync = [r for r in runs if r["design"] == "sync"]
+    for r in sync:
+        s = r["sync"]
+        # The inline enrichment happened, inside the writer: the fake saw each call.
+        assert s["detect_runway_calls"] >= 1, s
+        assert r["pelias_requests"] >= 1
+        assert r["pelias_requests"] == s["pelias_calls"] + s["pelias_failures"], (r, s)
+    answered = next(r for r in sync if r["pelias_latency_s"] == 0.0)
+    assert answered["sync"]["pelias_calls"] == answered["sync"]["events_enriched_inline"] >= 1
+    for r in runs:
+        if r["design"] == "pipeline":
+            assert r["sync"] is None and r["enrichment"] is not None
+            assert r["enrichment"]["archived"] + r["enrichment"]["still_queued"] > 0
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert result["png"] == str(png) and png.stat().st_size > 0
