@@ -71,7 +71,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -93,8 +92,7 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from bench.baseline import SyncEnrichment  # noqa: E402
-from helpers.fake_pelias import FakePelias  # noqa: E402
-from helpers.paths import SHARED_DATA  # noqa: E402
+from bench.worker import PeliasProcess, measure_burst  # noqa: E402
 from soar import ingest  # noqa: E402
 from soar.db import embedded, migrate  # noqa: E402
 from soar.ingest.router import PipelineConfig  # noqa: E402
@@ -103,7 +101,6 @@ from soar.products.flights import fetch  # noqa: E402
 from soar.reference import airports, places  # noqa: E402
 from soar.simulate import Profile, SimConfig, read_truth, record, replay_chunks, score  # noqa: E402
 
-PELIAS_RESPONSES = SHARED_DATA / "pelias"
 START = datetime(2024, 6, 15, 10, 0, tzinfo=timezone.utc)
 TEMPLATE = "incident_template"
 SAMPLE_S = 0.1          # queue depth / throughput sampling period
@@ -270,11 +267,11 @@ def enrichment_lags(url: str) -> tuple[list[float], list[float]]:
 
 # -- one run ----------------------------------------------------------------------------
 
-def run_once(cluster, load: Load, fake: FakePelias, design: str, latency_s: float, args,
+def run_once(cluster, load: Load, fake: PeliasProcess, design: str, latency_s: float, args,
              out: Path) -> dict:
     name = f"incident_{design}_{str(latency_s).replace('.', '_')}"
     clone(cluster, name)
-    fake.delay_s = latency_s
+    fake.set_delay(latency_s)
     requests_before = fake.count
     stats = IngestStats()
     config = PipelineConfig(drop_after_s=0, shutdown_deadline_s=args.grace + 600)
@@ -451,21 +448,13 @@ def _series(rows: list) -> dict:
 
 # -- the worker's burst figure ----------------------------------------------------------
 
-def enrichment_events_per_s_pelias200ms(cluster: embedded.Cluster, fake: FakePelias) -> dict:
+def enrichment_events_per_s_pelias200ms(cluster: embedded.Cluster, fake: PeliasProcess) -> dict:
     """The worker's burst figure: bench/worker.py's `measure_burst` (the one-minute
     OGN capture's 2,212 enrichment events drained with default settings, in a scratch
-    database of this cluster) against the fake Pelias answering in 0.2 s. Returns its
-    result ({"events_per_s": ..., ...}), or {"events_per_s": None, "skipped": why}
-    when bench/worker.py has no `measure_burst`."""
-    spec = importlib.util.spec_from_file_location("bench_worker", ROOT / "bench" / "worker.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    measure = getattr(module, "measure_burst", None)
-    if measure is None:
-        return {"events_per_s": None, "skipped": "bench/worker.py has no measure_burst"}
-    fake.delay_s = 0.2
+    database of this cluster) against the fake Pelias answering in 0.2 s."""
+    fake.set_delay(0.2)
     t0 = time.monotonic()
-    result = dict(measure(cluster.url(), fake.url))
+    result = dict(measure_burst(cluster.url(), fake.url))
     result["bench_s"] = round(time.monotonic() - t0, 1)
     print(f"burst: {result.get('events_per_s')} events/s at 0.2 s ({result['bench_s']} s)",
           file=sys.stderr)
@@ -606,7 +595,8 @@ def main() -> None:
         # No TimescaleDB scheduler connected to the template while it is cloned.
         "timescaledb.max_background_workers": "0"})
     runs: list[dict] = []
-    fake = FakePelias(PELIAS_RESPONSES).start()
+    # In a process of its own: serving Pelias costs the pipeline no CPU or GIL here.
+    fake = PeliasProcess(0.0)
     try:
         cluster.start()
         prepare_template(cluster)
@@ -617,7 +607,7 @@ def main() -> None:
                  if args.no_burst or args.quick
                  else enrichment_events_per_s_pelias200ms(cluster, fake))
     finally:
-        fake.stop()
+        fake.close()
         cluster.stop()
         shutil.rmtree(home, ignore_errors=True)
     summary = summarise(runs, latencies, args, load, burst)

@@ -249,7 +249,7 @@ def _steady(url: str, config: WorkerConfig, rate_per_s: float, duration_s: float
 
 # -- a fake Pelias in a process of its own ---------------------------------------------------
 
-def _serve_pelias(delay_s: float, port, ready) -> None:
+def _serve_pelias(delay_s: float, port, ready, control) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from helpers.fake_pelias import FakePelias
     from helpers.paths import SHARED_DATA
@@ -259,22 +259,45 @@ def _serve_pelias(delay_s: float, port, ready) -> None:
     fake.start()
     port.value = int(fake.url.rsplit(":", 1)[1])
     ready.set()
-    threading.Event().wait()
+    # Commands from the parent, answered in order: ("delay", s) -> None, ("count",) -> n.
+    while True:
+        try:
+            command = control.recv()
+        except EOFError:
+            return
+        if command[0] == "delay":
+            fake.delay_s = command[1]
+            control.send(None)
+        elif command[0] == "count":
+            control.send(fake.count)
 
 
 class PeliasProcess:
-    """tests/helpers/fake_pelias.py answering after delay_s, in a child process."""
+    """tests/helpers/fake_pelias.py answering after delay_s, in a child process (so
+    serving it costs the measured process no CPU or GIL); its latency can be changed
+    and its request count read, through a pipe."""
 
     def __init__(self, delay_s: float):
         ctx = multiprocessing.get_context("spawn")
         self._port = ctx.Value("i", 0)
         ready = ctx.Event()
-        self._proc = ctx.Process(target=_serve_pelias, args=(delay_s, self._port, ready),
-                                 daemon=True)
+        self._control, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve_pelias,
+                                 args=(delay_s, self._port, ready, child), daemon=True)
         self._proc.start()
         if not ready.wait(60):
             raise RuntimeError("the fake Pelias did not start")
         self.url = f"http://127.0.0.1:{self._port.value}"
+
+    def set_delay(self, delay_s: float) -> None:
+        self._control.send(("delay", delay_s))
+        self._control.recv()
+
+    @property
+    def count(self) -> int:
+        """Requests it has received (counted on arrival)."""
+        self._control.send(("count",))
+        return self._control.recv()
 
     def close(self) -> None:
         self._proc.terminate()
