@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pytest
+from psycopg import sql
 from pytest_postgresql.janitor import DatabaseJanitor
 
 from helpers.database import TestDatabase
@@ -35,16 +36,17 @@ SIM = SimConfig(start=datetime(2024, 6, 15, 9, 0, tzinfo=timezone.utc), duration
 # What ingest writes; not updated_at/created_at (the wall clock of the write) nor the
 # enrichment columns (the worker's, not running here).
 FLIGHT_COLUMNS = (
-    "id, aircraft_id, source, callsign, started_at, takeoff_time, takeoff_latitude, "
-    "takeoff_longitude, takeoff_altitude_m, landing_time, landing_latitude, landing_longitude, "
-    "landing_altitude_m, last_fix_at, last_latitude, last_longitude, timed_out_at, end_reason, "
-    "spurious_reason, towed_by_flight_id, towed_by_aircraft_id, tow_release_time, "
-    "tow_release_altitude_m")
+    "id", "aircraft_id", "source", "callsign", "started_at", "takeoff_time", "takeoff_latitude",
+    "takeoff_longitude", "takeoff_altitude_m", "landing_time", "landing_latitude",
+    "landing_longitude", "landing_altitude_m", "last_fix_at", "last_latitude", "last_longitude",
+    "timed_out_at", "end_reason", "spurious_reason", "towed_by_flight_id",
+    "towed_by_aircraft_id", "tow_release_time", "tow_release_altitude_m")
 # Receivers named only by fixes get the wall clock of their first write as first/last
 # seen (soar/ingest/writer.py), so those two differ between any two runs.
-RECEIVER_COLUMNS = "name, latitude, longitude, altitude_m, version, platform, status"
-AIRCRAFT_COLUMNS = ("id, address, address_type, aircraft_type, category, registration, "
-                    "callsign, model, first_seen, last_seen, tracked")
+RECEIVER_COLUMNS = ("name", "latitude", "longitude", "altitude_m", "version", "platform",
+                    "status")
+AIRCRAFT_COLUMNS = ("id", "address", "address_type", "aircraft_type", "category",
+                    "registration", "callsign", "model", "first_seen", "last_seen", "tracked")
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +81,15 @@ def _summary(proc: subprocess.Popen) -> dict:
     return json.loads(out)
 
 
-def _rows(conn, query: str) -> list:
+def _rows(conn, query) -> list:
     return conn.execute(query).fetchall()
+
+
+def _table(table: str, columns: tuple[str, ...]) -> sql.Composed:
+    """Every row of `table` (those columns), ordered by the first."""
+    return sql.SQL("SELECT {} FROM {} ORDER BY {}").format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(table),
+        sql.Identifier(columns[0]))
 
 
 def test_two_shards_store_exactly_what_one_process_stores(
@@ -91,7 +100,7 @@ def test_two_shards_store_exactly_what_one_process_stores(
         procs = [_replay(sharded, recording, tmp_path / "spool-shards", f"{k}/2") for k in (0, 1)]
         shards = [_summary(p) for p in procs]
         with database.connect() as a, sharded.connect() as b:
-            flights = f"SELECT {FLIGHT_COLUMNS} FROM flights ORDER BY id"
+            flights = _table("flights", FLIGHT_COLUMNS)
             fa, fb = _rows(a, flights), _rows(b, flights)
             # By aircraft and second: de-duplication keeps one fix per aircraft per
             # second, the best heard while its batch is open, so which copy (OGN or
@@ -99,9 +108,9 @@ def test_two_shards_store_exactly_what_one_process_stores(
             fixes = ("SELECT aircraft_id, date_trunc('second', time), count(*) FROM fixes "
                      "GROUP BY 1, 2 ORDER BY 1, 2")
             xa, xb = _rows(a, fixes), _rows(b, fixes)
-            receivers = f"SELECT {RECEIVER_COLUMNS} FROM receivers ORDER BY name"
+            receivers = _table("receivers", RECEIVER_COLUMNS)
             ra, rb = _rows(a, receivers), _rows(b, receivers)
-            aircraft = f"SELECT {AIRCRAFT_COLUMNS} FROM aircraft ORDER BY id"
+            aircraft = _table("aircraft", AIRCRAFT_COLUMNS)
             aa, ab = _rows(a, aircraft), _rows(b, aircraft)
             tows = _rows(a, "SELECT g.aircraft_id, g.towed_by_aircraft_id FROM flights g "
                             "WHERE g.towed_by_flight_id IS NOT NULL")
