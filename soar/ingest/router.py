@@ -31,12 +31,16 @@ Sharding (`shard`, soar.ingest.shard): the router keeps the messages its shard o
 and counts the others as dropped (`other_shard`); Mode-S frames are sorted by
 address before their decode. Aerotows pair a glider with a tow plane that another
 shard may own, so the tracker also follows other shards' OGN gliders and tow planes
-("shadow" aircraft: tracked, never written, their fixes counted as `other_shard`
-like the rest). Their flight writes are dropped, except one: when an owned glider's
-tow op names a shadow tow plane's flight, that flight's CreateFlight (same
-deterministic id and row as its own shard makes) and a bare aircraft row are written
-first, so the tow link never waits for the other shard's commit; whichever commits
-first stores the row, the other's insert changes nothing (a counted replay skip).
+("shadow" aircraft: tracked, their fixes never written, counted as `other_shard`
+like the rest). A shadow glider's flight writes are dropped (its shard writes them,
+tow links included). A shadow tow plane's (OGN type 2 or 8, not an ICAO address: see
+_add_ops) are written here too, in the order its tracker made them, from each flight
+it saw take off (same deterministic id, same values as its own shard writes; a bare
+aircraft row first): so an owned glider's tow link never waits for the other
+shard's commit, and, the tow plane's earlier flight being closed by this shard too,
+its next takeoff is never refused as a second active flight. Whichever shard writes a create first
+stores it, the other's changes nothing (a counted replay skip); an update writes the
+same values twice.
 """
 
 from __future__ import annotations
@@ -76,7 +80,7 @@ from soar.records import (
     Source,
     split_aircraft_id,
 )
-from soar.tracker.ops import START_TAKEOFF, TOW, CreateFlight
+from soar.tracker.ops import START_TAKEOFF, CreateFlight
 from soar.tracker.rules import GLIDER, TOW_TYPES
 
 log = logging.getLogger(__name__)
@@ -96,6 +100,9 @@ SERVER_COMMENT = "server_comment"   # reject reason: an APRS-IS server line
 # OGN aircraft types another shard's aircraft is followed for (aerotow partners).
 _TOW_PARTIES = frozenset({GLIDER, *TOW_TYPES})
 _ICAO_ID = int(AddressType.ICAO) << 24    # aircraft id of an ICAO address, minus the address
+# A shadow tow plane's flight id is remembered (its updates written) this long after
+# its start (data time): longer than any tow plane flies.
+SHADOW_FLIGHTS_KEPT = timedelta(hours=12)
 
 
 class PipelineError(SoarError):
@@ -185,12 +192,14 @@ class Pipeline:
         self._closed = False
         self._dropping: set[str] = set()   # sources whose drops were logged (once a streak)
         # Sharding: None (or 1 shard) keeps everything. Shadow aircraft: id ->
-        # [first fix time, last fix time]; shadow takeoffs kept for a tow link: flight
-        # id -> CreateFlight (soar/ingest/shard.py, module docstring).
+        # [first fix time, last fix time, OGN aircraft type]; shadow tow planes'
+        # flights written here: flight id -> start; their aircraft rows handed to a
+        # batch (module docstring).
         self.shard = shard if shard is not None and shard.n > 1 else None
         stats.shard = str(shard) if shard is not None else None
         self._shadow: dict[int, list] = {}
-        self._shadow_takeoffs: dict = {}
+        self._shadow_flights: dict = {}
+        self._shadow_rows: set[int] = set()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -324,6 +333,7 @@ class Pipeline:
         # re-added meanwhile is just written again). dict.pop is atomic under the GIL.
         for aid in ids:
             self.aircraft.pop(aid, None)
+            self._shadow_rows.discard(aid)
 
     def _set_untracked(self, untracked: set[int]) -> None:
         # Called from the writer thread; the router reads the attribute (one reference
@@ -569,13 +579,11 @@ class Pipeline:
             if self._shadow:
                 for aid in [a for a, seen in self._shadow.items() if seen[1] < horizon]:
                     del self._shadow[aid]
-            if self._shadow_takeoffs:
-                # A tow link follows the takeoffs within the tracker's pairing window.
-                tc = self.tracker.cfg
-                since = newest - timedelta(seconds=2 * (tc.tow_window_s + tc.takeoff_window_s + 60))
-                for fid in [f for f, op in self._shadow_takeoffs.items()
-                            if op.row["started_at"] < since]:
-                    del self._shadow_takeoffs[fid]
+                self._shadow_rows &= self._shadow.keys()
+            if self._shadow_flights:
+                since = newest - SHADOW_FLIGHTS_KEPT
+                for fid in [f for f, t in self._shadow_flights.items() if t < since]:
+                    del self._shadow_flights[fid]
         excess = len(cache) - cfg.aircraft_cache_max
         if excess > 0:
             # Insertion order: the first keys are the rows written longest ago (a
@@ -725,32 +733,36 @@ class Pipeline:
                     flights[op.kind] += 1
             return
         for op in ops:
-            aid = op.row["aircraft_id"] if type(op) is CreateFlight else op.aircraft_id
+            create = type(op) is CreateFlight
+            aid = op.row["aircraft_id"] if create else op.aircraft_id
             if aid is None or shard.owns_address(aid & 0xFFFFFF):
-                if op.kind == TOW:
-                    self._tow_plane_first(op)
                 batch.flight_ops.append(op)
                 if count:
                     flights[op.kind] += 1
-            elif type(op) is CreateFlight and op.kind == START_TAKEOFF:
-                self._shadow_takeoffs[op.flight_id] = op
-
-    def _tow_plane_first(self, op) -> None:
-        """An owned glider's tow link to another shard's tow plane: that flight's row
-        (and a bare aircraft row: address only, first seen) goes first, in this batch."""
-        tow_aid = op.values["towed_by_aircraft_id"]
-        if self.shard.owns_address(tow_aid & 0xFFFFFF):
-            return
-        create = self._shadow_takeoffs.pop(op.values["towed_by_flight_id"], None)
-        if create is None:
-            return     # it took off before this process started: its shard stored it
-        seen = self._shadow.get(tow_aid)
-        if seen is not None and tow_aid not in self.batch.aircraft:
-            address_type, address = split_aircraft_id(tow_aid)
-            self.batch.aircraft[tow_aid] = AircraftRow(
-                tow_aid, address, address_type, None, None, None, None, None, seen[0])
-        self.batch.flight_ops.append(create)
-        self.stats.shadow_flights_written += 1
+                continue
+            seen = self._shadow.get(aid)
+            if seen is None or seen[2] not in TOW_TYPES or aid >> 24 == AddressType.ICAO:
+                # A glider: its shard writes it. An ICAO address: its ADS-B frames
+                # before it was followed went to its shard only, so this view of it
+                # may differ (its first fix, even its flights): its shard writes it.
+                continue
+            if create:
+                # Seen from the ground: the id its own shard makes. A flight first seen
+                # in the air here may be one its shard saw take off (a later start).
+                if op.kind != START_TAKEOFF:
+                    continue
+                self._shadow_flights[op.flight_id] = op.row["started_at"]
+                if aid not in self._shadow_rows:
+                    # Address and first fix only: what its shard's rows say wins (NULLs
+                    # keep it), and the first fix is the same one.
+                    address_type, address = split_aircraft_id(aid)
+                    batch.aircraft.setdefault(aid, AircraftRow(
+                        aid, address, address_type, None, None, None, None, None, seen[0]))
+                    self._shadow_rows.add(aid)
+            elif op.flight_id not in self._shadow_flights:
+                continue
+            batch.flight_ops.append(op)
+            self.stats.shadow_flight_ops += 1
 
     def _follow(self, kind: str, fix: Fix) -> None:
         """Another shard's fix: dropped (`other_shard`); an OGN glider's or tow plane's
@@ -773,9 +785,12 @@ class Pipeline:
             return
         bucket[aid] = (-1, -1)           # never this batch's: nothing to replace
         if seen is None:
-            seen = self._shadow[aid] = [fix.time, fix.time]
-        elif fix.time > seen[1]:
-            seen[1] = fix.time
+            seen = self._shadow[aid] = [fix.time, fix.time, fix.aircraft_type]
+        else:
+            if fix.time > seen[1]:
+                seen[1] = fix.time
+            if fix.aircraft_type is not None:
+                seen[2] = fix.aircraft_type
         self.stats.shadow_fixes += 1
         ops = self.tracker.process(fix)
         if ops:

@@ -115,11 +115,11 @@ class IngestStats:
     restored_fixes: int = 0
     # Sharding (soar.ingest.shard): this process's "K/N" (None: not sharded); other
     # shards' fixes the tracker followed (shadow aircraft, aerotow partners; counted
-    # as dropped `other_shard` too); shadow tow planes' flights written before the
-    # tow link that names them (also written by their own shard: one insert wins).
+    # as dropped `other_shard` too); flight writes of other shards' tow planes written
+    # here as well (their own shard writes the same: a create goes in once).
     shard: str | None = None
     shadow_fixes: int = 0
-    shadow_flights_written: int = 0
+    shadow_flight_ops: int = 0
 
     def reject(self, kind: str, reason: str, count: int = 1) -> None:
         self.rejected[(kind, reason)] += count
@@ -204,7 +204,7 @@ class IngestStats:
             "restored_batches": self.restored_batches,
             "restored_fixes": self.restored_fixes,
             **({"shard": self.shard, "shadow_fixes": self.shadow_fixes,
-                "shadow_flights_written": self.shadow_flights_written}
+                "shadow_flight_ops": self.shadow_flight_ops}
                if self.shard is not None else {}),
             "accounting": self.accounting(),
             "flights": dict(self.flights),
