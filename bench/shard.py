@@ -55,7 +55,9 @@ def _replays(cluster: embedded.Cluster, name: str, recording: Path, spool: Path,
     t0 = time.perf_counter()
     procs = []
     for shard in shards:
-        args = [sys.executable, "-m", "soar", "replay", str(recording), "--format", "sim", "--json"]
+        # The end of the input waits for every write (no spooling at a deadline).
+        args = [sys.executable, "-m", "soar", "replay", str(recording), "--format", "sim", "--json",
+                "--shutdown-deadline", "3600"]
         if shard:
             args += ["--shard", shard]
         procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -80,7 +82,8 @@ def _replays(cluster: embedded.Cluster, name: str, recording: Path, spool: Path,
     return {
         "processes": len(shards), "wall_s": round(wall, 2),
         "msgs_per_s": round(messages / wall), "fixes_per_s": round(fixes / wall),
-        "fixes_stored": fixes, "flights": flights, "cpu_s": sum(cpu),
+        "fixes_stored": fixes, "flights": flights, "cpu_s": round(sum(cpu), 2),
+        "spooled": sum(s["accounting"]["spooled"] for s in out),
         "per_process": [{"shard": s.get("shard"), "elapsed_s": s["elapsed_s"], "cpu_s": c,
                          "msgs_per_s": s["messages_per_s"],
                          "fixes_stored": s["accounting"]["fixes_stored"],
@@ -88,7 +91,9 @@ def _replays(cluster: embedded.Cluster, name: str, recording: Path, spool: Path,
                          "shadow_fixes": s.get("shadow_fixes", 0),
                          "shadow_flight_ops": s.get("shadow_flight_ops", 0),
                          "balanced": s["accounting"]["balanced"],
-                         "rejected": s["accounting"]["rejected"],
+                         "accounting": {k: s["accounting"][k] for k in (
+                             "messages_in", "receiver_beacons", "state_only", "rejected",
+                             "dropped")},
                          "flight_ops_skipped": s["flight_ops_skipped"],
                          "create_flight_p99_ms": s["create_flight_p99_ms"]}
                         for s, c in zip(out, cpu, strict=True)],
@@ -98,23 +103,27 @@ def _replays(cluster: embedded.Cluster, name: str, recording: Path, spool: Path,
 def _prefilter(recording: Path, n: int) -> dict:
     """Per-frame cost for shard 0 of n of the frames it does not own: decoded then
     dropped, vs sorted by address first (owns_frame + advance)."""
+    if not (recording / MODES_FILE).exists():
+        return {}
     frames = list(recordings.modes_messages(recording / MODES_FILE, "sim"))
     shard = Shard(0, n)
     others = [m for m in frames if not shard.owns_frame(m.payload)[0]]
-    dec = modes.ModeSDecoder("sim")
-    t0 = time.perf_counter()
-    for m in frames:                     # every frame decoded: the state a shard needs
-        dec.decode(m.payload, m.received_at, m.signal_db)
-    decode_all = time.perf_counter() - t0
-    dec = modes.ModeSDecoder("sim")
-    t0 = time.perf_counter()
-    for m in frames:
-        mine, address = shard.owns_frame(m.payload)
-        if mine:
+    decode_all = sorted_first = float("inf")
+    for _ in range(3):                   # interleaved, the best of three: a shared machine
+        dec = modes.ModeSDecoder("sim")
+        t0 = time.perf_counter()
+        for m in frames:                 # every frame decoded, the others' dropped after
             dec.decode(m.payload, m.received_at, m.signal_db)
-        elif address is not None:
-            dec.advance(m.received_at)
-    sorted_first = time.perf_counter() - t0
+        decode_all = min(decode_all, time.perf_counter() - t0)
+        dec = modes.ModeSDecoder("sim")
+        t0 = time.perf_counter()
+        for m in frames:
+            mine, address = shard.owns_frame(m.payload)
+            if mine:
+                dec.decode(m.payload, m.received_at, m.signal_db)
+            elif address is not None:
+                dec.advance(m.received_at)
+        sorted_first = min(sorted_first, time.perf_counter() - t0)
     return {"frames": len(frames), "frames_of_other_shards": len(others),
             "decode_every_frame_us": round(decode_all / len(frames) * 1e6, 2),
             "sort_then_decode_own_us": round(sorted_first / len(frames) * 1e6, 2),

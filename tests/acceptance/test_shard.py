@@ -71,7 +71,10 @@ def _replay(database, recording, spool, *shard: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOAR_")}
     env.update(SOAR_DATABASE_URL=database.url(), SOAR_INGEST_DATABASE_URL=database.url("ingest"),
                SOAR_SPOOL_DIR=str(spool))
-    args = [sys.executable, "-m", "soar", "replay", str(recording), "--format", "sim", "--json"]
+    # A busy machine may take longer than the default 30 s to write the last batches:
+    # nothing may be spooled here.
+    args = [sys.executable, "-m", "soar", "replay", str(recording), "--format", "sim", "--json",
+            "--shutdown-deadline", "600"]
     if shard:
         args += ["--shard", shard[0]]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
