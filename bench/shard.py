@@ -7,7 +7,10 @@ with `soar replay` as a user runs it: once by one process into a fresh database,
 then by N shard processes at the same time into another. Wall time is from the
 start of the first process to the end of the last; msgs/s is the recording's
 messages over that. Also: what sorting Mode-S frames by address before the decode
-saves (microbenchmark over the recording's frames).
+saves (microbenchmark over the recording's frames), and `capacity`: in this process,
+the recording in memory, one pipeline and then each shard's pipeline alone (as on a
+machine of its own), each into a fresh database: the busiest shard's time is what N
+machines sustain, without the file reading and start-up every process repeats.
 
     .venv/bin/python bench/shard.py [--aircraft 1500] [--beast-aircraft 800]
                                     [--duration 120] [--shards 2]
@@ -38,12 +41,54 @@ from soar.simulate import SimConfig, record  # noqa: E402
 from soar.simulate.recording import MODES_FILE  # noqa: E402
 
 
+def _template(cluster: embedded.Cluster) -> None:
+    """A migrated database with the airports, copied for each run."""
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute('CREATE DATABASE "template_bench"')
+    migrate.upgrade(cluster.url("template_bench"))
+    with psycopg.connect(cluster.url("template_bench")) as conn:
+        airports.import_airports(conn, *airports.default_sources())
+
+
 def _database(cluster: embedded.Cluster, name: str) -> None:
     with psycopg.connect(cluster.url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    migrate.upgrade(cluster.url(name))
-    with psycopg.connect(cluster.url(name)) as conn:
-        airports.import_airports(conn, *airports.default_sources())
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template_bench')
+
+
+def _capacity(cluster: embedded.Cluster, recording: Path, n: int) -> dict:
+    """In this process, the recording read into memory first: one pipeline, then each
+    shard's pipeline ALONE (as on a machine of its own), each into a fresh database.
+    Excludes what a process spends reading a file and starting; the busiest shard's
+    time sets what N machines sustain."""
+    from soar import ingest
+    from soar.ingest.router import PipelineConfig
+    from soar.ingest.stats import IngestStats
+    from soar.simulate import replay_chunks
+    chunks = list(replay_chunks(recording))
+    messages = sum(len(c) for c in chunks)
+    pos = tuple(json.loads((recording / "simulation.json").read_text())["beast_receiver_position"])
+    runs = []
+    for shard in [None] + [Shard(k, n) for k in range(n)]:
+        name = f"capacity_{'one' if shard is None else shard.k}"
+        _database(cluster, name)
+        stats = IngestStats()
+        pipeline = ingest.build(cluster.url(name, user="soar_ingest"), stats,
+                                PipelineConfig(shutdown_deadline_s=3600),
+                                receiver_position=pos, shard=shard)
+        pipeline.start()
+        t0, c0 = time.perf_counter(), time.process_time()
+        for chunk in chunks:
+            pipeline.submit(chunk)
+        pipeline.close()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        runs.append({"shard": None if shard is None else str(shard), "wall_s": round(wall, 2),
+                     "cpu_s_main_process": round(cpu, 2), "fixes": stats.fixes_written,
+                     "msgs_per_s": round(messages / wall)})
+    one, shards = runs[0], runs[1:]
+    busiest = max(r["wall_s"] for r in shards)
+    return {"messages": messages, "one_process_msgs_per_s": one["msgs_per_s"],
+            f"{n}_machines_msgs_per_s": round(messages / busiest),
+            "speedup": round(one["wall_s"] / busiest, 2), "runs": runs}
 
 
 def _replays(cluster: embedded.Cluster, name: str, recording: Path, spool: Path,
@@ -141,19 +186,24 @@ def main() -> None:
 
     home = Path(tempfile.mkdtemp(prefix="soar-bench-shard-"))
     os.chmod(home, 0o755)
-    cluster = embedded.Cluster(home=home, port=54398)
+    # No TimescaleDB scheduler: it would hold a connection to the template database
+    # that every run's database is copied from.
+    cluster = embedded.Cluster(home=home, port=54398,
+                               settings={"timescaledb.max_background_workers": "0"})
     try:
         recording = home / "sim"
         meta = record(SimConfig(start=datetime(2024, 6, 15, 10, 0, tzinfo=timezone.utc),
                                 duration_s=args.duration, aircraft=args.aircraft,
                                 beast_aircraft=args.beast_aircraft, seed=args.seed), recording)
         cluster.start()
+        _template(cluster)
         _database(cluster, "one")
         _database(cluster, "shards")
         one = _replays(cluster, "one", recording, home / "spool", [None])
         many = _replays(cluster, "shards", recording, home / "spool",
                         [f"{k}/{args.shards}" for k in range(args.shards)])
         prefilter = _prefilter(recording, args.shards)
+        capacity = _capacity(cluster, recording, args.shards)
     finally:
         cluster.stop()
         shutil.rmtree(home, ignore_errors=True)
@@ -171,6 +221,8 @@ def main() -> None:
         "cpu_overhead_of_sharding": round(many["cpu_s"] / one["cpu_s"] - 1, 3),
         "same_fixes_and_flights": (one["fixes_stored"], one["flights"])
         == (many["fixes_stored"], many["flights"]),
+        # Each shard alone, the recording in memory: what N machines would sustain.
+        "capacity": capacity,
         "one_process": one, "shards": many, "modes_prefilter": prefilter,
     }))
 
