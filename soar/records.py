@@ -125,3 +125,6 @@ BAD_TEXT = Reject("bad_text")
 # queue (counted apart from rejections by IngestStats.accounting).
 QUEUE_FULL = Reject("queue_full")
 PIPELINE_FAILED = Reject("pipeline_failed")   # taken by a pipeline that then died: never handled
+# A drop: the message belongs to another ingest shard (`soar run --shard K/N`), which
+# handles it; summed over the shards, every other outcome is one process's.
+OTHER_SHARD = Reject("other_shard")

@@ -13,7 +13,11 @@ import typer
 from soar import ingest
 from soar.errors import SoarError
 from soar.feeds import recordings
+from soar.ingest.app import SIM
+from soar.ingest.shard import Shard
 from soar.units import UTC
+
+FORMATS = (*recordings.FORMATS, SIM)
 
 
 def _speed(value: str) -> float | None:
@@ -45,6 +49,10 @@ SPOOL_DIR = typer.Option(
     None, envvar="SOAR_SPOOL_DIR", show_envvar=True,
     help="Where batches not written by the shutdown deadline are kept (and written at the "
          "next start); default $SOAR_HOME/spool.")
+SHARD = typer.Option(
+    None, help="K/N: keep only shard K of N (0 <= K < N) of the aircraft addresses (and "
+               "receivers); N processes with 0/N .. N-1/N, on one machine or many, writing to "
+               "the same database, store each fix and flight once (docs/scaling.md).")
 SHUTDOWN_DEADLINE = typer.Option(
     30.0, help="Seconds to flush at SIGINT/SIGTERM before spooling what the database has not "
                "taken; a second signal spools at once.")
@@ -58,7 +66,9 @@ def _deadline(value: float) -> float:
 
 def replay(
     path: Path = typer.Argument(..., help="Recording to replay."),
-    fmt: str = typer.Option(..., "--format", "-f", help="aprs, beast or modes"),
+    fmt: str = typer.Option(..., "--format", "-f",
+                            help="aprs, beast, modes, or sim (a `soar simulate` folder: its "
+                                 "APRS and Mode-S files merged)"),
     speed: str = typer.Option("max", help="N times real time, or 'max'"),
     receiver: Optional[str] = typer.Option(None, help="Receiver name for beast/modes feeds."),
     start: Optional[datetime] = typer.Option(None, help="Beast only: UTC time of the first frame."),
@@ -67,20 +77,26 @@ def replay(
     batch_size: int = typer.Option(5000, help="Fixes per COPY batch."),
     spool_dir: Optional[Path] = SPOOL_DIR,
     shutdown_deadline: float = SHUTDOWN_DEADLINE,
+    shard: Optional[str] = SHARD,
     as_json: bool = typer.Option(True, "--json/--text",
                                  help="The summary as one JSON object (default), or as text."),
 ) -> None:
     """Replay a recording through the live ingest path."""
-    if fmt not in recordings.FORMATS:
-        raise SoarError(f"--format {fmt!r}: use one of {', '.join(recordings.FORMATS)}")
-    if not path.is_file():
+    if fmt not in FORMATS:
+        raise SoarError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt == SIM:
+        if not path.is_dir():
+            raise SoarError(f"{path}: no such folder (--format sim reads a `soar simulate` "
+                            "recording folder)")
+    elif not path.is_file():
         raise SoarError(f"{path}: no such file")
     if start is not None and start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
     summary = ingest.replay(path, fmt, _speed(speed), receiver, start, batch_size,
                             _position(receiver_position, "--receiver-position"),
                             spool_dir=spool_dir,
-                            shutdown_deadline_s=_deadline(shutdown_deadline))
+                            shutdown_deadline_s=_deadline(shutdown_deadline),
+                            shard=Shard.parse(shard) if shard else None)
     if as_json:
         json.dump(summary, sys.stdout)
         sys.stdout.write("\n")
@@ -115,16 +131,18 @@ def run(
                                                   "0: at once, so the socket is never stalled."),
     spool_dir: Optional[Path] = SPOOL_DIR,
     shutdown_deadline: float = SHUTDOWN_DEADLINE,
+    shard: Optional[str] = SHARD,
 ) -> None:
     """Ingest live feeds until SIGINT/SIGTERM, then flush and exit."""
     if not ogn and not beast:
         raise SoarError("nothing to read: give --ogn HOST:PORT and/or --beast HOST:PORT")
+    shard_ = Shard.parse(shard) if shard else None
     summary = ingest.run_live(
         _hostport(ogn, "--ogn") if ogn else None, [_hostport(b, "--beast") for b in beast],
         ogn_filter=ogn_filter, callsign=callsign,
         beast_position=_position(beast_position, "--beast-position"),
         metrics_port=metrics_port, stats_interval=stats_interval, queue_timeout=queue_timeout,
-        spool_dir=spool_dir, shutdown_deadline_s=_deadline(shutdown_deadline))
+        spool_dir=spool_dir, shutdown_deadline_s=_deadline(shutdown_deadline), shard=shard_)
     json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
     if "failed" in summary:

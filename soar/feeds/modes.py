@@ -238,6 +238,16 @@ class ModeSDecoder:
         except Exception:   # noqa: BLE001 -- never raise into the ingest loop: a PARSE_ERROR
             return PARSE_ERROR
 
+    def advance(self, received_at: datetime) -> None:
+        """Data time passes without a frame to decode (a frame another ingest shard
+        decodes): forget silent aircraft exactly when a decode at this time would, so
+        each shard's state does not depend on which frames it was given."""
+        if received_at.tzinfo is None:
+            received_at = received_at.replace(tzinfo=UTC)
+        t = received_at.timestamp()
+        if t >= self._next_sweep or t < self._next_sweep - 2 * SWEEP_EVERY_S:
+            self._sweep(t)
+
     def _decode(self, msg, received_at, signal_db):
         if isinstance(msg, str):
             try:

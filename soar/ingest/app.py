@@ -10,6 +10,7 @@ naming it (a SoarError), never a hang.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ from soar.feeds.aprs_client import AprsClient
 from soar.feeds.beast import signal_dbfs
 from soar.feeds.beast_client import BeastClient
 from soar.ingest.router import Pipeline, PipelineConfig, PipelineError
+from soar.ingest.shard import Shard
 from soar.ingest.stats import IngestStats
 from soar.ingest.writer import Writer
 from soar.records import Message
@@ -41,8 +43,11 @@ log = logging.getLogger(__name__)
 def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = None,
           track: bool = True, tracker_config: TrackerConfig | None = None,
           srtm_dir: str | None = None,
-          receiver_position: tuple[float, float] | None = None) -> Pipeline:
+          receiver_position: tuple[float, float] | None = None,
+          shard: Shard | None = None) -> Pipeline:
     """The ingest pipeline, with the flight tracker unless `track` is False.
+
+    `shard`: keep only this shard's messages (soar.ingest.shard); None keeps all.
 
     `receiver_position`: where the Beast/Mode-S receiver stands; lets the decoder place
     aircraft on the ground before they have flown (surface CPR needs a reference).
@@ -66,7 +71,7 @@ def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = Non
     near = airports.near if airports is not None else None
     return Pipeline(writer, stats, config, tracker=tracker,
                     modes_decoder=lambda receiver: modes.ModeSDecoder(
-                        receiver, lat, lon, airport_near=near))
+                        receiver, lat, lon, airport_near=near), shard=shard)
 
 
 def _airports(conninfo: str) -> terrain.AirportElevations | None:
@@ -244,29 +249,57 @@ class Chunker:
 # -- the two ways to run it ------------------------------------------------------------
 
 def _config(spool_dir: Path | str | None, shutdown_deadline_s: float | None,
-            **kw) -> PipelineConfig:
-    config = PipelineConfig(spool_dir=spool_dir or default_spool_dir(), **kw)
+            shard: Shard | None = None, **kw) -> PipelineConfig:
+    spool_dir = Path(spool_dir or default_spool_dir())
+    if shard is not None:
+        # Shards on one machine must not share a spool: each writes back its own.
+        spool_dir = spool_dir / f"shard-{shard.k}-of-{shard.n}"
+    config = PipelineConfig(spool_dir=spool_dir, **kw)
     if shutdown_deadline_s is not None:
         config.shutdown_deadline_s = shutdown_deadline_s
     return config
+
+
+SIM = "sim"   # replay format: a `soar simulate` recording folder, APRS and Mode-S merged
 
 
 def replay(path: Path, fmt: str, speed: float | None, receiver: str | None = None,
            start: datetime | None = None, batch_size: int = 5000,
            receiver_position: tuple[float, float] | None = None,
            progress_interval: float = 10.0, spool_dir: Path | str | None = None,
-           shutdown_deadline_s: float | None = None) -> dict:
+           shutdown_deadline_s: float | None = None, shard: Shard | None = None) -> dict:
     """Replay a recording through the live path as the ingest role; the stats summary.
-    Raises SoarError (one line) when the pipeline failed."""
+    Raises SoarError (one line) when the pipeline failed. `fmt` "sim": a `soar
+    simulate` folder, its aprs.txt and modes.jsonl merged in time order (as fast as
+    possible; the receiver position from its simulation.json)."""
+    if fmt == SIM:
+        chunks, receiver_position = _simulation(path, speed, receiver, receiver_position)
+    else:
+        chunks = recordings.replay(path, fmt, speed, receiver, start)
     stats = IngestStats()
     url = db.role_url("ingest")
     db.connect(url).close()
-    pipeline = build(url, stats, _config(spool_dir, shutdown_deadline_s, batch_size=batch_size),
-                     receiver_position=receiver_position)
-    out = run_replay(pipeline, recordings.replay(path, fmt, speed, receiver, start),
-                     progress_interval)
+    pipeline = build(url, stats, _config(spool_dir, shutdown_deadline_s, shard,
+                                         batch_size=batch_size),
+                     receiver_position=receiver_position, shard=shard)
+    out = run_replay(pipeline, chunks, progress_interval)
     out["file"] = str(path)
     return out
+
+
+def _simulation(path: Path, speed: float | None, receiver: str | None,
+                position: tuple[float, float] | None):
+    from soar.simulate import replay_chunks  # only for this format
+    if speed is not None:
+        raise SoarError("--format sim replays as fast as possible: leave out --speed "
+                        "(or replay aprs.txt and modes.jsonl one by one at a speed)")
+    meta = path / "simulation.json"
+    if not meta.is_file():
+        raise SoarError(f"{path}: not a `soar simulate` recording (no simulation.json)")
+    if position is None:
+        pos = json.loads(meta.read_text()).get("beast_receiver_position")
+        position = (pos[0], pos[1]) if pos else None
+    return replay_chunks(path, receiver or "sim"), position
 
 
 def run_replay(pipeline: Pipeline, chunks: Iterable[list], progress_interval: float = 10.0,
@@ -306,7 +339,7 @@ def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
              beast_position: tuple[float, float] | None = None,
              metrics_port: int | None = None, stats_interval: float = 30.0,
              queue_timeout: float = 0.0, spool_dir: Path | str | None = None,
-             shutdown_deadline_s: float | None = None) -> dict:
+             shutdown_deadline_s: float | None = None, shard: Shard | None = None) -> dict:
     """Ingest live feeds until SIGINT/SIGTERM (or the pipeline fails), flush, and
     return the stats summary (with `failed` when the pipeline stopped on an error).
     One reader thread and one chunk timer per feed."""
@@ -321,8 +354,9 @@ def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
     stats = IngestStats()
     url = db.role_url("ingest")
     db.connect(url).close()
-    pipeline = build(url, stats, _config(spool_dir, shutdown_deadline_s, drop_after_s=queue_timeout),
-                     receiver_position=beast_position)
+    pipeline = build(url, stats, _config(spool_dir, shutdown_deadline_s, shard,
+                                         drop_after_s=queue_timeout),
+                     receiver_position=beast_position, shard=shard)
     if metrics_port:
         from soar.ingest import metrics
         metrics.serve(metrics_port, stats)

@@ -26,6 +26,21 @@ Lifecycle rules:
   lost with a dead pipeline (`pipeline_failed`).
 - Caches are bounded: de-duplication by its window, aircraft rows by age and count
   (data time), the tracker by its own timeouts.
+
+Sharding (`shard`, soar.ingest.shard): the router keeps the messages its shard owns
+and counts the others as dropped (`other_shard`); Mode-S frames are sorted by
+address before their decode. Aerotows pair a glider with a tow plane that another
+shard may own, so the tracker also follows other shards' OGN gliders and tow planes
+("shadow" aircraft: tracked, their fixes never written, counted as `other_shard`
+like the rest). A shadow glider's flight writes are dropped (its shard writes them,
+tow links included). A shadow tow plane's (OGN type 2 or 8, not an ICAO address: see
+_add_ops) are written here too, in the order its tracker made them, from each flight
+it saw take off (same deterministic id, same values as its own shard writes; a bare
+aircraft row first): so an owned glider's tow link never waits for the other
+shard's commit, and, the tow plane's earlier flight being closed by this shard too,
+its next takeoff is never refused as a second active flight. Whichever shard writes a create first
+stores it, the other's changes nothing (a counted replay skip); an update writes the
+same values twice.
 """
 
 from __future__ import annotations
@@ -46,20 +61,27 @@ from soar.errors import SoarError, first_line
 from soar.feeds.parse_pool import BrokenProcessPool, ParsePool, parse_line, unpack
 from soar.ingest import validate
 from soar.ingest.batch import AircraftRow, Batch
+from soar.ingest.shard import Shard
 from soar.ingest.spool import Spool
 from soar.ingest.stats import IngestStats
 from soar.ingest.writer import END_OF_BATCHES, Writer
 from soar.records import (
     DUPLICATE,
     NO_TRACKING,
+    OTHER_SHARD,
     PARSE_ERROR,
     PIPELINE_FAILED,
     QUEUE_FULL,
+    AddressType,
     Fix,
     Message,
     ReceiverBeacon,
     ServerTime,
+    Source,
+    split_aircraft_id,
 )
+from soar.tracker.ops import START_TAKEOFF, CreateFlight
+from soar.tracker.rules import GLIDER, TOW_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +96,13 @@ _ABANDON_GRACE_S = 60.0
 LOST = PIPELINE_FAILED     # reject reason: messages the dead pipeline never handled
 UNWRITTEN = "unwritten"      # reject reason (`db`): not committed at shutdown, no spool
 PARSE_DIED = "a parse process died"
+SERVER_COMMENT = "server_comment"   # reject reason: an APRS-IS server line
+# OGN aircraft types another shard's aircraft is followed for (aerotow partners).
+_TOW_PARTIES = frozenset({GLIDER, *TOW_TYPES})
+_ICAO_ID = int(AddressType.ICAO) << 24    # aircraft id of an ICAO address, minus the address
+# A shadow tow plane's flight id is remembered (its updates written) this long after
+# its start (data time): longer than any tow plane flies.
+SHADOW_FLIGHTS_KEPT = timedelta(hours=12)
 
 
 class PipelineError(SoarError):
@@ -124,7 +153,8 @@ class Pipeline:
     the bounded `outq` of batches; `submit` feeds the bounded `inq` of chunks."""
 
     def __init__(self, writer: Writer, stats: IngestStats, config: PipelineConfig | None = None,
-                 tracker=None, modes_decoder: Callable[[str], object] | None = None):
+                 tracker=None, modes_decoder: Callable[[str], object] | None = None,
+                 shard: Shard | None = None):
         self.writer = writer
         writer.on_aircraft_failed = self._forget_aircraft
         self.stats = stats
@@ -161,6 +191,15 @@ class Pipeline:
         self._unsent: list[Batch] = []
         self._closed = False
         self._dropping: set[str] = set()   # sources whose drops were logged (once a streak)
+        # Sharding: None (or 1 shard) keeps everything. Shadow aircraft: id ->
+        # [first fix time, last fix time, OGN aircraft type]; shadow tow planes'
+        # flights written here: flight id -> start; their aircraft rows handed to a
+        # batch (module docstring).
+        self.shard = shard if shard is not None and shard.n > 1 else None
+        stats.shard = str(shard) if shard is not None else None
+        self._shadow: dict[int, list] = {}
+        self._shadow_flights: dict = {}
+        self._shadow_rows: set[int] = set()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -184,8 +223,12 @@ class Pipeline:
         if self.tracker is not None:
             # A restart continues the flights the database says are active.
             restored = self.writer.load_active(self.tracker.cfg)
-            self.batch.flight_ops.extend(
-                self.tracker.restore(restored.flights, restored.fixes))
+            flights, fixes = restored.flights, restored.fixes
+            if self.shard is not None:     # this shard's flights only
+                owns = self.shard.owns_address
+                flights = [f for f in flights if owns(f.aircraft_id & 0xFFFFFF)]
+                fixes = {a: fx for a, fx in fixes.items() if owns(a & 0xFFFFFF)}
+            self._add_ops(self.tracker.restore(flights, fixes), count=False)
             if restored.closed:
                 log.info("closed %d flights left active too long", len(restored.closed))
         for target, name in ((self._router_thread, "soar-router"),
@@ -290,6 +333,7 @@ class Pipeline:
         # re-added meanwhile is just written again). dict.pop is atomic under the GIL.
         for aid in ids:
             self.aircraft.pop(aid, None)
+            self._shadow_rows.discard(aid)
 
     def _set_untracked(self, untracked: set[int]) -> None:
         # Called from the writer thread; the router reads the attribute (one reference
@@ -487,7 +531,7 @@ class Pipeline:
                                or self.batch.age() >= cfg.batch_age_s):
                 self._hand_off()
         if self._newest is not None and self.tracker is not None:
-            self.batch.flight_ops.extend(self.tracker.expire(self._newest))
+            self._add_ops(self.tracker.expire(self._newest), count=False)
         self._hand_off()
 
     def _hand_off(self) -> None:
@@ -532,6 +576,14 @@ class Pipeline:
             horizon = newest - timedelta(seconds=cfg.aircraft_cache_max_age_s)
             for aid in [a for a, row in cache.items() if row.seen_at < horizon]:
                 del cache[aid]
+            if self._shadow:
+                for aid in [a for a, seen in self._shadow.items() if seen[1] < horizon]:
+                    del self._shadow[aid]
+                self._shadow_rows &= self._shadow.keys()
+            if self._shadow_flights:
+                since = newest - SHADOW_FLIGHTS_KEPT
+                for fid in [f for f, t in self._shadow_flights.items() if t < since]:
+                    del self._shadow_flights[fid]
         excess = len(cache) - cfg.aircraft_cache_max
         if excess > 0:
             # Insertion order: the first keys are the rows written longest ago (a
@@ -556,11 +608,16 @@ class Pipeline:
     def _handle(self, chunk: list[Message], parsed: list | None = None) -> None:
         """`parsed`: the chunk's APRS results from the parse pool, if it went there."""
         stats = self.stats
+        shard = self.shard
+        # Without a shard every message is this process's; with one, a message with
+        # no address (server line, parse error, Mode-A/C) is shard 0's.
+        first = shard is None or shard.k == 0
         i = 0
         try:
             for i, msg in enumerate(chunk):
                 kind = msg.kind
                 stats.messages[kind] += 1
+                mine = first
                 if parsed is not None:
                     result = parsed[i]
                     if type(result) is tuple:        # a Fix packed by the parse process
@@ -568,6 +625,14 @@ class Pipeline:
                 elif kind == "aprs":
                     result = parse_line(msg.payload, msg.received_at)
                 else:
+                    if shard is not None:
+                        mine, address = shard.owns_frame(msg.payload)
+                        if not mine and (address is None
+                                         or _ICAO_ID | address not in self._shadow):
+                            if address is not None:   # its decode would have moved the clock
+                                self._decoder(msg.receiver).advance(msg.received_at)
+                            stats.reject(kind, OTHER_SHARD)
+                            continue
                     try:
                         result = self._decoder(msg.receiver).decode(
                             msg.payload, msg.received_at, msg.signal_db)
@@ -575,15 +640,24 @@ class Pipeline:
                         log.debug("decoder raised", exc_info=True)
                         result = PARSE_ERROR
                 if type(result) is ServerTime:
-                    self.server_time = result.time or self.server_time
-                    stats.reject(kind, "server_comment")
-                elif result is None:
-                    stats.state_only += 1     # e.g. Mode-S velocity or identification
+                    self.server_time = result.time or self.server_time   # every shard's
+                    stats.reject(kind, SERVER_COMMENT if first else OTHER_SHARD)
                 elif isinstance(result, Fix):
+                    if shard is not None and not shard.owns_address(result.address):
+                        self._follow(kind, result)
+                        continue
                     if result.cleaned:
                         stats.count_cleaned(kind, result.cleaned)
                     self._accept(kind, result)
+                elif not mine and type(result) is not ReceiverBeacon:
+                    # No address and not shard 0, or a shadow aircraft's Mode-S frame.
+                    stats.reject(kind, OTHER_SHARD)
+                elif result is None:
+                    stats.state_only += 1     # e.g. Mode-S velocity or identification
                 elif isinstance(result, ReceiverBeacon):
+                    if shard is not None and not shard.owns_receiver(result.name):
+                        stats.reject(kind, OTHER_SHARD)
+                        continue
                     reason = validate.check_receiver(result)
                     if reason is not None:
                         stats.reject(kind, reason)
@@ -635,9 +709,7 @@ class Pipeline:
         if self.tracker is not None:
             ops = self.tracker.process(fix)
             if ops:
-                self.batch.flight_ops.extend(ops)
-                for op in ops:
-                    stats.flights[op.kind] += 1
+                self._add_ops(ops)
             self._maybe_expire(fix.time)
         if self._newest is None or fix.time > self._newest:
             self._newest = fix.time
@@ -651,10 +723,85 @@ class Pipeline:
             self._last_expire = t
         elif (t - self._last_expire).total_seconds() >= self.config.expire_every_s:
             self._last_expire = t
-            ops = self.tracker.expire(t)
-            self.batch.flight_ops.extend(ops)
-            for op in ops:
-                self.stats.flights[op.kind] += 1
+            self._add_ops(self.tracker.expire(t))
+
+    def _add_ops(self, ops: list, count: bool = True) -> None:
+        """The tracker's flight writes into the batch (counted by kind); with a shard,
+        only its own aircraft's, and a shadow tow plane's takeoff before the tow link
+        that names it."""
+        shard, batch, flights = self.shard, self.batch, self.stats.flights
+        if shard is None:
+            batch.flight_ops.extend(ops)
+            if count:
+                for op in ops:
+                    flights[op.kind] += 1
+            return
+        for op in ops:
+            create = type(op) is CreateFlight
+            aid = op.row["aircraft_id"] if create else op.aircraft_id
+            if aid is None or shard.owns_address(aid & 0xFFFFFF):
+                batch.flight_ops.append(op)
+                if count:
+                    flights[op.kind] += 1
+                continue
+            seen = self._shadow.get(aid)
+            if seen is None or seen[2] not in TOW_TYPES or aid >> 24 == AddressType.ICAO:
+                # A glider: its shard writes it. An ICAO address: its ADS-B frames
+                # before it was followed went to its shard only, so this view of it
+                # may differ (its first fix, even its flights): its shard writes it.
+                continue
+            if create:
+                # Seen from the ground: the id its own shard makes. A flight first seen
+                # in the air here may be one its shard saw take off (a later start).
+                if op.kind != START_TAKEOFF:
+                    continue
+                self._shadow_flights[op.flight_id] = op.row["started_at"]
+                if aid not in self._shadow_rows:
+                    # Address and first fix only: what its shard's rows say wins (NULLs
+                    # keep it), and the first fix is the same one.
+                    address_type, address = split_aircraft_id(aid)
+                    batch.aircraft.setdefault(aid, AircraftRow(
+                        aid, address, address_type, None, None, None, None, None, seen[0]))
+                    self._shadow_rows.add(aid)
+            elif op.flight_id not in self._shadow_flights:
+                continue
+            batch.flight_ops.append(op)
+            self.stats.shadow_flight_ops += 1
+
+    def _follow(self, kind: str, fix: Fix) -> None:
+        """Another shard's fix: dropped (`other_shard`); an OGN glider's or tow plane's
+        (and every later fix of that aircraft) also goes through the same checks into
+        the tracker, as a shadow (soar/ingest/shard.py)."""
+        self.stats.reject(kind, OTHER_SHARD)
+        if self.tracker is None:
+            return
+        aid = fix.aircraft_id
+        seen = self._shadow.get(aid)
+        if seen is None and (fix.source != Source.OGN or fix.aircraft_type not in _TOW_PARTIES):
+            return
+        if validate.check(fix) is not None or fix.no_tracking or aid in self.untracked:
+            return
+        second = int(fix.time.timestamp())
+        bucket = self._seen.get(second)
+        if bucket is None:
+            bucket = self._seen[second] = {}
+        if aid in bucket:
+            return
+        bucket[aid] = (-1, -1)           # never this batch's: nothing to replace
+        if seen is None:
+            seen = self._shadow[aid] = [fix.time, fix.time, fix.aircraft_type]
+        else:
+            if fix.time > seen[1]:
+                seen[1] = fix.time
+            if fix.aircraft_type is not None:
+                seen[2] = fix.aircraft_type
+        self.stats.shadow_fixes += 1
+        ops = self.tracker.process(fix)
+        if ops:
+            self._add_ops(ops)
+        self._maybe_expire(fix.time)
+        if self._newest is None or fix.time > self._newest:
+            self._newest = fix.time
 
     def _remember_aircraft(self, aid: int, fix: Fix) -> None:
         known = self.aircraft.get(aid)

@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from soar.records import PIPELINE_FAILED, QUEUE_FULL
+from soar.records import OTHER_SHARD, PIPELINE_FAILED, QUEUE_FULL
 
 LATENCY_BUCKETS_MS = (0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000)
 
-# Reasons that are drops (a good message that could not be handled), not rejections.
-DROP_REASONS = frozenset({QUEUE_FULL, PIPELINE_FAILED})
+# Reasons that are drops (a good message not handled here), not rejections.
+DROP_REASONS = frozenset({QUEUE_FULL, PIPELINE_FAILED, OTHER_SHARD})
 # The `reject` kind of the writer's refusals: fixes the router had already accepted.
 DB_KIND = "db"
 
@@ -113,6 +113,13 @@ class IngestStats:
     spooled_fixes: int = 0
     restored_batches: int = 0
     restored_fixes: int = 0
+    # Sharding (soar.ingest.shard): this process's "K/N" (None: not sharded); other
+    # shards' fixes the tracker followed (shadow aircraft, aerotow partners; counted
+    # as dropped `other_shard` too); flight writes of other shards' tow planes written
+    # here as well (their own shard writes the same: a create goes in once).
+    shard: str | None = None
+    shadow_fixes: int = 0
+    shadow_flight_ops: int = 0
 
     def reject(self, kind: str, reason: str, count: int = 1) -> None:
         self.rejected[(kind, reason)] += count
@@ -196,6 +203,9 @@ class IngestStats:
             "spooled_fixes": self.spooled_fixes,
             "restored_batches": self.restored_batches,
             "restored_fixes": self.restored_fixes,
+            **({"shard": self.shard, "shadow_fixes": self.shadow_fixes,
+                "shadow_flight_ops": self.shadow_flight_ops}
+               if self.shard is not None else {}),
             "accounting": self.accounting(),
             "flights": dict(self.flights),
             **{f"{name}_p99_ms": (round(lat.percentile(99), 3) if lat.recent else None)

@@ -59,3 +59,6 @@ class UpdateFlight:
     flight_id: UUID
     values: dict
     kind: str
+    # Whose flight: lets an ingest shard tell its own aircraft's writes from those of
+    # aircraft it only follows (soar.ingest.shard); not written.
+    aircraft_id: int | None = None

@@ -252,7 +252,8 @@ class FlightTracker:
                 and self._resumable(prev, first)):
             f = prev
             f.ended = None
-            out.append(UpdateFlight(f.id, {"timed_out_at": None, "end_reason": None}, ops.RESUME))
+            out.append(UpdateFlight(f.id, {"timed_out_at": None, "end_reason": None}, ops.RESUME,
+                                    f.aircraft_id))
         else:
             gap = (first.time - st.ground_at).total_seconds() if st.ground_at else None
             takeoff = gap is not None and gap <= cfg.takeoff_ground_gap_s
@@ -336,7 +337,7 @@ class FlightTracker:
         st.previous, st.flight, st.airborne = f, None, False
         st.run.clear()
         st.ground_at, st.ref_alt = fix.time, fix.altitude_m
-        return [UpdateFlight(f.id, values, ops.END_LANDING)]
+        return [UpdateFlight(f.id, values, ops.END_LANDING, f.aircraft_id)]
 
     def _end(self, st: _Track, kind: str, at: datetime) -> list:
         """End without a landing: timeout, callsign change, impossible gap."""
@@ -352,7 +353,7 @@ class FlightTracker:
         st.previous, st.flight, st.airborne = f, None, False
         st.run.clear()
         st.ref_alt = st.ground_at = None
-        return [UpdateFlight(f.id, values, kind)]
+        return [UpdateFlight(f.id, values, kind, f.aircraft_id)]
 
     # -- helpers ----------------------------------------------------------------
 
@@ -441,7 +442,7 @@ class FlightTracker:
             return []
         if not f.callsign:
             f.callsign = st.callsign = cs
-            return [UpdateFlight(f.id, {"callsign": cs}, ops.CALLSIGN)]
+            return [UpdateFlight(f.id, {"callsign": cs}, ops.CALLSIGN, f.aircraft_id)]
         if cs == f.callsign:
             st.callsign, st.pending_callsign = cs, None
             return []

@@ -94,7 +94,8 @@ class TowPairing:
         w = _Watch(glider, tow, first.time + timedelta(seconds=cfg.tow_watch_s))
         self.watches[glider.aircraft_id] = self.watches[tow.aircraft_id] = w
         return [UpdateFlight(glider.id, {"towed_by_flight_id": tow.id,
-                                         "towed_by_aircraft_id": tow.aircraft_id}, TOW)]
+                                         "towed_by_aircraft_id": tow.aircraft_id}, TOW,
+                             glider.aircraft_id)]
 
     def on_fix(self, aircraft_id: int, fix: Fix) -> list[UpdateFlight]:
         w = self.watches.get(aircraft_id)
@@ -133,7 +134,8 @@ class TowPairing:
         release_alt = g_peak if g_peak is not None else w.peak_alt
         w.glider.tow_release = w.peak_time
         return [UpdateFlight(w.glider.id, {"tow_release_time": w.peak_time,
-                                           "tow_release_altitude_m": release_alt}, TOW_RELEASE)]
+                                           "tow_release_altitude_m": release_alt}, TOW_RELEASE,
+                             w.glider.aircraft_id)]
 
     def _drop(self, w: _Watch) -> None:
         for aid in (w.glider.aircraft_id, w.tow.aircraft_id):
