@@ -6,6 +6,7 @@ with an undisturbed write of the same input."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import secrets
 import shutil
@@ -33,7 +34,7 @@ from soar.ingest.batch import AircraftRow, Batch
 from soar.ingest.router import PipelineConfig
 from soar.ingest.stats import IngestStats
 from soar.ingest.writer import TransientWriteError, Writer, WriterConfig
-from soar.records import Fix, ReceiverBeacon
+from soar.records import Fix, ReceiverBeacon, aircraft_id
 from soar.reference import samples
 from soar.tracker import FlightTracker, store
 from soar.tracker import ops as flight_ops
@@ -275,6 +276,89 @@ def test_skipped_flight_writes_are_counted_and_a_lost_end_does_not_hide_the_next
         (flight_ops.END_LANDING, store.MISSING): 1,
         (flight_ops.TOW, store.TOW_MISSING): 1})
     assert conn.execute("SELECT count(*), max(updated_at) FROM flights").fetchone() == before
+
+
+def _skips_among_good_ops(batch: Batch) -> tuple[Batch, Batch]:
+    """A batch that leaves one aircraft's flight active (its end then lost), and a real
+    batch with five writes that change no row placed among its good flight ops: the
+    aircraft's next flight (supersedes the stale one) and right after it that flight's
+    landing (stored only if the supersede came first), a replay of the stale flight's
+    create, an update of a flight never stored, a tow link to a tow flight never stored.
+    Positions 6, 13, 20 and 34 end groups of 7 ops; 6 does not end a group of 8."""
+    t0 = batch.fixes[0].time - timedelta(hours=3)
+    aid = aircraft_id(2, 0xDD0001)
+    row = AircraftRow(aid, 0xDD0001, 2, 1, None, None, None, None, t0)
+    stale = CreateFlight(row={"id": flight_ops.flight_id(aid, t0), "aircraft_id": aid,
+                              "source": 1, "started_at": t0, "takeoff_time": t0})
+    t1 = t0 + timedelta(hours=1)
+    nxt = CreateFlight(row={**stale.row, "id": flight_ops.flight_id(aid, t1), "started_at": t1,
+                            "takeoff_time": t1})
+    glider = next(op for op in batch.flight_ops[20:30] if isinstance(op, CreateFlight))
+    ops = list(batch.flight_ops)
+    assert len(ops) > 60
+    for at, op in ((6, nxt),
+                   (7, UpdateFlight(nxt.flight_id, {"landing_time": t1 + timedelta(minutes=30)},
+                                    flight_ops.END_LANDING)),
+                   (13, stale),
+                   (20, UpdateFlight(uuid.uuid4(), {"landing_time": t1}, flight_ops.END_LANDING)),
+                   (34, UpdateFlight(glider.flight_id, {"towed_by_flight_id": uuid.uuid4()},
+                                     flight_ops.TOW))):
+        ops.insert(at, op)
+    batch.flight_ops = ops
+    batch.aircraft[aid] = row
+    return Batch(aircraft={aid: row}, flight_ops=[stale]), batch
+
+
+@pytest.mark.parametrize("per_pipeline", [7, 1, 8, 1000])
+def test_pipelined_flight_writes_resolve_skips_exactly_as_one_by_one(
+        database, conn, caplog, per_pipeline):
+    """Flight writes sent several per round trip (pipeline mode) end exactly as written
+    one by one (flight_ops_per_pipeline=0, the reference): the same rows, the same
+    enrichment events, the same counts. A write that changed no row at the end of its
+    group is explained in place (groups of 7 and 1); one inside its group sends the
+    batch again op by op (8, 1000)."""
+    def run(size: int) -> tuple:
+        clear(conn)
+        setup, batch = _skips_among_good_ops(real_batch())
+        stats, seen = IngestStats(), []
+        w = Writer(database.url("ingest"), stats, write_flight_op=store.write_op,
+                   on_flight_latency=lambda op, ms: seen.append(op),
+                   config=WriterConfig(flight_ops_per_pipeline=size))
+        w.write(setup)
+        seen.clear()
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="soar.ingest.writer"):
+            w.write(batch)
+        w.close()
+        again = sum("one by one" in r.getMessage() for r in caplog.records)
+        events = [r[0] for r in conn.execute(
+            "SELECT message->>'event' FROM pgmq.q_flight_enrichment ORDER BY msg_id")]
+        conn.commit()
+        return stats, snapshot(conn), events, again, seen, batch
+
+    ref, ref_rows, ref_events, _, _, batch = run(0)
+    assert ref.flight_ops_skipped == Counter({
+        (flight_ops.START_TAKEOFF, store.REPLAY): 1,
+        (flight_ops.END_LANDING, store.MISSING): 1,
+        (flight_ops.TOW, store.TOW_MISSING): 1})
+    assert ref.flights_superseded == 1
+    assert ref.fixes_written == len(batch.fixes) and ref.rejected == Counter()
+    ended = {f[0]: f[4:] for f in ref_rows["flights"]}
+    nxt, landing, stale = batch.flight_ops[6], batch.flight_ops[7], batch.flight_ops[13]
+    assert ended[stale.flight_id][2] == "superseded"
+    assert ended[nxt.flight_id][0] == landing.values["landing_time"]   # landed after all
+
+    stats, rows, events, again, seen, batch = run(per_pipeline)
+    assert rows == ref_rows and events == ref_events
+    for field in ("fixes_written", "rejected", "quarantined", "flight_ops_skipped",
+                  "flights_superseded", "batches"):
+        assert getattr(stats, field) == getattr(ref, field), field
+    if per_pipeline in (7, 1):
+        # explained in place: every op timed once, in order
+        assert again == 0
+        assert [op.flight_id for op in seen] == [op.flight_id for op in batch.flight_ops]
+    else:
+        assert again == 1
 
 
 # -- exactly once ----------------------------------------------------------------------
