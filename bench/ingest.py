@@ -7,6 +7,15 @@ N cold starts) and the AFR34ZG Mode-S flight M times (each a day later), each th
 the same pipeline, flight tracker included, as `soar replay --speed max`.
 
     .venv/bin/python bench/ingest.py [--aprs-loops N] [--modes-loops M]
+        [--switch-interval-ms X]
+
+The create/complete latencies are timed in the writer thread around each flight
+statement, beside the CPU-bound router: waits for the GIL and for a CPU count. The
+machine's load average is printed with them (`loadavg_1m`, before and after): on a
+2-core machine shared with other work they say more about the load than the code.
+`--switch-interval-ms` overrides the interpreter's switch interval that
+Pipeline.start sets (1 ms), to measure another value: after every network wait the
+writer waits up to that long for the GIL.
 """
 
 from __future__ import annotations
@@ -59,12 +68,14 @@ def continued(messages, minutes: int):
                          payload=_HMS.sub(later, m.payload, count=1))
 
 
-def run(url: str, messages, kind: str) -> dict:
+def run(url: str, messages, kind: str, switch_interval_ms: float | None = None) -> dict:
     # Prepared before the clock starts: rewriting times is the benchmark's own work.
     chunks = list(recordings.chunked(messages, None))
     stats = IngestStats()
     pipeline = ingest.build(url, stats, PipelineConfig())
     pipeline.start()
+    if switch_interval_ms is not None:
+        sys.setswitchinterval(switch_interval_ms / 1000.0)
     t0 = time.perf_counter()
     for chunk in chunks:
         pipeline.submit(chunk)
@@ -86,7 +97,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--aprs-loops", type=int, default=5)
     ap.add_argument("--modes-loops", type=int, default=3)
+    ap.add_argument("--switch-interval-ms", type=float, default=None)
     args = ap.parse_args()
+    load_before = os.getloadavg()[0]
     oneminute = samples.path("oneminute.txt")
     flight = samples.path("full_flight_short.jsonl")
 
@@ -106,9 +119,11 @@ def main() -> None:
             airports.import_airports(conn, *airports.default_sources())
         url = cluster.url(user="soar_ingest")
         aprs = run(url, (m for k in range(args.aprs_loops)
-                         for m in continued(recordings.aprs_messages(oneminute), k)), "aprs")
+                         for m in continued(recordings.aprs_messages(oneminute), k)), "aprs",
+                   args.switch_interval_ms)
         modes = run(url, (m for k in range(args.modes_loops)
-                          for m in shifted(recordings.modes_messages(flight, "bench"), k)), "modes")
+                          for m in shifted(recordings.modes_messages(flight, "bench"), k)), "modes",
+                    args.switch_interval_ms)
     finally:
         cluster.stop()
         if os.environ.get("BENCH_KEEP"):
@@ -124,6 +139,8 @@ def main() -> None:
                                                   modes["create_flight_p99_ms"])), default=None),
         "complete_flight_p99_ms": max(filter(None, (aprs["complete_flight_p99_ms"],
                                                     modes["complete_flight_p99_ms"])), default=None),
+        "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        "switch_interval_ms": round(sys.getswitchinterval() * 1000.0, 3),
         "aprs": aprs,
         "modes": modes,
     }

@@ -113,24 +113,10 @@ class WriterConfig:
     batch_keys_keep_h: float = 168.0
     # ... and pruned this often by the writer (one DELETE after a commit).
     batch_keys_prune_every_s: float = 3600.0
-    # The tracker's flight writes are sent this many at a time in pipeline mode (one
-    # round trip, one wait for the network for the group, instead of one per
-    # statement); 0 sends them one by one. Each op's latency is its group's: from the
-    # first statement being built to the last result in. Measured (bench/ingest.py,
-    # docs/benchmarks.md): in the writer thread, beside the CPU-bound router, every
-    # wait for the network costs a wait for the GIL on top; a group of 8 costs the
-    # server about 8 x 0.2 ms and the writer one such wait.
-    flight_ops_per_pipeline: int = 8
 
 
 class TransientWriteError(Exception):
     """The database is unreachable; the batch can be tried again."""
-
-
-class _WriteInOrder(Exception):
-    """A pipelined flight write changed no row and writes after it in its group were
-    already sent: they ran before it could be explained (or repaired), so the
-    attempt is rolled back and the batch written again one statement at a time."""
 
 
 def _row_error(exc: BaseException) -> bool:
@@ -272,10 +258,6 @@ class Writer:
         self.refused_receivers: OrderedDict[str, str] = OrderedDict()   # name -> reason
         self.conn: psycopg.Connection | None = None
         self._pruned: float | None = None    # monotonic time of the last key pruning
-        # Only the tracker's own statements are pipelined: another op writer (a test's
-        # fault injector, a benchmark's baseline) runs as given, op by op.
-        self._pipelined = (write_flight_op is store.write_op
-                           and self.config.flight_ops_per_pipeline > 0)
 
     def _connection(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed:
@@ -321,12 +303,7 @@ class Writer:
         try:
             conn = self._connection()
             try:
-                try:
-                    outcome = self._attempt(conn, batch, careful=False,
-                                            pipelined=self._pipelined)
-                except _WriteInOrder as exc:
-                    log.debug("batch %s: %s; writing its flight ops one by one", batch.key, exc)
-                    outcome = self._attempt(conn, batch, careful=False, pipelined=False)
+                outcome = self._attempt(conn, batch, careful=False)
             except Exception as exc:   # noqa: BLE001 -- sorted by _row_error, else raised
                 if not _row_error(exc):
                     raise
@@ -348,8 +325,7 @@ class Writer:
 
     # -- one attempt: one transaction -------------------------------------------------
 
-    def _attempt(self, conn: psycopg.Connection, batch: Batch, careful: bool,
-                 pipelined: bool = False) -> _Outcome:
+    def _attempt(self, conn: psycopg.Connection, batch: Batch, careful: bool) -> _Outcome:
         with conn.transaction(), conn.cursor() as cur:
             cur.execute(QUERIES["statement_timeout"], (f"{self.config.statement_timeout_ms}ms",))
             cur.execute(QUERIES["claim_batch"], (batch.key, len(batch.fixes)))
@@ -359,7 +335,7 @@ class Writer:
             out = _Outcome()
             ids = self._receivers(conn, cur, batch, out, careful)
             self._aircraft(conn, cur, batch, out, careful)
-            self._flights(conn, cur, batch, out, careful, pipelined)
+            self._flights(conn, cur, batch, out, careful)
             self._fixes(conn, cur, batch.fixes, ids, out, careful)
             if out.quarantine:
                 cur.executemany(QUERIES["quarantine"], [
@@ -485,16 +461,11 @@ class Writer:
             upsert(rows)
 
     def _flights(self, conn: psycopg.Connection, cur: psycopg.Cursor, batch: Batch,
-                 out: _Outcome, careful: bool, pipelined: bool = False) -> None:
+                 out: _Outcome, careful: bool) -> None:
         if not batch.flight_ops:
             return
         if self.write_flight_op is None:
             raise RuntimeError("flight ops in a batch but no flight op writer configured")
-        if pipelined and not careful:
-            skipped, superseded = self._flights_pipelined(conn, cur, batch.flight_ops)
-            out.skipped.update(skipped)
-            out.superseded += superseded
-            return
 
         def write(ops: list) -> tuple[Counter, list]:
             skipped: Counter = Counter()
@@ -515,62 +486,11 @@ class Writer:
             out.skipped.update(skipped)
             out.superseded += superseded
 
-    def _flights_pipelined(self, conn: psycopg.Connection, cur: psycopg.Cursor,
-                           ops: list) -> tuple[Counter, list]:
-        """The ops in order, `flight_ops_per_pipeline` statements per round trip
-        (psycopg pipeline mode), each op's row count read once its group's results
-        are in. A write that changed no row is explained right after its own
-        statement, as op by op: in place when it was the last of its group (the
-        pipeline is left for that); otherwise later writes already ran before it was
-        explained, and _WriteInOrder rolls the attempt back to write the batch op by
-        op. A row error (a refused value) is raised as it is op by op: the batch is
-        then written again carefully."""
-        size = self.config.flight_ops_per_pipeline
-        observe = self.on_flight_latency
-        statement, clock = store.statement, time.perf_counter
-        skipped: Counter = Counter()
-        superseded: list = []
-        # One cursor per op of a group: each keeps its own statement's row count.
-        cursors = [conn.cursor() for _ in range(min(size, len(ops)))]
-        start = 0
-        while start < len(ops):
-            unexplained = None       # (op, its group's milliseconds): the last op of a group
-            with conn.pipeline() as pipeline:
-                while start < len(ops) and unexplained is None:
-                    group = ops[start:start + size]
-                    start += len(group)
-                    t0 = clock()
-                    for op, c in zip(group, cursors, strict=False):
-                        c.execute(*statement(op), prepare=False)
-                    pipeline.sync()
-                    ms = (clock() - t0) * 1000.0
-                    last = len(group) - 1
-                    for i, (op, c) in enumerate(zip(group, cursors, strict=False)):
-                        if c.rowcount != 0:
-                            if observe:
-                                observe(op, ms)
-                        elif i == last:
-                            unexplained = (op, ms)
-                        else:
-                            raise _WriteInOrder(f"flight write {i + 1} of {len(group)} in a "
-                                                "pipeline changed no row")
-            if unexplained is not None:
-                op, ms = unexplained
-                t0 = clock()
-                self._explain(cur, op, skipped, superseded)
-                if observe:
-                    observe(op, ms + (clock() - t0) * 1000.0)
-        return skipped, superseded
-
     def _flight_op(self, cur: psycopg.Cursor, op, skipped: Counter, superseded: list) -> None:
         """One op; a write that changed no row is explained (and a stale active flight
         that blocks a new one closed) by the tracker's store, in the same transaction."""
         if self.write_flight_op(cur, op) != 0:    # None: a writer that does not say
             return
-        self._explain(cur, op, skipped, superseded)
-
-    @staticmethod
-    def _explain(cur: psycopg.Cursor, op, skipped: Counter, superseded: list) -> None:
         why = store.resolve_skipped(cur, op)
         if why.reason == store.SUPERSEDED:
             superseded.append((op, why.closed))

@@ -6,7 +6,6 @@ with an undisturbed write of the same input."""
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import secrets
 import shutil
@@ -283,8 +282,8 @@ def _skips_among_good_ops(batch: Batch) -> tuple[Batch, Batch]:
     batch with five writes that change no row placed among its good flight ops: the
     aircraft's next flight (supersedes the stale one) and right after it that flight's
     landing (stored only if the supersede came first), a replay of the stale flight's
-    create, an update of a flight never stored, a tow link to a tow flight never stored.
-    Positions 6, 13, 20 and 34 end groups of 7 ops; 6 does not end a group of 8."""
+    create, an update of a flight never stored, a tow link to a tow flight never stored
+    (at 6, 7, 13, 20 and 34)."""
     t0 = batch.fixes[0].time - timedelta(hours=3)
     aid = aircraft_id(2, 0xDD0001)
     row = AircraftRow(aid, 0xDD0001, 2, 1, None, None, None, None, t0)
@@ -309,56 +308,44 @@ def _skips_among_good_ops(batch: Batch) -> tuple[Batch, Batch]:
     return Batch(aircraft={aid: row}, flight_ops=[stale]), batch
 
 
-@pytest.mark.parametrize("per_pipeline", [7, 1, 8, 1000])
-def test_pipelined_flight_writes_resolve_skips_exactly_as_one_by_one(
-        database, conn, caplog, per_pipeline):
-    """Flight writes sent several per round trip (pipeline mode) end exactly as written
-    one by one (flight_ops_per_pipeline=0, the reference): the same rows, the same
-    enrichment events, the same counts. A write that changed no row at the end of its
-    group is explained in place (groups of 7 and 1); one inside its group sends the
-    batch again op by op (8, 1000)."""
-    def run(size: int) -> tuple:
-        clear(conn)
-        setup, batch = _skips_among_good_ops(real_batch())
-        stats, seen = IngestStats(), []
-        w = Writer(database.url("ingest"), stats, write_flight_op=store.write_op,
-                   on_flight_latency=lambda op, ms: seen.append(op),
-                   config=WriterConfig(flight_ops_per_pipeline=size))
-        w.write(setup)
-        seen.clear()
-        caplog.clear()
-        with caplog.at_level(logging.DEBUG, logger="soar.ingest.writer"):
-            w.write(batch)
-        w.close()
-        again = sum("one by one" in r.getMessage() for r in caplog.records)
-        events = [r[0] for r in conn.execute(
-            "SELECT message->>'event' FROM pgmq.q_flight_enrichment ORDER BY msg_id")]
-        conn.commit()
-        return stats, snapshot(conn), events, again, seen, batch
-
-    ref, ref_rows, ref_events, _, _, batch = run(0)
-    assert ref.flight_ops_skipped == Counter({
+def test_skips_among_many_good_flight_writes_resolve_in_order_with_exact_counts(database, conn):
+    """Five writes that change no row among a real batch's good flight ops: each is
+    explained right after its own statement, before the next op runs, so the landing
+    right after a superseding create lands, and every count is exact."""
+    stats, seen = IngestStats(), []
+    w = Writer(database.url("ingest"), stats, write_flight_op=store.write_op,
+               on_flight_latency=lambda op, ms: seen.append(op))
+    setup, batch = _skips_among_good_ops(real_batch())
+    w.write(setup)
+    seen.clear()
+    w.write(batch)
+    w.close()
+    assert stats.flight_ops_skipped == Counter({
         (flight_ops.START_TAKEOFF, store.REPLAY): 1,
         (flight_ops.END_LANDING, store.MISSING): 1,
         (flight_ops.TOW, store.TOW_MISSING): 1})
-    assert ref.flights_superseded == 1
-    assert ref.fixes_written == len(batch.fixes) and ref.rejected == Counter()
-    ended = {f[0]: f[4:] for f in ref_rows["flights"]}
+    assert stats.flights_superseded == 1
+    assert stats.fixes_written == len(batch.fixes) + len(setup.fixes)
+    assert stats.rejected == Counter() and stats.quarantined == Counter()
+    # Every op timed once, in order.
+    assert [op.flight_id for op in seen] == [op.flight_id for op in batch.flight_ops]
+    rows = {r[0]: r[1:] for r in conn.execute(
+        "SELECT id, landing_time, timed_out_at, end_reason FROM flights")}
     nxt, landing, stale = batch.flight_ops[6], batch.flight_ops[7], batch.flight_ops[13]
-    assert ended[stale.flight_id][2] == "superseded"
-    assert ended[nxt.flight_id][0] == landing.values["landing_time"]   # landed after all
-
-    stats, rows, events, again, seen, batch = run(per_pipeline)
-    assert rows == ref_rows and events == ref_events
-    for field in ("fixes_written", "rejected", "quarantined", "flight_ops_skipped",
-                  "flights_superseded", "batches"):
-        assert getattr(stats, field) == getattr(ref, field), field
-    if per_pipeline in (7, 1):
-        # explained in place: every op timed once, in order
-        assert again == 0
-        assert [op.flight_id for op in seen] == [op.flight_id for op in batch.flight_ops]
-    else:
-        assert again == 1
+    assert rows[stale.flight_id][2] == "superseded"
+    assert rows[nxt.flight_id][0] == landing.values["landing_time"]     # landed after all
+    creates = {op.flight_id for op in batch.flight_ops if isinstance(op, CreateFlight)}
+    assert set(rows) == creates      # every create stored once (the replay is the stale one)
+    # The tow link to a flight never stored changed nothing.
+    glider = batch.flight_ops[34].flight_id
+    assert conn.execute("SELECT towed_by_flight_id FROM flights WHERE id = %s",
+                        (glider,)).fetchone()[0] is None
+    # Enrichment events: one per stored create, the stale flight's end, the landing.
+    events = Counter(r[0] for r in conn.execute(
+        "SELECT message->>'event' FROM pgmq.q_flight_enrichment"))
+    conn.commit()
+    assert events.pop("timeout") == 1 and events.pop("landing") == 1
+    assert events.total() == len(creates)
 
 
 # -- exactly once ----------------------------------------------------------------------
