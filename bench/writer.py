@@ -103,7 +103,15 @@ def main() -> None:
         cluster.start()
         migrate.upgrade(cluster.url())
         stats = IngestStats()
-        writer = Writer(cluster.url(user="soar_ingest"), stats, write_flight_op=store.write_op)
+        latency: dict[str, list[float]] = {"create_flight": [], "complete_flight": []}
+
+        def observe(op, ms: float) -> None:
+            metric = store.latency_metric(op)
+            if metric is not None:
+                latency[metric.split(".")[1]].append(ms)
+
+        writer = Writer(cluster.url(user="soar_ingest"), stats, write_flight_op=store.write_op,
+                        on_flight_latency=observe)
         times = []
         for b in work:
             t0 = time.perf_counter()
@@ -123,7 +131,17 @@ def main() -> None:
         "flight_ops": sum(len(b.flight_ops) for b in work),
         "flight_ops_skipped": sum(getattr(stats, "flight_ops_skipped", {}).values()),
         "flights_superseded": getattr(stats, "flights_superseded", None),
+        **{f"{name}_{q}_ms": _percentile(ms, q) for name, ms in latency.items()
+           for q in ("p50", "p99", "max")},
     }))
+
+
+def _percentile(values: list[float], q: str) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    rank = {"p50": 0.5, "p99": 0.99, "max": 1.0}[q]
+    return round(values[min(len(values) - 1, int(rank * len(values)))], 3)
 
 
 if __name__ == "__main__":

@@ -39,28 +39,32 @@ COMPLETE_LATENCY = "flight_tracker.complete_flight.latency_ms"
 
 QUERIES = sqlfiles.queries("queries/tracker.sql")
 
-_cache: dict[tuple, sql.Composed] = {}
+# Statements by column set, composed once as text: psycopg would otherwise compose
+# (quote every identifier of) a sql.Composed again at each execution, in Python, in
+# the writer thread, on the hot path.
+_cache: dict[tuple, str] = {}
 
 
-def _insert(columns: tuple[str, ...]) -> sql.Composed:
+def _insert(columns: tuple[str, ...]) -> str:
     # No conflict target: besides the id (a replay), the one-active-flight-per-aircraft
     # index may conflict if another process left a flight active; skipping the row
     # keeps the batch (and its fixes) instead of failing it. rowcount tells.
     return sql.SQL("INSERT INTO flights ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
         sql.SQL(", ").join(map(sql.Identifier, columns)),
-        sql.SQL(", ").join(sql.Placeholder() * len(columns)))
+        sql.SQL(", ").join(sql.Placeholder() * len(columns))).as_string()
 
 
-def _update(columns: tuple[str, ...]) -> sql.Composed:
+def _update(columns: tuple[str, ...]) -> str:
     return sql.SQL("UPDATE flights SET {}, updated_at = now() WHERE id = %s").format(
-        sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns))
+        sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns)
+    ).as_string()
 
 
-# A fixed statement, as sql.SQL like the composed ones (why it joins: see the .sql file).
-_TOW = sql.SQL(QUERIES["tow"])
+# A fixed statement (why it joins: see the .sql file).
+_TOW = QUERIES["tow"]
 
 
-def statement(op) -> tuple[sql.Composed, tuple]:
+def statement(op) -> tuple[str, tuple]:
     """The one statement and its parameters for an op."""
     if isinstance(op, CreateFlight):
         cols = tuple(c for c in op.row)

@@ -33,7 +33,7 @@ from soar.ingest.batch import AircraftRow, Batch
 from soar.ingest.router import PipelineConfig
 from soar.ingest.stats import IngestStats
 from soar.ingest.writer import TransientWriteError, Writer, WriterConfig
-from soar.records import Fix, ReceiverBeacon
+from soar.records import Fix, ReceiverBeacon, aircraft_id
 from soar.reference import samples
 from soar.tracker import FlightTracker, store
 from soar.tracker import ops as flight_ops
@@ -275,6 +275,77 @@ def test_skipped_flight_writes_are_counted_and_a_lost_end_does_not_hide_the_next
         (flight_ops.END_LANDING, store.MISSING): 1,
         (flight_ops.TOW, store.TOW_MISSING): 1})
     assert conn.execute("SELECT count(*), max(updated_at) FROM flights").fetchone() == before
+
+
+def _skips_among_good_ops(batch: Batch) -> tuple[Batch, Batch]:
+    """A batch that leaves one aircraft's flight active (its end then lost), and a real
+    batch with five writes that change no row placed among its good flight ops: the
+    aircraft's next flight (supersedes the stale one) and right after it that flight's
+    landing (stored only if the supersede came first), a replay of the stale flight's
+    create, an update of a flight never stored, a tow link to a tow flight never stored
+    (at 6, 7, 13, 20 and 34)."""
+    t0 = batch.fixes[0].time - timedelta(hours=3)
+    aid = aircraft_id(2, 0xDD0001)
+    row = AircraftRow(aid, 0xDD0001, 2, 1, None, None, None, None, t0)
+    stale = CreateFlight(row={"id": flight_ops.flight_id(aid, t0), "aircraft_id": aid,
+                              "source": 1, "started_at": t0, "takeoff_time": t0})
+    t1 = t0 + timedelta(hours=1)
+    nxt = CreateFlight(row={**stale.row, "id": flight_ops.flight_id(aid, t1), "started_at": t1,
+                            "takeoff_time": t1})
+    glider = next(op for op in batch.flight_ops[20:30] if isinstance(op, CreateFlight))
+    ops = list(batch.flight_ops)
+    assert len(ops) > 60
+    for at, op in ((6, nxt),
+                   (7, UpdateFlight(nxt.flight_id, {"landing_time": t1 + timedelta(minutes=30)},
+                                    flight_ops.END_LANDING)),
+                   (13, stale),
+                   (20, UpdateFlight(uuid.uuid4(), {"landing_time": t1}, flight_ops.END_LANDING)),
+                   (34, UpdateFlight(glider.flight_id, {"towed_by_flight_id": uuid.uuid4()},
+                                     flight_ops.TOW))):
+        ops.insert(at, op)
+    batch.flight_ops = ops
+    batch.aircraft[aid] = row
+    return Batch(aircraft={aid: row}, flight_ops=[stale]), batch
+
+
+def test_skips_among_many_good_flight_writes_resolve_in_order_with_exact_counts(database, conn):
+    """Five writes that change no row among a real batch's good flight ops: each is
+    explained right after its own statement, before the next op runs, so the landing
+    right after a superseding create lands, and every count is exact."""
+    stats, seen = IngestStats(), []
+    w = Writer(database.url("ingest"), stats, write_flight_op=store.write_op,
+               on_flight_latency=lambda op, ms: seen.append(op))
+    setup, batch = _skips_among_good_ops(real_batch())
+    w.write(setup)
+    seen.clear()
+    w.write(batch)
+    w.close()
+    assert stats.flight_ops_skipped == Counter({
+        (flight_ops.START_TAKEOFF, store.REPLAY): 1,
+        (flight_ops.END_LANDING, store.MISSING): 1,
+        (flight_ops.TOW, store.TOW_MISSING): 1})
+    assert stats.flights_superseded == 1
+    assert stats.fixes_written == len(batch.fixes) + len(setup.fixes)
+    assert stats.rejected == Counter() and stats.quarantined == Counter()
+    # Every op timed once, in order.
+    assert [op.flight_id for op in seen] == [op.flight_id for op in batch.flight_ops]
+    rows = {r[0]: r[1:] for r in conn.execute(
+        "SELECT id, landing_time, timed_out_at, end_reason FROM flights")}
+    nxt, landing, stale = batch.flight_ops[6], batch.flight_ops[7], batch.flight_ops[13]
+    assert rows[stale.flight_id][2] == "superseded"
+    assert rows[nxt.flight_id][0] == landing.values["landing_time"]     # landed after all
+    creates = {op.flight_id for op in batch.flight_ops if isinstance(op, CreateFlight)}
+    assert set(rows) == creates      # every create stored once (the replay is the stale one)
+    # The tow link to a flight never stored changed nothing.
+    glider = batch.flight_ops[34].flight_id
+    assert conn.execute("SELECT towed_by_flight_id FROM flights WHERE id = %s",
+                        (glider,)).fetchone()[0] is None
+    # Enrichment events: one per stored create, the stale flight's end, the landing.
+    events = Counter(r[0] for r in conn.execute(
+        "SELECT message->>'event' FROM pgmq.q_flight_enrichment"))
+    conn.commit()
+    assert events.pop("timeout") == 1 and events.pop("landing") == 1
+    assert events.total() == len(creates)
 
 
 # -- exactly once ----------------------------------------------------------------------
