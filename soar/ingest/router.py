@@ -45,6 +45,7 @@ same values twice.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import os
@@ -86,6 +87,7 @@ from soar.tracker.rules import GLIDER, TOW_TYPES
 log = logging.getLogger(__name__)
 
 _STOP = object()   # closes the router's input queue
+SWITCH_INTERVAL_S = 0.0002
 # Queue waits are cut in slices this long, so a dead stage on the other side or a
 # shutdown is noticed within it.
 _SLICE_S = 0.25
@@ -210,9 +212,15 @@ class Pipeline:
             self._restore(stop)
         # The writer mostly waits on the network and must then win the GIL back from
         # the CPU-bound router: a 1 ms switch interval (default 5 ms) cut the measured
-        # create/complete p99 from ~22/40 ms to ~9/12 ms and raised throughput ~14%
-        # (bench/ingest.py, docs/benchmarks.md).
-        sys.setswitchinterval(0.001)
+        # create/complete p99 from ~22/40 ms to ~9/12 ms and raised throughput ~14%;
+        # 0.2 ms, with the parse processes niced, to ~5 ms (bench/ingest.py,
+        # docs/benchmarks.md: the server runs a flight write in 0.09 ms, the rest of
+        # the tail was waiting for a core and for the GIL).
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        # What start-up loaded (modules, airports, restored flights) never becomes
+        # garbage: out of the collector's generations, full collections stop scanning
+        # it (they paused the writer 50-300 ms; docs/benchmarks.md).
+        gc.freeze()
         self.untracked = self.writer.untracked_aircraft()
         if self.config.parse_workers:
             try:
