@@ -92,7 +92,7 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from bench.baseline import SyncEnrichment  # noqa: E402
-from bench.worker import PeliasProcess, measure_burst  # noqa: E402
+from bench.worker import PeliasProcess, free_port, measure_burst  # noqa: E402
 from soar import ingest  # noqa: E402
 from soar.db import embedded, migrate  # noqa: E402
 from soar.ingest.router import PipelineConfig  # noqa: E402
@@ -591,7 +591,7 @@ def main() -> None:
     load = simulate(args, out)
     home = Path(tempfile.mkdtemp(prefix="soar-incident-"))
     os.chmod(home, 0o755)   # the server runs as `postgres` when run as root
-    cluster = embedded.Cluster(home=home, port=_free_port(), settings={
+    cluster = embedded.Cluster(home=home, port=free_port(), settings={
         # No TimescaleDB scheduler connected to the template while it is cloned.
         "timescaledb.max_background_workers": "0"})
     runs: list[dict] = []
@@ -620,13 +620,6 @@ def main() -> None:
     (out / "incident.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     print(json.dumps({k: v for k, v in summary.items() if k != "runs"}, indent=1))
     print(json.dumps(summary, separators=(",", ":")))
-
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 if __name__ == "__main__":

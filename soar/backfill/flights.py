@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 import psycopg
+from psycopg.rows import dict_row
 
 from soar.db import sqlfiles
 from soar.records import Fix, Source, split_aircraft_id
@@ -126,9 +127,9 @@ def rebuild(conn: psycopg.Connection, since: datetime, until: datetime, *,
             rows[op.flight_id].update(op.values)
     result.flights_found = len(mine)
 
-    stored = {r[0]: dict(zip(["id", *_STORED_COLUMNS], r, strict=True))
-              for r in conn.execute(QUERIES["range_flights"], {
-                  "since": since, "until": until, "aircraft": aircraft}).fetchall()}
+    with conn.cursor(row_factory=dict_row) as cur:
+        stored = {r["id"]: r for r in cur.execute(QUERIES["range_flights"], {
+            "since": since, "until": until, "aircraft": aircraft}).fetchall()}
     conn.rollback()
     changed = {fid for fid in mine if fid not in stored or not same_flight(rows[fid], stored[fid])}
     gone = set(stored) - mine
@@ -175,14 +176,6 @@ def rebuild(conn: psycopg.Connection, since: datetime, until: datetime, *,
     else:
         result.fixes_repointed = len(todo)
     return result
-
-
-_STORED_COLUMNS = ("aircraft_id", "source", "callsign", "started_at", "takeoff_time",
-                   "takeoff_latitude", "takeoff_longitude", "takeoff_altitude_m", "landing_time",
-                   "landing_latitude", "landing_longitude", "landing_altitude_m", "last_fix_at",
-                   "last_latitude", "last_longitude", "timed_out_at", "spurious_reason",
-                   "end_reason", "towed_by_flight_id", "towed_by_aircraft_id", "tow_release_time",
-                   "tow_release_altitude_m")
 
 
 def _same(a, b) -> bool:

@@ -715,11 +715,8 @@ class Pipeline:
         bucket[aid] = (self._batch_no, len(self.batch.fixes))
         self._remember_aircraft(aid, fix)
         if self.tracker is not None:
-            ops = self.tracker.process(fix)
-            if ops:
-                self._add_ops(ops)
-            self._maybe_expire(fix.time)
-        if self._newest is None or fix.time > self._newest:
+            self._track(fix)
+        elif self._newest is None or fix.time > self._newest:
             self._newest = fix.time
         stats.fixes_accepted += 1
         self.batch.fixes.append(fix)
@@ -804,6 +801,10 @@ class Pipeline:
             if fix.aircraft_type is not None:
                 seen[2] = fix.aircraft_type
         self.stats.shadow_fixes += 1
+        self._track(fix)
+
+    def _track(self, fix: Fix) -> None:
+        """The tracker's ops for a fix (owned or shadow), its timeout sweep, data time."""
         ops = self.tracker.process(fix)
         if ops:
             self._add_ops(ops)

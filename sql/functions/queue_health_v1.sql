@@ -14,6 +14,7 @@ SET search_path = pg_catalog, pgmq
 AS $$
 DECLARE
     m record;
+    archived_recently bigint;    -- archived in the last minute and enqueued in it too
 BEGIN
     FOR m IN SELECT * FROM pgmq.metrics_all() ORDER BY queue_name LOOP
         queue := m.queue_name;
@@ -28,9 +29,8 @@ BEGIN
         EXECUTE format('SELECT count(*), count(*) FILTER (WHERE enqueued_at > now() - interval ''1 minute'')
                           FROM pgmq.%I WHERE archived_at > now() - interval ''1 minute''',
                        'a_' || m.queue_name)
-           INTO out_last_minute, total_messages;
-        in_last_minute := in_last_minute + total_messages;
-        total_messages := m.total_messages;
+           INTO out_last_minute, archived_recently;
+        in_last_minute := in_last_minute + archived_recently;
         RETURN NEXT;
     END LOOP;
 END
