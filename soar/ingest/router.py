@@ -629,7 +629,7 @@ class Pipeline:
                 if parsed is not None:
                     result = parsed[i]
                     if type(result) is tuple:        # a Fix packed by the parse process
-                        result = unpack(result)
+                        result = unpack(result, msg.received_at)
                 elif kind == "aprs":
                     result = parse_line(msg.payload, msg.received_at)
                 else:
