@@ -102,6 +102,8 @@ SERVER_COMMENT = "server_comment"   # reject reason: an APRS-IS server line
 # OGN aircraft types another shard's aircraft is followed for (aerotow partners).
 _TOW_PARTIES = frozenset({GLIDER, *TOW_TYPES})
 _ICAO_ID = int(AddressType.ICAO) << 24    # aircraft id of an ICAO address, minus the address
+# An aircraft row unchanged is written again this often (aircraft.last_seen).
+AIRCRAFT_REFRESH = timedelta(minutes=10)
 # A shadow tow plane's flight id is remembered (its updates written) this long after
 # its start (data time): longer than any tow plane flies.
 SHADOW_FLIGHTS_KEPT = timedelta(hours=12)
@@ -814,6 +816,15 @@ class Pipeline:
 
     def _remember_aircraft(self, aid: int, fix: Fix) -> None:
         known = self.aircraft.get(aid)
+        # Nearly every fix says nothing new about its aircraft: answered without
+        # building a row (py-spy: building it was 5 % of the router thread).
+        if (known is not None
+                and (fix.aircraft_type is None or fix.aircraft_type == known.aircraft_type)
+                and (not fix.registration or fix.registration == known.registration)
+                and (not fix.callsign or fix.callsign == known.callsign)
+                and (not fix.model or fix.model == known.model)
+                and fix.time - known.seen_at <= AIRCRAFT_REFRESH):
+            return
         row = AircraftRow(
             aid, fix.address, fix.address_type,
             fix.aircraft_type if fix.aircraft_type is not None else (known and known.aircraft_type),
@@ -823,7 +834,7 @@ class Pipeline:
             fix.model or (known and known.model) or None,
             fix.time)
         if known is None or known.key() != row.key() or \
-                fix.time - known.seen_at > timedelta(minutes=10):
+                fix.time - known.seen_at > AIRCRAFT_REFRESH:
             self.aircraft[aid] = row
             self.batch.aircraft[aid] = row
 
