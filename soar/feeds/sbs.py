@@ -31,7 +31,8 @@ NO_POSITION for a position message (type 2 or 3) whose position the feed's decod
 had not resolved (empty latitude/longitude; Mode-S counts the same frame so);
 UNSUPPORTED for the other message kinds (STA, ID, AIR, SEL, CLK), transmission types
 outside 1-8 and non-ICAO addresses (readsb's `~` prefix: TIS-B, anonymous);
-PARSE_ERROR for a line with fewer than 22 fields, a hex ident that is not 1-6 hex
+PARSE_ERROR for a MSG line without exactly 22 fields (cut short, or a decimal comma
+shifting the fields), a hex ident that is not 1-6 hex
 digits (fewer than six is an address written without its leading zeros), a date or
 time that is not one, and any non-numeric number field; OUT_OF_RANGE for latitude,
 longitude, altitude, speed, track or vertical rate outside the field's physical
@@ -208,10 +209,12 @@ class SbsDecoder:
         if type(line) is not str:
             line = bytes(line).decode("ascii", "replace")
         f = line.rstrip("\r\n").split(",")
-        if len(f) < FIELDS:
-            return UNSUPPORTED if f[0] in OTHER_KINDS else PARSE_ERROR
         if f[0] != "MSG":
             return UNSUPPORTED if f[0] in OTHER_KINDS else PARSE_ERROR
+        if len(f) != FIELDS:
+            # Fewer: cut short. More: a comma inside a field (a decimal comma) would
+            # shift every later field, e.g. the longitude into the vertical rate.
+            return PARSE_ERROR
         tt = f[1]
         if len(tt) != 1 or tt not in "12345678":
             return UNSUPPORTED if tt.isdigit() else PARSE_ERROR
