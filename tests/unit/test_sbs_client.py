@@ -10,10 +10,10 @@ import logging
 import threading
 
 import pytest
+from test_beast_client import CEILING_S, HOUR_S, Frames, LogRecords, Server, _dead_port, wait_until
 
 from helpers.paths import SHARED_DATA
 from soar.feeds.sbs_client import SbsClient
-from test_beast_client import CEILING_S, HOUR_S, Frames, LogRecords, Server, _dead_port, wait_until
 
 REFERENCE = SHARED_DATA / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
 
