@@ -145,16 +145,6 @@ class Clock:
             return None
 
 
-def _number(text: str) -> float | None:
-    """An optional numeric field: None when empty; ValueError when not a finite number."""
-    if not text:
-        return None
-    v = float(text)
-    if not math.isfinite(v):
-        raise ValueError(text)
-    return v
-
-
 class _Aircraft:
     __slots__ = ("last_seen", "callsign", "gs_kmh", "track", "climb_ms", "vel_t",
                  "alt_m", "alt_t", "ground", "ground_t")
@@ -226,12 +216,13 @@ class SbsDecoder:
             return PARSE_ERROR
         try:
             t = self.clock.seconds(f[6], f[7])
-            alt_ft = _number(f[11])
-            gs_kt = _number(f[12])
-            track = _number(f[13])
-            lat = _number(f[14])
-            lon = _number(f[15])
-            vr_fpm = _number(f[16])
+            # Most fields are empty on most lines: no call for those.
+            alt_ft = float(f[11]) if f[11] else None
+            gs_kt = float(f[12]) if f[12] else None
+            track = float(f[13]) if f[13] else None
+            lat = float(f[14]) if f[14] else None
+            lon = float(f[15]) if f[15] else None
+            vr_fpm = float(f[16]) if f[16] else None
         except ValueError:
             return PARSE_ERROR
         gnd = f[21]
@@ -250,6 +241,10 @@ class SbsDecoder:
                 or (track is not None and not 0.0 <= track <= 360.0)
                 or (vr_fpm is not None and not -MAX_VERTICAL_RATE_FPM <= vr_fpm
                     <= MAX_VERTICAL_RATE_FPM)):
+            # (NaN fails every range test: "nan" and "inf" are not numbers.)
+            values = (alt_ft, gs_kt, track, lat, lon, vr_fpm)
+            if any(v is not None and not math.isfinite(v) for v in values):
+                return PARSE_ERROR
             return OUT_OF_RANGE
 
         if t >= self._next_sweep or t < self._next_sweep - 2 * SWEEP_EVERY_S:
