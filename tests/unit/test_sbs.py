@@ -279,3 +279,13 @@ def test_reference_recording_outcomes():
     # 1,456 type-3 lines with a position, 42 without (not resolved by dump1090), the
     # recorder's two closing comment lines; the rest (types 1, 4-8) update state.
     assert outcomes == {"fix": 1456, None: 7124, NO_POSITION: 42, PARSE_ERROR: 2}
+
+
+def test_stats_line_counts_sbs_apart_from_the_other_sources():
+    from soar.ingest.app import StatsLogger
+    from soar.ingest.stats import IngestStats
+    stats = IngestStats()
+    stats.messages.update({"aprs": 3, "modes": 5, "sbs": 2})
+    stats.state_only = 10
+    line = StatsLogger(stats, 1.0).line(0, 0, {})
+    assert " msgs: aprs=3 modes=5 sbs=2 " in line and "unaccounted=0" in line
