@@ -29,8 +29,8 @@ Lifecycle rules:
 
 Sharding (`shard`, soar.ingest.shard): the router keeps the messages its shard owns
 and counts the others as dropped (`other_shard`); Mode-S frames and SBS lines are
-sorted by address before their decode. Aerotows pair a glider with a tow plane that another
-shard may own, so the tracker also follows other shards' OGN gliders and tow planes
+sorted by address before their decode. Aerotows pair a glider with a tow plane that
+another shard may own, so the tracker also follows other shards' OGN gliders and tow planes
 ("shadow" aircraft: tracked, their fixes never written, counted as `other_shard`
 like the rest). A shadow glider's flight writes are dropped (its shard writes them,
 tow links included). A shadow tow plane's (OGN type 2 or 8, not an ICAO address: see
