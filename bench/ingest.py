@@ -131,7 +131,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--aprs-loops", type=int, default=5)
     ap.add_argument("--modes-loops", type=int, default=3)
-    ap.add_argument("--sbs-loops", type=int, default=10)
+    ap.add_argument("--sbs-loops", type=int, default=20)
     ap.add_argument("--switch-interval-ms", type=float, default=None)
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
