@@ -3,11 +3,16 @@
 Starts a throw-away embedded cluster (default durability settings), migrates it,
 then replays the OGN one-minute capture N times (each loop one minute later than the
 previous one, packet times included, so the same aircraft fly on: a steady state, not
-N cold starts) and the AFR34ZG Mode-S flight M times (each a day later), each through
-the same pipeline, flight tracker included, as `soar replay --speed max`.
+N cold starts), the AFR34ZG Mode-S flight M times (each a day later) and the real
+dump1090 SBS stream of shared/data/beast (8,624 lines, one minute) S times (each loop
+62 s later, line times included), each through the same pipeline, flight tracker
+included, as `soar replay --speed max`.
 
-    .venv/bin/python bench/ingest.py [--aprs-loops N] [--modes-loops M]
+    .venv/bin/python bench/ingest.py [--aprs-loops N] [--modes-loops M] [--sbs-loops S]
         [--switch-interval-ms X]
+
+The SBS recording is found as the tests find it (shared/data beside the checkout, or
+SOAR_SHARED_DATA); without it the SBS run is skipped and says so.
 
 The create/complete latencies are timed in the writer thread around each flight
 statement, beside the CPU-bound router: waits for the GIL and for a CPU count. The
@@ -68,6 +73,28 @@ def continued(messages, minutes: int):
                          payload=_HMS.sub(later, m.payload, count=1))
 
 
+def sbs_loops(path: Path, loops: int):
+    """The SBS recording `loops` times, each 62 s later than the previous (it spans 61
+    s), generated and logged times rewritten: the same aircraft fly on."""
+    messages = list(recordings.sbs_messages(path, "bench"))
+    fmt = "%Y/%m/%d %H:%M:%S.%f"
+    for k in range(loops):
+        delta = timedelta(seconds=62 * k)
+        for m in messages:
+            f = m.payload.split(",")
+            if len(f) == 22:
+                for d, t in ((6, 7), (8, 9)):
+                    moved = datetime.strptime(f"{f[d]} {f[t]}", fmt) + delta
+                    f[d], f[t] = moved.strftime("%Y/%m/%d"), moved.strftime("%H:%M:%S.%f")[:12]
+            yield m._replace(received_at=m.received_at + delta, payload=",".join(f))
+
+
+def _shared_data() -> Path:
+    here = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return here if here.exists() else Path(
+        os.environ.get("SOAR_SHARED_DATA", "../shared/data")).resolve()
+
+
 def run(url: str, messages, kind: str, switch_interval_ms: float | None = None) -> dict:
     # Prepared before the clock starts: rewriting times is the benchmark's own work.
     chunks = list(recordings.chunked(messages, None))
@@ -104,11 +131,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--aprs-loops", type=int, default=5)
     ap.add_argument("--modes-loops", type=int, default=3)
+    ap.add_argument("--sbs-loops", type=int, default=20)
     ap.add_argument("--switch-interval-ms", type=float, default=None)
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
     oneminute = samples.path("oneminute.txt")
     flight = samples.path("full_flight_short.jsonl")
+    sbs_path = _shared_data() / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
 
     home = Path(tempfile.mkdtemp(prefix="soar-bench-"))
     os.chmod(home, 0o755)
@@ -131,6 +160,8 @@ def main() -> None:
         modes = run(url, (m for k in range(args.modes_loops)
                           for m in shifted(recordings.modes_messages(flight, "bench"), k)), "modes",
                     args.switch_interval_ms)
+        sbs = (run(url, sbs_loops(sbs_path, args.sbs_loops), "sbs", args.switch_interval_ms)
+               if sbs_path.is_file() else None)
     finally:
         cluster.stop()
         if os.environ.get("BENCH_KEEP"):
@@ -140,6 +171,9 @@ def main() -> None:
     result = {
         "aprs_msgs_per_s": round(aprs["messages"] / aprs["seconds"]),
         "modes_msgs_per_s": round(modes["messages"] / modes["seconds"]),
+        # SBS lines end to end (parse, merge, validate, de-duplicate, track, COPY); None
+        # when the recording was not found.
+        "sbs_msgs_per_s": round(sbs["messages"] / sbs["seconds"]) if sbs else None,
         "fixes_per_s": round((aprs["fixes"] + modes["fixes"]) / (aprs["seconds"] + modes["seconds"])),
         "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         # Over both runs' statements together: the APRS run ends ~35 flights and the
@@ -153,6 +187,8 @@ def main() -> None:
         "switch_interval_ms": round(sys.getswitchinterval() * 1000.0, 3),
         "aprs": {k: v for k, v in aprs.items() if k != "latency_samples"},
         "modes": {k: v for k, v in modes.items() if k != "latency_samples"},
+        "sbs": ({k: v for k, v in sbs.items() if k != "latency_samples"} if sbs
+                else {"skipped": f"{sbs_path} not found (set SOAR_SHARED_DATA)"}),
     }
     print(json.dumps(result))
 

@@ -16,6 +16,7 @@ from uuid import UUID
 class Source(IntEnum):
     OGN = 1    # OGN APRS (FLARM, OGN trackers, relays)
     ADSB = 2   # ADS-B / Mode-S (Beast, raw frames)
+    SBS = 3    # ADS-B as SBS/BaseStation text lines (port 30003 receivers, ADSBHub)
 
 
 class AddressType(IntEnum):
@@ -44,11 +45,11 @@ def split_aircraft_id(aircraft_id: int) -> tuple[int, int]:
 class Message(NamedTuple):
     """One message from any feed, as the router receives it (a tuple: cheap to make
     and to pickle to the parse process)."""
-    kind: str                        # "aprs" or "modes"
+    kind: str                        # "aprs", "modes" or "sbs"
     received_at: datetime            # when it arrived, UTC
-    payload: str | bytes             # aprs: the raw line; modes: the frame, hex or bytes
+    payload: str | bytes             # aprs, sbs: the raw line; modes: the frame, hex or bytes
     signal_db: float | None = None   # modes: the receiver's signal level
-    receiver: str | None = None      # modes: the feed's name (one CPR decoder per feed)
+    receiver: str | None = None      # modes, sbs: the feed's name (one decoder per feed)
 
 
 class ServerTime(NamedTuple):
@@ -70,9 +71,9 @@ class Fix:
     track_deg: float | None        # true track over ground
     climb_rate_ms: float | None
     turn_rate_degs: float | None
-    receiver: str | None           # receiver callsign (OGN) or feed name (Beast)
+    receiver: str | None           # receiver callsign (OGN) or feed name (Beast, SBS)
     signal_db: float | None = None
-    on_ground: bool | None = None  # transponder's own ground flag (ADS-B only)
+    on_ground: bool | None = None  # transponder's own ground flag (ADS-B, SBS field 22)
     aircraft_type: int | None = None   # OGN aircraft type 0..15 (see DOMAIN.md)
     callsign: str | None = None
     registration: str | None = None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Optional
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
@@ -44,7 +45,21 @@ def _position(value: str | None, option: str) -> tuple[float, float] | None:
     return lat, lon
 
 
+def _timezone(value: str | None) -> tzinfo | None:
+    """`--sbs-timezone`: an IANA zone name; None for UTC (the default)."""
+    if value is None or value.upper() in ("UTC", "Z", "ETC/UTC"):
+        return None
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise SoarError(f"--sbs-timezone {value!r}: not a time zone; give an IANA name such "
+                        "as Europe/Berlin or America/New_York (or UTC, the default)") from None
+
+
 # Shared by `replay` and `run`.
+SBS_TIMEZONE = typer.Option(
+    None, help="SBS: the time zone of the feed's generated date/time (an IANA name, e.g. "
+               "Europe/Berlin) for feeds that send local time; default UTC.")
 SPOOL_DIR = typer.Option(
     None, envvar="SOAR_SPOOL_DIR", show_envvar=True,
     help="Where batches not written by the shutdown deadline are kept (and written at the "
@@ -67,10 +82,12 @@ def _deadline(value: float) -> float:
 def replay(
     path: Path = typer.Argument(..., help="Recording to replay."),
     fmt: str = typer.Option(..., "--format", "-f",
-                            help="aprs, beast, modes, or sim (a `soar simulate` folder: its "
-                                 "APRS and Mode-S files merged)"),
+                            help="aprs, beast, modes, sbs (SBS/BaseStation lines, port 30003), "
+                                 "or sim (a `soar simulate` folder: its APRS and Mode-S files "
+                                 "merged)"),
     speed: str = typer.Option("max", help="N times real time, or 'max'"),
-    receiver: Optional[str] = typer.Option(None, help="Receiver name for beast/modes feeds."),
+    receiver: Optional[str] = typer.Option(None, help="Receiver name for beast/modes/sbs feeds "
+                                                      "(default: the file's name)."),
     start: Optional[datetime] = typer.Option(None, help="Beast only: UTC time of the first frame."),
     receiver_position: Optional[str] = typer.Option(
         None, help="beast/modes: LAT,LON of the receiver (places aircraft on the ground)."),
@@ -78,6 +95,7 @@ def replay(
     spool_dir: Optional[Path] = SPOOL_DIR,
     shutdown_deadline: float = SHUTDOWN_DEADLINE,
     shard: Optional[str] = SHARD,
+    sbs_timezone: Optional[str] = SBS_TIMEZONE,
     as_json: bool = typer.Option(True, "--json/--text",
                                  help="The summary as one JSON object (default), or as text."),
 ) -> None:
@@ -92,11 +110,14 @@ def replay(
         raise SoarError(f"{path}: no such file")
     if start is not None and start.tzinfo is None:
         start = start.replace(tzinfo=UTC)
+    tz = _timezone(sbs_timezone)
+    if tz is not None and fmt != "sbs":
+        raise SoarError("--sbs-timezone applies to --format sbs only: leave it out")
     summary = ingest.replay(path, fmt, _speed(speed), receiver, start, batch_size,
                             _position(receiver_position, "--receiver-position"),
                             spool_dir=spool_dir,
                             shutdown_deadline_s=_deadline(shutdown_deadline),
-                            shard=Shard.parse(shard) if shard else None)
+                            shard=Shard.parse(shard) if shard else None, sbs_timezone=tz)
     if as_json:
         json.dump(summary, sys.stdout)
         sys.stdout.write("\n")
@@ -116,6 +137,24 @@ def _hostport(value: str, option: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _sbs_feeds(values: list[str]) -> list[tuple[str, str, int]]:
+    """`--sbs [NAME=]HOST:PORT` options as (receiver name, host, port); names unique."""
+    feeds = []
+    for value in values:
+        name, sep, hostport = value.rpartition("=")
+        host, port = _hostport(hostport, "--sbs")
+        if not sep:
+            name = f"sbs:{host}:{port}"
+        elif not name or not name.isprintable() or name != name.strip():
+            raise SoarError(f"--sbs {value!r}: NAME (the receiver's) must be printable text "
+                            "without surrounding spaces, e.g. --sbs adsbhub=HOST:PORT")
+        if any(name == other for other, _, _ in feeds):
+            raise SoarError(f"--sbs {value!r}: the receiver name {name!r} is given twice; "
+                            "name each feed: --sbs NAME=HOST:PORT")
+        feeds.append((name, host, port))
+    return feeds
+
+
 def run(
     ogn: Optional[str] = typer.Option(None, help="APRS-IS HOST:PORT (OGN: 14580 with a filter, "
                                                   "10152 for the full feed)."),
@@ -124,6 +163,11 @@ def run(
     beast: list[str] = typer.Option([], help="Beast TCP HOST:PORT (readsb/dump1090, usually 30005); "
                                              "repeatable."),
     beast_position: Optional[str] = typer.Option(None, help="LAT,LON of the Beast receiver."),
+    sbs: list[str] = typer.Option([], help="SBS/BaseStation TCP feed [NAME=]HOST:PORT "
+                                           "(dump1090/readsb 30003, ADSBHub); NAME is the "
+                                           "receiver its fixes name (default sbs:HOST:PORT); "
+                                           "repeatable."),
+    sbs_timezone: Optional[str] = SBS_TIMEZONE,
     metrics_port: Optional[int] = typer.Option(None, help="Serve Prometheus metrics on 127.0.0.1:PORT."),
     stats_interval: float = typer.Option(30.0, help="Seconds between stats log lines."),
     queue_timeout: float = typer.Option(0.0, help="Seconds a feed waits for room in a full router "
@@ -134,11 +178,13 @@ def run(
     shard: Optional[str] = SHARD,
 ) -> None:
     """Ingest live feeds until SIGINT/SIGTERM, then flush and exit."""
-    if not ogn and not beast:
-        raise SoarError("nothing to read: give --ogn HOST:PORT and/or --beast HOST:PORT")
+    if not ogn and not beast and not sbs:
+        raise SoarError("nothing to read: give --ogn HOST:PORT, --beast HOST:PORT and/or "
+                        "--sbs HOST:PORT")
     shard_ = Shard.parse(shard) if shard else None
     summary = ingest.run_live(
         _hostport(ogn, "--ogn") if ogn else None, [_hostport(b, "--beast") for b in beast],
+        sbs_feeds=_sbs_feeds(sbs), sbs_timezone=_timezone(sbs_timezone),
         ogn_filter=ogn_filter, callsign=callsign,
         beast_position=_position(beast_position, "--beast-position"),
         metrics_port=metrics_port, stats_interval=stats_interval, queue_timeout=queue_timeout,

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
-from soar.feeds import beast, modes, ogn
+from soar.feeds import beast, modes, ogn, sbs
 from soar.records import Message
 from soar.units import UTC
 
 CHUNK = 1000
-FORMATS = ("aprs", "beast", "modes")
+FORMATS = ("aprs", "beast", "modes", "sbs")
 
 
 def chunked(messages: Iterator[tuple], speed: float | None) -> Iterator[list]:
@@ -81,8 +81,43 @@ def beast_messages(path: Path, receiver: str, start: datetime) -> Iterator[tuple
             yield Message("modes", t, frame.payload, beast.signal_dbfs(frame.signal), receiver)
 
 
+def sbs_messages(path: Path, receiver: str, tz: tzinfo | None = None) -> Iterator[tuple]:
+    """An SBS recording, one message per non-blank line (every other line reaches the
+    router and is counted there, a comment as a parse error). The receive time is the
+    line's generated time (in `tz`, UTC by default): data time drives a replay, so a
+    recording of any age is neither stale nor in the future. A line without a
+    readable time takes the previous line's (the first ones: the first readable one's,
+    or the wall clock when the first thousand lines have none)."""
+    clock = sbs.Clock(tz)
+    pending: list[str] = []
+    last = None
+    with open(path, encoding="ascii", errors="replace", newline=None) as f:
+        for raw in f:
+            line = raw.rstrip("\r\n")
+            if not line.strip():
+                continue
+            t = clock.line_time(line)
+            if t is not None:
+                last = t
+            elif last is None:
+                pending.append(line)      # no time yet: held until the first one
+                if len(pending) < CHUNK:
+                    continue
+                last = datetime.now(UTC)  # (not an SBS file, it seems: bounded memory)
+            for held in pending:
+                yield Message("sbs", last, held, None, receiver)
+            pending.clear()
+            yield Message("sbs", last, line, None, receiver)
+    now = datetime.now(UTC)               # a file without any readable time
+    for held in pending:
+        yield Message("sbs", now, held, None, receiver)
+
+
 def replay(path: Path, fmt: str, speed: float | None = None, receiver: str | None = None,
-           start: datetime | None = None) -> Iterator[list]:
+           start: datetime | None = None, tz: tzinfo | None = None) -> Iterator[list]:
+    """`tz`: the zone of an SBS recording's times (UTC when None)."""
+    if fmt == "sbs":
+        return chunked(sbs_messages(path, receiver or path.stem, tz), speed)
     if fmt == "aprs":
         messages = aprs_messages(path)
     elif fmt == "modes":

@@ -17,7 +17,7 @@ import signal
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 import psycopg
@@ -25,10 +25,11 @@ import psycopg
 from soar import db
 from soar.db import embedded
 from soar.errors import SoarError
-from soar.feeds import modes, recordings
+from soar.feeds import modes, recordings, sbs
 from soar.feeds.aprs_client import AprsClient
 from soar.feeds.beast import signal_dbfs
 from soar.feeds.beast_client import BeastClient
+from soar.feeds.sbs_client import SbsClient
 from soar.ingest.router import Pipeline, PipelineConfig, PipelineError
 from soar.ingest.shard import Shard
 from soar.ingest.stats import IngestStats
@@ -44,8 +45,10 @@ def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = Non
           track: bool = True, tracker_config: TrackerConfig | None = None,
           srtm_dir: str | None = None,
           receiver_position: tuple[float, float] | None = None,
-          shard: Shard | None = None) -> Pipeline:
+          shard: Shard | None = None, sbs_timezone: tzinfo | None = None) -> Pipeline:
     """The ingest pipeline, with the flight tracker unless `track` is False.
+
+    `sbs_timezone`: the zone of the SBS feeds' generated times (None: UTC).
 
     `shard`: keep only this shard's messages (soar.ingest.shard); None keeps all.
 
@@ -71,7 +74,8 @@ def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = Non
     near = airports.near if airports is not None else None
     return Pipeline(writer, stats, config, tracker=tracker,
                     modes_decoder=lambda receiver: modes.ModeSDecoder(
-                        receiver, lat, lon, airport_near=near), shard=shard)
+                        receiver, lat, lon, airport_near=near), shard=shard,
+                    sbs_decoder=lambda receiver: sbs.SbsDecoder(receiver, sbs_timezone))
 
 
 def _airports(conninfo: str) -> terrain.AirportElevations | None:
@@ -112,7 +116,10 @@ class StatsLogger(threading.Thread):
         if s.dropped_by_source:
             drops = " drops: " + " ".join(f"{src}={n}" for src, n in sorted(
                 s.dropped_by_source.items()))
+        # Messages in so far by source (aprs, modes, sbs): which feed carries what.
+        by_source = " ".join(f"{kind}={n}" for kind, n in sorted(dict(s.messages).items()))
         return (f"stats: msgs/s={(sum(s.messages.values()) - last_msgs) / self.interval:.0f} "
+                f"msgs: {by_source or '-'} "
                 f"fixes/s={(s.fixes_written - last_fixes) / self.interval:.0f} {gauges} "
                 f"flights created={created} completed={completed} timed_out={timed_out} "
                 f"{s.accounting_line()}{drops} queues: {depths} "
@@ -267,21 +274,24 @@ def replay(path: Path, fmt: str, speed: float | None, receiver: str | None = Non
            start: datetime | None = None, batch_size: int = 5000,
            receiver_position: tuple[float, float] | None = None,
            progress_interval: float = 10.0, spool_dir: Path | str | None = None,
-           shutdown_deadline_s: float | None = None, shard: Shard | None = None) -> dict:
+           shutdown_deadline_s: float | None = None, shard: Shard | None = None,
+           sbs_timezone: tzinfo | None = None) -> dict:
     """Replay a recording through the live path as the ingest role; the stats summary.
     Raises SoarError (one line) when the pipeline failed. `fmt` "sim": a `soar
     simulate` folder, its aprs.txt and modes.jsonl merged in time order (as fast as
-    possible; the receiver position from its simulation.json)."""
+    possible; the receiver position from its simulation.json). `sbs_timezone`: the
+    zone of an SBS recording's times (None: UTC)."""
     if fmt == SIM:
         chunks, receiver_position = _simulation(path, speed, receiver, receiver_position)
     else:
-        chunks = recordings.replay(path, fmt, speed, receiver, start)
+        chunks = recordings.replay(path, fmt, speed, receiver, start, sbs_timezone)
     stats = IngestStats()
     url = db.role_url("ingest")
     db.connect(url).close()
     pipeline = build(url, stats, _config(spool_dir, shutdown_deadline_s, shard,
                                          batch_size=batch_size),
-                     receiver_position=receiver_position, shard=shard)
+                     receiver_position=receiver_position, shard=shard,
+                     sbs_timezone=sbs_timezone)
     out = run_replay(pipeline, chunks, progress_interval)
     out["file"] = str(path)
     return out
@@ -335,6 +345,7 @@ def _signals(given: Signals | None, pipeline: Pipeline) -> Iterator[Signals]:
 
 
 def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
+             sbs_feeds: list[tuple[str, str, int]] = (), sbs_timezone: tzinfo | None = None,
              ogn_filter: str | None = None, callsign: str = "N0CALL",
              beast_position: tuple[float, float] | None = None,
              metrics_port: int | None = None, stats_interval: float = 30.0,
@@ -342,7 +353,8 @@ def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
              shutdown_deadline_s: float | None = None, shard: Shard | None = None) -> dict:
     """Ingest live feeds until SIGINT/SIGTERM (or the pipeline fails), flush, and
     return the stats summary (with `failed` when the pipeline stopped on an error).
-    One reader thread and one chunk timer per feed."""
+    One reader thread and one chunk timer per feed. `sbs_feeds`: (receiver name,
+    host, port) of each SBS feed; `sbs_timezone` their times' zone (None: UTC)."""
     clients: list[tuple[str, object, str]] = []
     if ogn:
         host, port = ogn
@@ -350,13 +362,15 @@ def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
                         f"ogn {host}:{port}"))
     for host, port in beast:
         clients.append(("beast", BeastClient(host, port), f"beast {host}:{port}"))
+    for name, host, port in sbs_feeds:
+        clients.append(("sbs", SbsClient(host, port), name))
 
     stats = IngestStats()
     url = db.role_url("ingest")
     db.connect(url).close()
     pipeline = build(url, stats, _config(spool_dir, shutdown_deadline_s, shard,
                                          drop_after_s=queue_timeout),
-                     receiver_position=beast_position, shard=shard)
+                     receiver_position=beast_position, shard=shard, sbs_timezone=sbs_timezone)
     if metrics_port:
         from soar.ingest import metrics
         metrics.serve(metrics_port, stats)
@@ -365,8 +379,9 @@ def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
 
 def live(pipeline: Pipeline, clients: list[tuple[str, object, str]],
          stats_interval: float = 30.0, signals: Signals | None = None) -> dict:
-    """Run `clients` ((kind, client, name): "aprs" or "beast") into the started-here
-    pipeline until a signal (or `signals.stop`) or a failure; close within the
+    """Run `clients` ((kind, client, name): "aprs", "beast" or "sbs"; an SBS feed's
+    name is its receiver's) into the started-here pipeline until a signal (or
+    `signals.stop`) or a failure; close within the
     deadline; the summary, with `failed` naming the cause when something died."""
     stats = pipeline.stats
     threads = []
@@ -385,6 +400,10 @@ def live(pipeline: Pipeline, clients: list[tuple[str, object, str]],
                     def on_line(received_at, raw, c=chunker):
                         c.add(Message("aprs", received_at, raw))
                     callback = on_line
+                elif kind == "sbs":
+                    def on_sbs(received_at, line, c=chunker, n=name):
+                        c.add(Message("sbs", received_at, line, None, n))
+                    callback = on_sbs
                 else:
                     receiver = name.removeprefix("beast ")
                     def on_frame(received_at, frame, c=chunker, n=receiver):

@@ -28,9 +28,9 @@ Lifecycle rules:
   (data time), the tracker by its own timeouts.
 
 Sharding (`shard`, soar.ingest.shard): the router keeps the messages its shard owns
-and counts the others as dropped (`other_shard`); Mode-S frames are sorted by
-address before their decode. Aerotows pair a glider with a tow plane that another
-shard may own, so the tracker also follows other shards' OGN gliders and tow planes
+and counts the others as dropped (`other_shard`); Mode-S frames and SBS lines are
+sorted by address before their decode. Aerotows pair a glider with a tow plane that
+another shard may own, so the tracker also follows other shards' OGN gliders and tow planes
 ("shadow" aircraft: tracked, their fixes never written, counted as `other_shard`
 like the rest). A shadow glider's flight writes are dropped (its shard writes them,
 tow links included). A shadow tow plane's (OGN type 2 or 8, not an ICAO address: see
@@ -59,6 +59,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from soar.errors import SoarError, first_line
+from soar.feeds import sbs
 from soar.feeds.parse_pool import BrokenProcessPool, ParsePool, parse_line, unpack
 from soar.ingest import validate
 from soar.ingest.batch import AircraftRow, Batch
@@ -158,7 +159,8 @@ class Pipeline:
 
     def __init__(self, writer: Writer, stats: IngestStats, config: PipelineConfig | None = None,
                  tracker=None, modes_decoder: Callable[[str], object] | None = None,
-                 shard: Shard | None = None):
+                 shard: Shard | None = None,
+                 sbs_decoder: Callable[[str], object] | None = None):
         self.writer = writer
         writer.on_aircraft_failed = self._forget_aircraft
         self.stats = stats
@@ -166,6 +168,10 @@ class Pipeline:
         self.tracker = tracker
         self._modes_decoder_factory = modes_decoder
         self._modes_decoders: dict[str, object] = {}
+        # SBS lines: one merging decoder per feed (soar.feeds.sbs), in this thread too:
+        # the merge is state, like Mode-S CPR.
+        self._sbs_decoder_factory = sbs_decoder or sbs.SbsDecoder
+        self._sbs_decoders: dict[str, object] = {}
         self.inq: queue.Queue = queue.Queue(self.config.in_queue_chunks)
         self.outq: queue.Queue = queue.Queue(self.config.out_queue_batches)
         stats.queue_depth["router_in"] = self.inq.qsize
@@ -615,6 +621,12 @@ class Pipeline:
             dec = self._modes_decoders[receiver] = self._modes_decoder_factory(receiver)
         return dec
 
+    def _sbs_decoder(self, receiver: str):
+        dec = self._sbs_decoders.get(receiver)
+        if dec is None:
+            dec = self._sbs_decoders[receiver] = self._sbs_decoder_factory(receiver)
+        return dec
+
     def _handle(self, chunk: list[Message], parsed: list | None = None) -> None:
         """`parsed`: the chunk's APRS results from the parse pool, if it went there."""
         stats = self.stats
@@ -634,6 +646,21 @@ class Pipeline:
                         result = unpack(result, msg.received_at)
                 elif kind == "aprs":
                     result = parse_line(msg.payload, msg.received_at)
+                elif kind == "sbs":
+                    if shard is not None:
+                        # As Mode-S below; an SBS decode's result never depends on
+                        # other aircraft's lines, so another shard's needs no advance.
+                        mine, address = shard.owns_sbs(msg.payload)
+                        if not mine and (address is None
+                                         or _ICAO_ID | address not in self._shadow):
+                            stats.reject(kind, OTHER_SHARD)
+                            continue
+                    try:
+                        result = self._sbs_decoder(msg.receiver).decode(
+                            msg.payload, msg.received_at)
+                    except Exception:   # noqa: BLE001 -- the decoder promises not to raise
+                        log.debug("SBS decoder raised", exc_info=True)
+                        result = PARSE_ERROR
                 else:
                     if shard is not None:
                         mine, address = shard.owns_frame(msg.payload)

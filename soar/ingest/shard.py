@@ -18,7 +18,9 @@ row once, and the sum over shards of every outcome equals one process's.
 Messages a shard does not own are counted as dropped (`other_shard`).
 
 Mode-S frames are sorted before the decode (`modes_address`): DF11/17/18 carry the
-address in bytes 1-3, DF0/4/5/16/20/21 in the CRC parity (one CRC to read it).
+address in bytes 1-3, DF0/4/5/16/20/21 in the CRC parity (one CRC to read it). SBS
+lines by their hex ident (field 5, soar.feeds.sbs.line_address), the same address
+hash: an aircraft heard through Beast and SBS lands on one shard.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import NamedTuple
 
 from soar.errors import SoarError
 from soar.feeds.modes import crc_remainder
+from soar.feeds.sbs import line_address
 
 _GOLDEN = 0x9E3779B1          # 2^32 / golden ratio, odd: a bijection on 32 bits
 _MASK32 = 0xFFFFFFFF
@@ -95,6 +98,16 @@ class Shard(NamedTuple):
             except ValueError:
                 return self.k == 0, None
         address = modes_address(frame)
+        if address is None:
+            return self.k == 0, None
+        return self.owns_address(address), address
+
+    def owns_sbs(self, line: str | bytes) -> tuple[bool, int | None]:
+        """(whether this shard decodes the SBS line, its address or None): the hex
+        ident of a MSG line; any other line is shard 0's."""
+        if type(line) is not str:
+            line = bytes(line).decode("ascii", "replace")
+        address = line_address(line)
         if address is None:
             return self.k == 0, None
         return self.owns_address(address), address

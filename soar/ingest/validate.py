@@ -1,7 +1,7 @@
 """What may reach the database, decided in the router before anything is batched:
 physical plausibility of a fix, and that every value fits its column.
 
-The parsers (soar.feeds.ogn, soar.feeds.modes) already clean display-only text and
+The parsers (soar.feeds.ogn, soar.feeds.modes, soar.feeds.sbs) already clean display-only text and
 reject bad identities and numbers (see their docstrings and soar.columns); this is
 the last gate for every decoder, so a record that slipped through is rejected here,
 counted, instead of making PostgreSQL refuse the whole batch:
