@@ -47,10 +47,12 @@ def track(sim: Simulation, receiver_position: tuple[float, float]) -> list[dict]
             for op in ops:
                 if isinstance(op, CreateFlight):
                     flights[op.flight_id] = {"aircraft_address": hexa(op.row["aircraft_id"]),
-                                             "takeoff_time": op.row["takeoff_time"]}
+                                             "takeoff_time": op.row["takeoff_time"],
+                                             "started_at": op.row["started_at"],
+                                             "launch_method": op.row.get("launch_method")}
                     continue
                 f, v = flights[op.flight_id], op.values
-                for k in ("landing_time", "tow_release_time", "spurious_reason"):
+                for k in ("landing_time", "tow_release_time", "spurious_reason", "launch_method"):
                     if k in v:
                         f[k] = v[k]
                 if "towed_by_aircraft_id" in v:
