@@ -4,7 +4,8 @@ The rule: the truth records what happened (the moment of lift-off and of
 touchdown, the field and runway, the tow and its release), not what a detector
 could see; scoring decides what was detectable (`edge_s` at the end of the
 recording, where a landing cannot be confirmed yet) and matches each true event to
-at most one detected one of the same aircraft within `tolerance_s`.
+at most one detected one of the same aircraft within `tolerance_s`. The launch
+method is scored on those matched takeoffs, as a confusion matrix.
 
 truth.jsonl: one JSON object per line, in time order, `event` says which:
 - "aircraft": every simulated aircraft, first: kind (glider_aerotow, glider_winch,
@@ -105,7 +106,8 @@ def score(truth: Iterable[dict], flights: Iterable[dict], start: datetime | str 
     `flights`: dicts with aircraft_address (hex), takeoff_time, landing_time (ISO
     strings or datetimes), and optionally towed_by_aircraft_address,
     tow_release_time, departure_airport, arrival_airport, takeoff_runway,
-    landing_runway, spurious_reason (the keys of soar.products.flights.fetch).
+    landing_runway, spurious_reason (the keys of soar.products.flights.fetch), and
+    launch_method, started_at for the launch confusion matrix (`launch`).
     Flights marked spurious count as not detected. Events within `edge_s` of the end
     are optional: found, they are matched; missing, they are not counted.
     """
@@ -116,6 +118,7 @@ def score(truth: Iterable[dict], flights: Iterable[dict], start: datetime | str 
     kinds = {(r["address"].upper()): r["kind"] for r in truth if r["event"] == "aircraft"}
     flights = [f for f in flights if not f.get("spurious_reason")]
     out: dict = {"tolerance_s": tolerance_s, "edge_s": edge_s}
+    launch_pairs: list[tuple[dict, dict]] = []     # matched takeoffs (truth, detected)
     for event, key, airport_key, runway_key in (
             ("takeoff", "takeoff_time", "departure_airport", "takeoff_runway"),
             ("landing", "landing_time", "arrival_airport", "landing_runway")):
@@ -135,6 +138,8 @@ def score(truth: Iterable[dict], flights: Iterable[dict], start: datetime | str 
         for addr in sorted(set(by_addr_t) | set(by_addr_f)):
             pairs, lost, surplus = _match(by_addr_t.get(addr, []), by_addr_f.get(addr, []),
                                           tolerance_s)
+            if event == "takeoff":
+                launch_pairs += [(tr, fl) for tr, fl, _ in pairs if _t(tr["time"]) < horizon]
             for tr, fl, err in pairs:
                 errors.append(err)
                 if fl.get(airport_key) is not None:
@@ -173,6 +178,7 @@ def score(truth: Iterable[dict], flights: Iterable[dict], start: datetime | str 
             "wrong_runway_examples": wrong_runway,
         }
     out["tow"] = _score_tows(truth, flights, tolerance_s, horizon)
+    out["launch"] = _score_launches(launch_pairs, flights, t_start, horizon)
     out["missed"] = out["takeoff"]["missed"] + out["landing"]["missed"]
     out["extra"] = out["takeoff"]["extra"] + out["landing"]["extra"]
     return out
@@ -224,3 +230,36 @@ def _score_tows(truth: list[dict], flights: list[dict], tolerance_s: float,
             "wrong_tow_plane": wrong, "unpaired": unpaired, "false_tow": false_tow,
             "release_found": len(release_err), "release_error_s_p50": _pct(abs_err, 50),
             "release_error_s_p95": _pct(abs_err, 95), "release_missed_examples": no_release}
+
+
+# Launch methods: the detector's values (flights.launch_method), and what a flight
+# whose method is not decided (NULL) is counted as.
+LAUNCH_METHODS = ("aerotow", "winch", "self", "unknown")
+UNDECIDED = "undecided"
+
+
+def truth_launch(r: dict) -> str:
+    """The true launch method of a takeoff: its `launch`; none is given for tow planes
+    and airliners, which climb on their own power: `self`."""
+    return r.get("launch") or "self"
+
+
+def _score_launches(pairs: list[tuple[dict, dict]], flights: list[dict], t_start: float,
+                    horizon: float) -> dict:
+    """Confusion matrix of the launch method on the matched takeoffs (truth row, detected
+    column; `undecided` where the flight has none), and the methods given to detected
+    flights first seen in the air (no takeoff: `unknown` is right for them)."""
+    matrix = {t: dict.fromkeys((*LAUNCH_METHODS, UNDECIDED), 0) for t in LAUNCH_METHODS[:3]}
+    for tr, fl in pairs:
+        row = matrix.setdefault(truth_launch(tr), dict.fromkeys((*LAUNCH_METHODS, UNDECIDED), 0))
+        row[fl.get("launch_method") or UNDECIDED] += 1
+    airborne = dict.fromkeys((*LAUNCH_METHODS, UNDECIDED), 0)
+    for f in flights:
+        started = _t(f.get("started_at")) if f.get("started_at") is not None else None
+        if (f.get("takeoff_time") is None and started is not None
+                and t_start <= started < horizon):
+            airborne[f.get("launch_method") or UNDECIDED] += 1
+    total = sum(sum(r.values()) for r in matrix.values())
+    correct = sum(matrix[t][t] for t in matrix if t in matrix[t])
+    return {"matrix": matrix, "takeoffs": total, "correct": correct,
+            "first_seen_airborne": airborne}

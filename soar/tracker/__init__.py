@@ -16,7 +16,10 @@ Ops: `CreateFlight(row, kind)` is one INSERT ... ON CONFLICT DO NOTHING of a fli
 row whose id is uuid5(aircraft_id, started_at), so a replay inserts nothing twice;
 `UpdateFlight(flight_id, values, kind)` is one UPDATE by id. `kind` names how a
 flight starts (start_takeoff, start_airborne, start_callsign) or ends (end_landing,
-end_timeout, end_callsign, end_gap), or resume, tow, tow_release, callsign.
+end_timeout, end_callsign, end_gap), or resume, tow, tow_release, callsign (learnt),
+callsign_change (a new callsign in the air: same flight), launch (launch_method
+decided, or aerotow found after it; a method known at the start is in the row, one
+decided at the end in the end's UPDATE).
 
 `terrain(lat, lon)` returns ground elevation in metres MSL or None.
 

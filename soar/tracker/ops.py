@@ -19,16 +19,24 @@ FLIGHT_NAMESPACE = UUID("6f1d3a52-2b1e-4c39-9a51-5d0c8f6a7e10")
 # Create kinds.
 START_TAKEOFF = "start_takeoff"      # seen on the ground, then took off
 START_AIRBORNE = "start_airborne"    # first seen in the air (no takeoff time)
-START_CALLSIGN = "start_callsign"    # in the air, new callsign: a new flight
+START_CALLSIGN = "start_callsign"    # new callsign after a silence it could have landed in
 # Update kinds.
 END_LANDING = "end_landing"
 END_TIMEOUT = "end_timeout"          # silent longer than the timeout (data time)
-END_CALLSIGN = "end_callsign"        # callsign changed between two non-empty values
+END_CALLSIGN = "end_callsign"        # new callsign after a silence it could have landed in
 END_GAP = "end_gap"                  # reappeared where it could not have flown to
 RESUME = "resume"                    # a timed-out flight continues after a coverage hole
 TOW = "tow"                          # glider paired with its tow plane
 TOW_RELEASE = "tow_release"
 CALLSIGN = "callsign"                # the callsign became known during the flight
+CALLSIGN_CHANGE = "callsign_change"  # new callsign while continuously airborne: same flight
+LAUNCH = "launch"                    # the launch method decided (or a tow found after it)
+
+# flights.launch_method values.
+AEROTOW = "aerotow"
+WINCH = "winch"
+SELF = "self"
+UNKNOWN = "unknown"
 
 END_KINDS = frozenset({END_LANDING, END_TIMEOUT, END_CALLSIGN, END_GAP})
 

@@ -18,6 +18,13 @@ from soar.records import Fix
 SLOW_TYPES = frozenset({4, 6, 7, 11, 12, 13})
 GLIDER = 1
 TOW_TYPES = frozenset({2, 8})     # tow plane, piston aircraft
+# Launch method known from the type alone: these climb on their own power (tow plane,
+# helicopter, drop plane, piston, jet/turboprop, airship, UAV): `self` at takeoff ...
+POWERED_TYPES = frozenset({2, 3, 5, 8, 9, 12, 13})
+# ... and these are launched in ways none of aerotow/winch/self describes (skydiver,
+# hang glider, paraglider, balloon, static obstacle): `unknown` at takeoff. Gliders
+# and aircraft of unknown type (0, 10, 14, none) are judged by their climb.
+UNLAUNCHED_TYPES = frozenset({4, 6, 7, 11, 15})
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,28 @@ class TrackerConfig:
     tow_watch_s: float = 1200.0
     tow_release_drop_m: float = 30.0
     tow_glider_drop_m: float = 10.0
+    # Launch method of a glider (or unknown type) that took off, judged on the fixes
+    # from its takeoff time on (docs/flight-detection.md, "Launch method").
+    # Winch: a mean climb since takeoff of at least winch_climb_ms over at least
+    # winch_gain_m, reached within winch_window_s (winches climb 8-20 m/s; an aerotow
+    # or a self-launch 1.5-5 m/s, and less on average with the roll and rotation).
+    winch_climb_ms: float = 6.0
+    winch_gain_m: float = 60.0          # a broken rope at Königsdorf still gave 120-140 m
+    winch_window_s: float = 60.0
+    # No winch or aerotow goes this fast over the ground (winch 90-120 km/h, aerotow
+    # 110-150): a fix above it in the window rules the winch out, and an aircraft of
+    # unknown type that fast launched itself (an airliner lifts off at 250-300 km/h
+    # and climbs at 10-15 m/s, winch-like without this).
+    launch_max_speed_kmh: float = 200.0
+    # Otherwise decided at the first fix launch_window_s after takeoff (or when the
+    # flight ends sooner): a tow pairing comes by then (the tow plane takes off within
+    # tow_window_s and its takeoff is confirmed within takeoff_window_s); a later one
+    # still wins.
+    launch_window_s: float = 90.0
+    # A glider with at least launch_min_fixes fixes in the window that rose
+    # self_gain_m above its takeoff altitude, with no tow plane, launched itself.
+    self_gain_m: float = 50.0
+    launch_min_fixes: int = 3
 
     def landing_speed(self, aircraft_type: int | None) -> float:
         if aircraft_type in SLOW_TYPES:

@@ -3,6 +3,12 @@
 Per aircraft: the last accepted fix, whether it is flying, the pending run of fixes
 that may confirm a state change, the active flight and the previous one (for late
 fixes and for resuming after a coverage hole). No I/O: the caller writes the ops.
+
+An aircraft continuously airborne is on one flight whatever its callsign says: a
+confirmed new callsign updates the flight (keeping the one before it), and splits it
+only across a silence it could have landed and taken off again in. Each flight that
+took off gets its launch method (aerotow, winch, self, unknown) from its first
+minute and a half, with a few numbers of state while it is judged.
 """
 
 from __future__ import annotations
@@ -16,7 +22,15 @@ from uuid import UUID
 from soar.records import Fix, Source, split_aircraft_id
 from soar.tracker import ops
 from soar.tracker.ops import CreateFlight, UpdateFlight, flight_id
-from soar.tracker.rules import TrackerConfig, looks_airborne, looks_landed, standing
+from soar.tracker.rules import (
+    GLIDER,
+    POWERED_TYPES,
+    UNLAUNCHED_TYPES,
+    TrackerConfig,
+    looks_airborne,
+    looks_landed,
+    standing,
+)
 from soar.tracker.tow import TowPairing
 from soar.units import distance_m
 
@@ -46,6 +60,21 @@ class Flight:
     ended: str | None = None              # an END_* kind once over
     towed_by: UUID | None = None
     tow_release: datetime | None = None
+    launch_method: str | None = None      # as written; None: not decided (yet)
+    launch: _Launch | None = None         # while the launch is being judged
+
+
+class _Launch:
+    """What the launch method is judged on, from the takeoff time on."""
+    __slots__ = ("t0", "h0", "glider", "fixes", "gain", "fast")
+
+    def __init__(self, t0: datetime, h0: float | None, glider: bool):
+        self.t0 = t0                      # takeoff time
+        self.h0 = h0                      # ground altitude at takeoff (MSL)
+        self.glider = glider              # OGN type 1: a tow was looked for
+        self.fixes = 0                    # fixes in the window
+        self.gain = 0.0                   # highest height above h0 in the window
+        self.fast = False                 # a fix faster than any winch or aerotow
 
 
 @dataclass(slots=True)
@@ -247,13 +276,18 @@ class FlightTracker:
         cfg = self.cfg
         first = st.run[0][0]
         prev, out = st.previous, []
-        # Resume only what reappears in the air: seen on the ground since, it landed.
+        # Resume only what reappears in the air: seen on the ground since, it landed;
+        # heard with another callsign, it flies another leg.
         if (prev is not None and prev.ended == ops.END_TIMEOUT and st.ground_at is None
+                and not (prev.callsign and st.callsign and st.callsign != prev.callsign)
                 and self._resumable(prev, first)):
             f = prev
             f.ended = None
             out.append(UpdateFlight(f.id, {"timed_out_at": None, "end_reason": None}, ops.RESUME,
                                     f.aircraft_id))
+            for p in st.run:
+                p[0].flight_id = f.id
+                self._grow(f, p[0], p[1])
         else:
             gap = (first.time - st.ground_at).total_seconds() if st.ground_at else None
             takeoff = gap is not None and gap <= cfg.takeoff_ground_gap_s
@@ -261,12 +295,20 @@ class FlightTracker:
                        first.time if takeoff else None, st.callsign)
             if takeoff and st.ref_alt is not None:
                 f.ground_ref = (first.latitude, first.longitude, st.ref_alt)
-            out.append(CreateFlight(self._row(st, f, first, fix),
-                                    ops.START_TAKEOFF if takeoff else ops.START_AIRBORNE,
+            if takeoff:
+                self._launch_start(st, f, first)
+            else:
+                f.launch_method = ops.UNKNOWN            # first seen in the air
+            for p in st.run:
+                p[0].flight_id = f.id
+                self._grow(f, p[0], p[1])
+                if f.launch is not None:
+                    self._launch_fix(f, p[0])            # a winch climb may be decided here
+            row = self._row(st, f, first, fix)
+            if f.launch_method is not None:
+                row["launch_method"] = f.launch_method
+            out.append(CreateFlight(row, ops.START_TAKEOFF if takeoff else ops.START_AIRBORNE,
                                     tuple(p[0] for p in list(st.run)[:-1])))
-        for p in st.run:
-            p[0].flight_id = f.id
-            self._grow(f, p[0], p[1])
         st.flight, st.airborne, st.anchor = f, True, fix
         st.run.clear()
         st.ref_alt = st.ground_at = None
@@ -285,11 +327,61 @@ class FlightTracker:
                        takeoff_altitude_m=first.altitude_m)
         return row
 
+    # -- launch method ----------------------------------------------------------
+
+    def _launch_start(self, st: _Track, f: Flight, first: Fix) -> None:
+        """At takeoff: the method the type alone tells, else start judging the climb."""
+        t = st.aircraft_type
+        if t in POWERED_TYPES:
+            f.launch_method = ops.SELF
+        elif t in UNLAUNCHED_TYPES:
+            f.launch_method = ops.UNKNOWN
+        else:
+            h0 = f.ground_ref[2] if f.ground_ref is not None else first.altitude_m
+            f.launch = _Launch(first.time, h0, t == GLIDER)
+
+    def _launch_fix(self, f: Flight, fix: Fix) -> str | None:
+        """One more fix of a launch being judged; the method once decided (also set on
+        the flight), else None. Winch as soon as its climb is seen; the rest at the
+        end of the window."""
+        lt, cfg = f.launch, self.cfg
+        dt = (fix.time - lt.t0).total_seconds()
+        if dt >= cfg.launch_window_s:
+            return self._launch_end(f)
+        lt.fixes += 1
+        v = fix.ground_speed_kmh
+        if v is not None and v > cfg.launch_max_speed_kmh:
+            lt.fast = True
+        if fix.altitude_m is not None and lt.h0 is not None:
+            gain = fix.altitude_m - lt.h0
+            if gain > lt.gain:
+                lt.gain = gain
+                if (dt <= cfg.winch_window_s and gain >= cfg.winch_gain_m
+                        and gain >= cfg.winch_climb_ms * dt and not lt.fast):
+                    f.launch, f.launch_method = None, ops.WINCH
+                    return ops.WINCH
+        return None
+
+    def _launch_end(self, f: Flight) -> str:
+        """The window is over (or the flight): a glider that climbed with no tow plane
+        found launched itself, so did anything faster than a winch or a tow; anything
+        else has no evidence."""
+        lt, cfg = f.launch, self.cfg
+        climbed = lt.fixes >= cfg.launch_min_fixes and lt.gain >= cfg.self_gain_m
+        method = ops.SELF if (lt.glider and climbed) or lt.fast else ops.UNKNOWN
+        f.launch, f.launch_method = None, method
+        return method
+
     # -- flying: looking for a landing -----------------------------------------
 
     def _flying(self, st: _Track, fix: Fix) -> list:
         cfg, f = self.cfg, st.flight
         fix.flight_id = f.id
+        if f.launch is not None:
+            method = self._launch_fix(f, fix)
+            if method is not None:
+                return [UpdateFlight(f.id, {"launch_method": method}, ops.LAUNCH,
+                                     f.aircraft_id)] + self._flying(st, fix)
         probe = [fix, _UNKNOWN]
         if fix.on_ground is None:
             self._agl(probe)              # every flying OGN fix: max height for the spurious rule
@@ -333,6 +425,8 @@ class FlightTracker:
         reason = self._spurious(f, landed=True)
         if reason:
             values["spurious_reason"] = reason
+        if f.launch is not None:                  # landed within the launch window
+            values["launch_method"] = self._launch_end(f)
         f.ended = ops.END_LANDING
         st.previous, st.flight, st.airborne = f, None, False
         st.run.clear()
@@ -349,6 +443,8 @@ class FlightTracker:
         reason = self._spurious(f, landed=False)
         if reason:
             values["spurious_reason"] = reason
+        if f.launch is not None:
+            values["launch_method"] = self._launch_end(f)
         f.ended = kind
         st.previous, st.flight, st.airborne = f, None, False
         st.run.clear()
@@ -433,7 +529,11 @@ class FlightTracker:
         return self._fits(f, fix, dt, self.cfg.resume_min_fraction)
 
     def _callsign(self, st: _Track, fix: Fix) -> list:
-        """A new non-empty callsign seen on two fixes in a row splits the flight."""
+        """A new non-empty callsign seen on two fixes in a row is the flight's callsign
+        from then on (the one before it kept as previous_callsign): an aircraft heard
+        all along is on the same flight whatever its callsign says. Only when a silence
+        before either fix was long enough to have landed and taken off unseen (see
+        _heard_through) does the flight end and a new one start in the air."""
         cs = fix.callsign.strip()
         f = st.flight
         if f is None or not cs:
@@ -446,20 +546,44 @@ class FlightTracker:
         if cs == f.callsign:
             st.callsign, st.pending_callsign = cs, None
             return []
+        heard = self._heard_through(st, f, fix)
         pending = st.pending_callsign
         if pending is None or pending[0] != cs:
-            st.pending_callsign = (cs, fix)   # one corrupted message is not a new flight
+            # One corrupted message is not a new callsign.
+            st.pending_callsign = (cs, fix, heard)
             return []
         st.pending_callsign = None
         st.callsign = cs
+        if heard and pending[2]:
+            old, f.callsign = f.callsign, cs
+            return [UpdateFlight(f.id, {"callsign": cs, "previous_callsign": old},
+                                 ops.CALLSIGN_CHANGE, f.aircraft_id)]
         first = pending[1]
         out = self._end(st, ops.END_CALLSIGN, first.time)
-        new = Flight(flight_id(st.aircraft_id, first.time), st.aircraft_id, first.time, None, cs)
+        new = Flight(flight_id(st.aircraft_id, first.time), st.aircraft_id, first.time, None, cs,
+                     launch_method=ops.UNKNOWN)
         first.flight_id = new.id
         self._grow(new, first, _UNKNOWN)
         st.flight, st.airborne, st.anchor = new, True, fix
-        out.append(CreateFlight(self._row(st, new, first, first), ops.START_CALLSIGN))
+        row = self._row(st, new, first, first)
+        row["launch_method"] = ops.UNKNOWN
+        out.append(CreateFlight(row, ops.START_CALLSIGN))
         return out
+
+    def _heard_through(self, st: _Track, f: Flight, fix: Fix) -> bool:
+        """Was the aircraft heard closely enough up to `fix` to be sure it did not land
+        and take off again? Yes when the silence since its last fix is at most
+        gap_check_s (2 min), or when over that silence it flew on, by the resume rule:
+        it covered at least resume_min_fraction of the distance its speed would have
+        taken it (a longer silence it could not have flown through has already ended
+        the flight by END_GAP or END_TIMEOUT)."""
+        last = st.last
+        if last is None:
+            return True
+        dt = (fix.time - last.time).total_seconds()
+        if dt <= self.cfg.gap_check_s:
+            return True
+        return bool(f.speed_kmh) and self._fits(f, fix, dt, self.cfg.resume_min_fraction)
 
     def _spurious(self, f: Flight, landed: bool) -> str | None:
         cfg, last = self.cfg, f.last

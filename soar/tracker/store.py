@@ -28,11 +28,12 @@ INSERT_COLUMNS = frozenset({
     "id", "aircraft_id", "source", "callsign", "started_at", "takeoff_time",
     "takeoff_latitude", "takeoff_longitude", "takeoff_altitude_m",
     "last_fix_at", "last_latitude", "last_longitude", "towed_by_flight_id",
-    "towed_by_aircraft_id"})
+    "towed_by_aircraft_id", "previous_callsign", "launch_method"})
 UPDATE_COLUMNS = frozenset({
     "callsign", "landing_time", "landing_latitude", "landing_longitude", "landing_altitude_m",
     "last_fix_at", "last_latitude", "last_longitude", "timed_out_at", "spurious_reason",
-    "end_reason", "tow_release_time", "tow_release_altitude_m"})
+    "end_reason", "tow_release_time", "tow_release_altitude_m", "previous_callsign",
+    "launch_method"})
 
 CREATE_LATENCY = "flight_tracker.create_flight.latency_ms"
 COMPLETE_LATENCY = "flight_tracker.complete_flight.latency_ms"

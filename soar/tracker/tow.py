@@ -2,7 +2,8 @@
 
 A glider (OGN type 1) and a tow plane (type 2 or a piston aircraft) that take off
 within `tow_window_s` of each other and `tow_distance_m` apart are one aerotow: the
-glider's flight records the tow plane's flight. The pair is then watched: the
+glider's flight records the tow plane's flight, and its launch method is `aerotow`
+(overriding a winch or self-launch decided before the pairing). The pair is then watched: the
 release is the tow plane's highest point before it has dropped `tow_release_drop_m`
 while the glider has not followed it down. Fixes are scanned in time order as they
 arrive (oldest first), so time differences are never negative -- the bug that
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from soar.records import Fix
-from soar.tracker.ops import TOW, TOW_RELEASE, UpdateFlight
+from soar.tracker.ops import AEROTOW, LAUNCH, TOW, TOW_RELEASE, UpdateFlight
 from soar.tracker.rules import GLIDER, TOW_TYPES, TrackerConfig
 from soar.units import distance_m
 
@@ -93,9 +94,16 @@ class TowPairing:
         glider.towed_by = tow.id
         w = _Watch(glider, tow, first.time + timedelta(seconds=cfg.tow_watch_s))
         self.watches[glider.aircraft_id] = self.watches[tow.aircraft_id] = w
-        return [UpdateFlight(glider.id, {"towed_by_flight_id": tow.id,
-                                         "towed_by_aircraft_id": tow.aircraft_id}, TOW,
-                             glider.aircraft_id)]
+        out = [UpdateFlight(glider.id, {"towed_by_flight_id": tow.id,
+                                        "towed_by_aircraft_id": tow.aircraft_id}, TOW,
+                            glider.aircraft_id)]
+        # A tow plane found is the launch method, whatever the climb said before.
+        glider.launch = None
+        if glider.launch_method != AEROTOW:
+            glider.launch_method = AEROTOW
+            out.append(UpdateFlight(glider.id, {"launch_method": AEROTOW}, LAUNCH,
+                                    glider.aircraft_id))
+        return out
 
     def on_fix(self, aircraft_id: int, fix: Fix) -> list[UpdateFlight]:
         w = self.watches.get(aircraft_id)

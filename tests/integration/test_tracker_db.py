@@ -88,14 +88,19 @@ def test_ops_are_single_statements_and_enqueue_once_per_create_and_end(database,
         add_aircraft(admin, fixes)
         admin.commit()
     ops, _ = track(fixes)
+    assert [op.kind for op in ops] == [flight_ops.START_TAKEOFF, flight_ops.LAUNCH,
+                                       flight_ops.END_LANDING] * 2
     with database.connect("ingest") as conn:       # the least-privilege ingest role
-        assert write(conn, ops, fixes) == 4
+        assert write(conn, ops, fixes) == 6
         rows = flights(conn)
         assert [(r[1], r[2]) for r in rows] == [
-            (ops[0].row["takeoff_time"], ops[1].values["landing_time"]),
-            (ops[2].row["takeoff_time"], ops[3].values["landing_time"])]
+            (ops[0].row["takeoff_time"], ops[2].values["landing_time"]),
+            (ops[3].row["takeoff_time"], ops[5].values["landing_time"])]
+        # The launch method's UPDATE is written by the ingest role and enqueues nothing.
+        assert conn.execute("SELECT launch_method FROM flights ORDER BY started_at"
+                            ).fetchall() == [("winch",), ("winch",)]
     with database.connect() as admin:
-        first, second = str(ops[0].flight_id), str(ops[2].flight_id)
+        first, second = str(ops[0].flight_id), str(ops[3].flight_id)
         assert messages(admin) == [("takeoff", first), ("landing", first),
                                    ("takeoff", second), ("landing", second)]
         tagged = admin.execute("SELECT flight_id, count(*) FROM fixes GROUP BY 1").fetchall()
@@ -126,6 +131,8 @@ def test_aerotow_is_written_with_its_foreign_keys(conn):
                      (tow.fixes[0].aircraft_id,)).fetchone()
     assert g[0] == t[0] and g[1] == tow.fixes[0].aircraft_id
     assert abs((g[2] - peak).total_seconds()) <= 3 and g[3] > 1200
+    methods = dict(conn.execute("SELECT aircraft_id, launch_method FROM flights").fetchall())
+    assert methods == {glider.fixes[0].aircraft_id: "aerotow", tow.fixes[0].aircraft_id: "self"}
 
 
 def test_spurious_flight_is_marked_not_deleted(conn):

@@ -1,61 +1,18 @@
 """Simulated traffic through soar's parsers and the flight tracker, no database: every
 takeoff and landing of the ground truth is found within seconds, nothing extra, aerotows
-paired with the right tow plane, winch launches never. (The same with the whole pipeline
-and PostgreSQL: tests/integration/test_simulate_replay.py.)"""
+paired with the right tow plane, winch launches never, and each takeoff's launch method
+right. (The same with the whole pipeline and PostgreSQL:
+tests/integration/test_simulate_replay.py, tests/integration/test_tracker_products.py.)"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from soar.feeds import modes, ogn
-from soar.records import Fix
+from helpers.sim_tracker import track
 from soar.simulate import Profile, SimConfig, Simulation, score
 from soar.simulate.truth import record
-from soar.tracker import CreateFlight, FlightTracker, TrackerConfig
 
 T0 = datetime(2024, 6, 15, 10, 0, tzinfo=timezone.utc)
-
-
-def hexa(aircraft_id: int) -> str:
-    return f"{aircraft_id & 0xFFFFFF:06X}"
-
-
-def track(sim: Simulation, receiver_position: tuple[float, float]) -> list[dict]:
-    """Flights as the pipeline would write them: parse, one fix per aircraft and second,
-    tracker ops applied to dicts keyed like soar.products.flights.fetch."""
-    tracker = FlightTracker(TrackerConfig())
-    decoder = modes.ModeSDecoder("sim", *receiver_position)
-    seen: set = set()
-    flights: dict = {}
-    last_expire = None
-    for s in sim.seconds():
-        items = sorted([(rt, 0, raw) for rt, raw in s.aprs] +
-                       [(rt, 1, frame) for rt, frame, _ in s.frames], key=lambda x: x[0])
-        for rt, kind, payload in items:
-            received = datetime.fromtimestamp(rt, timezone.utc)
-            fix = ogn.parse(payload, received) if kind == 0 else decoder.decode(payload, received)
-            if not isinstance(fix, Fix):
-                continue
-            key = (fix.aircraft_id, int(fix.time.timestamp()))
-            if key in seen:
-                continue
-            seen.add(key)
-            ops = tracker.process(fix)
-            if last_expire is None or (fix.time - last_expire).total_seconds() >= 60:
-                last_expire = fix.time
-                ops += tracker.expire(fix.time)
-            for op in ops:
-                if isinstance(op, CreateFlight):
-                    flights[op.flight_id] = {"aircraft_address": hexa(op.row["aircraft_id"]),
-                                             "takeoff_time": op.row["takeoff_time"]}
-                    continue
-                f, v = flights[op.flight_id], op.values
-                for k in ("landing_time", "tow_release_time", "spurious_reason"):
-                    if k in v:
-                        f[k] = v[k]
-                if "towed_by_aircraft_id" in v:
-                    f["towed_by_aircraft_address"] = hexa(v["towed_by_aircraft_id"])
-    return list(flights.values())
 
 
 def test_the_tracker_finds_every_simulated_takeoff_landing_and_tow():
@@ -77,3 +34,15 @@ def test_the_tracker_finds_every_simulated_takeoff_landing_and_tow():
     assert tows["truth"] >= 5 and tows["paired"] == tows["aerotow_takeoffs_found"] >= tows["truth"]
     assert tows["false_tow"] == 0 and tows["wrong_tow_plane"] == 0
     assert tows["release_found"] == tows["truth"] and tows["release_error_s_p95"] <= 5.0
+    # Launch methods: every decided one right; undecided only where the recording ends
+    # before the launch window (90 s) does; flights first seen in the air: unknown.
+    launch = s["launch"]
+    print("launch methods:", launch)
+    m = launch["matrix"]
+    assert m["aerotow"]["aerotow"] >= 5 and m["winch"]["winch"] >= 5 and m["self"]["self"] >= 20
+    for truth_method, row in m.items():
+        wrong = {k: n for k, n in row.items() if k not in (truth_method, "undecided") and n}
+        assert not wrong, (truth_method, row)
+    assert sum(row["undecided"] for row in m.values()) <= 2
+    airborne = launch["first_seen_airborne"]
+    assert airborne["unknown"] >= 5 and sum(airborne.values()) == airborne["unknown"]

@@ -24,9 +24,26 @@ from helpers.simulator import (
     run,
     winch_into_headwind,
 )
-from soar.tracker import ActiveFlight, FlightTracker, TrackerConfig
+from soar.tracker import ActiveFlight, CreateFlight, FlightTracker, TrackerConfig
 from soar.tracker import ops as flight_ops
 from soar.units import distance_m
+
+
+def launch_method(ops, flight_id):
+    """The launch_method the ops leave on a flight: from its row, a `launch` op or the
+    UPDATE that ends it, the last one written."""
+    method = None
+    for op in ops:
+        if op.flight_id != flight_id:
+            continue
+        values = op.row if isinstance(op, CreateFlight) else op.values
+        method = values.get("launch_method", method)
+    return method
+
+
+def without_launch(ops):
+    """The ops but the launch method's own writes (checked with launch_method())."""
+    return [op for op in ops if op.kind != flight_ops.LAUNCH]
 
 # -- winch launch -------------------------------------------------------------
 
@@ -35,6 +52,8 @@ def test_winch_launch_in_headwind_with_broken_rope_is_one_flight(terrain):
     g, liftoff, touchdown = winch_into_headwind()
     assert max(f.ground_speed_kmh for f in g.fixes) < 55      # never over the speed threshold
     ops = run(g.fixes, FlightTracker(TrackerConfig(), terrain))
+    assert launch_method(ops, ops[0].flight_id) == flight_ops.WINCH
+    ops = without_launch(ops)
     assert kinds(ops) == [flight_ops.START_TAKEOFF, flight_ops.END_LANDING]
     takeoff, landing = ops[0].row["takeoff_time"], ops[1].values["landing_time"]
     assert abs((takeoff - liftoff).total_seconds()) <= 3
@@ -48,7 +67,7 @@ def test_landing_where_terrain_data_is_wrong_ends_after_standing_still():
     # The "terrain" says the field is 200 m lower than it is (a plateau beside a valley
     # airport): no fix ever looks landed, standing still for 10 minutes does.
     g, liftoff, touchdown = winch_into_headwind(seed=61)
-    ops = run(g.fixes, FlightTracker(TrackerConfig(), field_terrain(FIELD[2] - 200)))
+    ops = without_launch(run(g.fixes, FlightTracker(TrackerConfig(), field_terrain(FIELD[2] - 200))))
     assert kinds(ops) == [flight_ops.START_TAKEOFF, flight_ops.END_LANDING]
     landing = ops[1].values["landing_time"]
     assert timedelta(0) <= landing - touchdown <= timedelta(seconds=30)
@@ -213,7 +232,7 @@ def test_glider_circling_in_strong_wind_does_not_land(turn_reported):
 
 def test_fixes_out_of_order_and_duplicated_through_several_receivers():
     g, liftoff, touchdown = winch_into_headwind(wind_kmh=10, seed=23)
-    clean = run([copy_fix(f) for f in g.fixes])
+    clean = without_launch(run([copy_fix(f) for f in g.fixes]))
     rng = random.Random(23)
     noisy = []
     for f in g.fixes:
@@ -224,6 +243,8 @@ def test_fixes_out_of_order_and_duplicated_through_several_receivers():
     noisy = [c for _, c in sorted(noisy, key=lambda x: x[0])]
     assert any(a.time > b.time for a, b in zip(noisy, noisy[1:], strict=False))  # really out of order
     ops = run(noisy)
+    assert launch_method(ops, ops[0].flight_id) == flight_ops.WINCH
+    ops = without_launch(ops)
     assert kinds(ops) == kinds(clean) == [flight_ops.START_TAKEOFF, flight_ops.END_LANDING]
     assert abs((ops[0].row["takeoff_time"] - clean[0].row["takeoff_time"]).total_seconds()) <= 2
     assert abs((ops[1].values["landing_time"] - clean[1].values["landing_time"]).total_seconds()) <= 2
@@ -308,7 +329,7 @@ def test_long_gap_within_timeout_splits_only_when_distance_does_not_fit():
     assert split[1].values["timed_out_at"] > split[1].values["last_fix_at"]
 
 
-def test_callsign_change_ends_one_flight_and_starts_another():
+def test_callsign_change_while_continuously_heard_updates_the_flight():
     a = airliner(callsign=None)
     a.straight(30, 1, 850, track=90, on_ground=False)
     a.callsign = "EIN123"
@@ -320,13 +341,88 @@ def test_callsign_change_ends_one_flight_and_starts_another():
     a.callsign = "EIN456"
     a.straight(60, 1, 850, track=90, on_ground=False)
     ops = run(a.fixes)
-    assert kinds(ops) == [flight_ops.START_AIRBORNE, flight_ops.CALLSIGN, flight_ops.END_CALLSIGN,
-                          flight_ops.START_CALLSIGN]
+    assert kinds(ops) == [flight_ops.START_AIRBORNE, flight_ops.CALLSIGN,
+                          flight_ops.CALLSIGN_CHANGE]
     assert ops[1].values == {"callsign": "EIN123"}
-    new = ops[3]
+    assert ops[2].values == {"callsign": "EIN456", "previous_callsign": "EIN123"}
+    assert {op.flight_id for op in ops} == {ops[0].flight_id}
+    assert all(f.flight_id == ops[0].flight_id for f in a.fixes)
+
+
+def test_airliner_taking_off_with_its_previous_legs_callsign_is_one_flight():
+    """The issue's case: it lifts off still sending the last leg's callsign and the crew
+    sets the new one 16 s later. One flight, under the new callsign, the old one kept."""
+    a = airliner(callsign="DLH4AB")
+    a.alt = 100
+    a.straight(120, 1, 30, track=90, on_ground=True)          # taxiing out
+    a.accelerate(30, 280, 30, 1, track=90, on_ground=True)   # take-off roll
+    a.straight(16, 1, 300, track=90, climb=12, on_ground=False)
+    a.callsign = "DLH5CD"
+    a.straight(300, 1, 400, track=90, climb=10, on_ground=False)
+    ops = run(a.fixes)
+    assert kinds(ops) == [flight_ops.START_TAKEOFF, flight_ops.CALLSIGN_CHANGE, flight_ops.LAUNCH]
+    create, change, launch = ops
+    assert create.row["callsign"] == "DLH4AB"
+    assert change.values == {"callsign": "DLH5CD", "previous_callsign": "DLH4AB"}
+    # Type unknown here (no emitter category), but faster than any winch or tow: self.
+    assert launch.values == {"launch_method": flight_ops.SELF}
+    assert all(f.flight_id == create.flight_id for f in a.fixes if f.time >= create.row["takeoff_time"])
+
+
+def _silent_then_renamed(gap_min: float, distance_km: float):
+    a = airliner(callsign="EIN123", seed=43)
+    a.straight(600, 1, 850, track=90, on_ground=False)
+    a.t += timedelta(minutes=gap_min)
+    a.lon += distance_km * 1000 / (M_PER_DEG * math.cos(math.radians(a.lat)))
+    a.callsign = "EIN456"
+    a.straight(120, 1, 850, track=90, on_ground=False)
+    return a, run(a.fixes)
+
+
+def test_callsign_change_after_a_silence_it_flew_through_updates_the_flight():
+    # 20 minutes unheard, 270 km further on at 850 km/h: it flew on all along.
+    a, ops = _silent_then_renamed(20, 270)
+    assert kinds(ops) == [flight_ops.START_AIRBORNE, flight_ops.CALLSIGN_CHANGE]
+    assert ops[1].values == {"callsign": "EIN456", "previous_callsign": "EIN123"}
+    assert all(f.flight_id == ops[0].flight_id for f in a.fixes)
+
+
+def test_callsign_change_after_a_silence_it_could_have_landed_in_is_a_new_flight():
+    # 40 minutes unheard but only 60 km further (it would have flown 570 km): it may
+    # have landed and left again on another leg. Reachable, so the gap rule alone would
+    # have continued the flight; the new callsign ends it.
+    a, ops = _silent_then_renamed(40, 60)
+    assert kinds(ops) == [flight_ops.START_AIRBORNE, flight_ops.END_CALLSIGN,
+                          flight_ops.START_CALLSIGN]
+    first, end, new = ops
+    assert end.values["end_reason"] == "callsign_change"
+    assert end.values["timed_out_at"] == new.row["started_at"]
     assert new.row["callsign"] == "EIN456" and new.row["takeoff_time"] is None
-    assert ops[2].values["timed_out_at"] == new.row["started_at"]
-    assert a.fixes[-1].flight_id == new.flight_id and a.fixes[0].flight_id == ops[0].flight_id
+    assert new.row["launch_method"] == flight_ops.UNKNOWN
+    assert "previous_callsign" not in new.row                 # another flight, not a rename
+    assert a.fixes[0].flight_id == first.flight_id and a.fixes[-1].flight_id == new.flight_id
+    # Without the new callsign the same silence continues the flight.
+    same = airliner(callsign="EIN123", seed=43)
+    same.straight(600, 1, 850, track=90, on_ground=False)
+    same.t += timedelta(minutes=40)
+    same.lon += 60_000 / (M_PER_DEG * math.cos(math.radians(same.lat)))
+    same.straight(120, 1, 850, track=90, on_ground=False)
+    assert kinds(run(same.fixes)) == [flight_ops.START_AIRBORNE]
+
+
+def test_new_callsign_after_a_timeout_is_a_new_flight_not_a_resume():
+    a = after_hole(90, 850 * 1.5 * 0.95)          # flew on: resumed with its own callsign
+    assert kinds(run(a.fixes)) == [flight_ops.START_AIRBORNE, flight_ops.END_TIMEOUT,
+                                   flight_ops.RESUME]
+    b = after_hole(90, 850 * 1.5 * 0.95)
+    hole = next(i for i, (x, y) in enumerate(zip(b.fixes, b.fixes[1:], strict=False))
+                if (y.time - x.time).total_seconds() > 3600)
+    for f in b.fixes[hole + 1:]:
+        f.callsign = "EIN999"
+    ops = run(b.fixes)
+    assert kinds(ops) == [flight_ops.START_AIRBORNE, flight_ops.END_TIMEOUT,
+                          flight_ops.START_AIRBORNE]
+    assert ops[2].row["callsign"] == "EIN999"
 
 
 # -- spurious flights --------------------------------------------------------------------
@@ -423,7 +519,7 @@ def test_restore_continues_the_flight_without_a_new_one():
     g, liftoff, touchdown = winch_into_headwind(seed=59)
     before = [f for f in g.fixes if f.time < touchdown - timedelta(seconds=20)]
     after = [f for f in g.fixes if f.time >= touchdown - timedelta(seconds=20)]
-    ops = run(before)
+    ops = without_launch(run(before))
     assert kinds(ops) == [flight_ops.START_TAKEOFF]
     row = ops[0].row
     fresh = FlightTracker()
