@@ -226,6 +226,7 @@ def draw(track: Track, path: str | Path) -> Path:
                              xycoords=("axes fraction", "data"), fontsize=7, color="0.4",
                              ha="left" if left else "right", xytext=(3 if left else -3, 2),
                              textcoords="offset points")
+    ax_baro.margins(x=0.01, y=0.2)          # room above the climb for the event labels
     ax_baro.xaxis.set_major_formatter(DateFormatter("%H:%M:%S", tz=UTC))
     ax_baro.set_xlabel("time (UTC)")
     ax_baro.set_ylabel("altitude (m MSL)")
