@@ -161,6 +161,9 @@ def igc(track: Track) -> bytes:
         "manufacturer_code": "XXX",      # IGC: a manufacturer without an approved code
         "logger_id": "ADS" if adsb else "OGN",
         "date": track.fixes[0].time.astimezone(UTC).date(),
+        # Nominal: receivers do not pass on the logger's own accuracy (aerofiles' default,
+        # 500 m, would claim a far worse one).
+        "fix_accuracy": 50,
         "glider_type": f["model"] or "",
         "glider_id": f["registration"] or "",
         "logger_type": "soar,ADS-B receivers" if adsb else "soar,OGN receivers",

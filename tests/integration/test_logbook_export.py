@@ -235,6 +235,7 @@ def test_igc_export_reads_back_with_aerofiles(refdb, flown, tmp_path):
         assert out.returncode == 0, out.stderr
         with open(path, encoding="ascii") as f:
             parsed = Reader().read(f)
+        assert not any(errors for errors, _ in parsed.values()), parsed   # nothing it rejects
         fixes = parsed["fix_records"][1]
         times = _db_fixes(refdb, fid)
         assert len(fixes) == len(times) > 40
@@ -242,7 +243,7 @@ def test_igc_export_reads_back_with_aerofiles(refdb, flown, tmp_path):
         header = parsed["header"][1]
         assert header["utc_date"] == times[0].date()
     text = (tmp_path / "afr.igc").read_bytes().decode("ascii")
-    assert text.startswith("AXXXADS\r\nHFDTE060724\r\n")
+    assert text.startswith("AXXXADS\r\nHFDTE060724\r\nHFFXA050\r\n")
     assert "HFGIDGLIDERID:\r\n" in text          # no registration known for AFR34ZG
     assert "HFCIDCOMPETITIONID:AFR34ZG" in text
 
