@@ -22,6 +22,7 @@ from soar.cli.demo import demo
 from soar.cli.flights import flights_app
 from soar.cli.imports import import_app
 from soar.cli.ingest import replay, run
+from soar.cli.logbook import logbook
 from soar.cli.pgbouncer import pgbouncer_app
 from soar.cli.queues import queue_app
 from soar.cli.simulate import simulate
@@ -54,6 +55,7 @@ app.add_typer(flights_app, name="flights")
 app.command()(demo)
 app.command()(simulate)
 app.command()(stats)
+app.command()(logbook)
 
 
 def _version(value: bool) -> None:

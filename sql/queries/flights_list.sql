@@ -26,6 +26,10 @@ SELECT f.id,
        lpad(upper(to_hex(tow.address)), 6, '0')                  AS towed_by_aircraft_address,
        f.tow_release_time,
        f.tow_release_altitude_m,
+       -- aerotow, winch, self or unknown (revision 0008); flights stored before the
+       -- tracker decided it have none, but a tow link is an aerotow.
+       COALESCE(f.launch_method,
+                CASE WHEN f.towed_by_aircraft_id IS NOT NULL THEN 'aerotow' END) AS launch_method,
        f.spurious_reason,
        f.takeoff_enrichment,
        f.landing_enrichment
