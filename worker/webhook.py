@@ -3,7 +3,8 @@ error that never carries the URL.
 
 - The URL (SOAR_ALERT_WEBHOOK_URL) is a secret: it often carries a token in its path
   or query. It is read from the environment only (never a command-line option, where
-  `ps` shows it), never logged in full (`shown`: scheme, host and port), and no error
+  `ps` shows it), never logged in full (`shown`: scheme, host and port; urllib3's own
+  DEBUG line of each request gets the path and query elided by a filter), and no error
   message contains it (urllib3's exception texts do, so only their class is kept).
 - One try per call: the queue retries with backoff and dead-letters after the limit
   (worker.loop), so retries survive a restart and a slow or dead receiver costs a
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 from urllib.parse import urlsplit
 
 import urllib3
@@ -30,6 +32,36 @@ from worker.pelias import _current, _Deadline, _pool_manager  # the deadline mac
 MAX_ANSWER_BYTES = 64 * 1024      # the receiver's answer is read (and dropped) up to this
 HEADERS = {"User-Agent": "soar-worker", "Content-Type": "application/json"}
 _NETWORK_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
+class _Redact(logging.Filter):
+    """urllib3 logs each request's path and query at DEBUG ("POST /hook/TOKEN?key=..");
+    this filter on its logger puts `/…` in their place for the webhook's URL."""
+
+    def __init__(self, secret: str):
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+                isinstance(a, str) and self.secret in a for a in record.args):
+            record.args = tuple(a.replace(self.secret, "/…") if isinstance(a, str) else a
+                                for a in record.args)
+        if isinstance(record.msg, str) and self.secret in record.msg:
+            record.msg = record.msg.replace(self.secret, "/…")
+        return True
+
+
+_redacted: set[str] = set()
+
+
+def _redact_urllib3_logs(url: str) -> None:
+    parts = urlsplit(url)
+    secret = parts.path + (f"?{parts.query}" if parts.query else "")
+    if secret in ("", "/") or secret in _redacted:
+        return
+    _redacted.add(secret)
+    logging.getLogger("urllib3.connectionpool").addFilter(_Redact(secret))
 
 
 class WebhookError(Exception):
@@ -64,6 +96,7 @@ class WebhookClient:
                  connections: int = 4):
         self.url = check_url(url)
         self.shown = shown(url)
+        _redact_urllib3_logs(url)
         self.deadline_s = deadline_s
         self.connect_timeout_s = connect_timeout_s
         self._http = _pool_manager(url, connections)
