@@ -404,8 +404,12 @@ class Alerts:
 
     def sweep(self, conn: psycopg.Connection, queue: str) -> list[tuple[int, str]]:
         """One transaction: clear every alert whose reason to be is gone, queueing each
-        `cleared` notice. The (alert id, reason) pairs cleared."""
+        `cleared` notice. The (alert id, reason) pairs cleared. With no active alert
+        (the usual case) one probe of a partial index, and the fixes table is not
+        touched (not even locked: a drain's first sweep never waits on it)."""
         with conn.transaction():
+            if not active_count(conn):
+                return []
             rows = conn.execute(QUERIES["sweep"], (queue,)).fetchall()
         return [(r[0], r[1]) for r in rows]
 

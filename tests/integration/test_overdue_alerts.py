@@ -13,8 +13,11 @@ import logging
 import os
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime, timedelta
 
+import psycopg
 import pytest
 from prometheus_client import REGISTRY
 
@@ -444,7 +447,6 @@ def test_slow_webhook_times_out_and_is_retried(refdb, shared_data, hook):
     def run():
         done["stats"] = run_workers(refdb.url("worker"), cfg, drain=True, stats=worker_stats)
 
-    import threading
     t = threading.Thread(target=run)
     t.start()
     # The first try is given up on after 0.5 s and put back; make the receiver fast.
@@ -454,7 +456,6 @@ def test_slow_webhook_times_out_and_is_retried(refdb, shared_data, hook):
                             "WHERE message ? 'last_error'").fetchone()[0]:
             assert datetime.now(UTC) < deadline, "the slow try never failed"
             c.commit()
-            import time
             time.sleep(0.05)
         error = c.execute("SELECT message->>'last_error' FROM pgmq.q_flight_enrichment "
                           "WHERE message ? 'last_error'").fetchone()[0]
@@ -485,8 +486,6 @@ def test_webhook_refusing_connections_is_retried_without_the_url(refdb, shared_d
 # -- privileges -------------------------------------------------------------------------
 
 def test_worker_and_readonly_get_exactly_what_alerts_need(refdb, shared_data):
-    import psycopg
-
     store(refdb, glider_lost(shared_data))
     drain(refdb, config())
     with refdb.connect("worker", autocommit=True) as w:
@@ -501,6 +500,6 @@ def test_worker_and_readonly_get_exactly_what_alerts_need(refdb, shared_data):
         assert ro.execute("SELECT count(*) FROM overdue_flights").fetchone()[0] == 1
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             ro.execute("SELECT * FROM overdue_alerts")
-    with refdb.connect("ingest", autocommit=True) as ing:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            ing.execute("SELECT * FROM overdue_alerts")
+    with refdb.connect("ingest", autocommit=True) as ing, \
+            pytest.raises(psycopg.errors.InsufficientPrivilege):
+        ing.execute("SELECT * FROM overdue_alerts")
