@@ -57,6 +57,13 @@ NO_ALERT = ("landed", "ended_otherwise", "resumed", "spurious", "not_tracked", "
             "too_old", "no_fixes", "fast", "cruising")
 CLEAR_REASONS = ("heard_again", "resumed", "landing", "not_tracked", "flight_deleted", "manual")
 
+# The payload's keys in the order `Alerts.payload` builds them (and the webhook sends).
+PAYLOAD_KEYS = ("reason", "aircraft", "last_heard_at", "position", "altitude_m",
+                "altitude_source", "height_m", "height_reference", "ground_speed_kmh",
+                "track_deg", "vertical_rate_ms", "receivers", "nearest_airport", "place",
+                "takeoff", "text")
+AIRCRAFT_KEYS = ("address", "address_type", "aircraft_type", "registration", "callsign", "model")
+
 LOOKBACK_S = 300          # the last fixes read: at most this far before the last one...
 LOOKBACK_FIXES = 60       # ...and at most this many
 MIN_SPAN_S = 10.0         # a vertical rate needs fixes spanning at least this long
@@ -452,10 +459,16 @@ def load_notice(conn: psycopg.Connection, alert_id: int, notice: str) -> Notice 
         return None
     (aid, flight_id, raised_at, reason, message, payload, cleared_at, cleared_reason,
      _raise_delivery, _clear_delivery) = row
+    # jsonb keeps keys in its own order: give them back in the order they were built.
+    ordered = {k: payload[k] for k in PAYLOAD_KEYS if k in payload}
+    ordered.update((k, v) for k, v in payload.items() if k not in ordered)
+    if isinstance(ordered.get("aircraft"), dict):
+        a = ordered["aircraft"]
+        ordered["aircraft"] = {k: a[k] for k in AIRCRAFT_KEYS if k in a} | a
     body = {"type": "overdue" if notice == "raised" else "overdue_cleared",
             "alert_id": aid, "flight_id": str(flight_id),
             "raised_at": raised_at.astimezone(UTC).isoformat(),
-            **payload,
+            **ordered,
             "cleared_at": cleared_at.astimezone(UTC).isoformat() if cleared_at else None,
             "cleared_reason": cleared_reason}
     if notice == "cleared":
