@@ -125,3 +125,15 @@ def test_the_config_never_prints_the_webhook_url(monkeypatch):
     cfg = WorkerConfig.from_env()
     assert cfg.alert_webhook_url == "https://example.org/hook/s3cr3t"
     assert "s3cr3t" not in repr(cfg)
+
+
+def test_the_webhook_url_has_no_command_line_option():
+    """A command line is visible to every user (ps): the URL comes from the environment."""
+    from typer.testing import CliRunner
+
+    from soar.cli import app
+
+    out = CliRunner().invoke(app, ["worker", "--help"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0
+    assert "SOAR_ALERT_WEBHOOK_URL" in out.output
+    assert "webhook-url" not in out.output and "--alert-webhook" not in out.output
