@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 QUEUE = "flight_enrichment"
 DEAD_QUEUE = "flight_enrichment_dead"
@@ -72,17 +72,49 @@ class WorkerConfig:
     # Monitoring without cron: the worker itself warns when the queue falls behind
     # (oldest visible message older than this) or dead letters are waiting.
     backlog_warning_s: float = 300.0
+    # Overdue alerts (worker.alerts; the reasons for each number in docs/enrichment.md,
+    # "Overdue alerts"). Evaluated when a flight's `timeout` end is enriched.
+    alerts: bool = True                 # raise and clear overdue alerts
+    alert_low_m: float = 500.0          # at or below this height above ground: low
+    alert_descending_ms: float = -1.0   # mean vertical rate at or below this: descending
+    alert_climbing_ms: float = 1.0      # at or above this: climbing (with fast: a departing jet)
+    alert_descending_max_m: float = 1500.0  # descending raises only this low (height known)
+    alert_fast_kmh: float = 350.0       # faster than gliders and light aircraft: airliners, jets
+    alert_window_s: float = 60.0        # the vertical rate and receivers of this last span
+    alert_min_fixes: int = 3            # ...or of at least this many last fixes
+    alert_max_age_s: float = 86400.0    # last heard longer ago (a replay, a backfill): no alert
+    alert_airport_radius_m: float = 5000.0      # an airport this close gives the ground height
+    alert_departure_radius_m: float = 50000.0   # the departure field's, within this of it
+    alert_nearby_airport_m: float = 20000.0     # the text names the nearest airport this close
+    alert_sweep_interval_s: float = 30.0        # clear alerts of aircraft heard again (0: off)
+    # Delivery: POST each notice (raised, cleared) to this URL, from the environment only
+    # (SOAR_ALERT_WEBHOOK_URL: a secret, never a command-line option, never logged in
+    # full; repr=False keeps it out of the config's repr). None: notices are recorded
+    # as no_webhook.
+    alert_webhook_url: str | None = field(default=None, repr=False)
+    alert_webhook_deadline_s: float = 10.0      # one try in all: connect, send, answer
+    alert_max_attempts: int = 10        # tries of a notice (backoff 5 s .. 600 s: ~30 min)
+    srtm_dir: str | None = None         # SRTM .hgt tiles for the ground height (SOAR_SRTM_DIR)
 
     @classmethod
     def from_env(cls, **overrides) -> WorkerConfig:
         """SOAR_WORKER_<FIELD> for every field (e.g. SOAR_WORKER_MAX_ATTEMPTS), and
-        PELIAS_URL, PELIAS_CONNECT_TIMEOUT, PELIAS_READ_TIMEOUT for the geocoder."""
+        PELIAS_URL, PELIAS_CONNECT_TIMEOUT, PELIAS_READ_TIMEOUT for the geocoder,
+        SOAR_ALERT_WEBHOOK_URL for the alert webhook, SOAR_SRTM_DIR (as ingest) for the
+        terrain."""
         values = {}
         for f in fields(cls):
             cast = {int: int, float: float, bool: bool}.get(type(f.default), str)
             if f.name == "pelias_url":
                 values[f.name] = os.environ.get("PELIAS_URL") or os.environ.get("SOAR_PELIAS_URL") \
                     or None
+                continue
+            if f.name == "alert_webhook_url":
+                values[f.name] = os.environ.get("SOAR_ALERT_WEBHOOK_URL") or None
+                continue
+            if f.name == "srtm_dir":
+                values[f.name] = os.environ.get("SOAR_WORKER_SRTM_DIR") \
+                    or os.environ.get("SOAR_SRTM_DIR") or None
                 continue
             default = f.default
             if f.name == "pelias_connect_timeout_s":

@@ -29,6 +29,13 @@ Per message:
   geocoder (worker.geocode), and one thread of each process re-geocodes such
   fallback places when Pelias answers again (worker.regeocode, bounded per round).
 
+Overdue alerts (worker.alerts): the `timeout` enrichment also evaluates the flight,
+in its own transaction, and may raise an alert and queue its `raised` notice; a
+sweeper thread clears alerts (and queues `cleared` notices) every
+alert_sweep_interval_s, and once at the start of a drain. A notice message (event
+`overdue_alert`) is POSTed to the webhook holding no connection, with the same
+ownership, backoff and dead letters as an enrichment (alert_max_attempts tries).
+
 Idle: sleep poll_interval_s, or less when a LISTEN notification (pgmq insert
 notify, a hint only: lossy, and not through PgBouncer) arrives.
 
@@ -54,12 +61,14 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from soar.errors import first_line
+from worker import alerts as overdue
 from worker import messages, metrics, regeocode
 from worker.config import WorkerConfig
 from worker.enrich import Deferred, Enricher, Enrichment, PermanentError, parse
 from worker.geocode import Geocoder
 from worker.pelias import CircuitBreaker, PeliasClient
 from worker.retention import Pruner
+from worker.webhook import WebhookClient, WebhookError
 
 log = logging.getLogger(__name__)
 BACKLOG_WARNING_EVERY_S = 60.0
@@ -74,6 +83,9 @@ class Stats:
     lost: int = 0                     # finished too late: another worker had the message
     fallbacks: int = 0                # processed with an offline place because Pelias failed
     regeocoded: int = 0               # fallback places replaced by Pelias' answer
+    alerts_raised: int = 0            # overdue alerts raised
+    alerts_cleared: int = 0           # overdue alerts cleared by the sweep
+    notices_delivered: int = 0        # alert notices POSTed to the webhook (2xx)
     # The msg_ids of the latest completions (tests check each is completed once); only
     # the last committed_max are kept, so a long-running worker's memory stays flat.
     committed_max: int = 1000
@@ -88,6 +100,20 @@ class Stats:
         with self.lock:
             self.processed += 1
             self.fallbacks += fallback
+            self.committed.append(msg_id)
+
+    def on_alert_raised(self) -> None:
+        with self.lock:
+            self.alerts_raised += 1
+
+    def on_alerts_cleared(self, n: int) -> None:
+        with self.lock:
+            self.alerts_cleared += n
+
+    def on_notice(self, msg_id: int, delivered: bool) -> None:
+        with self.lock:
+            self.processed += 1
+            self.notices_delivered += delivered
             self.committed.append(msg_id)
 
     def on_regeocoded(self, locations: int) -> None:
@@ -113,7 +139,8 @@ class Stats:
     def summary(self) -> str:
         return (f"processed {self.processed}, retried {self.retried}, deferred {self.deferred}, "
                 f"dead {self.dead}, lost {self.lost}; geocoding fallbacks {self.fallbacks}, "
-                f"re-geocoded {self.regeocoded}")
+                f"re-geocoded {self.regeocoded}; overdue alerts raised {self.alerts_raised}, "
+                f"cleared {self.alerts_cleared}, notices delivered {self.notices_delivered}")
 
 
 class _Lost(Exception):
@@ -146,6 +173,14 @@ def make_geocoder(config: WorkerConfig) -> Geocoder:
 # runs through PgBouncer in transaction pooling.
 CONNECT_KWARGS = {"autocommit": True, "prepare_threshold": None, "connect_timeout": 10,
                   "application_name": "soar-worker"}
+
+
+def make_webhook(config: WorkerConfig) -> WebhookClient | None:
+    """The alert webhook's client, if SOAR_ALERT_WEBHOOK_URL is set."""
+    if not config.alert_webhook_url:
+        return None
+    return WebhookClient(config.alert_webhook_url, deadline_s=config.alert_webhook_deadline_s,
+                         connections=config.concurrency)
 
 
 def connect(url: str) -> psycopg.Connection:
@@ -246,7 +281,8 @@ class Worker:
                  stop: threading.Event | None = None, wake: threading.Event | None = None,
                  stats: Stats | None = None, name: str = "worker", report_metrics: bool = True,
                  pool: ConnectionPool | None = None, tasks: Tasks | None = None,
-                 errors: list[BaseException] | None = None):
+                 errors: list[BaseException] | None = None,
+                 alerter: overdue.Alerts | None = None, hook: WebhookClient | None = None):
         self.url = url
         self.config = config
         self.geocoder = geocoder
@@ -258,6 +294,11 @@ class Worker:
         self.pool = pool
         self.tasks = tasks
         self.errors = errors if errors is not None else []   # what stopped a task
+        # Overdue alerts: raised while enriching a timeout (None: alerts off); notices
+        # POSTed to the webhook (None: recorded as no_webhook).
+        self.alerter = alerter if alerter is not None else (
+            overdue.Alerts(config) if config.alerts else None)
+        self.hook = hook
         self.conn: psycopg.Connection | None = None
         self._metrics_at = 0.0
         self._warned_at = -BACKLOG_WARNING_EVERY_S
@@ -376,6 +417,8 @@ class Worker:
         with self._db() as conn:
             st = messages.status(conn, self.config.queue, self.config.dead_queue)
             pending = regeocode.pending(conn)
+            active = overdue.active_count(conn) if self.alerter is not None else 0
+        metrics.ALERTS_ACTIVE.set(active)
         metrics.QUEUE_DEPTH.labels(self.config.queue).set(st.depth)
         metrics.QUEUE_DEPTH.labels(self.config.dead_queue).set(st.dead)
         metrics.QUEUE_OLDEST_AGE.labels(self.config.queue).set(st.oldest_age_s or 0)
@@ -392,9 +435,12 @@ class Worker:
         """Process one message; returns what happened: processed, deferred, retried,
         dead or lost. Three steps: SQL (read, detect, cache) on a connection; the
         Pelias call, if the cell is not cached, on none; SQL (store, write, archive)."""
+        if msg.body.get("event") == overdue.EVENT:
+            return self._handle_notice(msg)
         started = time.perf_counter()
         enricher = Enricher(None, self.geocoder, self.config)
         flight_id = event = None
+        check = None
         try:
             with self._db() as conn:
                 enricher.conn = conn
@@ -435,6 +481,8 @@ class Worker:
                     if not messages.lock_owned(conn, self.config.queue, msg):
                         raise _Lost
                     enricher.write(outcome)
+                    if outcome.event == "timeout" and self.alerter is not None:
+                        check = self.alerter.evaluate(conn, flight_id, self.config.queue)
                     delay = messages.archive_aged(conn, self.config.queue, msg)
         except _Lost:
             log.info("%s: message %s was handed to another worker meanwhile; result dropped",
@@ -468,6 +516,12 @@ class Worker:
         metrics.MESSAGES_PROCESSED.labels(event).inc()
         metrics.ENRICHMENT_DELAY.labels(event).observe(delay)
         self.stats.on_processed(msg.msg_id, outcome.location_fallback)
+        if check is not None:
+            metrics.OVERDUE_CHECKS.labels(check.outcome).inc()
+            if check.alert_id is not None:
+                self.stats.on_alert_raised()
+                log.warning("%s: overdue alert %d raised (%s) for flight %s", self.name,
+                            check.alert_id, check.outcome, flight_id)
         log.debug("%s: flight %s %s: airport %s runway %s%s location %s%s (%.0f ms)", self.name,
                   flight_id, event, outcome.airport_ident, outcome.runway,
                   " (inferred)" if outcome.runway_inferred else "", outcome.location_id,
@@ -507,6 +561,130 @@ class Worker:
         metrics.MESSAGES_DEAD.inc()
         self.stats.on_dead()
         return "dead"
+
+
+    # -- one alert notice -----------------------------------------------------------------
+
+    def _handle_notice(self, msg: messages.Message) -> str:
+        """Deliver one alert notice: read it, POST it holding no connection (the
+        message's visibility extended by the webhook's deadline first), then record the
+        delivery and archive in one transaction that checks the message is still ours.
+        A failed POST is put back after backoff(attempt), dead-lettered after
+        alert_max_attempts. Without a webhook the notice is recorded as no_webhook."""
+        cfg = self.config
+        started = time.perf_counter()
+        try:
+            alert_id, notice = overdue.parse_notice(msg.body)
+        except ValueError as exc:
+            with self._db() as conn:
+                return self._dead_notice(conn, msg, None, None, f"{overdue.EVENT}: {exc}")
+        try:
+            with self._db() as conn:
+                if msg.attempts > cfg.alert_max_attempts:
+                    error = msg.body.get("last_error") or (
+                        f"{overdue.EVENT}: delivered {msg.read_ct} times without completing "
+                        "(worker stopped or crashed while processing it?)")
+                    return self._dead_notice(conn, msg, alert_id, notice, str(error))
+                found = overdue.load_notice(conn, alert_id, notice)
+                if found is None:
+                    return self._dead_notice(conn, msg, None, None,
+                                             f"{overdue.EVENT}: alert {alert_id} not found")
+                if self.hook is not None and not messages.extend(
+                        conn, cfg.queue, msg, cfg.alert_webhook_deadline_s + cfg.visibility_timeout_s):
+                    raise _Lost
+            result = "no_webhook"
+            if self.hook is not None:
+                self.hook.post(found.body, found.key)      # no connection held meanwhile
+                result = "delivered"
+            with self._db() as conn, conn.transaction():
+                if not messages.lock_owned(conn, cfg.queue, msg):
+                    raise _Lost
+                overdue.mark_delivery(conn, alert_id, notice, result)
+                delay = messages.archive_aged(conn, cfg.queue, msg)
+        except _Lost:
+            log.info("%s: message %s was handed to another worker meanwhile; result dropped",
+                     self.name, msg.msg_id)
+            self.stats.on_lost()
+            return "lost"
+        except psycopg.OperationalError:
+            raise                                      # the connection: the loop reconnects
+        except Exception as exc:                       # noqa: BLE001 - every failure is retried
+            # A WebhookError's text never holds the URL; anything else, its first line.
+            error = f"{overdue.EVENT}: {exc if isinstance(exc, WebhookError) else one_line(exc)}"
+            metrics.ALERT_DELIVERIES.labels("failed").inc()
+            with self._db() as conn:
+                if msg.attempts >= cfg.alert_max_attempts:
+                    return self._dead_notice(conn, msg, alert_id, notice, error)
+                delay = cfg.backoff(msg.attempts)
+                log.warning("%s: alert %d %s notice, try %d of %d failed, retry in %.0f s: %s",
+                            self.name, alert_id, notice, msg.attempts, cfg.alert_max_attempts,
+                            delay, error)
+                if messages.put_back(conn, cfg.queue, msg, delay, {"last_error": error[:1000]}):
+                    metrics.MESSAGES_RETRIED.inc()
+                    self.stats.on_retried()
+                    return "retried"
+            self.stats.on_lost()
+            return "lost"
+        metrics.ENRICHMENT_LATENCY.labels(overdue.EVENT).observe(
+            (time.perf_counter() - started) * 1000)
+        metrics.ENRICHMENT_DELAY.labels(overdue.EVENT).observe(delay)
+        metrics.MESSAGES_PROCESSED.labels(overdue.EVENT).inc()
+        metrics.ALERT_DELIVERIES.labels(result).inc()
+        self.stats.on_notice(msg.msg_id, result == "delivered")
+        log.info("%s: alert %d %s notice %s", self.name, alert_id, notice,
+                 "delivered to the webhook" if result == "delivered" else
+                 "recorded (no webhook configured)")
+        return "processed"
+
+    def _dead_notice(self, conn: psycopg.Connection, msg: messages.Message,
+                     alert_id: int | None, notice: str | None, error: str) -> str:
+        """Dead-letter the notice and mark its delivery failed, atomically."""
+        try:
+            with conn.transaction():
+                if not messages.dead_letter(conn, self.config.queue, self.config.dead_queue,
+                                            msg, error):
+                    raise _Lost
+                if alert_id is not None and notice is not None:
+                    overdue.mark_delivery(conn, alert_id, notice, "failed", error[:1000])
+        except _Lost:
+            self.stats.on_lost()
+            return "lost"
+        log.error("%s: message %s moved to %s after %d attempt(s): %s", self.name, msg.msg_id,
+                  self.config.dead_queue, msg.attempts, error)
+        metrics.MESSAGES_DEAD.inc()
+        metrics.ALERT_DELIVERIES.labels("dead").inc()
+        self.stats.on_dead()
+        return "dead"
+
+
+class AlertSweeper(threading.Thread):
+    """Every alert_sweep_interval_s: clear the overdue alerts of aircraft heard again
+    (or resumed, landed, untracked, flight gone) and queue their `cleared` notices.
+    Its own thread and one pooled connection for one statement per round."""
+
+    def __init__(self, pool: ConnectionPool, alerter: overdue.Alerts, config: WorkerConfig,
+                 stats: Stats, stop: threading.Event):
+        super().__init__(name="soar-worker-alert-sweep", daemon=True)
+        self.pool, self.alerter, self.config = pool, alerter, config
+        self.stats, self.stop = stats, stop
+
+    def run(self) -> None:
+        while not self.stop.wait(self.config.alert_sweep_interval_s):
+            self.sweep_once()
+
+    def sweep_once(self) -> int:
+        try:
+            with self.pool.connection() as conn:
+                cleared = self.alerter.sweep(conn, self.config.queue)
+        except psycopg.Error as exc:
+            log.warning("overdue alert sweep failed (%s); trying again in %.0f s",
+                        one_line(exc), self.config.alert_sweep_interval_s)
+            return 0
+        for alert_id, reason in cleared:
+            metrics.ALERTS_CLEARED.labels(reason).inc()
+            log.info("overdue alert %d cleared: %s", alert_id, reason)
+        self.stats.on_alerts_cleared(len(cleared))
+        return len(cleared)
 
 
 class Listener(threading.Thread):
@@ -581,12 +759,15 @@ def run_workers(url: str, config: WorkerConfig, threads: int = 1, drain: bool = 
     stop = stop or threading.Event()
     stats = stats or Stats(committed_max=config.committed_ids_kept)
     geocoder = make_geocoder(config)
+    alerter = overdue.Alerts(config) if config.alerts else None
+    hook = make_webhook(config)
     pool = make_pool(url, config)
     tasks = Tasks(config.concurrency)
     errors: list[BaseException] = []
     # Reader 0 also reports the queue gauges.
     workers = [Worker(url, config, geocoder, stop=stop, stats=stats, name=f"worker-{i}",
-                      report_metrics=(i == 0), pool=pool, tasks=tasks, errors=errors)
+                      report_metrics=(i == 0), pool=pool, tasks=tasks, errors=errors,
+                      alerter=alerter, hook=hook)
                for i in range(max(1, threads))]
     helpers: list[threading.Thread] = []
     if config.listen and not drain:
@@ -594,6 +775,12 @@ def run_workers(url: str, config: WorkerConfig, threads: int = 1, drain: bool = 
                                 [w.wake for w in workers], stop))
     if geocoder.pelias is not None and config.regeocode_batch > 0:
         helpers.append(Regeocoder(pool, geocoder, config, stats, stop))
+    if alerter is not None:
+        sweeper = AlertSweeper(pool, alerter, config, stats, stop)
+        if drain:
+            sweeper.sweep_once()            # a drain is one round: its notices are delivered
+        elif config.alert_sweep_interval_s > 0:
+            helpers.append(sweeper)
     if config.prune_every_s > 0:
         pruner = Pruner(url, config, stop)
         if drain:

@@ -39,6 +39,7 @@ from soar.db import sqlfiles
 from soar.units import UTC
 
 QUERIES = sqlfiles.queries("queries/worker.sql")
+ALERT_EVENT = "overdue_alert"     # worker.alerts.EVENT (alerts imports this module)
 
 
 @dataclass
@@ -77,6 +78,13 @@ class QueueStatus:
 def _uuid(value) -> uuid.UUID | None:
     try:
         return uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
     except (TypeError, ValueError):
         return None
 
@@ -199,7 +207,7 @@ def retry_dead(conn: psycopg.Connection, queue: str, dead_queue: str,
                limit: int | None = None) -> list[dict]:
     """Move dead messages back to the queue (original payload, fresh attempt count),
     archiving them in the dead-letter queue and setting the flights' status for that
-    event back to 'pending'. One transaction."""
+    event (or the alert notice's delivery) back to 'pending'. One transaction."""
     moved = []
     with conn.transaction():
         rows = conn.execute(
@@ -208,7 +216,9 @@ def retry_dead(conn: psycopg.Connection, queue: str, dead_queue: str,
                     "FOR UPDATE SKIP LOCKED").format(_table("q", dead_queue)),
             (limit,)).fetchall()
         for msg_id, body in rows:
-            original = {k: body[k] for k in ("flight_id", "event") if k in body}
+            keys = ("flight_id", "event", "alert_id", "notice") \
+                if body.get("event") == ALERT_EVENT else ("flight_id", "event")
+            original = {k: body[k] for k in keys if k in body}
             if not original:
                 original = {k: v for k, v in body.items()
                             if k not in ("error", "attempts", "original_msg_id", "enqueued_at",
@@ -219,7 +229,12 @@ def retry_dead(conn: psycopg.Connection, queue: str, dead_queue: str,
                       "landing": "landing_enrichment", "timeout": "landing_enrichment"
                       }.get(original.get("event"))
             flight_id = _uuid(original.get("flight_id"))
-            if column and flight_id:
+            if original.get("event") == ALERT_EVENT:
+                # The notice's delivery goes back to pending with its retry.
+                conn.execute(QUERIES["alert_delivery_pending"],
+                             (original.get("notice"), original.get("notice"),
+                              _int(original.get("alert_id"))))
+            elif column and flight_id:
                 conn.execute(sql.SQL("UPDATE flights SET {} = 'pending', updated_at = now() "
                                      "WHERE id = %s AND {} = 'failed'")
                              .format(sql.Identifier(column), sql.Identifier(column)),

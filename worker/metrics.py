@@ -10,6 +10,10 @@ queue depth / oldest age      -> soar_worker_queue_depth{queue},
 geocoding fallback            -> soar_worker_geocode_lookups_total{result="fallback"},
                                  soar_worker_geocode_regeocoded_total,
                                  soar_worker_geocode_fallbacks_pending
+overdue alerts                -> soar_worker_overdue_checks_total{outcome},
+                                 soar_worker_alerts_cleared_total{reason},
+                                 soar_worker_alert_deliveries_total{result},
+                                 soar_worker_alerts_active
 """
 
 from __future__ import annotations
@@ -53,6 +57,16 @@ MESSAGES_DEAD = Counter("soar_worker_messages_dead",
 QUEUE_DEPTH = Gauge("soar_worker_queue_depth", "Messages in the queue (visible or not).", ["queue"])
 QUEUE_OLDEST_AGE = Gauge("soar_worker_queue_oldest_age_seconds",
                          "Age of the oldest message in the queue, seconds.", ["queue"])
+OVERDUE_CHECKS = Counter("soar_worker_overdue_checks",
+                         "Timed-out flights evaluated for an overdue alert, by outcome (low, "
+                         "low_descending, descending raise one; the others say why not).",
+                         ["outcome"])
+ALERTS_CLEARED = Counter("soar_worker_alerts_cleared", "Overdue alerts cleared, by reason.",
+                         ["reason"])
+ALERT_DELIVERIES = Counter("soar_worker_alert_deliveries",
+                           "Alert notices: delivered, no_webhook (none configured), failed "
+                           "(one failed try, retried), dead (tries used up).", ["result"])
+ALERTS_ACTIVE = Gauge("soar_worker_alerts_active", "Overdue alerts not cleared.")
 
 
 # Label values known in advance, exported at 0 from the start: a rate() over a series
@@ -64,9 +78,10 @@ LOOKUP_RESULTS = ("cache", "pelias", "places", "fallback", "shared")
 
 
 def _initialise_labels() -> None:
+    from worker.alerts import CLEAR_REASONS, EVENT, NO_ALERT, RAISE
     from worker.enrich import EVENTS  # enrich imports this module
 
-    for event in EVENTS:
+    for event in (*EVENTS, EVENT):
         ENRICHMENT_LATENCY.labels(event)
         ENRICHMENT_DELAY.labels(event)
         MESSAGES_PROCESSED.labels(event)
@@ -74,6 +89,12 @@ def _initialise_labels() -> None:
         PELIAS_FAILURE.labels(reason)
     for result in LOOKUP_RESULTS:
         GEOCODE_LOOKUPS.labels(result)
+    for outcome in (*RAISE, *NO_ALERT):
+        OVERDUE_CHECKS.labels(outcome)
+    for reason in CLEAR_REASONS:
+        ALERTS_CLEARED.labels(reason)
+    for result in ("delivered", "no_webhook", "failed", "dead"):
+        ALERT_DELIVERIES.labels(result)
 
 
 def serve(port: int, addr: str = "127.0.0.1", pgbouncer_stats_url: str | None = None) -> None:

@@ -16,6 +16,7 @@ import psycopg
 import typer
 
 from soar import __version__, db
+from soar.cli.alerts import alerts_app
 from soar.cli.backfill import backfill_app
 from soar.cli.database import db_app
 from soar.cli.demo import demo
@@ -52,6 +53,7 @@ app.command("worker")(_as_component("worker", worker_command))
 app.command()(_as_component("ingest", replay))
 app.command()(_as_component("ingest", run))
 app.add_typer(flights_app, name="flights")
+app.add_typer(alerts_app, name="alerts")
 app.command()(demo)
 app.command()(simulate)
 app.command()(stats)

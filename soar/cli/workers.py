@@ -63,6 +63,15 @@ def worker_command(
         None, "--prune-every", help="Drop old fixes at start and then this often (e.g. 1d)."),
     keep: Optional[str] = typer.Option(
         None, "--keep", help="With --prune-every: the age of the fixes kept (e.g. 45d)."),
+    alerts: Optional[bool] = typer.Option(
+        None, "--alerts/--no-alerts",
+        help="Raise overdue alerts for flights that timed out low or descending, and clear "
+             "them when the aircraft is heard again (default on). Notices go to the webhook "
+             "in SOAR_ALERT_WEBHOOK_URL (environment only: it is a secret)."),
+    alert_sweep_interval: Optional[float] = typer.Option(
+        None, "--alert-sweep-interval", min=0,
+        help="Seconds between checks that clear alerts of aircraft heard again (default 30; "
+             "0: only at the start of a drain)."),
 ) -> None:
     """Enrich flights: airports, runways and locations, from the flight_enrichment queue."""
     from soar.db import retention
@@ -70,6 +79,7 @@ def worker_command(
     from worker.checks import check_database
     from worker.config import WorkerConfig
     from worker.loop import run_workers
+    from worker.webhook import check_url, shown
 
     if (prune_every is None) != (keep is None):
         raise SoarError("--prune-every and --keep go together, e.g. --prune-every 1d --keep 45d")
@@ -81,7 +91,10 @@ def worker_command(
     config = WorkerConfig.from_env(**prune, concurrency=concurrency, db_connections=db_connections,
                                    batch_size=batch_size, visibility_timeout_s=visibility_timeout,
                                    max_attempts=max_attempts, poll_interval_s=poll_interval,
-                                   max_wait_s=max_wait, listen=listen, pelias_url=pelias_url)
+                                   max_wait_s=max_wait, listen=listen, pelias_url=pelias_url,
+                                   alerts=alerts, alert_sweep_interval_s=alert_sweep_interval)
+    if config.alert_webhook_url:
+        check_url(config.alert_webhook_url)
     url = db.role_url("worker")
     check_database(url, need_places=not config.pelias_url)
     if pgbouncer_stats_url and not metrics_port:
@@ -97,8 +110,12 @@ def worker_command(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     log.info("worker: %d reader(s), %d message slot(s), %d database connection(s), geocoder "
-             "%s%s", threads, config.concurrency, config.db_connections,
-             "pelias" if config.pelias_url else "offline places", ", drain" if drain else "")
+             "%s, overdue alerts %s%s", threads, config.concurrency, config.db_connections,
+             "pelias" if config.pelias_url else "offline places",
+             ("off" if not config.alerts else
+              f"on (webhook {shown(config.alert_webhook_url)})" if config.alert_webhook_url
+              else "on (no webhook: SOAR_ALERT_WEBHOOK_URL not set)"),
+             ", drain" if drain else "")
     try:
         stats = run_workers(url, config, threads=threads, drain=drain, stop=stop)
     except KeyboardInterrupt:

@@ -96,3 +96,12 @@ SELECT update_flight_takeoff_enrichment(%s, %s, %s, %s, %s, %s, %s)
 -- name: update_landing_enrichment
 -- The arrival end (landing or timeout).
 SELECT update_flight_landing_enrichment(%s, %s, %s, %s, %s, %s, %s)
+
+-- name: alert_delivery_pending
+-- `soar queue retry-dead` of an overdue_alert notice: its delivery is pending again.
+UPDATE overdue_alerts
+   SET raise_delivery = CASE WHEN %s = 'raised' AND raise_delivery = 'failed'
+                             THEN 'pending' ELSE raise_delivery END,
+       clear_delivery = CASE WHEN %s = 'cleared' AND clear_delivery = 'failed'
+                             THEN 'pending' ELSE clear_delivery END
+ WHERE id = %s
