@@ -7,22 +7,22 @@ to an optional webhook through the flight_enrichment queue (event `overdue_alert
 No function or trigger: nothing in the ingest path changes. The downgrade drops both.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 from alembic import op
 from soar.db import sqlfiles
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
 UPGRADE_FILES: tuple[str, ...] = (
-    "schema/100_overdue_alerts.sql",
+    "schema/101_overdue_alerts.sql",
     "views/overdue_flights.sql",
 )
 DOWNGRADE_FILES: tuple[str, ...] = (
-    "schema/100_down.sql",
+    "schema/101_overdue_alerts_down.sql",
 )
 
 

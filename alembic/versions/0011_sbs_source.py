@@ -6,13 +6,13 @@ same columns, grants kept) by versions that map source 3. The downgrade restores
 the 0007 versions.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 """
 from alembic import op
 from soar.db import sqlfiles
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
