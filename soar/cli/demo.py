@@ -116,10 +116,24 @@ def demo() -> None:
             end = (f"{f['end_reason'] or 'still flying when the recording ends'}  "
                    f"{f['start_location'] or '-'}")
         typer.echo(
-            f"    {f['aircraft_address']} {(f['callsign'] or f['registration'] or ''):8} "
+            f"    {f['id'][:8]} {f['aircraft_address']} {(f['callsign'] or f['registration'] or ''):8} "
             f"{f['takeoff_time'][:19]} {f['departure_airport'] or '-'} "
-            f"rwy {rwy(f['takeoff_runway'], f['takeoff_runway_inferred'])} -> {end}"
+            f"rwy {rwy(f['takeoff_runway'], f['takeoff_runway_inferred'])} "
+            f"launch {f['launch_method'] or '-'} -> {end}"
             + (f"  towed by {f['towed_by_aircraft_address']}" if f['towed_by_aircraft_address'] else ""))
-    typer.echo("    (* runway inferred from the ground track)")
-    typer.echo(f"explore: .venv/bin/soar --database-url '{cluster.url(DEMO_DB)}' flights list\n"
+    typer.echo("    (* runway inferred from the ground track; launch -: not decided when the "
+               "recording ends)")
+    soar = f".venv/bin/soar --database-url '{cluster.url(DEMO_DB)}'"
+    typer.echo(f"explore: {soar} flights list\n"
                f"         psql '{cluster.url(DEMO_DB)}'")
+    # The flight products, shown on a flight the demo found: the first one with a
+    # departure airfield (its logbook has at least that row).
+    shown = next((f for f in with_takeoff if f["departure_airport"]), None)
+    if shown is not None:
+        day, fid = shown["takeoff_time"][:10], shown["id"][:8]
+        typer.echo(f"logbook: {soar} logbook {shown['departure_airport']} --date {day} "
+                   "[--format csv|json]\n"
+                   f"export:  {soar} flights export {fid} --format igc -o {fid}.igc"
+                   "  (or kml, geojson)\n"
+                   f"picture: {soar} flights plot {fid} -o {fid}.png\n"
+                   f"alerts:  {soar} alerts list")

@@ -85,7 +85,7 @@ def plot_(
     output: Path = typer.Option(..., "-o", "--output", help="The PNG file to write."),
 ) -> None:
     """A PNG: the ground track with the airfields' runways, and the barogram with takeoff,
-    tow release and landing (matplotlib: pip install 'soar[plot]')."""
+    tow release and landing (matplotlib: pip install 'soar\\[plot]')."""
     track = export.load(db.role_url("readonly"), flight_id, with_airports=True)
     plot.draw(track, output)
     typer.echo(f"wrote {output} ({len(track.fixes)} fixes)")
