@@ -1,5 +1,6 @@
 """Flight products: the flight keeps its previous callsign, and records its launch method.
 
+aircraft.competition_number (the device database's CN, for the logbook),
 flights.previous_callsign (a callsign change in the air updates the flight instead of
 splitting it) and flights.launch_method (aerotow, winch, self, unknown), written by
 ingest; flights_public shows both, the previous callsign masked like the callsign.

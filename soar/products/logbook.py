@@ -32,7 +32,8 @@ QUERIES = sqlfiles.queries("queries/logbook.sql")
 # The columns of the CSV (its header line) and the keys of each JSON object, in order.
 FIELDS = ("date", "airfield", "movement", "takeoff", "landing", "takeoff_runway",
           "takeoff_runway_inferred", "landing_runway", "landing_runway_inferred",
-          "registration", "callsign", "aircraft_address", "aircraft_model", "aircraft_type",
+          "registration", "competition_number", "callsign", "aircraft_address",
+          "aircraft_model", "aircraft_type",
           "launch_method", "tow_plane", "release_height_m", "duration", "duration_s",
           "other_end", "departure", "arrival", "end_reason", "flight_id")
 
@@ -170,7 +171,7 @@ def to_table(airfield: Airfield, rows: list[dict], first: date, last: date, tz: 
     span = str(first) if last == first else f"{first} to {last}"
     lines = [f"{airfield.ident} {airfield.name}: {span} ({getattr(tz, 'key', 'UTC')})",
              f"{'date':10} {'mv':3} {'takeoff':7} {'rwy':4} {'landing':7} {'rwy':4} "
-             f"{'aircraft':8} {'callsign':8} {'type':16} {'launch':7} {'tow':8} {'rel m':>5} "
+             f"{'aircraft':8} {'cn/call':8} {'type':16} {'launch':7} {'tow':8} {'rel m':>5} "
              f"{'dur':>7}  other end"]
     for r in rows:
         day = r["date"]
@@ -179,7 +180,8 @@ def to_table(airfield: Airfield, rows: list[dict], first: date, last: date, tz: 
             f"{rwy(r['takeoff_runway'], r['takeoff_runway_inferred']):4} "
             f"{hhmm(r['landing'], day):7} "
             f"{rwy(r['landing_runway'], r['landing_runway_inferred']):4} "
-            f"{(r['registration'] or r['aircraft_address']):8.8} {(r['callsign'] or '-'):8.8} "
+            f"{(r['registration'] or r['aircraft_address']):8.8} "
+            f"{(r['competition_number'] or r['callsign'] or '-'):8.8} "
             f"{(r['aircraft_model'] or r['aircraft_type'] or '-'):16.16} "
             f"{(r['launch_method'] or '-'):7} {(r['tow_plane'] or '-'):8.8} "
             f"{('-' if r['release_height_m'] is None else r['release_height_m']):>5} "

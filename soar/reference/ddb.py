@@ -57,7 +57,7 @@ def parse(text: str) -> tuple[list[tuple], int]:
     lines = (line for line in text.splitlines() if line.strip() and not line.startswith("#"))
     for rec in csv.reader(lines, quotechar="'"):
         try:
-            kind, device, model, registration, _cn, tracked, identified = rec[:7]
+            kind, device, model, registration, cn, tracked, identified = rec[:7]
             address_type = DEVICE_TYPES[kind.strip().upper()]
             device = device.strip()
             address = int(device, 16)
@@ -71,7 +71,7 @@ def parse(text: str) -> tuple[list[tuple], int]:
         rows.append((aircraft_id(address_type, address), address, int(address_type),
                      registration.strip() or None,
                      model.strip() if model.strip() and model.strip() != "Unknown" else None,
-                     is_tracked, is_identified))
+                     is_tracked, is_identified, cn.strip() or None))
     return rows, skipped
 
 

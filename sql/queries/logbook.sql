@@ -18,7 +18,8 @@ SELECT id, ident, name, elevation_ft,
 -- name: rows
 SELECT airfield, movement, movement_time, flight_id, takeoff_time, landing_time, end_reason,
        takeoff_runway, takeoff_runway_inferred, landing_runway, landing_runway_inferred,
-       aircraft_address, registration, callsign, aircraft_model, aircraft_type,
+       aircraft_address, registration, competition_number, callsign, aircraft_model,
+       aircraft_type,
        launch_method, tow_plane, tow_release_time, release_height_m, duration_s,
        departure, arrival, other_end
   FROM logbook

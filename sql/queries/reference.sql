@@ -153,11 +153,14 @@ SELECT v.name, v.admin1, v.admin2, v.cc, v.lat, v.lon
  WHERE v.name IS NOT NULL AND v.lat BETWEEN -90 AND 90 AND v.lon BETWEEN -180 AND 180
 
 -- name: ddb_upsert
--- A device without a registration or model in the DDB keeps the one already known.
-INSERT INTO aircraft (id, address, address_type, registration, model, tracked, identified)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
+-- A device without a registration, model or competition id in the DDB keeps the one
+-- already known.
+INSERT INTO aircraft (id, address, address_type, registration, model, tracked, identified,
+                      competition_number)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (id) DO UPDATE SET
     registration = COALESCE(EXCLUDED.registration, aircraft.registration),
+    competition_number = COALESCE(EXCLUDED.competition_number, aircraft.competition_number),
     model        = COALESCE(EXCLUDED.model, aircraft.model),
     tracked      = EXCLUDED.tracked,
     identified   = EXCLUDED.identified

@@ -5,3 +5,4 @@ DROP VIEW IF EXISTS flights_public;
 ALTER TABLE flights
     DROP COLUMN IF EXISTS launch_method,
     DROP COLUMN IF EXISTS previous_callsign;
+ALTER TABLE aircraft DROP COLUMN IF EXISTS competition_number;

@@ -10,6 +10,11 @@ ALTER TABLE flights
     ADD COLUMN launch_method     text
         CHECK (launch_method IN ('aerotow', 'winch', 'self', 'unknown'));
 
+-- aircraft.competition_number: the glider's competition id from the device database
+-- (its CN field), written by `soar import ddb`, never by ingest. Like the registration
+-- it names someone: shown (by the logbook view) only for identified aircraft.
+ALTER TABLE aircraft ADD COLUMN competition_number text;
+
 -- Ingest writes both (soar/tracker/store.py INSERT_COLUMNS / UPDATE_COLUMNS).
 GRANT INSERT (previous_callsign, launch_method) ON flights TO soar_ingest;
 GRANT UPDATE (previous_callsign, launch_method) ON flights TO soar_ingest;

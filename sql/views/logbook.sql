@@ -13,7 +13,7 @@
 -- device database are NULL here too (and so is a tow plane's registration: its address
 -- is shown instead, which names no one); rows of aircraft marked not tracked are left
 -- out, and so is the tow plane of a glider when the tow plane is not tracked. Flights
--- discarded as spurious are left out. The read-only role reads this view and nothing
+-- discarded as spurious are left out. The competition number is masked the same way. The read-only role reads this view and nothing
 -- it does not already read.
 CREATE VIEW logbook AS
 WITH movements AS (
@@ -46,6 +46,9 @@ SELECT m.airfield_id,
        lpad(upper(to_hex(a.address)), 6, '0')                        AS aircraft_address,
        a.registration,                                  -- masked by aircraft_public
        COALESCE(f.callsign, a.callsign)                              AS callsign,  -- masked
+       -- The DDB's competition id: not in aircraft_public (revision 0006), so read
+       -- from aircraft here and masked as aircraft_public masks the registration.
+       CASE WHEN cn.identified THEN cn.competition_number END        AS competition_number,
        a.model                                                       AS aircraft_model,
        -- The OGN aircraft type, else the ADS-B emitter category (DO-260B).
        COALESCE(CASE a.aircraft_type
@@ -86,6 +89,7 @@ SELECT m.airfield_id,
   FROM movements m
   JOIN flights_public f        ON f.id = m.flight_id
   JOIN aircraft_public a       ON a.id = f.aircraft_id
+  JOIN aircraft cn             ON cn.id = f.aircraft_id
   JOIN airports here           ON here.id = m.airfield_id
   LEFT JOIN aircraft_public tow ON tow.id = f.towed_by_aircraft_id AND tow.tracked
   LEFT JOIN airports dep       ON dep.id = f.departure_airport_id

@@ -79,7 +79,8 @@ def test_logbook_of_an_airliner_departure_and_arrival(refdb, flown):
     _, [dep] = logbook.fetch(refdb.url("readonly"), "LFPG", AFR_DAY)
     assert (dep["movement"], dep["other_end"], dep["takeoff_runway"]) == ("departure", "LFBO", "26R")
     assert dep["callsign"] == "AFR34ZG" and dep["aircraft_address"] == "393322"
-    assert dep["launch_method"] is None and dep["end_reason"] == "landing"
+    # The tracker's decision for a powered aircraft climbing on its own.
+    assert dep["launch_method"] == "self" and dep["end_reason"] == "landing"
     # By IATA code: the same airfield; the arrival row at the other end.
     field, [arr] = logbook.fetch(refdb.url("readonly"), "TLS", AFR_DAY)
     assert field.ident == "LFBO"
@@ -139,11 +140,13 @@ def test_bad_input_is_one_line_naming_the_fix(refdb, args, words):
 
 
 def _add(c, address, *, identified=True, tracked=True, registration=None, aircraft_type=1,
-         callsign=None):
+         callsign=None, competition_number=None):
     aid = aircraft_id(2, address)
     c.execute("INSERT INTO aircraft (id, address, address_type, aircraft_type, registration, "
-              "callsign, identified, tracked) VALUES (%s, %s, 2, %s, %s, %s, %s, %s)",
-              (aid, address, aircraft_type, registration, callsign, identified, tracked))
+              "callsign, identified, tracked, competition_number) "
+              "VALUES (%s, %s, 2, %s, %s, %s, %s, %s, %s)",
+              (aid, address, aircraft_type, registration, callsign, identified, tracked,
+               competition_number))
     return aid
 
 
@@ -162,8 +165,9 @@ def _flight(c, aid, t, airport_id, **cols) -> uuid.UUID:
 def test_aerotow_rows_and_what_the_readonly_role_never_sees(refdb):
     """A glider on aerotow shows its tow plane (registration when identified, else its
     address) and its release height above the field; a glider not identified shows no
-    registration or callsign, in the command and in the view; one not tracked is left out,
-    and so is the tow plane of a tow when the tow plane is not tracked."""
+    registration, competition number or callsign, in the command and in the view; one not
+    tracked is left out, and so is the tow plane of a tow when the tow plane is not
+    tracked."""
     t = datetime(2024, 5, 4, 10, tzinfo=timezone.utc)
     with refdb.connect() as c:
         [(field_id, elevation_ft)] = c.execute(
@@ -171,8 +175,9 @@ def test_aerotow_rows_and_what_the_readonly_role_never_sees(refdb):
         tug = _add(c, 0xD00001, registration="D-EFOX", aircraft_type=2)
         shy_tug = _add(c, 0xD00002, registration="D-ESHY", aircraft_type=2, identified=False)
         gone_tug = _add(c, 0xD00003, registration="D-EGON", aircraft_type=2, tracked=False)
-        g1 = _add(c, 0xDD0001, registration="D-1234", callsign="K7")
-        g2 = _add(c, 0xDD0002, registration="D-SECRET", callsign="XX", identified=False)
+        g1 = _add(c, 0xDD0001, registration="D-1234", callsign="K7", competition_number="K7")
+        g2 = _add(c, 0xDD0002, registration="D-SECRET", callsign="XX", identified=False,
+                  competition_number="SC")
         g3 = _add(c, 0xDD0003, registration="D-HIDDEN", tracked=False)
         g4 = _add(c, 0xDD0004, registration="D-4444")
         towed = _flight(c, g1, t, field_id, towed_by_aircraft_id=tug, tow_release_time=t
@@ -195,15 +200,17 @@ def test_aerotow_rows_and_what_the_readonly_role_never_sees(refdb):
     assert a["flight_id"] == str(towed)
     b = by["DD0002"]
     assert (b["registration"], b["callsign"], b["tow_plane"]) == (None, None, "D00002")
+    assert (a["competition_number"], b["competition_number"]) == ("K7", None)
     assert b["launch_method"] == "aerotow"           # the tow link, no decision stored yet
     d = by["DD0004"]
     assert d["tow_plane"] is None
     assert d["release_height_m"] == round(1000.0 - elevation_ft * 0.3048)
     with refdb.connect("readonly") as ro:
-        seen = ro.execute("SELECT registration, callsign, tow_plane FROM logbook "
-                          "WHERE airfield = 'DE-0066'").fetchall()
+        seen = ro.execute("SELECT registration, callsign, competition_number, tow_plane "
+                          "FROM logbook WHERE airfield = 'DE-0066'").fetchall()
         flat = {v for row in seen for v in row}
-        assert not flat & {"D-SECRET", "XX", "DSECRET", "D-ESHY", "D-HIDDEN", "D-EGON"}
+        assert {"D-1234", "K7"} <= flat
+        assert not flat & {"D-SECRET", "XX", "SC", "DSECRET", "D-ESHY", "D-HIDDEN", "D-EGON"}
         assert ro.execute("SELECT count(*) FROM logbook WHERE registration = 'D-SECRET'"
                           ).fetchone()[0] == 0
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -310,7 +317,7 @@ def test_flights_list_shows_short_ids_and_launch_method(refdb, flown):
     out = cli(refdb, "flights", "list", "--json")
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert {r["aircraft_address"]: r["launch_method"] for r in rows} == {
-        "393322": None, "DDEFF7": None, "DDAC7C": "winch"}
+        "393322": "self", "DDEFF7": None, "DDAC7C": "winch"}
 
 
 def test_plot_draws_a_png(refdb, flown, tmp_path):
