@@ -47,12 +47,14 @@ from soar.tracker import CreateFlight, FlightTracker, TrackerConfig, store
 
 QUERIES = sqlfiles.queries("queries/backfill.sql")
 # The flights columns the tracker writes that say what happened, compared to decide
-# what changed. Not the callsign (fixes carry none) nor the last known position
+# what changed. Not the callsigns (fixes carry none: a rewritten flight keeps the
+# stored callsign and previous callsign) nor the last known position
 # (last_fix_at, last_latitude, last_longitude): that is a progress marker, the fix the
 # row was last written with (e.g. the one that confirmed the start), which moves by a
 # fix or two with the order copies of a second arrived in; the events do not.
 PROGRESS = frozenset({"last_fix_at", "last_latitude", "last_longitude"})
-COMPARED = sorted((store.INSERT_COLUMNS | store.UPDATE_COLUMNS) - {"callsign"} - PROGRESS)
+CALLSIGNS = frozenset({"callsign", "previous_callsign"})
+COMPARED = sorted((store.INSERT_COLUMNS | store.UPDATE_COLUMNS) - CALLSIGNS - PROGRESS)
 EXPIRE_EVERY_S = 60.0      # as the pipeline sweeps timeouts (PipelineConfig.expire_every_s)
 
 
@@ -153,7 +155,8 @@ def rebuild(conn: psycopg.Connection, since: datetime, until: datetime, *,
             for op in ops:
                 if op.flight_id in changed:
                     if isinstance(op, CreateFlight) and op.flight_id in stored:
-                        op.row["callsign"] = stored[op.flight_id]["callsign"]
+                        for column in CALLSIGNS:
+                            op.row[column] = stored[op.flight_id][column]
                     store.write_op(cur, op)
 
     # Fixes: the rebuilt flight of the range, else none if their stored flight was one

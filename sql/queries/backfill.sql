@@ -75,7 +75,7 @@ SELECT id, aircraft_id, source, callsign, started_at, takeoff_time, takeoff_lati
        takeoff_longitude, takeoff_altitude_m, landing_time, landing_latitude,
        landing_longitude, landing_altitude_m, last_fix_at, last_latitude, last_longitude,
        timed_out_at, spurious_reason, end_reason, towed_by_flight_id, towed_by_aircraft_id,
-       tow_release_time, tow_release_altitude_m
+       tow_release_time, tow_release_altitude_m, previous_callsign, launch_method
   FROM flights
  WHERE started_at >= %(since)s AND started_at < %(until)s
    AND (%(aircraft)s::bigint[] IS NULL OR aircraft_id = ANY(%(aircraft)s::bigint[]))

@@ -8,6 +8,8 @@ SELECT f.id,
        lpad(upper(to_hex(a.address)), 6, '0')                    AS aircraft_address,
        a.registration,
        f.callsign,                                      -- masked by flights_public
+       f.previous_callsign,                             -- likewise (revision 0008)
+       f.started_at,
        f.takeoff_time,
        f.landing_time,
        f.timed_out_at,

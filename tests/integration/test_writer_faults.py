@@ -237,7 +237,8 @@ def test_skipped_flight_writes_are_counted_and_a_lost_end_does_not_hide_the_next
         database, conn, shared_data):
     launch = [f for f in winch_fixes(shared_data) if f.address == 0xDDEFF7]
     tracker = FlightTracker()
-    ops = [op for f in launch for op in tracker.process(f)]
+    # The create and the landing (not the launch method's own write between them).
+    ops = [op for f in launch for op in tracker.process(f) if op.kind != flight_ops.LAUNCH]
     create, landing = ops[0], ops[1]
     assert (create.kind, landing.kind) == (flight_ops.START_TAKEOFF, flight_ops.END_LANDING)
     aid = create.row["aircraft_id"]
