@@ -58,6 +58,13 @@ class WorkerConfig:
     breaker_threshold: int = 5          # consecutive failed calls that open the circuit
     breaker_reset_s: float = 30.0       # open for this long, then one trial call
     places_max_distance_m: float = 50_000.0
+    # While Pelias fails, flight ends are settled with offline places; the backlog that
+    # built up while its calls were timing out then comes all at once, a burst of SQL
+    # that took an ingest on the same machine down to half its throughput for seconds
+    # (docs/benchmarks.md, Pelias at 30 s). At most this many such settles per second
+    # (0: no limit); far above a real feed's flight events (the whole OGN network:
+    # a few per second).
+    fallback_max_per_s: float = 50.0
     # While Pelias fails, flights get the nearest offline place (a fallback); then the
     # worker re-geocodes up to regeocode_batch fallback places with Pelias every
     # regeocode_interval_s (0: only `soar queue regeocode` does).

@@ -67,11 +67,43 @@ def cell(lat: float, lon: float) -> tuple[int, int]:
     return math.floor(lat * 1000 + 0.5), math.floor(lon * 1000 + 0.5)
 
 
+class Pace:
+    """At most `rate` passes a second (0: no limit): each caller takes the next free
+    moment, at most a second's worth of them ahead of now (a burst that short passes
+    at once), and waits for it outside the lock."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic):
+        self.interval_s = 1.0 / rate if rate > 0 else 0.0
+        self.credit_s = 1.0
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._next: float | None = None
+
+    def delay(self) -> float:
+        """Takes a moment; seconds to wait for it."""
+        if not self.interval_s:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            moment = now - self.credit_s if self._next is None else max(self._next,
+                                                                        now - self.credit_s)
+            self._next = moment + self.interval_s
+        return max(0.0, moment - now)
+
+    def wait(self, stop: threading.Event) -> None:
+        """Waits for a moment, or until `stop` (then the caller goes on at once)."""
+        delay = self.delay()
+        if delay > 0:
+            stop.wait(delay)
+
+
 class Geocoder:
     def __init__(self, pelias: PeliasClient | None = None, places_max_distance_m: float = 50_000,
-                 clock: Callable[[], float] | None = None):
+                 clock: Callable[[], float] | None = None, fallback_max_per_s: float = 0.0):
         self.pelias = pelias
         self.places_max_distance_m = places_max_distance_m
+        # Offline settles while Pelias fails, paced (WorkerConfig.fallback_max_per_s).
+        self.fallback_pace = Pace(fallback_max_per_s)
         self._lock = threading.Lock()
         self.fallbacks = 0                  # lookups answered by the fallback (this process)
         self._logged_at: float | None = None

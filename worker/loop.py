@@ -165,7 +165,8 @@ def make_geocoder(config: WorkerConfig) -> Geocoder:
                               connections=config.concurrency,
                               breaker=CircuitBreaker(config.breaker_threshold,
                                                      config.breaker_reset_s))
-    return Geocoder(pelias, config.places_max_distance_m)
+    return Geocoder(pelias, config.places_max_distance_m,
+                    fallback_max_per_s=config.fallback_max_per_s)
 
 
 # autocommit: no transaction stays open while we wait on Pelias; explicit transaction
@@ -473,6 +474,8 @@ class Worker:
                         raise _Lost
             # No connection held while Pelias answers.
             answer = self.geocoder.ask(*outcome.point) if ask else None
+            if answer is not None and answer.error is not None:
+                self.geocoder.fallback_pace.wait(self.stop)   # nor while paced
             with self._db() as conn:
                 enricher.conn = conn
                 if answer is not None:
