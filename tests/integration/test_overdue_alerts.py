@@ -151,7 +151,10 @@ def assert_no_secret(*texts) -> None:
 def test_glider_lost_low_and_descending_raises_one_overdue_alert(refdb, shared_data):
     fixes = glider_lost(shared_data)
     ops = store(refdb, fixes, registration="D-1234")
-    assert [op.kind for op in ops] == [flight_ops.START_TAKEOFF, flight_ops.END_TIMEOUT]
+    # The broken-rope winch launch is decided (its own UPDATE) before the silence.
+    assert [op.kind for op in ops] == [flight_ops.START_TAKEOFF, flight_ops.LAUNCH,
+                                       flight_ops.END_TIMEOUT]
+    assert ops[1].values == {"launch_method": "winch"}
     before = checks()
     stats = drain(refdb, config())
 
