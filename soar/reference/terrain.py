@@ -159,22 +159,18 @@ class AirportElevations:
         candidates = self._fine.get(key)
         if candidates is None:
             candidates = self._candidates(key)
-        if not candidates:
-            return None
-        coslat = math.cos(math.radians(lat))
-        best, best_d = None, self.radius_m
-        for alat, alon, elev in candidates:
-            d = M_PER_DEG * math.hypot(alat - lat, (alon - lon) * coslat)
-            if d <= best_d:
-                best, best_d = elev, d
-        return best
+        return _closest(candidates, lat, lon, self.radius_m) if candidates else None
 
     def _candidates(self, key: tuple[int, int]) -> tuple:
         if len(self._fine) >= self.FINE_CACHE_MAX:
             self._fine.clear()
         lat = (key[0] + 0.5) / self.FINE_PER_DEG
         lon = (key[1] + 0.5) / self.FINE_PER_DEG
-        found = self._fine[key] = tuple(self._within(lat, lon, self.radius_m + self.FINE_MARGIN_M))
+        reach_m = self.radius_m + self.FINE_MARGIN_M
+        coslat = math.cos(math.radians(lat))
+        found = self._fine[key] = tuple(
+            a for a in self._around(lat, lon, reach_m)
+            if M_PER_DEG * math.hypot(a[0] - lat, (a[1] - lon) * coslat) <= reach_m)
         return found
 
     def near(self, lat: float, lon: float, radius_m: float) -> bool:
@@ -183,28 +179,30 @@ class AirportElevations:
 
     def nearest(self, lat: float, lon: float, radius_m: float) -> float | None:
         """The elevation of the nearest airport within `radius_m`, or None."""
-        coslat = math.cos(math.radians(lat))
-        best, best_d = None, radius_m
-        for alat, alon, elev in self._within(lat, lon, radius_m):
-            d = M_PER_DEG * math.hypot(alat - lat, (alon - lon) * coslat)
-            if d <= best_d:
-                best, best_d = elev, d
-        return best
+        return _closest(self._around(lat, lon, radius_m), lat, lon, radius_m)
 
-    def _within(self, lat: float, lon: float, radius_m: float):
-        """The airports within `radius_m`, from the grid cells around the point."""
+    def _around(self, lat: float, lon: float, radius_m: float):
+        """The airports of the grid cells that `radius_m` around the point reaches."""
         cy, cx = self._cell(lat, lon)
-        coslat = math.cos(math.radians(lat))
         dlat = radius_m / M_PER_DEG
-        dlon = dlat / max(coslat, 0.01)
+        dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
         ny, nx = int(dlat / self.CELL) + 1, int(dlon / self.CELL) + 1
         for y in range(cy - ny, cy + ny + 1):
             for x in range(cx - nx, cx + nx + 1):
-                for a in self.grid.get((y, x), ()):
-                    if M_PER_DEG * math.hypot(a[0] - lat, (a[1] - lon) * coslat) <= radius_m:
-                        yield a
+                yield from self.grid.get((y, x), ())
 
     __call__ = elevation
+
+
+def _closest(airports, lat: float, lon: float, radius_m: float) -> float | None:
+    """The elevation of the nearest of `airports` within `radius_m` of the point, or None."""
+    coslat = math.cos(math.radians(lat))
+    best, best_d = None, radius_m
+    for alat, alon, elev in airports:
+        d = M_PER_DEG * math.hypot(alat - lat, (alon - lon) * coslat)
+        if d <= best_d:
+            best, best_d = elev, d
+    return best
 
 
 def make_terrain(srtm: SrtmTiles | None = None,
