@@ -92,6 +92,7 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from bench.baseline import SyncEnrichment  # noqa: E402
+from bench.floor import Floor  # noqa: E402
 from bench.worker import PeliasProcess, free_port, measure_burst  # noqa: E402
 from soar import ingest  # noqa: E402
 from soar.db import embedded, migrate  # noqa: E402
@@ -287,6 +288,7 @@ def run_once(cluster, load: Load, fake: PeliasProcess, design: str, latency_s: f
                               out / f"worker-{name}.log")
     pipeline.start()
     rss_before = _rss_mb("self")
+    floor = Floor(cluster.url(name)).start()
     t0 = time.monotonic()
     sampler = Sampler(stats, t0)
     sampling = threading.Thread(target=sampler.run, name="bench-sampler", daemon=True)
@@ -324,6 +326,7 @@ def run_once(cluster, load: Load, fake: PeliasProcess, design: str, latency_s: f
     else:
         t_end = time.monotonic()
         snap = _snapshot(stats, sync)
+    floor.stop()
     final = stats.accounting()
 
     worker_peak = None
@@ -367,6 +370,7 @@ def run_once(cluster, load: Load, fake: PeliasProcess, design: str, latency_s: f
         "writer_queue_max": max((r[2] for r in rows), default=0),
         "create_flight_ms": snap["create_flight"], "complete_flight_ms": snap["complete_flight"],
         "inline_enriched_ms": snap["inline_enriched_ms"],
+        "round_trip_floor_ms": floor.result,
         "flight_ops": snap["flights"],
         "enrichment": None if worker is None else {
             "archived": len(lag_done), "still_queued": len(lag_left), "drained": drained,
@@ -388,7 +392,8 @@ def run_once(cluster, load: Load, fake: PeliasProcess, design: str, latency_s: f
     }
     print(f"run {design} pelias={latency_s}s: {result['msgs_per_s']:.0f} msgs/s, "
           f"dropped {result['dropped_queue_full']}, queue max {result['router_queue']['max']}"
-          f"/{cap}, create p99 {snap['create_flight']['p99']} ms, cut={cut}", file=sys.stderr)
+          f"/{cap}, create p99 {snap['create_flight']['p99']} ms "
+          f"(round-trip floor p99 {floor.result['p99_ms']} ms), cut={cut}", file=sys.stderr)
     return result
 
 
@@ -525,6 +530,11 @@ def summarise(runs: list[dict], latencies: list[float], args, load: Load, burst)
         "throughput_ratio_pipeline_vs_sync_pelias30": ratio(pipe.get(hi), sync.get(hi)),
         "create_flight_p99_ms": worst("create_flight_ms"),
         "complete_flight_p99_ms": worst("complete_flight_ms"),
+        # A one-row INSERT from another process during the same runs (bench/floor.py):
+        # the machine's own p99 for a round trip under this load.
+        "round_trip_floor_p99_ms": max((r["round_trip_floor_ms"]["p99_ms"] for r in pipe.values()
+                                        if r["round_trip_floor_ms"]["p99_ms"] is not None),
+                                       default=None),
         "router_queue_max_fill": max((r["router_queue"]["max_fill"] for r in pipe.values()),
                                      default=None),
         "enrichment_lag_p99_s": max((v for v in lags.values() if v is not None), default=None),

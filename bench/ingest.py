@@ -42,6 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
+from bench.floor import Floor  # noqa: E402
+from bench.floor import summarise as floor_summary  # noqa: E402
 from soar import ingest  # noqa: E402
 from soar.db import embedded, migrate  # noqa: E402
 from soar.feeds import recordings  # noqa: E402
@@ -95,7 +97,8 @@ def _shared_data() -> Path:
         os.environ.get("SOAR_SHARED_DATA", "../shared/data")).resolve()
 
 
-def run(url: str, messages, kind: str, switch_interval_ms: float | None = None) -> dict:
+def run(url: str, floor_url: str, messages, kind: str,
+        switch_interval_ms: float | None = None) -> dict:
     # Prepared before the clock starts: rewriting times is the benchmark's own work.
     chunks = list(recordings.chunked(messages, None))
     stats = IngestStats()
@@ -103,20 +106,24 @@ def run(url: str, messages, kind: str, switch_interval_ms: float | None = None) 
     pipeline.start()
     if switch_interval_ms is not None:
         sys.setswitchinterval(switch_interval_ms / 1000.0)
-    t0 = time.perf_counter()
-    for chunk in chunks:
-        pipeline.submit(chunk)
-    pipeline.close()
-    elapsed = time.perf_counter() - t0
+    with Floor(floor_url) as floor:
+        t0 = time.perf_counter()
+        for chunk in chunks:
+            pipeline.submit(chunk)
+        pipeline.close()
+        elapsed = time.perf_counter() - t0
     s = stats.summary()
     return {"kind": kind, "messages": s["messages_total"], "fixes": s["fixes_written"],
             "seconds": round(elapsed, 3), "rejected": s["rejected"], "flights": s["flights"],
             **{f"{name}_{q}_ms": _percentile(stats.latency[name].recent, q)
                for name in LATENCIES for q in ("p50", "p99", "max")},
-            "latency_samples": {name: list(stats.latency[name].recent) for name in LATENCIES}}
+            "round_trip_floor": floor.result,
+            "latency_samples": {name: list(stats.latency[name].recent) for name in LATENCIES},
+            "floor_samples": floor.samples_ms}
 
 
 LATENCIES = ("create_flight", "complete_flight")
+SAMPLES = ("latency_samples", "floor_samples")     # raw lists, summarised, not printed
 
 
 def _percentile(samples, q: str) -> float | None:
@@ -154,14 +161,14 @@ def main() -> None:
         with psycopg.connect(cluster.url()) as conn:
             airports.import_airports(conn, *airports.default_sources())
         url = cluster.url(user="soar_ingest")
-        aprs = run(url, (m for k in range(args.aprs_loops)
+        aprs = run(url, cluster.url(), (m for k in range(args.aprs_loops)
                          for m in continued(recordings.aprs_messages(oneminute), k)), "aprs",
                    args.switch_interval_ms)
-        modes = run(url, (m for k in range(args.modes_loops)
+        modes = run(url, cluster.url(), (m for k in range(args.modes_loops)
                           for m in shifted(recordings.modes_messages(flight, "bench"), k)), "modes",
                     args.switch_interval_ms)
-        sbs = (run(url, sbs_loops(sbs_path, args.sbs_loops), "sbs", args.switch_interval_ms)
-               if sbs_path.is_file() else None)
+        sbs = (run(url, cluster.url(), sbs_loops(sbs_path, args.sbs_loops), "sbs",
+                   args.switch_interval_ms) if sbs_path.is_file() else None)
     finally:
         cluster.stop()
         if os.environ.get("BENCH_KEEP"):
@@ -183,11 +190,14 @@ def main() -> None:
            for name in LATENCIES for q in ("p50", "p99", "max")},
         "latency_samples": {name: len(aprs["latency_samples"][name])
                             + len(modes["latency_samples"][name]) for name in LATENCIES},
+        # A one-row INSERT from another process during the same two runs: the
+        # machine's own p99 for a round trip under this load (bench/floor.py).
+        "round_trip_floor": floor_summary(aprs["floor_samples"] + modes["floor_samples"]),
         "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "switch_interval_ms": round(sys.getswitchinterval() * 1000.0, 3),
-        "aprs": {k: v for k, v in aprs.items() if k != "latency_samples"},
-        "modes": {k: v for k, v in modes.items() if k != "latency_samples"},
-        "sbs": ({k: v for k, v in sbs.items() if k != "latency_samples"} if sbs
+        "aprs": {k: v for k, v in aprs.items() if k not in SAMPLES},
+        "modes": {k: v for k, v in modes.items() if k not in SAMPLES},
+        "sbs": ({k: v for k, v in sbs.items() if k not in SAMPLES} if sbs
                 else {"skipped": f"{sbs_path} not found (set SOAR_SHARED_DATA)"}),
     }
     print(json.dumps(result))
