@@ -70,6 +70,11 @@ class WorkerConfig:
     # regeocode_interval_s (0: only `soar queue regeocode` does).
     regeocode_batch: int = 20
     regeocode_interval_s: float = 10.0
+    # `soar worker` runs at least this nice (0..19; 0: as started). On a machine shared
+    # with ingest, enrichment is the work that can wait: its messages wait in the queue,
+    # while a router short of CPU drops live messages (docs/enrichment.md, measured in
+    # docs/benchmarks.md). On a machine of its own a niceness changes nothing.
+    niceness: int = 10
     committed_ids_kept: int = 1000      # msg ids of the latest completions kept in Stats
     metrics_interval_s: float = 5.0     # queue depth / age gauges refresh
     # Retention without cron: every prune_every_s (at start, then on that period) drop

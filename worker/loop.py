@@ -48,6 +48,7 @@ after their visibility timeout: nothing is lost either way.
 from __future__ import annotations
 
 import logging
+import os
 import queue as queues
 import threading
 import time
@@ -749,6 +750,15 @@ class Regeocoder(threading.Thread):
                 self.stats.on_regeocoded(result.locations)
                 log.info("re-geocoded %d fallback place(s) with Pelias (%d flight end(s) "
                          "re-pointed), %d left", result.locations, result.flight_ends, result.left)
+
+
+def lower_priority(niceness: int) -> int:
+    """Make this process at least `niceness` nice (WorkerConfig.niceness); returns its
+    niceness. Absolute, not os.nice's increment: a second call in one process, or a
+    process a service manager already niced more, is left as it is."""
+    if niceness > os.getpriority(os.PRIO_PROCESS, 0):
+        os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    return os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def run_workers(url: str, config: WorkerConfig, threads: int = 1, drain: bool = False,

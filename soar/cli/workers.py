@@ -72,13 +72,17 @@ def worker_command(
         None, "--alert-sweep-interval", min=0,
         help="Seconds between checks that clear alerts of aircraft heard again (default 30; "
              "0: only at the start of a drain)."),
+    niceness: Optional[int] = typer.Option(
+        None, "--niceness", min=0, max=19,
+        help="Run at least this nice (default 10): on a machine shared with `soar run`, "
+             "ingest gets the CPU first and enrichment waits in its queue; 0: as started."),
 ) -> None:
     """Enrich flights: airports, runways and locations, from the flight_enrichment queue."""
     from soar.db import retention
     from worker import metrics
     from worker.checks import check_database
     from worker.config import WorkerConfig
-    from worker.loop import run_workers
+    from worker.loop import lower_priority, run_workers
     from worker.webhook import check_url, shown
 
     if (prune_every is None) != (keep is None):
@@ -92,7 +96,8 @@ def worker_command(
                                    batch_size=batch_size, visibility_timeout_s=visibility_timeout,
                                    max_attempts=max_attempts, poll_interval_s=poll_interval,
                                    max_wait_s=max_wait, listen=listen, pelias_url=pelias_url,
-                                   alerts=alerts, alert_sweep_interval_s=alert_sweep_interval)
+                                   alerts=alerts, alert_sweep_interval_s=alert_sweep_interval,
+                                   niceness=niceness)
     if config.alert_webhook_url:
         check_url(config.alert_webhook_url)
     url = db.role_url("worker")
@@ -106,6 +111,7 @@ def worker_command(
             raise SoarError(f"cannot serve metrics on 127.0.0.1:{metrics_port}: {exc.strerror}; "
                             "choose another --metrics-port") from None
 
+    lower_priority(config.niceness)
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
