@@ -78,30 +78,31 @@ class TcpFeedClient:
         sock.settimeout(min(_POLL_S, self.read_timeout))
         last_data = time.monotonic()
         delivered = False
-        try:
-            while not stop.is_set():
-                try:
-                    chunk = sock.recv(self.chunk_size)
-                except TimeoutError:
-                    if time.monotonic() - last_data > self.read_timeout:
-                        self.log.warning("%s %s:%d: no data for %.0f s, reconnecting",
-                                         self.kind, self.host, self.port, self.read_timeout)
-                        break
-                    continue
-                except OSError as e:
-                    self.log.warning("%s %s:%d: read failed: %s", self.kind, self.host,
-                                     self.port, e)
+        while not stop.is_set():
+            try:
+                chunk = sock.recv(self.chunk_size)
+            except TimeoutError:
+                if time.monotonic() - last_data > self.read_timeout:
+                    self.log.warning("%s %s:%d: no data for %.0f s, reconnecting",
+                                     self.kind, self.host, self.port, self.read_timeout)
                     break
-                if not chunk:
-                    self.log.warning("%s %s:%d: connection closed by peer", self.kind,
-                                     self.host, self.port)
-                    break
-                last_data = time.monotonic()
-                self.bytes += len(chunk)
-                if self._feed(stream, chunk, deliver):
-                    delivered = True
-        finally:
-            self._close(stream, deliver)
+                continue
+            except OSError as e:
+                self.log.warning("%s %s:%d: read failed: %s", self.kind, self.host,
+                                 self.port, e)
+                break
+            if not chunk:
+                self.log.warning("%s %s:%d: connection closed by peer", self.kind,
+                                 self.host, self.port)
+                break
+            last_data = time.monotonic()
+            self.bytes += len(chunk)
+            if self._feed(stream, chunk, deliver):
+                delivered = True
+        # The stream ended (the peer, a read timeout, a stop): hand on what is left of
+        # it. Not in a `finally`: after a delivery raised, a second call would hide that
+        # exception behind its own.
+        self._close(stream, deliver)
         return delivered
 
     def _open(self):

@@ -155,3 +155,22 @@ def test_stops_while_backing_off(client_log):
     stop.set()
     thread.join(CEILING_S)
     assert not thread.is_alive()
+
+
+def test_a_delivery_that_raises_ends_the_client_with_that_error_and_nothing_more():
+    # The second line is cut short by the connection: it would be handed on at the
+    # end of the stream, but not after the pipeline refused the first one.
+    server = Server([(b"MSG,3,1,1,400159,1\r\nMSG,3,1,1,4001", "hold")])
+    client = SbsClient("127.0.0.1", server.port, read_timeout=HOUR_S)
+    calls = []
+
+    def refuse(at, line):
+        calls.append(line)
+        raise RuntimeError(f"refused {line}")
+
+    try:
+        with pytest.raises(RuntimeError, match="refused MSG,3,1,1,400159,1$"):
+            client.run(refuse, threading.Event())
+    finally:
+        server.close()
+    assert calls == ["MSG,3,1,1,400159,1"]
