@@ -53,6 +53,9 @@ Key figures (the last line's top-level keys):
 - throughput_ratio_pipeline_vs_sync_pelias30: pipeline over sync msgs/s, both at the
   highest latency.
 - create_flight_p99_ms, complete_flight_p99_ms: the worst p99 of the pipeline runs.
+- round_trip_floor_p99_ms: the worst p99 of a one-row INSERT sent every 5 ms by a
+  separate process during the pipeline runs (bench/floor.py): the machine's own wait
+  for any statement under this load, to read the create/complete p99 against.
 - router_queue_max_fill: the highest router queue depth of the pipeline runs over
   its capacity (0..1; target < 0.5).
 - enrichment_lag_p99_s: the worst p99 of the pipeline runs (lower bound when
