@@ -77,7 +77,7 @@ class Pace:
         self.credit_s = 1.0
         self._clock = clock
         self._lock = threading.Lock()
-        self._next: float | None = None
+        self._next = -math.inf
 
     def delay(self) -> float:
         """Takes a moment; seconds to wait for it."""
@@ -85,8 +85,7 @@ class Pace:
             return 0.0
         with self._lock:
             now = self._clock()
-            moment = now - self.credit_s if self._next is None else max(self._next,
-                                                                        now - self.credit_s)
+            moment = max(self._next, now - self.credit_s)
             self._next = moment + self.interval_s
         return max(0.0, moment - now)
 
