@@ -409,6 +409,10 @@ class Writer:
                          beacon.version, beacon.platform, status, seen, seen))
         if not rows:
             return ids
+        # In key order, as the aircraft below: shard processes upsert the same
+        # receivers (every shard names the receivers its fixes came through), and rows
+        # locked in one order cannot deadlock; a set's order differs per process.
+        rows.sort(key=lambda row: row[0])
 
         def upsert(part: list) -> dict[str, int]:
             got = {}
@@ -442,7 +446,7 @@ class Writer:
                   out: _Outcome, careful: bool) -> None:
         if not batch.aircraft:
             return
-        rows = [_aircraft_row(a) for a in batch.aircraft.values()]
+        rows = [_aircraft_row(a) for a in sorted(batch.aircraft.values(), key=lambda a: a.id)]
 
         def upsert(part: list) -> None:
             cur.executemany(QUERIES["upsert_aircraft"], part)
