@@ -91,6 +91,8 @@ class ActiveFlight:
     last_latitude: float | None = None
     last_longitude: float | None = None
     timed_out_at: datetime | None = None
+    launch_method: str | None = None      # as stored; None: not decided when it stopped
+    takeoff_altitude_m: float | None = None
 
 
 class _Track:
@@ -210,7 +212,8 @@ class FlightTracker:
         for af in active:
             st = _Track(af.aircraft_id, af.aircraft_type)
             self.aircraft[af.aircraft_id] = st
-            f = Flight(af.id, af.aircraft_id, af.started_at, af.takeoff_time, af.callsign)
+            f = Flight(af.id, af.aircraft_id, af.started_at, af.takeoff_time, af.callsign,
+                       launch_method=af.launch_method)
             st.flight, st.airborne = f, True
             fixes = sorted(recent_fixes.get(af.aircraft_id, ()), key=lambda x: x.time)
             if not fixes:
@@ -218,7 +221,7 @@ class FlightTracker:
                     del self.aircraft[af.aircraft_id]   # nothing to continue from
                     continue
                 fixes = [_stub_fix(af)]
-            replayed: list = []
+            replayed = self._launch_restart(st, f, af)
             for fx in fixes:
                 replayed += self.process(fx)
             if af.timed_out_at is None:
@@ -296,7 +299,7 @@ class FlightTracker:
             if takeoff and st.ref_alt is not None:
                 f.ground_ref = (first.latitude, first.longitude, st.ref_alt)
             if takeoff:
-                self._launch_start(st, f, first)
+                self._launch_start(st, f, first.time, first.altitude_m)
             else:
                 f.launch_method = ops.UNKNOWN            # first seen in the air
             for p in st.run:
@@ -329,7 +332,27 @@ class FlightTracker:
 
     # -- launch method ----------------------------------------------------------
 
-    def _launch_start(self, st: _Track, f: Flight, first: Fix) -> None:
+    def _launch_restart(self, st: _Track, f: Flight, af: ActiveFlight) -> list:
+        """A restored flight whose launch is not stored: the previous process stopped
+        while judging it, or wrote the flight before launch methods existed. A flight
+        that took off is judged again from its takeoff, on the fixes replayed now and
+        those to come (a window already over is decided by the next fix, on what it
+        holds); one first seen airborne is `unknown`, as it would be now. Ops for what
+        is decided at once."""
+        if af.launch_method is not None:
+            return []
+        if af.takeoff_time is None:
+            f.launch_method = ops.UNKNOWN
+        else:
+            self._launch_start(st, f, af.takeoff_time, af.takeoff_altitude_m)
+        if f.launch_method is None:
+            return []
+        return [UpdateFlight(f.id, {"launch_method": f.launch_method}, ops.LAUNCH,
+                             f.aircraft_id)]
+
+
+    def _launch_start(self, st: _Track, f: Flight, takeoff: datetime,
+                      altitude_m: float | None) -> None:
         """At takeoff: the method the type alone tells, else start judging the climb."""
         t = st.aircraft_type
         if t in POWERED_TYPES:
@@ -337,8 +360,8 @@ class FlightTracker:
         elif t in UNLAUNCHED_TYPES:
             f.launch_method = ops.UNKNOWN
         else:
-            h0 = f.ground_ref[2] if f.ground_ref is not None else first.altitude_m
-            f.launch = _Launch(first.time, h0, t == GLIDER)
+            h0 = f.ground_ref[2] if f.ground_ref is not None else altitude_m
+            f.launch = _Launch(takeoff, h0, t == GLIDER)
 
     def _launch_fix(self, f: Flight, fix: Fix) -> str | None:
         """One more fix of a launch being judged; the method once decided (also set on

@@ -153,7 +153,8 @@ class Restored:
 
 def _flight(row) -> ActiveFlight:
     return ActiveFlight(*row[:6], aircraft_type=row[6], last_fix_at=row[7],
-                        last_latitude=row[8], last_longitude=row[9], timed_out_at=row[10])
+                        last_latitude=row[8], last_longitude=row[9], timed_out_at=row[10],
+                        launch_method=row[11], takeoff_altitude_m=row[12])
 
 
 def _fixes(conn, flights: list[ActiveFlight], per_flight: int) -> dict[int, list[Fix]]:

@@ -26,14 +26,16 @@ RETURNING id
 -- name: active_flights
 -- Served by the partial unique index flights_one_active_per_aircraft.
 SELECT f.id, f.aircraft_id, f.source, f.callsign, f.started_at, f.takeoff_time,
-       a.aircraft_type, f.last_fix_at, f.last_latitude, f.last_longitude, f.timed_out_at
+       a.aircraft_type, f.last_fix_at, f.last_latitude, f.last_longitude, f.timed_out_at,
+       f.launch_method, f.takeoff_altitude_m
 FROM flights f JOIN aircraft a ON a.id = f.aircraft_id
 WHERE f.landing_time IS NULL AND f.timed_out_at IS NULL
 
 -- name: resumable_flights
 -- Timed out recently enough to resume, and still the aircraft's latest flight.
 SELECT f.id, f.aircraft_id, f.source, f.callsign, f.started_at, f.takeoff_time,
-       a.aircraft_type, f.last_fix_at, f.last_latitude, f.last_longitude, f.timed_out_at
+       a.aircraft_type, f.last_fix_at, f.last_latitude, f.last_longitude, f.timed_out_at,
+       f.launch_method, f.takeoff_altitude_m
 FROM flights f JOIN aircraft a ON a.id = f.aircraft_id
 WHERE f.landing_time IS NULL AND f.timed_out_at IS NOT NULL
   AND f.started_at > %(oldest)s AND f.last_fix_at > %(since)s

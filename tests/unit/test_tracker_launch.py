@@ -22,7 +22,7 @@ from helpers.simulator import (
     winch_into_headwind,
 )
 from soar.reference.terrain import AirportElevations
-from soar.tracker import CreateFlight, FlightTracker, TrackerConfig
+from soar.tracker import ActiveFlight, CreateFlight, FlightTracker, TrackerConfig
 from soar.tracker import ops as flight_ops
 
 
@@ -216,3 +216,61 @@ def test_launch_state_is_gone_once_decided():
         st = tr.aircraft[f.aircraft_id]
         if st.flight is not None and st.flight.launch_method is not None:
             assert st.flight.launch is None
+
+
+# -- after a restart ----------------------------------------------------------------------
+
+def restarted(before, aircraft_type, launch_method=None):
+    """A new tracker restored from the flight the ops of `before` created, as the store
+    loads it (launch_method as stored), with its last fixes; and what restore() wrote."""
+    ops = run(before)
+    row = creates(ops)[0].row
+    stored = ActiveFlight(row["id"], row["aircraft_id"], row["source"], None, row["started_at"],
+                          row["takeoff_time"], aircraft_type=aircraft_type,
+                          launch_method=launch_method,
+                          takeoff_altitude_m=row.get("takeoff_altitude_m"))
+    fresh = FlightTracker()
+    recent = [f for f in before if f.flight_id == row["id"]][-20:]
+    return ops, fresh, fresh.restore([stored], {row["aircraft_id"]: recent})
+
+
+def test_a_restart_in_the_middle_of_a_winch_launch_still_finds_the_winch():
+    g, liftoff, _ = winch_into_headwind(seed=59)
+    before = [f for f in g.fixes if f.time <= liftoff + timedelta(seconds=3)]
+    after = [f for f in g.fixes if f.time > liftoff + timedelta(seconds=3)]
+    ops, fresh, restored = restarted(before, aircraft_type=1)
+    assert only_launch(ops) is None                       # not decided when it stopped
+    assert only_launch(ops + restored + run(after, fresh)) == flight_ops.WINCH
+
+
+def test_a_launch_decided_before_a_restart_is_not_judged_again():
+    g, liftoff, _ = winch_into_headwind(seed=59)
+    cut = liftoff + timedelta(seconds=3)
+    ops, fresh, restored = restarted([f for f in g.fixes if f.time <= cut], aircraft_type=1,
+                                     launch_method=flight_ops.AEROTOW)
+    rest = run([f for f in g.fixes if f.time > cut], fresh)
+    assert [op for op in restored + rest if op.kind == flight_ops.LAUNCH] == []
+    assert fresh.aircraft[g.fixes[0].aircraft_id].flight is None      # landed, once
+    assert kinds(rest) == [flight_ops.END_LANDING]
+
+
+def test_a_powered_flight_stored_without_a_launch_method_is_self_at_a_restart():
+    """Flights written before launch methods existed (migration 0008) have none."""
+    p = Sim(0x3E2002, 8, seed=89)
+    p.stand(300, 20)
+    p.accelerate(0, 110, 25, 1, track=90)
+    p.straight(120, 1, 140, track=90, climb=3.0)
+    liftoff = next(f.time for f in p.fixes if f.ground_speed_kmh and f.ground_speed_kmh > 100)
+    before = [f for f in p.fixes if f.time <= liftoff + timedelta(seconds=30)]
+    _, _, restored = restarted(before, aircraft_type=8)
+    assert [(op.kind, op.values) for op in restored] == [
+        (flight_ops.LAUNCH, {"launch_method": flight_ops.SELF})]
+
+
+def test_a_flight_first_seen_airborne_stored_without_a_launch_method_is_unknown_at_a_restart():
+    g = Sim(0xDDD302, 1, alt=FIELD[2] + 800, seed=97)
+    g.straight(120, 2, 100, track=0, climb=0.5)
+    ops, fresh, restored = restarted(g.fixes, aircraft_type=1)
+    assert ops[0].row["takeoff_time"] is None
+    assert [(op.kind, op.values) for op in restored] == [
+        (flight_ops.LAUNCH, {"launch_method": flight_ops.UNKNOWN})]
