@@ -14,6 +14,7 @@ import typer
 from soar import ingest
 from soar.errors import SoarError
 from soar.feeds import recordings
+from soar.feeds.sbs_client import SbsFeed
 from soar.ingest.app import SIM
 from soar.ingest.shard import Shard
 from soar.units import UTC
@@ -45,14 +46,14 @@ def _position(value: str | None, option: str) -> tuple[float, float] | None:
     return lat, lon
 
 
-def _timezone(value: str | None) -> tzinfo | None:
+def _timezone(value: str | None, option: str = "--sbs-timezone") -> tzinfo | None:
     """`--sbs-timezone`: an IANA zone name; None for UTC (the default)."""
     if value is None or value.upper() in ("UTC", "Z", "ETC/UTC"):
         return None
     try:
         return ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise SoarError(f"--sbs-timezone {value!r}: not a time zone; give an IANA name such "
+        raise SoarError(f"{option} {value!r}: not a time zone; give an IANA name such "
                         "as Europe/Berlin or America/New_York (or UTC, the default)") from None
 
 
@@ -137,21 +138,26 @@ def _hostport(value: str, option: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _sbs_feeds(values: list[str]) -> list[tuple[str, str, int]]:
-    """`--sbs [NAME=]HOST:PORT` options as (receiver name, host, port); names unique."""
-    feeds = []
+def _sbs_feeds(values: list[str]) -> list[SbsFeed]:
+    """`--sbs [NAME=]HOST:PORT[@ZONE]` options; names unique. ZONE: this feed's time
+    zone (UTC for an ADSBHub feed beside local receivers), else --sbs-timezone's."""
+    feeds: list[SbsFeed] = []
     for value in values:
-        name, sep, hostport = value.rpartition("=")
+        name, sep, rest = value.rpartition("=")
+        hostport, at, zone = rest.partition("@")
         host, port = _hostport(hostport, "--sbs")
+        tz = None
+        if at:
+            tz = _timezone(zone, f"--sbs {value!r}: @ZONE") or UTC
         if not sep:
             name = f"sbs:{host}:{port}"
         elif not name or not name.isprintable() or name != name.strip():
             raise SoarError(f"--sbs {value!r}: NAME (the receiver's) must be printable text "
                             "without surrounding spaces, e.g. --sbs adsbhub=HOST:PORT")
-        if any(name == other for other, _, _ in feeds):
+        if any(name == other.name for other in feeds):
             raise SoarError(f"--sbs {value!r}: the receiver name {name!r} is given twice; "
                             "name each feed: --sbs NAME=HOST:PORT")
-        feeds.append((name, host, port))
+        feeds.append(SbsFeed(name, host, port, tz))
     return feeds
 
 
@@ -163,10 +169,11 @@ def run(
     beast: list[str] = typer.Option([], help="Beast TCP HOST:PORT (readsb/dump1090, usually 30005); "
                                              "repeatable."),
     beast_position: Optional[str] = typer.Option(None, help="LAT,LON of the Beast receiver."),
-    sbs: list[str] = typer.Option([], help="SBS/BaseStation TCP feed [NAME=]HOST:PORT "
+    sbs: list[str] = typer.Option([], help="SBS/BaseStation TCP feed [NAME=]HOST:PORT[@ZONE] "
                                            "(dump1090/readsb 30003, ADSBHub); NAME is the "
-                                           "receiver its fixes name (default sbs:HOST:PORT); "
-                                           "repeatable."),
+                                           "receiver its fixes name (default sbs:HOST:PORT), "
+                                           "ZONE the time zone of its times (default "
+                                           "--sbs-timezone's); repeatable."),
     sbs_timezone: Optional[str] = SBS_TIMEZONE,
     metrics_port: Optional[int] = typer.Option(None, help="Serve Prometheus metrics on 127.0.0.1:PORT."),
     stats_interval: float = typer.Option(30.0, help="Seconds between stats log lines."),

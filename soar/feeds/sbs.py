@@ -21,7 +21,8 @@ otherwise within 30 s, as the Mode-S decoder reads the same frames. A fix's alti
 is its own line's, else (airborne) the latest heard within 10 s.
 
 Time: the fix time is the *generated* date/time (fields 7-8), which carries no zone:
-UTC unless the decoder is given the feed's zone (`soar run --sbs-timezone`). The
+UTC unless the decoder is given the feed's zone (`soar run --sbs-timezone`, or
+`--sbs HOST:PORT@ZONE` for one feed). The
 logged date/time is when the feed's decoder wrote the line (for a replayed
 recording, the replay's date), so it is not used.
 

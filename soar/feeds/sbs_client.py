@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
+from typing import NamedTuple
 
 from soar.feeds.tcp_client import TcpFeedClient
 from soar.units import UTC
+
+
+class SbsFeed(NamedTuple):
+    """One `soar run --sbs [NAME=]HOST:PORT[@ZONE]` feed."""
+    name: str                  # the receiver its fixes name
+    host: str
+    port: int
+    timezone: tzinfo | None    # its generated times' zone; None: the run's default
 
 
 class _Stream:

@@ -29,7 +29,7 @@ from soar.feeds import modes, recordings, sbs
 from soar.feeds.aprs_client import AprsClient
 from soar.feeds.beast import signal_dbfs
 from soar.feeds.beast_client import BeastClient
-from soar.feeds.sbs_client import SbsClient
+from soar.feeds.sbs_client import SbsClient, SbsFeed
 from soar.ingest.router import Pipeline, PipelineConfig, PipelineError
 from soar.ingest.shard import Shard
 from soar.ingest.stats import IngestStats
@@ -45,10 +45,12 @@ def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = Non
           track: bool = True, tracker_config: TrackerConfig | None = None,
           srtm_dir: str | None = None,
           receiver_position: tuple[float, float] | None = None,
-          shard: Shard | None = None, sbs_timezone: tzinfo | None = None) -> Pipeline:
+          shard: Shard | None = None, sbs_timezone: tzinfo | None = None,
+          sbs_timezones: dict[str, tzinfo] | None = None) -> Pipeline:
     """The ingest pipeline, with the flight tracker unless `track` is False.
 
-    `sbs_timezone`: the zone of the SBS feeds' generated times (None: UTC).
+    `sbs_timezone`: the zone of the SBS feeds' generated times (None: UTC);
+    `sbs_timezones`: another zone for the feeds (receiver names) it names.
 
     `shard`: keep only this shard's messages (soar.ingest.shard); None keeps all.
 
@@ -75,7 +77,8 @@ def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = Non
     return Pipeline(writer, stats, config, tracker=tracker,
                     modes_decoder=lambda receiver: modes.ModeSDecoder(
                         receiver, lat, lon, airport_near=near), shard=shard,
-                    sbs_decoder=lambda receiver: sbs.SbsDecoder(receiver, sbs_timezone))
+                    sbs_decoder=lambda receiver: sbs.SbsDecoder(
+                        receiver, (sbs_timezones or {}).get(receiver, sbs_timezone)))
 
 
 def _airports(conninfo: str) -> terrain.AirportElevations | None:
@@ -345,7 +348,7 @@ def _signals(given: Signals | None, pipeline: Pipeline) -> Iterator[Signals]:
 
 
 def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
-             sbs_feeds: list[tuple[str, str, int]] = (), sbs_timezone: tzinfo | None = None,
+             sbs_feeds: list[SbsFeed] = (), sbs_timezone: tzinfo | None = None,
              ogn_filter: str | None = None, callsign: str = "N0CALL",
              beast_position: tuple[float, float] | None = None,
              metrics_port: int | None = None, stats_interval: float = 30.0,
@@ -353,8 +356,8 @@ def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
              shutdown_deadline_s: float | None = None, shard: Shard | None = None) -> dict:
     """Ingest live feeds until SIGINT/SIGTERM (or the pipeline fails), flush, and
     return the stats summary (with `failed` when the pipeline stopped on an error).
-    One reader thread and one chunk timer per feed. `sbs_feeds`: (receiver name,
-    host, port) of each SBS feed; `sbs_timezone` their times' zone (None: UTC)."""
+    One reader thread and one chunk timer per feed. `sbs_timezone`: the SBS feeds'
+    times' zone (None: UTC), unless a feed gives its own."""
     clients: list[tuple[str, object, str]] = []
     if ogn:
         host, port = ogn
@@ -362,15 +365,16 @@ def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
                         f"ogn {host}:{port}"))
     for host, port in beast:
         clients.append(("beast", BeastClient(host, port), f"beast {host}:{port}"))
-    for name, host, port in sbs_feeds:
-        clients.append(("sbs", SbsClient(host, port), name))
+    for feed in sbs_feeds:
+        clients.append(("sbs", SbsClient(feed.host, feed.port), feed.name))
 
     stats = IngestStats()
     url = db.role_url("ingest")
     db.connect(url).close()
     pipeline = build(url, stats, _config(spool_dir, shutdown_deadline_s, shard,
                                          drop_after_s=queue_timeout),
-                     receiver_position=beast_position, shard=shard, sbs_timezone=sbs_timezone)
+                     receiver_position=beast_position, shard=shard, sbs_timezone=sbs_timezone,
+                     sbs_timezones={f.name: f.timezone for f in sbs_feeds if f.timezone})
     if metrics_port:
         from soar.ingest import metrics
         metrics.serve(metrics_port, stats)

@@ -33,9 +33,10 @@ def _env(database) -> dict:
     return env
 
 
-def _now_lines() -> bytes:
+def _now_lines(utc_offset: timedelta = timedelta(0)) -> bytes:
     """The reference lines with their generated (and logged) times moved so the last is
-    now: live traffic, neither stale nor in the future. Comment lines unchanged."""
+    now: live traffic, neither stale nor in the future; written as the local time of a
+    zone `utc_offset` ahead of UTC. Comment lines unchanged."""
     fmt = "%Y/%m/%d %H:%M:%S.%f"
     last = max(datetime.strptime(f"{f[6]} {f[7]}", fmt)
                for f in (line.split(",") for line in LINES) if len(f) == 22)
@@ -49,7 +50,7 @@ def _now_lines() -> bytes:
         f = line.split(",")
         if len(f) == 22:
             for d, t in ((6, 7), (8, 9)):
-                moved = datetime.strptime(f"{f[d]} {f[t]}", fmt) + shift
+                moved = datetime.strptime(f"{f[d]} {f[t]}", fmt) + shift + utc_offset
                 f[d], f[t] = moved.strftime("%Y/%m/%d"), moved.strftime("%H:%M:%S.%f")[:12]
         out.append(",".join(f))
     return ("\r\n".join(out) + "\r\n").encode()
@@ -64,13 +65,17 @@ def _metric(port: int, name: str) -> float | None:
 
 
 def test_run_reads_two_sbs_feeds_each_a_receiver_and_flushes_on_sigterm(database, conn):
-    payload = _now_lines()
-    feeds = [FeedServer(payload, expect_login=False) for _ in range(2)]
+    """One feed sends Moscow time (UTC+3 all year) and says so (`@Europe/Moscow`), the
+    other UTC: the same positions, so the counts are one stream's. Were the zone not
+    applied, the Moscow copies would be 3 h in the future (rejected `future`)."""
+    feeds = [FeedServer(_now_lines(timedelta(hours=3)), expect_login=False),
+             FeedServer(_now_lines(), expect_login=False)]
     for f in feeds:
         f.start()
     metrics_port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "soar", "run", "--sbs", f"north=127.0.0.1:{feeds[0].port}",
+        [sys.executable, "-m", "soar", "run", "--sbs",
+         f"north=127.0.0.1:{feeds[0].port}@Europe/Moscow",
          "--sbs", f"127.0.0.1:{feeds[1].port}", "--stats-interval", "1",
          "--metrics-port", str(metrics_port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(database))

@@ -228,9 +228,25 @@ def test_timezone_option():
 
 def test_sbs_feed_option_names_each_feed_as_a_receiver():
     assert _sbs_feeds(["127.0.0.1:30003", "adsbhub=data.example.org:5002"]) == [
-        ("sbs:127.0.0.1:30003", "127.0.0.1", 30003), ("adsbhub", "data.example.org", 5002)]
+        ("sbs:127.0.0.1:30003", "127.0.0.1", 30003, None),
+        ("adsbhub", "data.example.org", 5002, None)]
     for bad, message in ((["a=b"], "HOST:PORT"), (["=h:1"], "NAME"), (["x\x01=h:1"], "NAME"),
                          (["h:1", "h:1"], "given twice"), (["n=h:1", "n=g:2"], "given twice")):
+        with pytest.raises(SoarError, match=message):
+            _sbs_feeds(bad)
+
+
+def test_sbs_feed_option_may_give_the_feed_its_own_time_zone():
+    home, hub, plain = _sbs_feeds(["home=192.168.1.5:30003@Europe/Berlin",
+                                   "adsbhub=data.example.org:5002@UTC", "h:1"])
+    assert (home.name, home.host, home.port, home.timezone) == (
+        "home", "192.168.1.5", 30003, ZoneInfo("Europe/Berlin"))
+    # UTC said for one feed overrides another --sbs-timezone: not "none given".
+    assert hub.timezone is UTC and plain.timezone is None
+    for bad, message in ((["h:1@Mars/Olympus"], r"--sbs 'h:1@Mars/Olympus': @ZONE 'Mars/Olympus': "
+                                                r"not a time zone; give an IANA name"),
+                         (["h:1@"], "@ZONE '': not a time zone"),
+                         (["n=h@Europe/Berlin"], "HOST:PORT")):
         with pytest.raises(SoarError, match=message):
             _sbs_feeds(bad)
 
