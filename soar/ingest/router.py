@@ -90,8 +90,8 @@ log = logging.getLogger(__name__)
 _STOP = object()   # closes the router's input queue
 SWITCH_INTERVAL_S = 0.0002
 # The collector's thresholds while a pipeline runs (Python's default: 700, 10, 10).
-# Measured on `make bench` (APRS, 442,825 messages; docs/benchmarks.md): at the
-# default, the collector ran 2,480 times for 2.35 s, a 12th of the router thread, and
+# Measured on `make bench` (its three runs, ~19 s; docs/benchmarks.md): at the
+# default, the collector ran ~2,470 times for 2.35 s, a 12th of the router thread, and
 # the fixes held in a batch for up to 500 ms outlived enough young collections to
 # reach the oldest generation, whose full collections paused everything 45-65 ms; at
 # these, 17 young collections took 0.36 s and none reached the older generations,
