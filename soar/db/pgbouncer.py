@@ -87,12 +87,17 @@ class Bouncer:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise SoarError(f"pgbouncer failed to start: {(proc.stderr or proc.stdout).strip()}")
+        # Started means listening *and* its pidfile written: pgbouncer may open its
+        # socket before it writes the pidfile (seen in CI), and a start that returned
+        # in between left a stop() that found no pidfile, and so no pgbouncer to end.
         sock = self.home / f".s.PGSQL.{self.port}"
-        for _ in range(100):
-            if sock.exists():
+        for _ in range(200):
+            pid = self._pid()
+            if sock.exists() and pid is not None and self.owns(pid):
                 return
             time.sleep(0.05)
-        raise SoarError(f"pgbouncer did not open {sock}; see {self.home / 'pgbouncer.log'}")
+        raise SoarError(f"pgbouncer did not open {sock} and write {self.pidfile}; see "
+                        f"{self.home / 'pgbouncer.log'}")
 
     def _pid(self) -> int | None:
         """The PID in the pidfile (read without following a link), or None."""

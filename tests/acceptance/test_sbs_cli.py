@@ -33,24 +33,31 @@ def _env(database) -> dict:
     return env
 
 
-def _now_lines(utc_offset: timedelta = timedelta(0)) -> bytes:
-    """The reference lines with their generated (and logged) times moved so the last is
-    now: live traffic, neither stale nor in the future; written as the local time of a
-    zone `utc_offset` ahead of UTC. Comment lines unchanged."""
-    fmt = "%Y/%m/%d %H:%M:%S.%f"
-    last = max(datetime.strptime(f"{f[6]} {f[7]}", fmt)
+FMT = "%Y/%m/%d %H:%M:%S.%f"
+
+
+def _shift_to_now() -> timedelta:
+    """What moves the reference lines' times so the last is now: live traffic, neither
+    stale nor in the future. Whole seconds: each aircraft's fixes fall in the same
+    seconds as in the recording, so one per aircraft and second keeps as many (at most
+    0.5 s in the future: within the 10 s a clock may be ahead). Computed once for
+    every copy of the stream: copies a second apart would not be duplicates."""
+    last = max(datetime.strptime(f"{f[6]} {f[7]}", FMT)
                for f in (line.split(",") for line in LINES) if len(f) == 22)
-    # Whole seconds: each aircraft's fixes fall in the same seconds as in the recording,
-    # so one per aircraft and second keeps as many (at most 0.5 s in the future: within
-    # the 10 s a clock may be ahead).
-    shift = timedelta(seconds=round(
+    return timedelta(seconds=round(
         (datetime.now(timezone.utc).replace(tzinfo=None) - last).total_seconds()))
+
+
+def _now_lines(shift: timedelta, utc_offset: timedelta = timedelta(0)) -> bytes:
+    """The reference lines with their generated (and logged) times moved by `shift`,
+    written as the local time of a zone `utc_offset` ahead of UTC. Comment lines
+    unchanged."""
     out = []
     for line in LINES:
         f = line.split(",")
         if len(f) == 22:
             for d, t in ((6, 7), (8, 9)):
-                moved = datetime.strptime(f"{f[d]} {f[t]}", fmt) + shift + utc_offset
+                moved = datetime.strptime(f"{f[d]} {f[t]}", FMT) + shift + utc_offset
                 f[d], f[t] = moved.strftime("%Y/%m/%d"), moved.strftime("%H:%M:%S.%f")[:12]
         out.append(",".join(f))
     return ("\r\n".join(out) + "\r\n").encode()
@@ -68,8 +75,9 @@ def test_run_reads_two_sbs_feeds_each_a_receiver_and_flushes_on_sigterm(database
     """One feed sends Moscow time (UTC+3 all year) and says so (`@Europe/Moscow`), the
     other UTC: the same positions, so the counts are one stream's. Were the zone not
     applied, the Moscow copies would be 3 h in the future (rejected `future`)."""
-    feeds = [FeedServer(_now_lines(timedelta(hours=3)), expect_login=False),
-             FeedServer(_now_lines(), expect_login=False)]
+    shift = _shift_to_now()
+    feeds = [FeedServer(_now_lines(shift, timedelta(hours=3)), expect_login=False),
+             FeedServer(_now_lines(shift), expect_login=False)]
     for f in feeds:
         f.start()
     metrics_port = free_port()
