@@ -4,15 +4,14 @@ Starts a throw-away embedded cluster (default durability settings), migrates it,
 then replays the OGN one-minute capture N times (each loop one minute later than the
 previous one, packet times included, so the same aircraft fly on: a steady state, not
 N cold starts), the AFR34ZG Mode-S flight M times (each a day later) and the real
-dump1090 SBS stream of shared/data/beast (8,624 lines, one minute) S times (each loop
+dump1090 SBS stream of tests/data/beast (8,624 lines, one minute) S times (each loop
 62 s later, line times included), each through the same pipeline, flight tracker
 included, as `soar replay --speed max`.
 
     .venv/bin/python bench/ingest.py [--aprs-loops N] [--modes-loops M] [--sbs-loops S]
         [--switch-interval-ms X]
 
-The SBS recording is found as the tests find it (shared/data beside the checkout, or
-SOAR_SHARED_DATA); without it the SBS run is skipped and says so.
+The SBS recording is the tests' own copy (tests/data/beast, tests/data/README.md).
 
 The create/complete latencies are timed in the writer thread around each flight
 statement, beside the CPU-bound router: waits for the GIL and for a CPU count. The
@@ -91,10 +90,7 @@ def sbs_loops(path: Path, loops: int):
             yield m._replace(received_at=m.received_at + delta, payload=",".join(f))
 
 
-def _shared_data() -> Path:
-    here = Path(__file__).resolve().parents[2] / "shared" / "data"
-    return here if here.exists() else Path(
-        os.environ.get("SOAR_SHARED_DATA", "../shared/data")).resolve()
+TEST_DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 
 
 def run(url: str, floor_url: str, messages, kind: str,
@@ -144,7 +140,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     oneminute = samples.path("oneminute.txt")
     flight = samples.path("full_flight_short.jsonl")
-    sbs_path = _shared_data() / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
+    sbs_path = TEST_DATA / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
 
     home = Path(tempfile.mkdtemp(prefix="soar-bench-"))
     os.chmod(home, 0o755)
@@ -167,8 +163,8 @@ def main() -> None:
         modes = run(url, cluster.url(), (m for k in range(args.modes_loops)
                           for m in shifted(recordings.modes_messages(flight, "bench"), k)), "modes",
                     args.switch_interval_ms)
-        sbs = (run(url, cluster.url(), sbs_loops(sbs_path, args.sbs_loops), "sbs",
-                   args.switch_interval_ms) if sbs_path.is_file() else None)
+        sbs = run(url, cluster.url(), sbs_loops(sbs_path, args.sbs_loops), "sbs",
+                  args.switch_interval_ms)
     finally:
         cluster.stop()
         if os.environ.get("BENCH_KEEP"):
@@ -197,8 +193,7 @@ def main() -> None:
         "switch_interval_ms": round(sys.getswitchinterval() * 1000.0, 3),
         "aprs": {k: v for k, v in aprs.items() if k not in SAMPLES},
         "modes": {k: v for k, v in modes.items() if k not in SAMPLES},
-        "sbs": ({k: v for k, v in sbs.items() if k not in SAMPLES} if sbs
-                else {"skipped": f"{sbs_path} not found (set SOAR_SHARED_DATA)"}),
+        "sbs": {k: v for k, v in sbs.items() if k not in SAMPLES},
     }
     print(json.dumps(result))
 

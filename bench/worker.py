@@ -252,9 +252,9 @@ def _steady(url: str, config: WorkerConfig, rate_per_s: float, duration_s: float
 def _serve_pelias(delay_s: float, port, ready, control) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from helpers.fake_pelias import FakePelias
-    from helpers.paths import SHARED_DATA
+    from helpers.paths import TEST_DATA
 
-    fake = FakePelias(SHARED_DATA / "pelias", keep_alive=True)
+    fake = FakePelias(TEST_DATA / "pelias", keep_alive=True)
     fake.delay_s = delay_s
     fake.start()
     port.value = int(fake.url.rsplit(":", 1)[1])

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 
 pytest_plugins = ["helpers.database"]
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.exists():
-        pytest.fail(f"shared data not found at {SHARED_DATA}: set SOAR_SHARED_DATA")
-    return SHARED_DATA
+def data_dir() -> Path:
+    """The real recordings kept in the repository (tests/data/README.md)."""
+    return TEST_DATA
 
 

@@ -80,7 +80,7 @@ def feed():
     t.join(60)
 
 
-def test_every_metric_the_dashboard_queries_is_exported(pg_cluster, refdb, shared_data, feed):
+def test_every_metric_the_dashboard_queries_is_exported(pg_cluster, refdb, data_dir, feed):
     names = queried()
     assert len(names) >= 15
     ingest_port, worker_port = free_port(), free_port()
@@ -93,7 +93,7 @@ def test_every_metric_the_dashboard_queries_is_exported(pg_cluster, refdb, share
                SOAR_WORKER_DATABASE_URL=bouncer.url(refdb.name, user="soar_worker"),
                SOAR_HOME=str(Path(refdb.cluster.home) / f"home-{refdb.name}"))
     with refdb.connect() as c:
-        refdata.add_winch_flight(c, shared_data, "DDEFF7")     # work for the worker
+        refdata.add_winch_flight(c, data_dir, "DDEFF7")     # work for the worker
         before = c.execute("SELECT count(*) FROM fixes").fetchone()[0]
     run = subprocess.Popen([SOAR, "run", "--ogn", f"127.0.0.1:{feed}", "--metrics-port",
                             str(ingest_port), "--stats-interval", "5"], env=env,

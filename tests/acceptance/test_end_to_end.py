@@ -99,10 +99,10 @@ def _aprs_lines(rows: list[dict]) -> list[str]:
     return out
 
 
-def test_koenigsdorf_winch_launches_through_the_whole_path(refdb, shared_data, tmp_path):
+def test_koenigsdorf_winch_launches_through_the_whole_path(refdb, data_dir, tmp_path):
     """The two broken-rope winch launches, as APRS: one flight each, one takeoff and one
     landing, departure Königsdorf (DE-0066) with a runway inferred from the track."""
-    with open(shared_data / "ogn" / "winch_launches_koenigsdorf.csv", newline="") as f:
+    with open(data_dir / "ogn" / "winch_launches_koenigsdorf.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     path = tmp_path / "winch.txt"
     path.write_text("\n".join(_aprs_lines(rows)) + "\n")

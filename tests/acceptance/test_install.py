@@ -48,7 +48,7 @@ def build_wheel(tmp_path: Path) -> Path:
     raise AssertionError("cannot build a wheel:\n" + "\n".join(tried))
 
 
-def test_installed_wheel_upgrades_and_replays(tmp_path, shared_data):
+def test_installed_wheel_upgrades_and_replays(tmp_path, data_dir):
     wheel = build_wheel(tmp_path)
     site = tmp_path / "site"
     installed = _pip("install", "--no-deps", "--target", str(site), str(wheel), cwd=tmp_path)
@@ -96,7 +96,7 @@ def test_installed_wheel_upgrades_and_replays(tmp_path, shared_data):
         assert f"revision: {migrate.head()}" in status.stdout, status.stdout
 
         replayed = soar("replay", "--format", "beast",
-                        str(shared_data / "beast" / "ulss7-2018-04-03.beast"))
+                        str(data_dir / "beast" / "ulss7-2018-04-03.beast"))
         assert replayed.returncode == 0, replayed.stderr
         summary = json.loads(replayed.stdout.strip().splitlines()[-1])
         assert summary["fixes_written"] > 0, summary

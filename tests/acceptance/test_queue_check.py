@@ -31,11 +31,11 @@ def status(db) -> dict:
 
 
 def test_check_fails_while_messages_age_without_a_worker_and_passes_after_a_drain(
-        refdb, shared_data):
+        refdb, data_dir):
     assert soar(refdb, "queue", "check", "--max-age", "1", "--max-depth", "10").returncode == 0
     with refdb.connect() as c:
         for address in ("DDEFF7", "DDAC7C"):       # the two real Königsdorf winch launches
-            refdata.add_winch_flight(c, shared_data, address)
+            refdata.add_winch_flight(c, data_dir, address)
     q = status(refdb)["flight_enrichment"]
     assert q["depth"] == 4 and q["in_last_minute"] == 4 and q["out_last_minute"] == 0
     # Wait (generous ceiling) until the oldest message is older than the threshold.

@@ -25,10 +25,10 @@ def test_replay_json_accounts_for_every_message(database, conn):
     assert a["fixes_stored"] == conn.execute("SELECT count(*) FROM fixes").fetchone()[0] > 60_000
 
 
-def test_replay_text_summary_says_whether_it_balanced(database, shared_data):
+def test_replay_text_summary_says_whether_it_balanced(database, data_dir):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOAR_")}
     env.update(SOAR_DATABASE_URL=database.url(), SOAR_INGEST_DATABASE_URL=database.url("ingest"))
-    beast = shared_data / "beast" / "ulss7-2018-04-03.beast"
+    beast = data_dir / "beast" / "ulss7-2018-04-03.beast"
     out = subprocess.run([sys.executable, "-m", "soar", "replay", str(beast), "--format", "beast",
                           "--text"], capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr

@@ -17,12 +17,12 @@ import urllib.request
 from datetime import datetime, timezone
 
 from helpers.net import free_port
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 from soar.feeds.beast import BeastDecoder
 from soar.reference import samples
 
 CEILING_S = 300          # generous: only a hang reaches it
-ULSS7 = SHARED_DATA / "beast" / "ulss7-2018-04-03.beast"
+ULSS7 = TEST_DATA / "beast" / "ulss7-2018-04-03.beast"
 BEAST_FRAMES = len(BeastDecoder().feed(ULSS7.read_bytes())) if ULSS7.exists() else 0
 
 
@@ -72,7 +72,7 @@ def _aprs_now(lines: list[str]) -> bytes:
     return ("\r\n".join(out) + "\r\n").encode()
 
 
-def test_run_ingests_live_feeds_and_flushes_on_sigterm(database, conn, shared_data):
+def test_run_ingests_live_feeds_and_flushes_on_sigterm(database, conn, data_dir):
     lines = samples.path("oneminute.txt").read_text().splitlines()[2:3002]
     aprs = FeedServer(_aprs_now(lines), expect_login=True)
     beast = FeedServer(ULSS7.read_bytes(), expect_login=False)

@@ -18,9 +18,9 @@ from datetime import datetime, timedelta, timezone
 from test_run_live import CEILING_S, FeedServer
 
 from helpers.net import free_port
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 
-REFERENCE = SHARED_DATA / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
+REFERENCE = TEST_DATA / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
 LINES = [line for line in REFERENCE.read_text().splitlines() if line]     # 8,624
 # What the reference stream gives (tests/integration/test_sbs_ingest.py derives them
 # from the file): fixes after one per aircraft and second, position lines, state-only.

@@ -1,13 +1,11 @@
-"""Where the test data is: the real recordings in ../shared/data (beside the checkout,
-or SOAR_SHARED_DATA) and the small excerpts in tests/fixtures."""
+"""Where the test data is: the real recordings in tests/data (each file's source and
+licence in tests/data/README.md) and the small excerpts in tests/fixtures. Nothing
+outside the checkout is read: a plain clone runs the suite."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 _TESTS = Path(__file__).resolve().parents[1]
 FIXTURES = _TESTS / "fixtures"
-SHARED_DATA = _TESTS.parents[1] / "shared" / "data"
-if not SHARED_DATA.exists():  # a clone elsewhere: shared/ sits beside the checkout
-    SHARED_DATA = Path(os.environ.get("SOAR_SHARED_DATA", "../shared/data")).resolve()
+TEST_DATA = _TESTS / "data"

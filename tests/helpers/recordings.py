@@ -19,9 +19,9 @@ def utc(s: str) -> datetime:
     return datetime.fromisoformat(s).replace(tzinfo=timezone.utc)
 
 
-def winch_fixes(shared_data) -> list[Fix]:
+def winch_fixes(data_dir) -> list[Fix]:
     out = []
-    with open(shared_data / "ogn" / "winch_launches_koenigsdorf.csv", newline="") as fh:
+    with open(data_dir / "ogn" / "winch_launches_koenigsdorf.csv", newline="") as fh:
         for r in csv.DictReader(fh):
             t = utc(r["timestamp_utc"])
             out.append(Fix(

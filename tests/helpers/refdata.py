@@ -58,9 +58,9 @@ def afr34zg_fixes() -> list[FixRow]:
     return rows
 
 
-def koenigsdorf_fixes(shared_data: Path) -> dict[str, list[FixRow]]:
+def koenigsdorf_fixes(data_dir: Path) -> dict[str, list[FixRow]]:
     out: dict[str, list[FixRow]] = {}
-    with open(shared_data / "ogn" / "winch_launches_koenigsdorf.csv", encoding="utf-8") as f:
+    with open(data_dir / "ogn" / "winch_launches_koenigsdorf.csv", encoding="utf-8") as f:
         for r in csv.DictReader(f):
             t = datetime.strptime(r["timestamp_utc"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
             out.setdefault(r["address"], []).append(FixRow(
@@ -128,10 +128,10 @@ def add_afr34zg(conn, with_landing: bool = True) -> uuid.UUID:
                       last=(last.time, last.latitude, last.longitude) if with_landing else None)
 
 
-def add_winch_flight(conn, shared_data: Path, address_hex: str) -> uuid.UUID:
+def add_winch_flight(conn, data_dir: Path, address_hex: str) -> uuid.UUID:
     """A Königsdorf winch launch as one flight: takeoff at the first fix >= 20 km/h,
     landing at the last fix moving >= 20 km/h."""
-    rows = koenigsdorf_fixes(shared_data)[address_hex]
+    rows = koenigsdorf_fixes(data_dir)[address_hex]
     aid = add_aircraft(conn, int(address_hex, 16), address_type=2, aircraft_type=1)
     copy_fixes(conn, aid, rows, source=1)
     to = first_moving(rows)

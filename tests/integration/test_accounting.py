@@ -52,8 +52,8 @@ def test_the_afr34zg_mode_s_flight_is_accounted_for(database, conn):
     assert a["receiver_beacons"] == 0 and a["dropped"] == {}
 
 
-def test_the_beast_capture_is_accounted_for(database, conn, shared_data):
-    capture = shared_data / "beast" / "ulss7-2018-04-03.beast"
+def test_the_beast_capture_is_accounted_for(database, conn, data_dir):
+    capture = data_dir / "beast" / "ulss7-2018-04-03.beast"
     start = datetime(2018, 4, 3, 19, 2, 28, 136000, tzinfo=timezone.utc)
     frames = sum(len(c) for c in recordings.replay(capture, "beast", None, "ulss7", start))
     assert frames == 13_954

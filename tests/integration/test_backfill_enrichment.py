@@ -33,10 +33,10 @@ def queues(c) -> tuple[int, int]:
             c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment_dead").fetchone()[0])
 
 
-def test_backfill_requeues_each_damaged_end_once_and_the_worker_repairs_it(refdb, shared_data):
+def test_backfill_requeues_each_damaged_end_once_and_the_worker_repairs_it(refdb, data_dir):
     with refdb.connect() as c:
-        a = refdata.add_winch_flight(c, shared_data, "DDEFF7")
-        b = refdata.add_winch_flight(c, shared_data, "DDAC7C")
+        a = refdata.add_winch_flight(c, data_dir, "DDEFF7")
+        b = refdata.add_winch_flight(c, data_dir, "DDAC7C")
     soar(refdb, "worker", "--drain")
     with refdb.connect() as c:
         assert queues(c) == (0, 0)

@@ -143,13 +143,13 @@ def test_downgrade_keeps_pelias_places_and_upgrade_again(empty_database):
         assert c.execute("SELECT count(*) FROM geocode_fallbacks").fetchone()[0] == 0
 
 
-def test_fallback_and_regeocode_need_no_update_on_locations(refdb, shared_data):
+def test_fallback_and_regeocode_need_no_update_on_locations(refdb, data_dir):
     """Revision 0006 takes UPDATE on locations from the worker: the fallback and the
     re-geocoding insert rows and re-point flights only."""
     with refdb.connect() as c:
         c.execute("REVOKE UPDATE ON locations FROM soar_worker")
         fids = [_flight(c, 0x400001 + i) for i in range(3)]
-    with FakePelias(shared_data / "pelias") as fake:
+    with FakePelias(data_dir / "pelias") as fake:
         fake.mode = "error"
         cfg = WorkerConfig(pelias_url=fake.url, pelias_retries=0, pelias_retry_backoff_s=0.01)
         geocoder = make_geocoder(cfg)

@@ -195,11 +195,11 @@ def test_garbage_never_reaches_the_database(database, conn, tmp_path, oneminute_
                 == reasons[reason]), reason
 
 
-def test_every_real_tracker_type_is_stored_or_counted(database, conn, tmp_path, shared_data):
+def test_every_real_tracker_type_is_stored_or_counted(database, conn, tmp_path, data_dir):
     """All 34 files of real beacons through the pipeline: no batch is refused by the
     database (e.g. Naviter's wider address types fit the schema)."""
     lines = []
-    for f in sorted((shared_data / "ogn" / "valid_messages").glob("*.txt")):
+    for f in sorted((data_dir / "ogn" / "valid_messages").glob("*.txt")):
         for raw in f.read_text().splitlines():
             if raw.strip() and not raw.startswith("#"):
                 hhmmss = raw.split(":/", 1)[1][:6] if ":/" in raw else "120000"
@@ -215,14 +215,14 @@ def test_every_real_tracker_type_is_stored_or_counted(database, conn, tmp_path, 
     assert naviter >= 1
 
 
-def test_beast_capture_lands_with_reference_positions(database, conn, shared_data):
+def test_beast_capture_lands_with_reference_positions(database, conn, data_dir):
     """The real Beast capture through `replay`: positions, altitudes and callsigns as the
     recorder's own decoder printed them (its SBS output beside the capture)."""
-    capture = shared_data / "beast" / "ulss7-2018-04-03.beast"
+    capture = data_dir / "beast" / "ulss7-2018-04-03.beast"
     start = datetime(2018, 4, 3, 19, 2, 28, 136000, tzinfo=timezone.utc)
     replay(database, capture, "beast", receiver="ulss7", start=start)
     ref_pos, ref_calls = {}, {}
-    for line in (shared_data / "beast" / "ulss7-2018-04-03.reference-sbs.txt").read_text().splitlines():
+    for line in (data_dir / "beast" / "ulss7-2018-04-03.reference-sbs.txt").read_text().splitlines():
         f = line.split(",")
         if len(f) < 16:
             continue     # the recorder's own comment lines

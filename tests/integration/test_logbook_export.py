@@ -42,13 +42,13 @@ def cli(db, *args) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def flown(refdb, shared_data):
+def flown(refdb, data_dir):
     """AFR34ZG through the pipeline (raw Mode-S), the winch launches as stored flights,
     the worker's enrichment done. Returns {name: flight id}."""
     stats = replay(refdb, samples.path("full_flight_short.jsonl"), "modes")
     assert stats.flights["start_takeoff"] == 1 and stats.flights["end_landing"] == 1
     with refdb.connect() as c:
-        ids = {a: refdata.add_winch_flight(c, shared_data, a) for a in WINCH_DAYS}
+        ids = {a: refdata.add_winch_flight(c, data_dir, a) for a in WINCH_DAYS}
         [afr] = c.execute("SELECT id FROM flights WHERE callsign = 'AFR34ZG'").fetchone()
         # The launch-method decision is the tracker's (another change); one set by hand
         # here shows the column goes through.

@@ -99,10 +99,10 @@ def store(db, fixes, *, time_out: bool = True, registration: str | None = None,
     return ops
 
 
-def glider_lost(shared_data, minutes_ago: float = 61.0):
+def glider_lost(data_dir, minutes_ago: float = 61.0):
     """FLRDDEFF7's winch launch with the broken rope, cut 40 s before it landed: last
     heard low over the field and sinking, `minutes_ago` minutes ago."""
-    fixes = [f for f in winch_fixes(shared_data) if f.address == GLIDER and f.time <= CUT]
+    fixes = [f for f in winch_fixes(data_dir) if f.address == GLIDER and f.time <= CUT]
     return shifted(fixes, datetime.now(UTC) - timedelta(minutes=minutes_ago))
 
 
@@ -148,8 +148,8 @@ def assert_no_secret(*texts) -> None:
 
 # -- the rule on real data --------------------------------------------------------------
 
-def test_glider_lost_low_and_descending_raises_one_overdue_alert(refdb, shared_data):
-    fixes = glider_lost(shared_data)
+def test_glider_lost_low_and_descending_raises_one_overdue_alert(refdb, data_dir):
+    fixes = glider_lost(data_dir)
     ops = store(refdb, fixes, registration="D-1234")
     # The broken-rope winch launch is decided (its own UPDATE) before the silence.
     assert [op.kind for op in ops] == [flight_ops.START_TAKEOFF, flight_ops.LAUNCH,
@@ -206,8 +206,8 @@ def test_glider_lost_low_and_descending_raises_one_overdue_alert(refdb, shared_d
         assert queue_counts(c)["archived"] == {"takeoff": 1, "timeout": 2, "overdue_alert": 1}
 
 
-def test_alerts_list_shows_the_active_alert_as_a_user_runs_it(refdb, shared_data):
-    store(refdb, glider_lost(shared_data))
+def test_alerts_list_shows_the_active_alert_as_a_user_runs_it(refdb, data_dir):
+    store(refdb, glider_lost(data_dir))
     drain(refdb, config())
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOAR_")}
     env.update({"SOAR_DATABASE_URL": refdb.url(), "SOAR_WORKER_DATABASE_URL": refdb.url("worker"),
@@ -259,9 +259,9 @@ def test_airliner_leaving_coverage_at_cruise_raises_no_alert(refdb, cut, outcome
                                    "archived": {"takeoff": 1, "timeout": 1}}
 
 
-def test_landed_flight_raises_no_alert(refdb, shared_data):
+def test_landed_flight_raises_no_alert(refdb, data_dir):
     """Both real winch launches, complete: each lands; no timeout, nothing evaluated."""
-    fixes = winch_fixes(shared_data)
+    fixes = winch_fixes(data_dir)
     fixes = shifted(fixes, datetime.now(UTC) - timedelta(minutes=61))
     ops = store(refdb, fixes)
     assert [op.kind for op in ops].count(flight_ops.END_LANDING) == 2
@@ -274,9 +274,9 @@ def test_landed_flight_raises_no_alert(refdb, shared_data):
                                    "archived": {"takeoff": 2, "landing": 2}}
 
 
-def test_old_data_replayed_raises_no_alert(refdb, shared_data):
+def test_old_data_replayed_raises_no_alert(refdb, data_dir):
     """The recording at its own date (2016): a replay or backfill is not an emergency."""
-    fixes = [f for f in winch_fixes(shared_data) if f.address == GLIDER and f.time <= CUT]
+    fixes = [f for f in winch_fixes(data_dir) if f.address == GLIDER and f.time <= CUT]
     store(refdb, fixes)
     before = checks()
     drain(refdb, config())
@@ -285,8 +285,8 @@ def test_old_data_replayed_raises_no_alert(refdb, shared_data):
         assert alerts(c) == []
 
 
-def test_untracked_aircraft_raises_no_alert(refdb, shared_data):
-    fixes = glider_lost(shared_data)
+def test_untracked_aircraft_raises_no_alert(refdb, data_dir):
+    fixes = glider_lost(data_dir)
     store(refdb, fixes)
     with refdb.connect() as admin:     # the owner opted out (device database import)
         admin.execute("UPDATE aircraft SET tracked = false WHERE id = %s",
@@ -298,8 +298,8 @@ def test_untracked_aircraft_raises_no_alert(refdb, shared_data):
         assert alerts(c) == []
 
 
-def test_alert_of_an_aircraft_marked_not_tracked_later_is_cleared_and_hidden(refdb, shared_data):
-    store(refdb, glider_lost(shared_data))
+def test_alert_of_an_aircraft_marked_not_tracked_later_is_cleared_and_hidden(refdb, data_dir):
+    store(refdb, glider_lost(data_dir))
     drain(refdb, config())
     with refdb.connect() as admin:
         admin.execute("UPDATE aircraft SET tracked = false")
@@ -313,8 +313,8 @@ def test_alert_of_an_aircraft_marked_not_tracked_later_is_cleared_and_hidden(ref
 
 # -- clearing ---------------------------------------------------------------------------
 
-def test_alert_clears_when_aircraft_heard_again(refdb, shared_data, hook):
-    fixes = glider_lost(shared_data)
+def test_alert_clears_when_aircraft_heard_again(refdb, data_dir, hook):
+    fixes = glider_lost(data_dir)
     store(refdb, fixes)
     cfg = config(alert_webhook_url=hook.url)
     drain(refdb, cfg)
@@ -345,8 +345,8 @@ def test_alert_clears_when_aircraft_heard_again(refdb, shared_data, hook):
     assert drain(refdb, cfg).alerts_cleared == 0 and hook.count == 2
 
 
-def test_alert_clears_when_the_flight_resumes(refdb, shared_data):
-    fixes = glider_lost(shared_data)
+def test_alert_clears_when_the_flight_resumes(refdb, data_dir):
+    fixes = glider_lost(data_dir)
     ops = store(refdb, fixes)
     drain(refdb, config())
     flight_id = ops[0].flight_id
@@ -359,9 +359,9 @@ def test_alert_clears_when_the_flight_resumes(refdb, shared_data):
         assert [a["cleared_reason"] for a in alerts(c)] == ["resumed"]
 
 
-def test_resumed_before_the_worker_looked_raises_nothing(refdb, shared_data):
+def test_resumed_before_the_worker_looked_raises_nothing(refdb, data_dir):
     """Timed out and heard again (resumed) before the timeout message was handled."""
-    fixes = glider_lost(shared_data)
+    fixes = glider_lost(data_dir)
     ops = store(refdb, fixes)
     resume = flight_ops.UpdateFlight(ops[0].flight_id, {"timed_out_at": None, "end_reason": None},
                                      flight_ops.RESUME, fixes[0].aircraft_id)
@@ -376,10 +376,10 @@ def test_resumed_before_the_worker_looked_raises_nothing(refdb, shared_data):
 
 # -- delivery ---------------------------------------------------------------------------
 
-def test_webhook_delivery_retries_then_succeeds(refdb, shared_data, hook, caplog):
+def test_webhook_delivery_retries_then_succeeds(refdb, data_dir, hook, caplog):
     caplog.set_level(logging.DEBUG)
     hook.fail_first = 2
-    store(refdb, glider_lost(shared_data), registration="D-1234")
+    store(refdb, glider_lost(data_dir), registration="D-1234")
     stats = drain(refdb, config(alert_webhook_url=hook.url))
     assert [r["status"] for r in hook.requests] == [500, 500, 200]
     keys = {r["headers"]["Idempotency-Key"] for r in hook.requests}
@@ -404,10 +404,10 @@ def test_webhook_delivery_retries_then_succeeds(refdb, shared_data, hook, caplog
     assert_no_secret(caplog.text, archived)
 
 
-def test_webhook_failing_forever_goes_to_dead_letter(refdb, shared_data, hook, caplog):
+def test_webhook_failing_forever_goes_to_dead_letter(refdb, data_dir, hook, caplog):
     caplog.set_level(logging.DEBUG)
     hook.fail_always, hook.fail_status = True, 503
-    store(refdb, glider_lost(shared_data))
+    store(refdb, glider_lost(data_dir))
     cfg = config(alert_webhook_url=hook.url, alert_max_attempts=3)
     stats = drain(refdb, cfg)
     assert hook.count == 3                                 # exactly the limit, no more
@@ -438,11 +438,11 @@ def test_webhook_failing_forever_goes_to_dead_letter(refdb, shared_data, hook, c
         assert queue_counts(c)["dead"] == 0
 
 
-def test_slow_webhook_times_out_and_is_retried(refdb, shared_data, hook):
+def test_slow_webhook_times_out_and_is_retried(refdb, data_dir, hook):
     """A receiver slower than the deadline: that try fails as a timeout (the slot is
     free again after the deadline, not after the receiver), the next one delivers."""
     hook.delay_s = 5.0
-    store(refdb, glider_lost(shared_data))
+    store(refdb, glider_lost(data_dir))
     cfg = config(alert_webhook_url=hook.url, alert_webhook_deadline_s=0.5)
     worker_stats = Stats()
     done = {}
@@ -472,12 +472,12 @@ def test_slow_webhook_times_out_and_is_retried(refdb, shared_data, hook):
         assert alerts(c)[0]["raise_delivery"] == "delivered"
 
 
-def test_webhook_refusing_connections_is_retried_without_the_url(refdb, shared_data, caplog):
+def test_webhook_refusing_connections_is_retried_without_the_url(refdb, data_dir, caplog):
     caplog.set_level(logging.DEBUG)
     hook = FakeWebhook().start()
     url = hook.url
     hook.stop()                                           # nothing listens there any more
-    store(refdb, glider_lost(shared_data))
+    store(refdb, glider_lost(data_dir))
     stats = drain(refdb, config(alert_webhook_url=url, alert_max_attempts=2))
     assert (stats.retried, stats.dead) == (1, 1)
     with refdb.connect() as c:
@@ -488,8 +488,8 @@ def test_webhook_refusing_connections_is_retried_without_the_url(refdb, shared_d
 
 # -- privileges -------------------------------------------------------------------------
 
-def test_worker_and_readonly_get_exactly_what_alerts_need(refdb, shared_data):
-    store(refdb, glider_lost(shared_data))
+def test_worker_and_readonly_get_exactly_what_alerts_need(refdb, data_dir):
+    store(refdb, glider_lost(data_dir))
     drain(refdb, config())
     with refdb.connect("worker", autocommit=True) as w:
         assert w.execute("SELECT count(*) FROM overdue_alerts").fetchone()[0] == 1

@@ -73,11 +73,11 @@ def test_afr34zg_takeoff_cdg_26r_and_landing_toulouse_32r(rconn):
     assert 320 < landing["track_deg"] < 326
 
 
-def test_koenigsdorf_winch_launches_get_de0066_and_an_inferred_runway(rconn, shared_data):
+def test_koenigsdorf_winch_launches_get_de0066_and_an_inferred_runway(rconn, data_dir):
     # DE-0066 has no runways in OurAirports: the ident comes from the track.
     results = {}
     for address in ("DDEFF7", "DDAC7C"):
-        fid = refdata.add_winch_flight(rconn, shared_data, address)
+        fid = refdata.add_winch_flight(rconn, data_dir, address)
         for event in ("takeoff", "landing"):
             r = detect(rconn, fid, event)
             assert r["airport_ident"] == "DE-0066", (address, event, r)

@@ -24,8 +24,8 @@ START = datetime(2018, 4, 3, 19, 2, 28, 136000, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def reference(shared_data):
-    return shared_data / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
+def reference(data_dir):
+    return data_dir / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
 
 
 def _expected(path) -> dict:
@@ -97,8 +97,8 @@ def _run(database, messages, fmt_kind: str) -> IngestStats:
 
 
 def test_beast_capture_and_its_sbs_decode_give_the_same_aircraft_and_positions(
-        database, conn, shared_data, reference):
-    beast = shared_data / "beast" / "ulss7-2018-04-03.beast"
+        database, conn, data_dir, reference):
+    beast = data_dir / "beast" / "ulss7-2018-04-03.beast"
     _run(database, recordings.beast_messages(beast, "ulss7-beast", START), "beast")
     _run(database, recordings.sbs_messages(reference, "ulss7-sbs"), "sbs")
     fixes = {2: {}, 3: {}}
@@ -152,14 +152,14 @@ def _decoded_beast(path) -> dict:
     return out
 
 
-def test_sbs_callsigns_are_those_of_the_beast_decode_or_heard_earlier(database, conn, shared_data,
+def test_sbs_callsigns_are_those_of_the_beast_decode_or_heard_earlier(database, conn, data_dir,
                                                                     reference):
     """Where the two paths differ: dump1090 also reads callsigns from Comm-B
     identification replies (DF20/21, BDS 2,0) and writes them on its MSG,6 lines; the
     Mode-S decoder reads only the ADS-B identification (DF17 TC 1-4). So an SBS fix may
     carry a callsign the Beast path learns only later (here SDM6620 at 19:02:32 in
     SBS, 19:03:11 from its DF17 identification), never a different one."""
-    beast = shared_data / "beast" / "ulss7-2018-04-03.beast"
+    beast = data_dir / "beast" / "ulss7-2018-04-03.beast"
     _run(database, recordings.beast_messages(beast, "ulss7-beast", START), "beast")
     beast_calls = dict(conn.execute("SELECT address, callsign FROM aircraft "
                                     "WHERE callsign IS NOT NULL"))

@@ -82,8 +82,8 @@ def flights(conn):
 
 # -- writes ------------------------------------------------------------------------
 
-def test_ops_are_single_statements_and_enqueue_once_per_create_and_end(database, shared_data):
-    fixes = winch_fixes(shared_data)
+def test_ops_are_single_statements_and_enqueue_once_per_create_and_end(database, data_dir):
+    fixes = winch_fixes(data_dir)
     with database.connect() as admin:
         add_aircraft(admin, fixes)
         admin.commit()
@@ -107,8 +107,8 @@ def test_ops_are_single_statements_and_enqueue_once_per_create_and_end(database,
         assert dict(tagged)[ops[0].flight_id] > 20 and dict(tagged)[None] > 10
 
 
-def test_replaying_the_same_fixes_twice_gives_no_duplicate_flights(conn, shared_data):
-    fixes = winch_fixes(shared_data)
+def test_replaying_the_same_fixes_twice_gives_no_duplicate_flights(conn, data_dir):
+    fixes = winch_fixes(data_dir)
     add_aircraft(conn, fixes)
     for _ in range(2):
         ops, _ = track([copy_fix(f) for f in fixes])
@@ -170,8 +170,8 @@ def test_restart_neither_duplicates_nor_loses_a_flight(conn):
     assert ids == [(ops[0].flight_id,)]
 
 
-def test_restart_in_the_middle_of_a_landing_run_finishes_it(conn, shared_data):
-    fixes = [f for f in winch_fixes(shared_data) if f.address == 0xDDEFF7]
+def test_restart_in_the_middle_of_a_landing_run_finishes_it(conn, data_dir):
+    fixes = [f for f in winch_fixes(data_dir) if f.address == 0xDDEFF7]
     add_aircraft(conn, fixes)
     cut = next(i for i, f in enumerate(fixes) if f.time.second == 4 and f.time.minute == 50) + 1
     ops, _ = track(fixes[:cut])                          # saw one slow fix at 10:50:04
@@ -184,8 +184,8 @@ def test_restart_in_the_middle_of_a_landing_run_finishes_it(conn, shared_data):
     assert rest[0].values["landing_time"] == fixes[cut - 1].time   # the replayed fix counts
 
 
-def test_stale_active_flights_are_closed_at_startup(conn, shared_data):
-    fixes = winch_fixes(shared_data)
+def test_stale_active_flights_are_closed_at_startup(conn, data_dir):
+    fixes = winch_fixes(data_dir)
     old = [f for f in fixes if f.address == 0xDDEFF7]
     new = [f for f in fixes if f.address == 0xDDAC7C]
     add_aircraft(conn, fixes)

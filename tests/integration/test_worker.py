@@ -43,8 +43,8 @@ def refdb(refdb):
 
 
 @pytest.fixture
-def fake(shared_data):
-    with FakePelias(shared_data / "pelias") as f:
+def fake(data_dir):
+    with FakePelias(data_dir / "pelias") as f:
         yield f
 
 
@@ -200,10 +200,10 @@ def lfpg_takeoff(c, address: int, aircraft_type: int = 9, landing_at: str | None
 
 # -- results ------------------------------------------------------------------------------
 
-def test_cli_drain_enriches_afr34zg_and_koenigsdorf_offline(refdb, shared_data):
+def test_cli_drain_enriches_afr34zg_and_koenigsdorf_offline(refdb, data_dir):
     with refdb.connect() as c:
         afr = refdata.add_afr34zg(c)
-        winch = [refdata.add_winch_flight(c, shared_data, a) for a in ("DDEFF7", "DDAC7C")]
+        winch = [refdata.add_winch_flight(c, data_dir, a) for a in ("DDEFF7", "DDAC7C")]
     out = cli(refdb, "worker", "--drain", "--threads", "2")
     assert out.returncode == 0, out.stderr
     assert "processed 6, retried 0, deferred 0, dead 0" in out.stdout
@@ -685,7 +685,7 @@ def test_a_failing_message_does_not_cost_its_batch_mates_attempts(refdb):
 
 # -- concurrency ------------------------------------------------------------------------------
 
-def test_several_workers_enrich_every_flight_exactly_once(refdb, fake, shared_data):
+def test_several_workers_enrich_every_flight_exactly_once(refdb, fake, data_dir):
     """Two worker processes (2 threads each) and two threads in this process drain one
     queue of 60 flights (120 messages) against a slightly slow Pelias."""
     fake.delay_s = 0.02

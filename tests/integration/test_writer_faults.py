@@ -234,8 +234,8 @@ def test_aircraft_rows_not_committed_are_handed_back_to_the_router(database, con
 # -- flight writes that change nothing ---------------------------------------------------
 
 def test_skipped_flight_writes_are_counted_and_a_lost_end_does_not_hide_the_next_flight(
-        database, conn, shared_data):
-    launch = [f for f in winch_fixes(shared_data) if f.address == 0xDDEFF7]
+        database, conn, data_dir):
+    launch = [f for f in winch_fixes(data_dir) if f.address == 0xDDEFF7]
     tracker = FlightTracker()
     # The create and the landing (not the launch method's own write between them).
     ops = [op for f in launch for op in tracker.process(f) if op.kind != flight_ops.LAUNCH]

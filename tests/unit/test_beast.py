@@ -1,4 +1,4 @@
-"""Beast framing on a real capture (ulss7, ../shared/data/beast/, GPL-2.0+ from
+"""Beast framing on a real capture (ulss7, tests/data/beast/, GPL-2.0+ from
 denzen84/beastblackbox), plus escaping, resynchronisation and chunking."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 from soar.feeds.beast import (
     MODE_AC,
     MODE_S_LONG,
@@ -19,7 +19,7 @@ from soar.feeds.beast import (
     signal_dbfs,
 )
 
-ULSS7 = SHARED_DATA / "beast" / "ulss7-2018-04-03.beast"
+ULSS7 = TEST_DATA / "beast" / "ulss7-2018-04-03.beast"
 
 
 def read_capture() -> bytes:

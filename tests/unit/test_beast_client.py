@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 from soar.feeds.beast import BeastDecoder, encode_frame
 from soar.feeds.beast_client import BeastClient
 
-ULSS7 = SHARED_DATA / "beast" / "ulss7-2018-04-03.beast"
+ULSS7 = TEST_DATA / "beast" / "ulss7-2018-04-03.beast"
 CEILING_S = 60.0        # only a hang reaches it
 HOUR_S = 3600.0         # longer than any wait here: the client can only notice `stop`
 

@@ -1,6 +1,6 @@
 """Mode-S decoding checked against other decoders on real data.
 
-- ulss7 capture (../shared/data/beast/) against the recorder's own SBS output.
+- ulss7 capture (tests/data/beast/) against the recorder's own SBS output.
 - AFR34ZG, Paris CDG to Toulouse (traffic wheel sample, cached by soar.reference.samples)
   against the latitude/longitude another decoder wrote into the file.
 """
@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 from soar.feeds.beast import MODE_AC, BeastDecoder, signal_dbfs
 from soar.feeds.modes import ModeSDecoder, crc_remainder, parse_modes_line
 from soar.records import (
@@ -31,7 +31,7 @@ from soar.records import (
 from soar.reference import samples
 
 UTC = timezone.utc
-DATA = SHARED_DATA / "beast"
+DATA = TEST_DATA / "beast"
 ULSS7 = DATA / "ulss7-2018-04-03.beast"
 ULSS7_SBS = DATA / "ulss7-2018-04-03.reference-sbs.txt"
 # The SBS file's time of the capture's first frame; later frames add MLAT ticks.

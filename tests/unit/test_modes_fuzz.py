@@ -21,14 +21,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 from soar.columns import FLOAT4_MAX
 from soar.feeds.beast import MODE_AC, PAYLOAD_LEN, BeastDecoder, Frame, encode_frame, signal_dbfs
 from soar.feeds.modes import ModeSDecoder, crc_remainder
 from soar.ingest import validate
 from soar.records import BAD_TEXT, OUT_OF_RANGE, PARSE_ERROR, Fix, Reject
 
-ULSS7 = SHARED_DATA / "beast" / "ulss7-2018-04-03.beast"
+ULSS7 = TEST_DATA / "beast" / "ulss7-2018-04-03.beast"
 START = datetime(2018, 4, 3, 19, 2, 28, tzinfo=timezone.utc)
 
 

@@ -21,11 +21,10 @@ import re
 from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 from soar.columns import FLOAT4_MAX, SMALLINT_MAX
 from soar.feeds import ogn
 from soar.records import (
@@ -44,9 +43,6 @@ from soar.records import (
     Reject,
 )
 
-_SHARED = SHARED_DATA
-SHARED_DATA = _SHARED if _SHARED.exists() else Path(
-    os.environ.get("SOAR_SHARED_DATA", "../shared/data")).resolve()
 SEED = int(os.environ.get("SOAR_FUZZ_SEED", "20240706"))
 N_MUTANTS = 60_000
 N_RANDOM = 8_000
@@ -82,7 +78,7 @@ _TEXT_FIELD = re.compile(r"(?:\b(?:reg|model|fn|v|RF:)|[A-D][0-7]:)(\S+)|,([^,:>
 
 def real_lines() -> list[str]:
     lines = []
-    for path in sorted((SHARED_DATA / "ogn" / "valid_messages").glob("*.txt")):
+    for path in sorted((TEST_DATA / "ogn" / "valid_messages").glob("*.txt")):
         lines += [ln for ln in path.read_text(encoding="utf-8").splitlines()
                   if ln.strip() and not ln.startswith("#")]
     assert len(lines) > 300

@@ -3,14 +3,12 @@ one-minute capture of the full feed (ogn-client 0.9.8's oneminute.txt)."""
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 from soar.feeds import ogn
 from soar.records import (
     BAD_TEXT,
@@ -24,10 +22,7 @@ from soar.records import (
 )
 
 UTC = timezone.utc
-_SHARED = SHARED_DATA
-SHARED_DATA = _SHARED if _SHARED.exists() else Path(
-    os.environ.get("SOAR_SHARED_DATA", "../shared/data")).resolve()
-VALID = SHARED_DATA / "ogn" / "valid_messages"
+VALID = TEST_DATA / "ogn" / "valid_messages"
 RECEIVED = datetime(2024, 7, 6, 12, 0, 0, tzinfo=UTC)
 
 # What each file of glidernet/ogn-aprs-protocol's valid_messages must parse to.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 from soar.feeds.parse_pool import parse_chunk, parse_line, unpack
 from soar.records import Fix, Message
 from soar.units import UTC
@@ -15,7 +15,7 @@ from soar.units import UTC
 def _messages() -> list[Message]:
     t0 = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
     out = []
-    for path in sorted((SHARED_DATA / "ogn" / "valid_messages").glob("*.txt")):
+    for path in sorted((TEST_DATA / "ogn" / "valid_messages").glob("*.txt")):
         for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
             if line.strip():
                 # Runs of lines share a receive time, as a live chunk's do.

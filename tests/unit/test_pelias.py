@@ -27,8 +27,8 @@ WASHINGTON = (38.900206, -77.036991)
 
 
 @pytest.fixture
-def fake(shared_data):
-    with FakePelias(shared_data / "pelias") as f:
+def fake(data_dir):
+    with FakePelias(data_dir / "pelias") as f:
         yield f
 
 
@@ -40,9 +40,9 @@ def client(fake, **kw) -> PeliasClient:
     return PeliasClient(fake.url, **kw)
 
 
-def test_recorded_responses_map_to_locations(shared_data):
+def test_recorded_responses_map_to_locations(data_dir):
     docs = {p.stem: json.loads(p.read_text(encoding="utf-8"))
-            for p in (shared_data / "pelias").glob("*.json")}
+            for p in (data_dir / "pelias").glob("*.json")}
     assert place_from_geojson(docs["reverse-bray-et-lu-fr"]) == Place(
         "Bray-et-Lû", "VO", "FR", "Les Jardins d'Épicure, Bray-et-Lû, France")
     assert place_from_geojson(docs["reverse-washington-dc"]) == Place(
@@ -51,8 +51,8 @@ def test_recorded_responses_map_to_locations(shared_data):
     assert (lancaster.city, lancaster.region, lancaster.country_code) == ("Lancaster", "LAN", "GB")
 
 
-def test_localadmin_and_region_fallbacks(shared_data):
-    doc = json.loads((shared_data / "pelias" / "reverse-bray-et-lu-fr.json").read_text("utf-8"))
+def test_localadmin_and_region_fallbacks(data_dir):
+    doc = json.loads((data_dir / "pelias" / "reverse-bray-et-lu-fr.json").read_text("utf-8"))
     props = doc["features"][0]["properties"]
     for key in ("locality", "region_a"):
         del props[key]
@@ -228,8 +228,8 @@ def test_a_body_within_a_smaller_limit_passes_and_over_it_fails(fake):
         client(fake, max_body_bytes=100).reverse(*BRAY)
 
 
-def test_a_redirect_to_another_host_is_refused(fake, shared_data):
-    with FakePelias(shared_data / "pelias") as other:
+def test_a_redirect_to_another_host_is_refused(fake, data_dir):
+    with FakePelias(data_dir / "pelias") as other:
         fake.mode, fake.redirect_to = "redirect", other.url
         before = failures("redirect")
         with pytest.raises(PeliasError, match="redirect to another host refused") as err:

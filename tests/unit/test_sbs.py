@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 from soar.cli.ingest import _sbs_feeds, _timezone
 from soar.errors import SoarError
 from soar.feeds import recordings
@@ -26,7 +26,7 @@ from soar.records import (
     Source,
 )
 
-REFERENCE = SHARED_DATA / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
+REFERENCE = TEST_DATA / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
 UTC = timezone.utc
 T0 = datetime(2024, 7, 6, 12, 0, 0, tzinfo=UTC)
 

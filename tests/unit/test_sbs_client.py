@@ -12,10 +12,10 @@ import threading
 import pytest
 from test_beast_client import CEILING_S, HOUR_S, Frames, LogRecords, Server, _dead_port, wait_until
 
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 from soar.feeds.sbs_client import SbsClient
 
-REFERENCE = SHARED_DATA / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
+REFERENCE = TEST_DATA / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
 
 
 def run_client(client: SbsClient, stop: threading.Event):

@@ -21,13 +21,13 @@ import random
 import re
 from datetime import datetime, timedelta, timezone
 
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 from soar.columns import FLOAT4_MAX
 from soar.feeds.sbs import SbsDecoder
 from soar.ingest import validate
 from soar.records import FUTURE, OUT_OF_RANGE, PARSE_ERROR, STALE, Fix, Reject
 
-REFERENCE = SHARED_DATA / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
+REFERENCE = TEST_DATA / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
 RECEIVED = datetime(2018, 4, 3, 19, 3, 0, tzinfo=timezone.utc)
 _CALLSIGN = re.compile(r"[A-Z0-9]+(?: +[A-Z0-9]+)*")
 _HEX = set("0123456789ABCDEFabcdef")

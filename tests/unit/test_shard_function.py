@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 from soar.errors import SoarError
 from soar.feeds import ogn
 from soar.feeds.beast import BeastDecoder, signal_dbfs
@@ -22,7 +22,7 @@ from soar.ingest.shard import (
 )
 from soar.records import Fix, ReceiverBeacon
 
-ULSS7 = SHARED_DATA / "beast" / "ulss7-2018-04-03.beast"
+ULSS7 = TEST_DATA / "beast" / "ulss7-2018-04-03.beast"
 ULSS7_START = datetime(2018, 4, 3, 19, 2, 28, tzinfo=timezone.utc)
 
 

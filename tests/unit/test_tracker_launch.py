@@ -47,11 +47,11 @@ def only_launch(ops):
 # -- winch ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("with_terrain", [False, True], ids=["no_terrain", "koenigsdorf_elevation"])
-def test_winch_launch_with_broken_rope_is_winch(shared_data, with_terrain):
+def test_winch_launch_with_broken_rope_is_winch(data_dir, with_terrain):
     """The two real Königsdorf launches (OGN, ogn-python's fixtures): the rope broke at
     120-140 m, and the launches are still winch launches."""
     terrain = AirportElevations([KOENIGSDORF], radius_m=3000) if with_terrain else None
-    fixes = winch_fixes(shared_data)
+    fixes = winch_fixes(data_dir)
     tracker = FlightTracker(TrackerConfig(), terrain)
     ops = run(fixes, tracker)
     ops += tracker.expire(fixes[-1].time + timedelta(hours=2))

@@ -25,10 +25,10 @@ EXPECTED = {
 
 
 @pytest.mark.parametrize("with_terrain", [False, True], ids=["no_terrain", "koenigsdorf_elevation"])
-def test_winch_launches_with_broken_rope_are_one_flight_each(shared_data, with_terrain):
+def test_winch_launches_with_broken_rope_are_one_flight_each(data_dir, with_terrain):
     terrain = AirportElevations([KOENIGSDORF], radius_m=3000) if with_terrain else None
     tracker = FlightTracker(TrackerConfig(), terrain)
-    fixes = winch_fixes(shared_data)
+    fixes = winch_fixes(data_dir)
     ops = []
     for f in fixes:
         ops += tracker.process(f)
@@ -115,7 +115,7 @@ def test_tracker_throughput_on_afr34zg(afr34zg):
     assert best > 25_000
 
 
-def test_tracker_throughput_ogn_with_terrain(shared_data):
+def test_tracker_throughput_ogn_with_terrain(data_dir):
     """OGN fixes need height above ground: the winch launches fanned out to 500
     aircraft, with an airport-elevation lookup over a synthetic 20,000-airport grid."""
     import random
@@ -123,7 +123,7 @@ def test_tracker_throughput_ogn_with_terrain(shared_data):
     airports = [(rng.uniform(35, 60), rng.uniform(-10, 30), rng.uniform(0, 2000))
                 for _ in range(20_000)] + [KOENIGSDORF]
     terrain = AirportElevations(airports)
-    base = winch_fixes(shared_data)
+    base = winch_fixes(data_dir)
     fixes = []
     for i in range(500):
         for f in base:

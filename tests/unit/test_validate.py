@@ -11,14 +11,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from helpers.paths import SHARED_DATA
+from helpers.paths import TEST_DATA
 from soar.columns import FLOAT4_MAX
 from soar.feeds import ogn
 from soar.ingest import validate
 from soar.records import BAD_TEXT, FUTURE, OUT_OF_RANGE, STALE, Fix, ReceiverBeacon
 
 RECEIVED = datetime(2024, 7, 6, 12, 0, 0, tzinfo=timezone.utc)
-VALID = SHARED_DATA / "ogn" / "valid_messages"
+VALID = TEST_DATA / "ogn" / "valid_messages"
 
 
 def first(name: str, needle: str):
