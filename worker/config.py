@@ -84,7 +84,7 @@ class WorkerConfig:
     # Monitoring without cron: the worker itself warns when the queue falls behind
     # (oldest visible message older than this) or dead letters are waiting.
     backlog_warning_s: float = 300.0
-    # Overdue alerts (worker.alerts; the reasons for each number in docs/enrichment.md,
+    # Overdue alerts (worker.overdue; the reasons for each number in docs/enrichment.md,
     # "Overdue alerts"). Evaluated when a flight's `timeout` end is enriched.
     alerts: bool = True                 # raise and clear overdue alerts
     alert_low_m: float = 500.0          # at or below this height above ground: low

@@ -26,9 +26,7 @@ from soar.db import sqlfiles
 from worker.config import WorkerConfig
 from worker.geocode import Answer, Geocoder
 from worker.messages import Message
-
-EVENTS = ("takeoff", "landing", "airborne_start", "timeout")
-DEPARTURE_EVENTS = ("takeoff", "airborne_start")
+from worker.metrics import AIRBORNE_START, DEPARTURE_EVENTS, EVENTS, LANDING, TAKEOFF, TIMEOUT
 
 QUERIES = sqlfiles.queries("queries/worker.sql")
 
@@ -155,17 +153,17 @@ class Enricher:
         """Everything but the flight write and a Pelias call (`needs_pelias`)."""
         self.partial = None
         f = self._flight(flight_id)
-        if event == "takeoff" and f.takeoff_time is None:
-            event = "airborne_start"
-        if event == "landing" and f.landing_time is None:
+        if event == TAKEOFF and f.takeoff_time is None:
+            event = AIRBORNE_START
+        if event == LANDING and f.landing_time is None:
             if f.timed_out_at is None:
                 raise PermanentError(f"landing message for flight {flight_id}, "
                                      "which has no landing_time")
-            event = "timeout"
+            event = TIMEOUT
         result = Enrichment(flight_id, event)
 
-        if event in ("takeoff", "landing"):
-            event_time = f.takeoff_time if event == "takeoff" else f.landing_time
+        if event in (TAKEOFF, LANDING):
+            event_time = f.takeoff_time if event == TAKEOFF else f.landing_time
             deferred = self._ready(msg, f, event_time)
             if deferred:
                 return deferred
@@ -175,7 +173,7 @@ class Enricher:
              result.track_deg, result.method) = det
             if result.airport_id is not None:
                 point = self._airport_point(result.airport_id)
-            elif event == "takeoff":
+            elif event == TAKEOFF:
                 point = (f.takeoff_lat, f.takeoff_lon) if f.takeoff_lat is not None \
                     else self._fix_near(f.aircraft_id, event_time)
             else:
@@ -184,7 +182,7 @@ class Enricher:
                     or ((f.last_lat, f.last_lon) if f.last_lat is not None else None)
             if point is None:
                 raise PermanentError(f"no position for the {event} of flight {flight_id}")
-        elif event == "airborne_start":
+        elif event == AIRBORNE_START:
             point = (f.takeoff_lat, f.takeoff_lon) if f.takeoff_lat is not None \
                 else self._first_fix(f)
             if point is None:

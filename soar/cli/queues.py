@@ -95,7 +95,7 @@ def regeocode_command(
     answer, and re-point those flights. The worker does this by itself too."""
     from worker import regeocode
     from worker.config import WorkerConfig
-    from worker.loop import make_geocoder
+    from worker.geocode import make_geocoder
 
     cfg = WorkerConfig.from_env(pelias_url=pelias_url)
     if not cfg.pelias_url:
