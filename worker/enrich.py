@@ -105,8 +105,7 @@ class Enricher:
         return _Flight(*row)
 
     def _age_s(self, msg: Message) -> float:
-        return float(self.conn.execute("SELECT extract(epoch FROM clock_timestamp() - %s)",
-                                       (msg.enqueued_at,)).fetchone()[0])
+        return float(self.conn.execute(QUERIES["age_s"], (msg.enqueued_at,)).fetchone()[0])
 
     def _fixes_stored_after(self, aircraft_id: int, horizon) -> bool:
         return self.conn.execute(QUERIES["fixes_stored_after"],
@@ -144,8 +143,7 @@ class Enricher:
         return (row[0], row[1]) if row else None
 
     def _airport_point(self, airport_id: int) -> tuple[float, float]:
-        return self.conn.execute("SELECT latitude_deg, longitude_deg FROM airports WHERE id = %s",
-                                 (airport_id,)).fetchone()
+        return self.conn.execute(QUERIES["airport_point"], (airport_id,)).fetchone()
 
     # -- the work ----------------------------------------------------------------------
 

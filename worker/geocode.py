@@ -122,8 +122,7 @@ class Geocoder:
         return row[0] if row else None
 
     def _offline(self, conn: psycopg.Connection, lat: float, lon: float) -> Place:
-        row = conn.execute("SELECT name, admin1, country_code FROM nearest_place(%s, %s, %s)",
-                           (lat, lon, self.places_max_distance_m)).fetchone()
+        row = conn.execute(QUERIES["nearest_place"], (lat, lon, self.places_max_distance_m)).fetchone()
         if not row:
             return Place(None, None, None, None)
         name, admin1, cc = row

@@ -136,15 +136,14 @@ def extend(conn: psycopg.Connection, queue: str, msg: Message, vt_s: float) -> b
 
 
 def archive(conn: psycopg.Connection, queue: str, msg_id: int) -> bool:
-    return bool(conn.execute("SELECT pgmq.archive(%s, %s::bigint)", (queue, msg_id)).fetchone()[0])
+    return bool(conn.execute(QUERIES["archive"], (queue, msg_id)).fetchone()[0])
 
 
 def archive_aged(conn: psycopg.Connection, queue: str, msg: Message) -> float:
     """Archive the message; its age in seconds, enqueue to now by the server's clock
     (the enrichment delay metric)."""
-    return float(conn.execute(
-        "SELECT pgmq.archive(%s, %s::bigint), extract(epoch FROM clock_timestamp() - %s)",
-        (queue, msg.msg_id, msg.enqueued_at)).fetchone()[1])
+    return float(conn.execute(QUERIES["archive_aged"],
+                              (queue, msg.msg_id, msg.enqueued_at)).fetchone()[1])
 
 
 def put_back(conn: psycopg.Connection, queue: str, msg: Message, delay_s: float,
@@ -164,8 +163,7 @@ def put_back(conn: psycopg.Connection, queue: str, msg: Message, delay_s: float,
 
 
 def send(conn: psycopg.Connection, queue: str, body: dict, delay_s: int = 0) -> int:
-    return conn.execute("SELECT * FROM pgmq.send(%s, %s, %s::integer)",
-                        (queue, Jsonb(body), delay_s)).fetchone()[0]
+    return conn.execute(QUERIES["send"], (queue, Jsonb(body), delay_s)).fetchone()[0]
 
 
 def status(conn: psycopg.Connection, queue: str, dead_queue: str) -> QueueStatus:
@@ -237,10 +235,7 @@ def retry_dead(conn: psycopg.Connection, queue: str, dead_queue: str,
                              (original.get("notice"), original.get("notice"),
                               _int(original.get("alert_id"))))
             elif column and flight_id:
-                conn.execute(sql.SQL("UPDATE flights SET {} = 'pending', updated_at = now() "
-                                     "WHERE id = %s AND {} = 'failed'")
-                             .format(sql.Identifier(column), sql.Identifier(column)),
-                             (flight_id,))
+                conn.execute(QUERIES[f"failed_to_pending_{column}"], (flight_id,))
             moved.append(original)
     return moved
 

@@ -452,7 +452,7 @@ class PeliasClient:
                     target = urljoin(url, resp.headers["location"])
                     if _origin(target) != self.origin:
                         raise _Failed("redirect", "pelias: redirect to another host refused "
-                                      "(set PELIAS_URL to the address that answers)", False)
+                                      "(set SOAR_WORKER_PELIAS_URL to the address that answers)", False)
                     url = target
                     continue
                 status = resp.status

@@ -164,3 +164,8 @@ ON CONFLICT (id) DO UPDATE SET
     model        = COALESCE(EXCLUDED.model, aircraft.model),
     tracked      = EXCLUDED.tracked,
     identified   = EXCLUDED.identified
+
+-- name: airport_elevations
+-- Heliports are left out: many are rooftop pads with the roof's elevation.
+SELECT latitude_deg, longitude_deg, elevation_ft FROM airports
+WHERE elevation_ft IS NOT NULL AND type NOT IN ('closed', 'heliport')
