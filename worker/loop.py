@@ -515,13 +515,13 @@ def run_workers(url: str, config: WorkerConfig, threads: int = 1, drain: bool = 
     if alerter is not None:
         sweeper = AlertSweeper(pool, alerter, config, stats, stop)
         if drain:
-            sweeper.sweep_once()            # a drain is one round: its notices are delivered
+            sweeper.round()            # a drain is one round: its notices are delivered
         elif config.alert_sweep_interval_s > 0:
             helpers.append(sweeper)
     if config.prune_every_s > 0:
         pruner = Pruner(url, config, stop)
         if drain:
-            pruner.prune_once()             # a drain is one round: prune once, first
+            pruner.round()             # a drain is one round: prune once, first
         else:
             helpers.append(pruner)
     for h in helpers:

@@ -31,10 +31,10 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 # -- the worker's words ------------------------------------------------------------------
 
-# The queue's events, one word each across Python. The tracker's op kinds say the same
-# with other words (start_takeoff -> takeoff, start_airborne -> airborne_start,
-# end_landing -> landing, end_timeout -> timeout); the frozen trigger function
-# sql/functions/enqueue_flight_created.sql (and its update twin) maps them, once.
+# The queue's events, one word each across the worker. The frozen trigger functions
+# (sql/functions/enqueue_flight_created.sql, enqueue_flight_ended.sql) choose them from
+# the flight row; the tracker's op kinds (start_takeoff, start_airborne, end_landing,
+# end_timeout) never reach the queue (docs/enrichment.md).
 TAKEOFF, LANDING, AIRBORNE_START, TIMEOUT = "takeoff", "landing", "airborne_start", "timeout"
 EVENTS = (TAKEOFF, LANDING, AIRBORNE_START, TIMEOUT)
 DEPARTURE_EVENTS = (TAKEOFF, AIRBORNE_START)

@@ -49,6 +49,7 @@ from soar.units import FEET_TO_M, UTC, bearing_deg, distance_m
 from worker import messages
 from worker.config import WorkerConfig
 from worker.metrics import ALERT_EVENT, NOTICES, RAISE, Stats
+from worker.tasks import Periodic
 
 log = logging.getLogger(__name__)
 QUERIES = sqlfiles.queries("queries/alerts.sql")
@@ -497,28 +498,23 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-class AlertSweeper(threading.Thread):
+class AlertSweeper(Periodic):
     """Every alert_sweep_interval_s: clear the overdue alerts of aircraft heard again
     (or resumed, landed, untracked, flight gone) and queue their `cleared` notices.
     Its own thread and one pooled connection for one statement per round."""
 
     def __init__(self, pool: ConnectionPool, alerter: Alerts, config: WorkerConfig,
                  stats: Stats, stop: threading.Event):
-        super().__init__(name="soar-worker-alert-sweep", daemon=True)
-        self.pool, self.alerter, self.config = pool, alerter, config
-        self.stats, self.stop = stats, stop
+        super().__init__("soar-worker-alert-sweep", config.alert_sweep_interval_s, stop)
+        self.pool, self.alerter, self.config, self.stats = pool, alerter, config, stats
 
-    def run(self) -> None:
-        while not self.stop.wait(self.config.alert_sweep_interval_s):
-            self.sweep_once()
-
-    def sweep_once(self) -> int:
+    def round(self) -> int:
         try:
             with self.pool.connection() as conn:
                 cleared = self.alerter.sweep(conn, self.config.queue)
         except psycopg.Error as exc:
             log.warning("overdue alert sweep failed (%s); trying again in %.0f s",
-                        first_line(exc), self.config.alert_sweep_interval_s)
+                        first_line(exc), self.every_s)
             return 0
         for alert_id, reason in cleared:
             log.info("overdue alert %d cleared: %s", alert_id, reason)

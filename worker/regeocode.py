@@ -30,6 +30,7 @@ from worker import metrics
 from worker.config import WorkerConfig
 from worker.geocode import Geocoder
 from worker.metrics import Stats
+from worker.tasks import Periodic
 
 log = logging.getLogger(__name__)
 QUERIES = sqlfiles.queries("queries/worker.sql")
@@ -99,29 +100,27 @@ def regeocode(source: psycopg.Connection | ConnectionPool, geocoder: Geocoder,
     return Regeocoded(done, ends, left, error)
 
 
-class Regeocoder(threading.Thread):
+class Regeocoder(Periodic):
     """Every regeocode_interval_s, unless the circuit is open (Pelias still failing),
     replace up to regeocode_batch fallback places with Pelias' answer. Its own thread,
     so a slow Pelias never holds up the readers; pooled connections only for SQL."""
 
     def __init__(self, pool: ConnectionPool, geocoder: Geocoder, config: WorkerConfig,
                  stats: Stats, stop: threading.Event):
-        super().__init__(name="soar-worker-regeocode", daemon=True)
-        self.pool, self.geocoder, self.config = pool, geocoder, config
-        self.stats, self.stop = stats, stop
+        super().__init__("soar-worker-regeocode", config.regeocode_interval_s, stop)
+        self.pool, self.geocoder, self.config, self.stats = pool, geocoder, config, stats
 
-    def run(self) -> None:
-        while not self.stop.wait(self.config.regeocode_interval_s):
-            if self.geocoder.pelias.breaker.state == "open":
-                continue
-            try:
-                result = regeocode(self.pool, self.geocoder, self.config.regeocode_batch,
-                                   budget_s=self.config.pelias_deadline_s)
-            except psycopg.Error as exc:
-                log.warning("re-geocoding failed (%s); trying again in %.0f s", first_line(exc),
-                            self.config.regeocode_interval_s)
-                continue
-            if result.locations:
-                self.stats.on_regeocoded(result.locations)
-                log.info("re-geocoded %d fallback place(s) with Pelias (%d flight end(s) "
-                         "re-pointed), %d left", result.locations, result.flight_ends, result.left)
+    def round(self) -> None:
+        if self.geocoder.pelias.breaker.state == "open":
+            return
+        try:
+            result = regeocode(self.pool, self.geocoder, self.config.regeocode_batch,
+                               budget_s=self.config.pelias_deadline_s)
+        except psycopg.Error as exc:
+            log.warning("re-geocoding failed (%s); trying again in %.0f s", first_line(exc),
+                        self.every_s)
+            return
+        if result.locations:
+            self.stats.on_regeocoded(result.locations)
+            log.info("re-geocoded %d fallback place(s) with Pelias (%d flight end(s) "
+                     "re-pointed), %d left", result.locations, result.flight_ends, result.left)

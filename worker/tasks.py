@@ -84,3 +84,23 @@ class Tasks:
                 fn()
             finally:
                 self._done()
+
+
+class Periodic(threading.Thread):
+    """A daemon thread running `round()` every `every_s` (and once at the start with
+    `at_start`) until `stop` is set: the worker's housekeeping threads (re-geocoding,
+    the alert sweep, retention)."""
+
+    def __init__(self, name: str, every_s: float, stop: threading.Event,
+                 at_start: bool = False):
+        super().__init__(name=name, daemon=True)
+        self.every_s, self.stop, self.at_start = every_s, stop, at_start
+
+    def round(self) -> object:
+        raise NotImplementedError
+
+    def run(self) -> None:
+        if self.at_start:
+            self.round()
+        while not self.stop.wait(self.every_s):
+            self.round()
