@@ -19,6 +19,8 @@ from pathlib import Path
 from soar.db import sqlfiles
 from soar.units import FEET_TO_M, M_PER_DEG
 
+QUERIES = sqlfiles.queries("queries/reference.sql")
+
 VOID = -32768
 _BE_INT16 = struct.Struct(">h")
 
@@ -147,8 +149,7 @@ class AirportElevations:
     @classmethod
     def from_db(cls, conn, radius_m: float = 3000.0) -> AirportElevations:
         # Heliports are left out (sql/queries/reference.sql, airport_elevations).
-        rows = conn.execute(sqlfiles.queries("queries/reference.sql")["airport_elevations"]
-                            ).fetchall()
+        rows = conn.execute(QUERIES["airport_elevations"]).fetchall()
         return cls(((lat, lon, ft * FEET_TO_M) for lat, lon, ft in rows), radius_m)
 
     def __len__(self) -> int:
