@@ -106,9 +106,8 @@ class WriterConfig:
     connect_timeout_s: int = 10
     # The server cancels any one statement of the writer's running longer than this
     # (a lock wait, a stuck server); the batch is then retried. Set per transaction,
-    # so it holds through PgBouncer. A COPY of 5,000 real fixes took 34 ms (median;
-    # 95 ms at most) on the embedded cluster of a 2-core machine under a load of 6:
-    # 30 s leaves a margin of 300x.
+    # so it holds through PgBouncer. Hundreds of times what a batch's COPY takes
+    # (docs/benchmarks.md, "Components"), so only a stuck statement reaches it.
     statement_timeout_ms: int = 30_000
     # Receiver name -> id, least recently used first out; an evicted name is upserted
     # again when next heard. The full OGN network has a few thousand receivers.
