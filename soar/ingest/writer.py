@@ -13,8 +13,8 @@ flight write whose aircraft is missing) never takes the batch with it: the
 transaction is rolled back and the batch written again in careful mode, still one
 transaction: receivers, aircraft, flight writes (in order) and the fixes' COPY are each
 written in a savepoint, and a refused part is halved, each half in its own savepoint,
-down to the single rows refused (bisection: a few bad rows cost a few dozen small
-writes, not a savepoint per row). What is refused goes to ingest_quarantine in the
+down to the single rows refused (bisection, soar.ingest.quarantine: a few bad rows
+cost a few dozen small writes, not a savepoint per row). What is refused goes to ingest_quarantine in the
 same transaction and is counted: a fix as rejected (`db`, `quarantined`), other rows
 in `stats.quarantined`. An aircraft whose row is refused gets a minimal row (its
 address only) so its flights still have one.
@@ -24,13 +24,14 @@ acknowledgement was lost finds its key already stored and skips the batch, count
 what that commit stored (`batches_already_committed`). Caches (receiver ids here,
 the router's aircraft rows through `on_aircraft_failed`) learn only what committed.
 
-Retries: a batch that failed because the database is unreachable (any
-OperationalError: connection lost, statement timeout) is written again by the
-caller (on a new connection, backing off up to 30 s) until it commits: this blocks
-the writer's queue, which pushes back on the router and the feeds. TCP keepalives
-and a statement timeout (`WriterConfig`) make a dead connection fail within 30 s
-instead of hanging. Any other database error (e.g. a missing privilege) rejects the
-batch: every fix in it is counted as rejected (`db`, `write_error`).
+Retries (decided in one place, `Writer._retryable`): a batch that failed because the
+database is unreachable (any OperationalError: connection lost, statement timeout)
+is written again by the caller (on a new connection, backing off up to 30 s) until
+it commits: this blocks the writer's queue, which pushes back on the router and the
+feeds. TCP keepalives and a statement timeout (`WriterConfig`) make a dead
+connection fail within 30 s instead of hanging. Any other database error (e.g. a
+missing privilege) rejects the batch: every fix in it is counted as rejected (`db`,
+`write_error`).
 """
 
 from __future__ import annotations
@@ -168,8 +169,8 @@ class _Outcome:
         counts = counts or {}
         self.quarantined.update(counts.get("quarantined", {}))
         for key, n in counts.get("flight_ops_skipped", {}).items():
-            kind, reason = key.rsplit(":", 1)
-            self.skipped[(kind, reason)] += n
+            kind, why = key.rsplit(":", 1)
+            self.skipped[(kind, why)] += n
         # (the superseded flights are counted again, not logged again)
         self.superseded = [(None, None)] * counts.get("flights_superseded", 0)
         self.aircraft_lost = set(counts.get("aircraft_lost", ()))
@@ -281,7 +282,7 @@ class Writer:
             self._fixes(conn, cur, batch.fixes, ids, out, careful)
             if out.quarantine:
                 cur.executemany(QUERIES["quarantine"], [
-                    (what, reason, Jsonb(raw), batch.key) for what, reason, raw in out.quarantine])
+                    (what, why, Jsonb(values), batch.key) for what, why, values in out.quarantine])
             counts = out.counts()
             if counts is not None or out.fixes_stored != len(batch.fixes):
                 cur.execute(QUERIES["record_batch_outcome"],
