@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from soar.db import sqlfiles
+from soar.db.urls import connect
 from soar.tracker import store
 
 QUERIES = sqlfiles.queries("queries/ingest.sql")
@@ -34,9 +35,10 @@ class StartState:
 def read_start(conninfo: str, tracker_config=None, track: bool = False,
                connect_timeout_s: int = 10) -> StartState:
     """The untracked aircraft and, with `track`, the flights the database says are
-    active (soar.tracker.store.load_active, which also closes the stale ones)."""
-    with psycopg.connect(conninfo, prepare_threshold=None, application_name="soar-ingest",
-                         connect_timeout=connect_timeout_s) as conn:
+    active (soar.tracker.store.load_active, which also closes the stale ones); a
+    SoarError naming the fix when the database cannot be reached."""
+    with connect(conninfo, application_name="soar-ingest",
+                 connect_timeout=connect_timeout_s) as conn:
         state = StartState(untracked_aircraft(conn))
         if track:
             with conn.transaction():
