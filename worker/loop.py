@@ -188,7 +188,7 @@ class Worker:
                         self._sleep(self.config.poll_interval_s)
                 except psycopg.OperationalError as exc:
                     failures += 1
-                    log.warning("%s: database unavailable (%s); retrying", self.name, first_line(exc))
+                    log.warning("%s: database unavailable (%s); retrying", self.name, first_line(exc, named=True))
                     self.close()
                     if drain and failures >= 5:
                         raise
@@ -229,9 +229,9 @@ class Worker:
             # Its message reappears after its visibility timeout; the readers see
             # the database's state on their own reads.
             log.warning("%s: database unavailable (%s) during message %s; it returns after "
-                        "its visibility timeout", self.name, first_line(exc), msg.msg_id)
+                        "its visibility timeout", self.name, first_line(exc, named=True), msg.msg_id)
         except BaseException as exc:                # noqa: BLE001 - reported by run_workers
-            log.error("%s: message %s: %s", self.name, msg.msg_id, first_line(exc))
+            log.error("%s: message %s: %s", self.name, msg.msg_id, first_line(exc, named=True))
             self.errors.append(exc)
             self.stop.set()
 
@@ -328,7 +328,7 @@ class Worker:
         except psycopg.OperationalError:
             raise                                      # the connection: the loop reconnects
         except Exception as exc:                       # noqa: BLE001 - every failure is retried
-            error = f"{event}: {first_line(exc)}"
+            error = f"{event}: {first_line(exc, named=True)}"
             with self._db() as conn:
                 if msg.attempts >= self.config.max_attempts:
                     return self._dead(conn, msg, enricher, flight_id, event, error)
@@ -377,7 +377,7 @@ class Worker:
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
-                error = f"{error}; the flight could not be marked failed: {first_line(exc)}"
+                error = f"{error}; the flight could not be marked failed: {first_line(exc, named=True)}"
                 with conn.transaction():
                     if not messages.dead_letter(conn, self.config.queue, self.config.dead_queue,
                                                 msg, error):
@@ -437,7 +437,7 @@ class Worker:
             raise                                      # the connection: the loop reconnects
         except Exception as exc:                       # noqa: BLE001 - every failure is retried
             # A WebhookError's text never holds the URL; anything else, its first line.
-            error = f"{ALERT_EVENT}: {exc if isinstance(exc, WebhookError) else first_line(exc)}"
+            error = f"{ALERT_EVENT}: {exc if isinstance(exc, WebhookError) else first_line(exc, named=True)}"
             self.stats.on_delivery_failed()
             with self._db() as conn:
                 if msg.attempts >= cfg.alert_max_attempts:

@@ -268,6 +268,6 @@ class Listener(threading.Thread):
                                 w.set()
             except psycopg.Error as exc:
                 if not warned:
-                    log.warning("LISTEN unavailable (%s); polling only", first_line(exc))
+                    log.warning("LISTEN unavailable (%s); polling only", first_line(exc, named=True))
                     warned = True
                 self.stop.wait(5.0)

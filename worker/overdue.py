@@ -514,7 +514,7 @@ class AlertSweeper(Periodic):
                 cleared = self.alerter.sweep(conn, self.config.queue)
         except psycopg.Error as exc:
             log.warning("overdue alert sweep failed (%s); trying again in %.0f s",
-                        first_line(exc), self.every_s)
+                        first_line(exc, named=True), self.every_s)
             return 0
         for alert_id, reason in cleared:
             log.info("overdue alert %d cleared: %s", alert_id, reason)

@@ -117,7 +117,7 @@ class Regeocoder(Periodic):
             result = regeocode(self.pool, self.geocoder, self.config.regeocode_batch,
                                budget_s=self.config.pelias_deadline_s)
         except psycopg.Error as exc:
-            log.warning("re-geocoding failed (%s); trying again in %.0f s", first_line(exc),
+            log.warning("re-geocoding failed (%s); trying again in %.0f s", first_line(exc, named=True),
                         self.every_s)
             return
         if result.locations:
