@@ -188,7 +188,8 @@ class Worker:
                         self._sleep(self.config.poll_interval_s)
                 except psycopg.OperationalError as exc:
                     failures += 1
-                    log.warning("%s: database unavailable (%s); retrying", self.name, first_line(exc, named=True))
+                    log.warning("%s: database unavailable (%s); retrying", self.name,
+                                first_line(exc, named=True))
                     self.close()
                     if drain and failures >= 5:
                         raise
@@ -437,7 +438,8 @@ class Worker:
             raise                                      # the connection: the loop reconnects
         except Exception as exc:                       # noqa: BLE001 - every failure is retried
             # A WebhookError's text never holds the URL; anything else, its first line.
-            error = f"{ALERT_EVENT}: {exc if isinstance(exc, WebhookError) else first_line(exc, named=True)}"
+            why = exc if isinstance(exc, WebhookError) else first_line(exc, named=True)
+            error = f"{ALERT_EVENT}: {why}"
             self.stats.on_delivery_failed()
             with self._db() as conn:
                 if msg.attempts >= cfg.alert_max_attempts:
