@@ -12,6 +12,8 @@ from enum import IntEnum
 from typing import NamedTuple
 from uuid import UUID
 
+from soar.columns import RECEIVER_NAME_MAX
+
 
 class Source(IntEnum):
     OGN = 1    # OGN APRS (FLARM, OGN trackers, relays)
@@ -122,6 +124,12 @@ NO_POSITION = Reject("no_position")   # Mode-S frame decoded but no position yet
 # An identity (receiver name, feed name) with characters a text column must not hold
 # (soar.columns): stripping them would store the data under another name.
 BAD_TEXT = Reject("bad_text")
+# A text longer than its column may hold (soar.columns.TEXT_MAX) where the text is an
+# identity (a receiver or feed name), or a whole APRS-IS line over the client's cap.
+TOO_LONG = Reject("too_long")
+# A recording line without a readable receive time (no time prefix, junk): counted
+# instead of skipped, so a replay's messages in equal the file's lines.
+UNREADABLE = Reject("unreadable")
 # A drop, not a rejection: a good message a live feed could not hand to a full router
 # queue (counted apart from rejections by IngestStats.accounting).
 QUEUE_FULL = Reject("queue_full")
@@ -129,3 +137,17 @@ PIPELINE_FAILED = Reject("pipeline_failed")   # taken by a pipeline that then di
 # A drop: the message belongs to another ingest shard (`soar run --shard K/N`), which
 # handles it; summed over the shards, every other outcome is one process's.
 OTHER_SHARD = Reject("other_shard")
+
+
+def name_reject(name: str | None) -> Reject | None:
+    """Why a receiver or feed name cannot be stored, or None when it can. A name is an
+    identity: a non-printable character (BAD_TEXT) or more than RECEIVER_NAME_MAX
+    characters (TOO_LONG) rejects the message; altering it would store the data under
+    another name."""
+    if name is None:
+        return None
+    if not name.isprintable():
+        return BAD_TEXT
+    if len(name) > RECEIVER_NAME_MAX:
+        return TOO_LONG
+    return None
