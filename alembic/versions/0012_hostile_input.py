@@ -1,5 +1,6 @@
 """Hostile input (issue 21): length limits on every text column a feed fills, and
-pg_temp last in the search_path of every SECURITY DEFINER function.
+pg_temp last in the search_path of every SECURITY DEFINER function, and the device
+database's registration winning over an APRS `reg` token (aircraft.registration_from_ddb).
 
 The length limits are CHECK constraints equal to soar/columns.py TEXT_MAX (the edge
 applies the same ones); values stored before are made to fit first, by the edge's
@@ -20,6 +21,7 @@ depends_on = None
 UPGRADE_FILES: tuple[str, ...] = (
     "schema/120_text_limits.sql",
     "functions/definer_search_path_v1.sql",
+    "schema/121_ddb_registration.sql",
 )
 DOWNGRADE_FILES: tuple[str, ...] = (
     "schema/120_down.sql",

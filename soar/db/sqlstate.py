@@ -5,11 +5,20 @@ OperationalError retried a poisoned batch for ever.
 
 The rule (`classify`), by SQLSTATE class or code:
 
-| action | SQLSTATE | meaning | the caller |
-|---|---|---|---|
-| DATA | class 22 (data exception), 23 (integrity constraint violation), 54 (program limit exceeded, e.g. 54000 index row too large), 40002 (constraint violated at commit) | a row is at fault | bisects the batch and quarantines the refused rows |
-| TRANSIENT | class 08 (connection exception, also PgBouncer's errors), 40001 serialization failure, 40P01 deadlock, 40003 completion unknown, class 53 (insufficient resources: disk full, out of memory, too many connections), 57P01-57P03 (server shutting down, crashed, starting), 55P03 lock not available, 57014 statement timeout | the same batch can succeed later | retries with backoff |
-| FATAL | everything else: 42501 insufficient privilege, 42P01 undefined table, 25006 read-only transaction (a standby after a failover), class 28 (login refused), 3D000 (no such database), unknown codes | neither the rows nor time will fix it: the setup must | keeps the batch on disk and exits non-zero with `explain` |
+- DATA, a row is at fault: the caller bisects the batch and quarantines the refused
+  rows. Class 22 (data exception), 23 (integrity constraint violation), 54 (program
+  limit exceeded, e.g. 54000 index row too large), 40002 (a constraint at commit).
+- TRANSIENT, the same batch can succeed later: the caller retries with backoff.
+  Class 08 (connection exception; PgBouncer's errors too), 40001 serialization
+  failure, 40P01 deadlock, 40003 completion unknown, class 53 (insufficient
+  resources: disk full, out of memory, too many connections), 57P01-57P03 (server
+  shutting down, crashed, starting), 55P03 lock not available, 57014 (statement
+  timeout: the writer's documented retry).
+- FATAL, neither the rows nor time will fix it, the setup must: the caller keeps the
+  batch on disk and exits non-zero with `explain`'s line. Everything else: 42501
+  insufficient privilege, 42P01 undefined table, 25006 read-only transaction (a
+  standby after a failover), class 28 (login refused), 3D000 (no such database),
+  unknown codes.
 
 An error without a SQLSTATE (raised by the driver, not the server): a DataError (a
 value psycopg cannot send, e.g. a NUL byte in text) is DATA; an OperationalError or

@@ -1,10 +1,11 @@
--- Downgrade of revision 0012: the length constraints go and the SECURITY DEFINER
+-- Downgrade of revision 0012: the length constraints and the DDB mark go, and the SECURITY DEFINER
 -- functions get back the search_path of their revisions (values made to fit stay so).
 ALTER TABLE receivers DROP CONSTRAINT IF EXISTS receivers_name_length,
                       DROP CONSTRAINT IF EXISTS receivers_version_length,
                       DROP CONSTRAINT IF EXISTS receivers_platform_length,
                       DROP CONSTRAINT IF EXISTS receivers_status_size;
-ALTER TABLE aircraft DROP CONSTRAINT IF EXISTS aircraft_registration_length,
+ALTER TABLE aircraft DROP COLUMN IF EXISTS registration_from_ddb,
+                     DROP CONSTRAINT IF EXISTS aircraft_registration_length,
                      DROP CONSTRAINT IF EXISTS aircraft_callsign_length,
                      DROP CONSTRAINT IF EXISTS aircraft_model_length,
                      DROP CONSTRAINT IF EXISTS aircraft_competition_number_length,

@@ -27,11 +27,9 @@ CASES = [
 @pytest.mark.parametrize("code, role, statement, action", CASES, ids=[c[0] for c in CASES])
 def test_a_real_server_error_is_classified_by_its_sqlstate(database, code, role, statement,
                                                             action):
-    with database.connect(role) as c:
-        with pytest.raises(psycopg.Error) as caught:
-            with c.transaction():
-                for part in statement.split("; "):
-                    c.execute(part)
+    with database.connect(role) as c, pytest.raises(psycopg.Error) as caught, c.transaction():
+        for part in statement.split("; "):
+            c.execute(part)
     assert caught.value.sqlstate == code
     assert classify(caught.value) is action
     line = explain(caught.value)
