@@ -130,6 +130,26 @@ TOO_LONG = Reject("too_long")
 # A recording line without a readable receive time (no time prefix, junk): counted
 # instead of skipped, so a replay's messages in equal the file's lines.
 UNREADABLE = Reject("unreadable")
+# The reasons a feed reader puts in place of a line it could not deliver (a recording
+# line without a readable time, an APRS-IS line over the cap), as plain text
+# (`as_payload`): a Message crosses process boundaries and the disk buffer, whose
+# unpickler admits no soar class. The parsers return the reason, so the router counts
+# it like any rejection.
+PAYLOAD_REJECTS: dict[str, Reject] = {str(r): r for r in (UNREADABLE, TOO_LONG)}
+_PAYLOAD_REJECT_LEN = max(map(len, PAYLOAD_REJECTS))
+
+
+def as_payload(reason: Reject) -> str:
+    """What a reader puts in a Message in place of a line it could not deliver."""
+    return str(reason)
+
+
+def payload_reject(payload) -> Reject | None:
+    """The reason a reader delivered in place of a line, or None for a real line (one
+    type check and one length comparison for those)."""
+    if type(payload) is not str or len(payload) > _PAYLOAD_REJECT_LEN:
+        return None
+    return PAYLOAD_REJECTS.get(payload)
 # A drop, not a rejection: a good message a live feed could not hand to a full router
 # queue (counted apart from rejections by IngestStats.accounting).
 QUEUE_FULL = Reject("queue_full")

@@ -3,8 +3,8 @@
 Delivers every received line (server `#` lines included: the caller reads the server
 time from them) with its receive time, and keeps reconnecting until told to stop.
 A line longer than the cap (`_MAX_LINE` bytes; APRS-IS lines have at most 512) is
-delivered as the Reject TOO_LONG in place of its text, once per line, so the router
-counts it; the rest of it, up to its newline, is discarded.
+delivered as the text of TOO_LONG in place of it (soar.records.as_payload), once per
+line, so the router counts it; the rest of it, up to its newline, is discarded.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from soar import __version__
-from soar.records import TOO_LONG
+from soar.records import TOO_LONG, as_payload
 from soar.units import UTC
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class AprsClient:
                         skipping = False
                         continue
                     if len(raw) > _MAX_LINE:
-                        yield received_at, TOO_LONG
+                        yield received_at, as_payload(TOO_LONG)
                         continue
                     line = raw.rstrip(b"\r").decode("utf-8", errors="replace")
                     if line:
@@ -123,7 +123,7 @@ class AprsClient:
                     if not skipping:
                         log.warning("APRS-IS: a line longer than %d bytes, counted as %s",
                                     _MAX_LINE, TOO_LONG)
-                        yield received_at, TOO_LONG
+                        yield received_at, as_payload(TOO_LONG)
                         skipping = True
                     buf = b""
 

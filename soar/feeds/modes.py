@@ -80,6 +80,7 @@ from soar.records import (
     Reject,
     Source,
     name_reject,
+    payload_reject,
 )
 from soar.units import FEET_TO_M, FPM_TO_MS, KNOTS_TO_KMH, UTC, distance_m
 
@@ -235,8 +236,8 @@ class ModeSDecoder:
                signal_db: float | None = None) -> Fix | Reject | None:
         if self._name_reject is not None:
             return self._name_reject
-        if type(msg) is Reject:           # a recording line that could not be read
-            return msg
+        if (reason := payload_reject(msg)) is not None:   # a recording line not read
+            return reason
         try:
             return self._decode(msg, received_at, signal_db)
         except Exception:   # noqa: BLE001 -- never raise into the ingest loop: a PARSE_ERROR

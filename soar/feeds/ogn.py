@@ -19,8 +19,9 @@ Clean at the edge: every record this module returns fits its database columns
   is dropped (a cut registration would name another aircraft), listed in `cleaned` as
   `<field>_too_long`; a receiver's version and platform, and its `rf` and `comment`
   status texts, are truncated, listed as `<field>_truncated`.
-- A recording line that could not be read arrives as its own Reject reason (see
-  soar.feeds.recordings) and is returned as it is, so the router counts it.
+- A line a reader could not deliver (a recording line without a readable time, an
+  APRS-IS line over the cap) arrives as its reason (soar.records.payload_reject) and is
+  returned as it is, so the router counts it.
 - Numbers: a climb rate, turn rate or signal token that is not finite or does not fit
   a `real` once converted makes the message OUT_OF_RANGE (a corrupted number casts
   doubt on the whole line), as does a receiver altitude out of `real` range; receiver
@@ -61,6 +62,7 @@ from soar.records import (
     Reject,
     Source,
     name_reject,
+    payload_reject,
 )
 from soar.units import FEET_TO_M, FPM_TO_MS, KNOTS_TO_KMH, ROT_TO_DEGS, UTC
 
@@ -131,12 +133,12 @@ def parse_server_comment(raw: str) -> datetime | None:
 def parse(raw: str, received_at: datetime) -> Fix | ReceiverBeacon | Reject | None:
     """One raw APRS line to a record or a Reject reason; None for `#` server lines.
 
-    Never raises: anything unexpected in the input becomes PARSE_ERROR. A Reject in
-    place of a line (a recording line that could not be read) is returned as it is.
+    Never raises: anything unexpected in the input becomes PARSE_ERROR. A reader's
+    reason in place of a line (soar.records.payload_reject) is returned as it is.
     """
-    if type(raw) is Reject:
-        return raw
     try:
+        if (reason := payload_reject(raw)) is not None:
+            return reason
         return _parse(raw, received_at)
     except Exception:   # noqa: BLE001 -- hostile input becomes a counted PARSE_ERROR
         return PARSE_ERROR

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from soar.feeds import beast, modes, ogn, sbs
-from soar.records import UNREADABLE, Message
+from soar.records import UNREADABLE, Message, as_payload
 from soar.units import UTC
 
 CHUNK = 1000
@@ -50,6 +50,7 @@ def _timed_lines(path: Path, read_line, kind: str, receiver: str | None) -> Iter
     line wait for its time (at most CHUNK of them; then the wall clock)."""
     pending = 0
     last = None
+    unreadable = as_payload(UNREADABLE)
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             parsed = read_line(line)
@@ -63,15 +64,15 @@ def _timed_lines(path: Path, read_line, kind: str, receiver: str | None) -> Iter
                     continue
                 last = datetime.now(UTC)      # (not a recording of this format, it seems)
             for _ in range(pending):
-                yield Message(kind, last, UNREADABLE, None, receiver)
+                yield Message(kind, last, unreadable, None, receiver)
             if parsed is not None:
                 yield Message(kind, last, parsed[1], None, receiver)
             elif not pending:
-                yield Message(kind, last, UNREADABLE, None, receiver)
+                yield Message(kind, last, unreadable, None, receiver)
             pending = 0
     now = datetime.now(UTC)               # a file without any readable line
     for _ in range(pending):
-        yield Message(kind, now, UNREADABLE, None, receiver)
+        yield Message(kind, now, unreadable, None, receiver)
 
 
 def aprs_messages(path: Path) -> Iterator[tuple]:

@@ -26,7 +26,7 @@ def test_junk_lines_are_counted_at_the_time_around_them(tmp_path):
         True, False, True, False, True]
     t = datetime(2020, 5, 30, 11, 4, 52, 431806, tzinfo=timezone.utc)
     assert {m.received_at for m in got} == {t}        # the first readable line's, then the last
-    assert [type(m.payload) for m in got if m.payload == UNREADABLE] == [type(UNREADABLE)] * 3
+    assert [type(m.payload) for m in got if m.payload == UNREADABLE] == [str] * 3   # plain text
     results = [ogn.parse(m.payload, m.received_at) for m in got]
     assert results[0] == UNREADABLE and results[1].__class__.__name__ == "Fix"
 
@@ -44,3 +44,25 @@ def test_modes_recordings_count_unreadable_lines_too(tmp_path):
     got = messages(path, "modes")
     assert len(got) == 3 and [m.payload for m in got][1:] == [UNREADABLE, UNREADABLE]
     assert modes.ModeSDecoder("feed").decode(got[1].payload, got[1].received_at) == UNREADABLE
+
+
+def test_a_reason_in_place_of_a_line_survives_an_unpickler_that_admits_no_soar_class():
+    """Messages cross process boundaries (the parse pool) and the disk buffer, whose
+    unpickler admits datetime only: the reason arrives as plain text and the parsers
+    still count it under its name."""
+    import io
+    import pickle
+
+    from soar.records import TOO_LONG, Message, as_payload
+
+    class DatetimeOnly(pickle.Unpickler):
+        def find_class(self, module, name):
+            if module != "datetime":
+                raise pickle.UnpicklingError(f"{module}.{name}")
+            return super().find_class(module, name)
+
+    t = datetime(2020, 5, 30, 11, 4, 52, tzinfo=timezone.utc)
+    sent = [tuple(Message("aprs", t, as_payload(r))) for r in (UNREADABLE, TOO_LONG)]
+    got = DatetimeOnly(io.BytesIO(pickle.dumps(sent))).load()
+    assert [ogn.parse(m[2], m[1]) for m in got] == ["unreadable", "too_long"]
+    assert ogn.parse("unreadable!", t) == "parse_error"          # only the exact text
