@@ -12,6 +12,8 @@ from enum import IntEnum
 from typing import NamedTuple
 from uuid import UUID
 
+from soar.columns import RECEIVER_NAME_MAX
+
 
 class Source(IntEnum):
     OGN = 1    # OGN APRS (FLARM, OGN trackers, relays)
@@ -122,6 +124,34 @@ NO_POSITION = Reject("no_position")   # Mode-S frame decoded but no position yet
 # An identity (receiver name, feed name) with characters a text column must not hold
 # (soar.columns): stripping them would store the data under another name.
 BAD_TEXT = Reject("bad_text")
+# A text longer than its column may hold (soar.columns.TEXT_MAX) where the text is an
+# identity (a receiver or feed name), or a whole APRS-IS line over the client's cap.
+TOO_LONG = Reject("too_long")
+# A recording line without a readable receive time (no time prefix, junk): counted
+# instead of skipped, so a replay's messages in equal the file's lines.
+UNREADABLE = Reject("unreadable")
+# The reasons a feed reader puts in place of a line it could not deliver (a recording
+# line without a readable time, an APRS-IS line over the cap), as plain text
+# (`as_payload`): a Message crosses process boundaries and the disk buffer, whose
+# unpickler admits no soar class. The parsers return the reason, so the router counts
+# it like any rejection.
+PAYLOAD_REJECTS: dict[str, Reject] = {str(r): r for r in (UNREADABLE, TOO_LONG)}
+_PAYLOAD_REJECT_LEN = max(map(len, PAYLOAD_REJECTS))
+
+
+def as_payload(reason: Reject) -> str:
+    """What a reader puts in a Message in place of a line it could not deliver."""
+    return str(reason)
+
+
+def payload_reject(payload) -> Reject | None:
+    """The reason a reader delivered in place of a line, or None for a real line (one
+    type check and one length comparison for those)."""
+    if type(payload) is not str or len(payload) > _PAYLOAD_REJECT_LEN:
+        return None
+    return PAYLOAD_REJECTS.get(payload)
+
+
 # A drop, not a rejection: a good message a live feed could not hand to a full router
 # queue (counted apart from rejections by IngestStats.accounting).
 QUEUE_FULL = Reject("queue_full")
@@ -137,3 +167,17 @@ DB = "db"
 QUARANTINED = Reject("quarantined")   # a row the database refused, kept in ingest_quarantine
 WRITE_ERROR = Reject("write_error")   # a batch the database rejected whole (no row's fault)
 UNWRITTEN = Reject("unwritten")       # not committed at shutdown and no spool to keep it
+
+
+def name_reject(name: str | None) -> Reject | None:
+    """Why a receiver or feed name cannot be stored, or None when it can. A name is an
+    identity: a non-printable character (BAD_TEXT) or more than RECEIVER_NAME_MAX
+    characters (TOO_LONG) rejects the message; altering it would store the data under
+    another name."""
+    if name is None:
+        return None
+    if not name.isprintable():
+        return BAD_TEXT
+    if len(name) > RECEIVER_NAME_MAX:
+        return TOO_LONG
+    return None

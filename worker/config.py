@@ -112,6 +112,7 @@ class WorkerConfig:
     # as no_webhook.
     alert_webhook_url: str | None = field(default=None, repr=False)
     alert_webhook_deadline_s: float = 10.0      # one try in all: connect, send, answer
+    alert_webhook_allow_http: bool = False      # plain http:// beyond loopback (worker.webhook)
     alert_max_attempts: int = 10        # tries of a notice (backoff 5 s .. 600 s: ~30 min)
     srtm_dir: str | None = None         # SRTM .hgt tiles for the ground height (SOAR_SRTM_DIR)
 

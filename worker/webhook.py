@@ -15,11 +15,18 @@ error that never carries the URL.
   failure that says to set the URL that answers.
 - Every try of one notice sends the same Idempotency-Key header: delivery is at least
   once (a crash after the POST and before the commit sends it again).
+- https:// only, unless plain http:// is allowed explicitly (`allow_http`, the worker's
+  SOAR_WORKER_ALERT_WEBHOOK_ALLOW_HTTP=1) or goes to loopback (a local relay): the
+  notice names an aircraft and where it was last heard, and its URL carries a token.
+- Text is capped: every string in a notice is cut to MAX_TEXT_CHARS (names come from
+  the feeds, the device database and the geocoder: anyone's text), so a notice stays
+  the size of a phone message.
 """
 
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import logging
 from urllib.parse import urlsplit
@@ -30,6 +37,7 @@ from soar.errors import SoarError
 from worker.pelias import _current, _Deadline, _pool_manager  # the deadline machinery, shared
 
 MAX_ANSWER_BYTES = 64 * 1024      # the receiver's answer is read (and dropped) up to this
+MAX_TEXT_CHARS = 1000             # any string of a notice, the phone text included
 HEADERS = {"User-Agent": "soar-worker", "Content-Type": "application/json"}
 _NETWORK_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 
@@ -77,7 +85,27 @@ def shown(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{rest}"
 
 
-def check_url(url: str) -> str:
+def _loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host or "").is_loopback
+    except ValueError:
+        return False
+
+
+def capped(value):
+    """A notice with every string cut to MAX_TEXT_CHARS (nested dicts and lists too)."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_TEXT_CHARS else value[:MAX_TEXT_CHARS - 1] + "…"
+    if isinstance(value, dict):
+        return {k: capped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [capped(v) for v in value]
+    return value
+
+
+def check_url(url: str, allow_http: bool = False) -> str:
     """The URL if usable; SoarError naming the fix otherwise (without the URL)."""
     try:
         parts = urlsplit(url)
@@ -88,13 +116,17 @@ def check_url(url: str) -> str:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise SoarError("SOAR_ALERT_WEBHOOK_URL must be an http:// or https:// URL with a "
                         "host (e.g. https://alerts.example.org/hook/TOKEN)")
+    if parts.scheme.lower() == "http" and not allow_http and not _loopback(parts.hostname):
+        raise SoarError("SOAR_ALERT_WEBHOOK_URL is plain http://: alerts and the URL's token "
+                        "would cross the network readable; use https://, or set "
+                        "SOAR_WORKER_ALERT_WEBHOOK_ALLOW_HTTP=1 to send them unencrypted")
     return url
 
 
 class WebhookClient:
     def __init__(self, url: str, *, deadline_s: float = 10.0, connect_timeout_s: float = 5.0,
-                 connections: int = 4):
-        self.url = check_url(url)
+                 connections: int = 4, allow_http: bool = False):
+        self.url = check_url(url, allow_http)
         self.shown = shown(url)
         _redact_urllib3_logs(url)
         self.deadline_s = deadline_s
@@ -106,7 +138,7 @@ class WebhookClient:
 
     def post(self, body: dict, key: str) -> int:
         """POST body as JSON; the 2xx status, or WebhookError."""
-        data = json.dumps(body, ensure_ascii=False).encode()
+        data = json.dumps(capped(body), ensure_ascii=False).encode()
         deadline = _Deadline(self.deadline_s)
         _current.deadline = deadline
         try:

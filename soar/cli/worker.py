@@ -99,7 +99,7 @@ def worker_command(
                                    alerts=alerts, alert_sweep_interval_s=alert_sweep_interval,
                                    niceness=niceness)
     if config.alert_webhook_url:
-        check_url(config.alert_webhook_url)
+        check_url(config.alert_webhook_url, config.alert_webhook_allow_http)
     url = db.role_url("worker")
     check_database(url, need_places=not config.pelias_url)
     if pgbouncer_stats_url and not metrics_port:

@@ -4,7 +4,10 @@ One PgBouncer per environment (production on 6432, staging on 6433), transaction
 pooling, in front of the PostgreSQL named by the environment's file
 (`/etc/soar/env`, `/etc/soar/env-staging`): its `SOAR_DATABASE_URL` is the direct
 login that migrations and administration keep using; the component logins
-(`SOAR_INGEST_DATABASE_URL`, ...) name the roles PgBouncer lets through.
+(`SOAR_INGEST_DATABASE_URL`, ...) name the roles PgBouncer lets through, read from
+that file or from the services' own files (`/etc/soar/ingest.env`,
+`/etc/soar/worker.env`; `-staging` before `.env` for staging), which are all a service
+loads: no service sees the owner's login.
 
 Rules this module enforces:
 - **No password passes through here.** The userlist holds the server's own SCRAM
@@ -25,7 +28,6 @@ from __future__ import annotations
 import grp
 import os
 import re
-import shlex
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,11 +74,23 @@ class Plan:
 
 
 def env_file(env: str, prefix: Path = Path("/")) -> Path:
+    """The owner's file: SOAR_DATABASE_URL, read by migrations and setup-pgbouncer only."""
     return prefix / "etc/soar" / ("env" if env == "production" else f"env-{env}")
 
 
+# The services' own files, each with only its component's login (deploy/*.service).
+SERVICE_FILES = {"ingest": "SOAR_INGEST_DATABASE_URL", "worker": "SOAR_WORKER_DATABASE_URL"}
+
+
+def service_env_file(env: str, component: str, prefix: Path = Path("/")) -> Path:
+    """/etc/soar/ingest.env, /etc/soar/worker-staging.env...: what one service loads."""
+    suffix = "" if env == "production" else f"-{env}"
+    return prefix / "etc/soar" / f"{component}{suffix}.env"
+
+
 def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines (the systemd EnvironmentFile format; quotes allowed, # comments)."""
+    """The variables of a systemd EnvironmentFile, read as systemd reads it (so what
+    setup-pgbouncer sees is what the services get): see `parse_env_text`."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -84,19 +98,128 @@ def read_env_file(path: Path) -> dict[str, str]:
                         "the component logins there first (docs/operations.md)") from None
     except PermissionError:
         raise SoarError(f"cannot read {path}: run setup-pgbouncer as root") from None
+    except UnicodeDecodeError:
+        raise SoarError(f"{path} is not UTF-8 text; systemd ignores such values: fix the "
+                        "file's encoding") from None
+    return parse_env_text(text, str(path))
+
+
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_SHELL_NEED_ESCAPE = "\"\\`$"
+
+
+def parse_env_text(text: str, where: str = "environment file") -> dict[str, str]:
+    r"""KEY=VALUE assignments by systemd's rules for EnvironmentFile (env-file.c): `#`
+    or `;` starts a comment line; whitespace around the key and before the value is
+    dropped; an unquoted value runs to the end of the line, inner spaces kept,
+    trailing whitespace dropped, a backslash takes the next character literally and a
+    trailing backslash continues the value on the next line; '...' is literal;
+    "..." unescapes \\ \" \` \$ (a backslash before anything else stays) and may
+    span lines; quoted and unquoted parts join (`A="x y"z` is `x yz`); a later
+    assignment of a key replaces an earlier one.
+
+    Where systemd would silently ignore a line (no `=`, a key that is no variable
+    name) or where systemd versions disagree (a comment ending in a backslash), this
+    refuses it with a one-line SoarError naming the line and the fix; an unclosed
+    quote at the end of the file too.
+    """
     out: dict[str, str] = {}
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise SoarError(f"{path}:{n}: not KEY=VALUE; fix that line")
-        try:
-            parts = shlex.split(value)
-        except ValueError:
-            raise SoarError(f"{path}:{n}: unbalanced quotes; fix that line") from None
-        out[key.strip()] = parts[0] if parts else ""
+    state = "pre_key"
+    key: list[str] = []
+    value: list[str] = []
+    trailing = None            # start of the unquoted value's trailing whitespace
+    line = start = 1
+    quote_line = 0
+
+    def push() -> None:
+        name = "".join(key).rstrip(" \t")
+        if not _ENV_KEY.match(name):
+            raise SoarError(f"{where}:{start}: {name!r} is not a variable name (letters, "
+                            "digits, _; not starting with a digit): fix that line")
+        text = "".join(value if trailing is None else value[:trailing])
+        out[name] = text
+
+    for c in text:
+        if state == "pre_key":
+            if c in "#;":
+                state = "comment"
+            elif c not in " \t\n\r":
+                state, key, start = "key", [c], line
+        elif state == "key":
+            if c in "\n\r":
+                raise SoarError(f"{where}:{start}: not KEY=VALUE (systemd would ignore it); "
+                                "fix or remove that line")
+            if c == "=":
+                state, value, trailing = "pre_value", [], None
+            else:
+                key.append(c)
+        elif state == "pre_value":
+            if c in "\n\r":
+                push()
+                state = "pre_key"
+            elif c == "'":
+                state, quote_line = "single", line
+            elif c == '"':
+                state, quote_line = "double", line
+            elif c == "\\":
+                state = "escape"
+            elif c not in " \t":
+                state, trailing = "value", None
+                value.append(c)
+        elif state == "value":
+            if c in "\n\r":
+                push()
+                state = "pre_key"
+            elif c == "\\":
+                state, trailing = "escape", None
+            else:
+                if c not in " \t":
+                    trailing = None
+                elif trailing is None:
+                    trailing = len(value)
+                value.append(c)
+        elif state == "escape":
+            state = "value"
+            if c not in "\n\r":
+                value.append(c)
+        elif state == "single":
+            if c == "'":
+                state = "pre_value"
+            else:
+                value.append(c)
+        elif state == "double":
+            if c == '"':
+                state = "pre_value"
+            elif c == "\\":
+                state = "double_escape"
+            else:
+                value.append(c)
+        elif state == "double_escape":
+            state = "double"
+            if c in _SHELL_NEED_ESCAPE:
+                value.append(c)
+            elif c != "\n":
+                value += ["\\", c]
+        elif state == "comment":
+            if c == "\\":
+                state = "comment_escape"
+            elif c in "\n\r":
+                state = "pre_key"
+        elif state == "comment_escape":
+            if c in "\n\r":
+                raise SoarError(f"{where}:{line}: a comment ending in a backslash (systemd "
+                                "before 254 joins the next line to it, later ones do not): "
+                                "remove the backslash")
+            state = "comment"
+        if c == "\n":
+            line += 1
+    if state in ("single", "double", "double_escape"):
+        raise SoarError(f"{where}:{quote_line}: a quote opened here is never closed; close it")
+    if state == "key":
+        raise SoarError(f"{where}:{start}: not KEY=VALUE (systemd would ignore it); fix or "
+                        "remove that line")
+    if state in ("pre_value", "value", "escape"):
+        push()
     return out
 
 
@@ -161,6 +284,13 @@ def plan(env: str, prefix: Path = Path("/"), *, port: int | None = None,
     if not admin:
         raise SoarError(f"{source}: SOAR_DATABASE_URL (the direct login to PostgreSQL) is missing")
     target = _params(admin, "SOAR_DATABASE_URL", source)
+    # A component login not in the owner's file comes from its service's own file.
+    for component, key in SERVICE_FILES.items():
+        own = service_env_file(env, component, prefix)
+        if not values.get(key) and own.exists():
+            value = read_env_file(own).get(key)
+            if value:
+                values[key] = value
     roles = []
     for component, key in COMPONENT_KEYS.items():
         user = (_params(values[key], key, source).get("user") if values.get(key) else None)

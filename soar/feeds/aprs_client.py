@@ -2,6 +2,9 @@
 
 Delivers every received line (server `#` lines included: the caller reads the server
 time from them) with its receive time, and keeps reconnecting until told to stop.
+A line longer than the cap (`_MAX_LINE` bytes; APRS-IS lines have at most 512) is
+delivered as the text of TOO_LONG in place of it (soar.records.as_payload), once per
+line, so the router counts it; the rest of it, up to its newline, is discarded.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from soar import __version__
+from soar.records import TOO_LONG, as_payload
 from soar.units import UTC
 
 log = logging.getLogger(__name__)
@@ -86,6 +90,7 @@ class AprsClient:
                      self.host, self.port, self.callsign, self.filter)
             last_rx = last_tx = time.monotonic()
             buf = b""
+            skipping = False          # inside a line over the cap, already delivered
             while not stop.is_set():
                 now = time.monotonic()
                 if now - last_tx >= self.keepalive_interval:
@@ -105,11 +110,21 @@ class AprsClient:
                 received_at = datetime.now(UTC)
                 *complete, buf = (buf + chunk).split(b"\n")
                 for raw in complete:
+                    if skipping:              # the end of a line already counted
+                        skipping = False
+                        continue
+                    if len(raw) > _MAX_LINE:
+                        yield received_at, as_payload(TOO_LONG)
+                        continue
                     line = raw.rstrip(b"\r").decode("utf-8", errors="replace")
                     if line:
                         yield received_at, line
                 if len(buf) > _MAX_LINE:
-                    log.warning("APRS-IS: dropping %d bytes without a newline", len(buf))
+                    if not skipping:
+                        log.warning("APRS-IS: a line longer than %d bytes, counted as %s",
+                                    _MAX_LINE, TOO_LONG)
+                        yield received_at, as_payload(TOO_LONG)
+                        skipping = True
                     buf = b""
 
     @staticmethod

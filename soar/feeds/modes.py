@@ -48,7 +48,9 @@ below 127,000 ft, ground speed below 6,000 kt, address 24 bits, aircraft type 0-
 a callsign is made of the fixed Mode-S alphabet (letters, digits, inner spaces) and
 one with a reserved character is not kept. The feed's name is an identity (the
 receiver every fix names): a name with a non-printable character makes every frame
-of that feed BAD_TEXT, counted, rather than being stored under an altered name.
+of that feed BAD_TEXT (over RECEIVER_NAME_MAX characters: TOO_LONG), counted, rather
+than being stored under an altered name (soar.records.name_reject). A recording line
+that could not be read arrives as its Reject reason and is returned as it is.
 """
 
 from __future__ import annotations
@@ -68,7 +70,6 @@ from pyModeS.position import (
 
 from soar.records import (
     BAD_CRC,
-    BAD_TEXT,
     DUPLICATE,
     NO_POSITION,
     OUT_OF_RANGE,
@@ -78,6 +79,8 @@ from soar.records import (
     Fix,
     Reject,
     Source,
+    name_reject,
+    payload_reject,
 )
 from soar.units import FEET_TO_M, FPM_TO_MS, KNOTS_TO_KMH, UTC, distance_m
 
@@ -215,7 +218,7 @@ class ModeSDecoder:
         """`airport_near(lat, lon, radius_m)`: whether a known airport is that close;
         resolves surface positions when the receiver's position is not given."""
         self.receiver = receiver
-        self._bad_name = receiver is not None and not receiver.isprintable()
+        self._name_reject = name_reject(receiver)
         self.airport_near = airport_near
         self.receiver_pos = (None if receiver_lat is None or receiver_lon is None
                              else (float(receiver_lat), float(receiver_lon)))
@@ -231,8 +234,10 @@ class ModeSDecoder:
 
     def decode(self, msg: str | bytes, received_at: datetime,
                signal_db: float | None = None) -> Fix | Reject | None:
-        if self._bad_name:
-            return BAD_TEXT
+        if self._name_reject is not None:
+            return self._name_reject
+        if (reason := payload_reject(msg)) is not None:   # a recording line not read
+            return reason
         try:
             return self._decode(msg, received_at, signal_db)
         except Exception:   # noqa: BLE001 -- never raise into the ingest loop: a PARSE_ERROR

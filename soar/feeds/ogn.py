@@ -14,6 +14,14 @@ Clean at the edge: every record this module returns fits its database columns
   callsign, registration and model and from a receiver's version, platform and the
   `rf` and `comment` status texts; the record lists the fields in `cleaned`, which
   the router counts. Status keys are this module's own names.
+- Lengths (`soar.columns.TEXT_MAX`): a receiver name over its limit makes the message
+  TOO_LONG (an identity is never cut); a callsign, registration or model over its limit
+  is dropped (a cut registration would name another aircraft), listed in `cleaned` as
+  `<field>_too_long`; a receiver's version and platform, and its `rf` and `comment`
+  status texts, are truncated, listed as `<field>_truncated`.
+- A line a reader could not deliver (a recording line without a readable time, an
+  APRS-IS line over the cap) arrives as its reason (soar.records.payload_reject) and is
+  returned as it is, so the router counts it.
 - Numbers: a climb rate, turn rate or signal token that is not finite or does not fit
   a `real` once converted makes the message OUT_OF_RANGE (a corrupted number casts
   doubt on the whole line), as does a receiver altitude out of `real` range; receiver
@@ -32,9 +40,19 @@ from datetime import datetime, timedelta
 
 import aprslib
 
-from soar.columns import REAL_MAX, REAL_MIN, is_float4, printable
+from soar.columns import (
+    CALLSIGN_MAX,
+    MODEL_MAX,
+    PLATFORM_MAX,
+    REAL_MAX,
+    REAL_MIN,
+    REGISTRATION_MAX,
+    STATUS_TEXT_MAX,
+    VERSION_MAX,
+    is_float4,
+    printable,
+)
 from soar.records import (
-    BAD_TEXT,
     OUT_OF_RANGE,
     PARSE_ERROR,
     UNSUPPORTED,
@@ -43,6 +61,8 @@ from soar.records import (
     ReceiverBeacon,
     Reject,
     Source,
+    name_reject,
+    payload_reject,
 )
 from soar.units import FEET_TO_M, FPM_TO_MS, KNOTS_TO_KMH, ROT_TO_DEGS, UTC
 
@@ -113,9 +133,12 @@ def parse_server_comment(raw: str) -> datetime | None:
 def parse(raw: str, received_at: datetime) -> Fix | ReceiverBeacon | Reject | None:
     """One raw APRS line to a record or a Reject reason; None for `#` server lines.
 
-    Never raises: anything unexpected in the input becomes PARSE_ERROR.
+    Never raises: anything unexpected in the input becomes PARSE_ERROR. A reader's
+    reason in place of a line (soar.records.payload_reject) is returned as it is.
     """
     try:
+        if (reason := payload_reject(raw)) is not None:
+            return reason
         return _parse(raw, received_at)
     except Exception:   # noqa: BLE001 -- hostile input becomes a counted PARSE_ERROR
         return PARSE_ERROR
@@ -264,8 +287,8 @@ def _num(s: str) -> float | None:
 
 def _fix(src, path, received_at, time, lat, lon, course, speed, alt, comment):
     receiver = path[-1] if path else None
-    if receiver is not None and not receiver.isprintable():
-        return BAD_TEXT
+    if receiver is not None and (bad := name_reject(receiver)) is not None:
+        return bad
     climb = rot = db = id_match = callsign = registration = model = None
     for tok in comment.split():
         # Dispatch on the first/last character: most tokens are ones Fix has no column
@@ -310,9 +333,9 @@ def _fix(src, path, received_at, time, lat, lon, course, speed, alt, comment):
     cleaned = ()
     if callsign is not None or registration is not None or model is not None:
         found: list = []               # rare: ADS-B relays and a few tracker families
-        callsign = _display(callsign, "callsign", found)
-        registration = _display(registration, "registration", found)
-        model = _display(model, "model", found)
+        callsign = _identifying(callsign, "callsign", CALLSIGN_MAX, found)
+        registration = _identifying(registration, "registration", REGISTRATION_MAX, found)
+        model = _identifying(model, "model", MODEL_MAX, found)
         cleaned = tuple(found)
 
     if id_match is not None:
@@ -342,29 +365,50 @@ def _fix(src, path, received_at, time, lat, lon, course, speed, alt, comment):
         stealth=stealth, no_tracking=no_track, cleaned=cleaned)
 
 
-def _display(value: str | None, name: str, cleaned: list) -> str | None:
-    """A display-only text without the characters a text column must not hold; the
-    field's name goes into `cleaned` when something was removed."""
-    if value is None or value.isprintable():
-        return value
-    cleaned.append(name)
-    return printable(value) or None
+def _display(value: str | None, name: str, cleaned: list, limit: int) -> str | None:
+    """A display-only text without the characters a text column must not hold, cut to
+    `limit` characters; `cleaned` gets the field's name when something was removed and
+    `<name>_truncated` when it was cut."""
+    if value is None:
+        return None
+    if not value.isprintable():
+        cleaned.append(name)
+        value = printable(value)
+    if len(value) > limit:
+        cleaned.append(name + "_truncated")
+        value = value[:limit]
+    return value or None
+
+
+def _identifying(value: str | None, name: str, limit: int, cleaned: list) -> str | None:
+    """A text that names the aircraft (callsign, registration, model), cleaned as a
+    display text; over `limit` characters it is dropped (`<name>_too_long`), never cut
+    into another name."""
+    if value is None:
+        return None
+    if not value.isprintable():
+        cleaned.append(name)
+        value = printable(value)
+    if len(value) > limit:
+        cleaned.append(name + "_too_long")
+        return None
+    return value or None
 
 
 def _clean_beacon(b: ReceiverBeacon) -> ReceiverBeacon | Reject:
     """The receiver's name is its identity (rejected when not printable); the texts
     it reports about itself are display-only (cleaned)."""
-    if not b.name.isprintable():
-        return BAD_TEXT
+    bad = name_reject(b.name)
+    if bad is not None:
+        return bad
     cleaned: list = []
-    b.version = _display(b.version, "version", cleaned)
-    b.platform = _display(b.platform, "platform", cleaned)
+    b.version = _display(b.version, "version", cleaned, VERSION_MAX)
+    b.platform = _display(b.platform, "platform", cleaned, PLATFORM_MAX)
     st = b.status
     for key in ("rf", "comment"):
         text = st.get(key)
-        if text is not None and not text.isprintable():
-            cleaned.append(key)
-            text = printable(text)
+        if text is not None and (len(text) > STATUS_TEXT_MAX or not text.isprintable()):
+            text = _display(text, key, cleaned, STATUS_TEXT_MAX)
             if text:
                 st[key] = text
             else:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from soar.feeds import beast, modes, ogn, sbs
-from soar.records import Message
+from soar.records import UNREADABLE, Message, as_payload
 from soar.units import UTC
 
 CHUNK = 1000
@@ -42,22 +42,45 @@ def chunked(messages: Iterator[tuple], speed: float | None) -> Iterator[list]:
         yield chunk
 
 
-def aprs_messages(path: Path) -> Iterator[tuple]:
+def _timed_lines(path: Path, read_line, kind: str, receiver: str | None) -> Iterator[tuple]:
+    """Messages of a recording whose lines carry their receive time (`read_line`: a
+    line to (time, payload) or None). Every non-blank line is a message: one that
+    cannot be read travels as UNREADABLE (returned as such by the parsers, so the
+    router counts it) at the previous line's time; those before the first readable
+    line wait for its time (at most CHUNK of them; then the wall clock)."""
+    pending = 0
+    last = None
+    unreadable = as_payload(UNREADABLE)
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
-            parsed = ogn.parse_capture_line(line)
-            if parsed is None:
+            parsed = read_line(line)
+            if parsed is not None:
+                last = parsed[0]
+            elif not line.strip():
                 continue
-            yield Message("aprs", parsed[0], parsed[1])
+            elif last is None:
+                pending += 1
+                if pending < CHUNK:
+                    continue
+                last = datetime.now(UTC)      # (not a recording of this format, it seems)
+            for _ in range(pending):
+                yield Message(kind, last, unreadable, None, receiver)
+            if parsed is not None:
+                yield Message(kind, last, parsed[1], None, receiver)
+            elif not pending:
+                yield Message(kind, last, unreadable, None, receiver)
+            pending = 0
+    now = datetime.now(UTC)               # a file without any readable line
+    for _ in range(pending):
+        yield Message(kind, now, unreadable, None, receiver)
+
+
+def aprs_messages(path: Path) -> Iterator[tuple]:
+    return _timed_lines(path, ogn.parse_capture_line, "aprs", None)
 
 
 def modes_messages(path: Path, receiver: str) -> Iterator[tuple]:
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            parsed = modes.parse_modes_line(line)
-            if parsed is None:
-                continue
-            yield Message("modes", parsed[0], parsed[1], None, receiver)
+    return _timed_lines(path, modes.parse_modes_line, "modes", receiver)
 
 
 def beast_messages(path: Path, receiver: str, start: datetime) -> Iterator[tuple]:

@@ -42,7 +42,8 @@ range. Never raises: anything unexpected is PARSE_ERROR.
 Clean at the edge (soar.columns): every number is checked finite and within its
 range here; a callsign not made of the Mode-S alphabet (letters, digits, inner
 spaces, at most 8) is not kept; a feed name with a non-printable character makes
-every line BAD_TEXT, as for Beast.
+every line BAD_TEXT, one over RECEIVER_NAME_MAX characters TOO_LONG, as for Beast
+(soar.records.name_reject).
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ import re
 from datetime import datetime, timedelta, tzinfo
 
 from soar.records import (
-    BAD_TEXT,
     NO_POSITION,
     OUT_OF_RANGE,
     PARSE_ERROR,
@@ -61,6 +61,7 @@ from soar.records import (
     Fix,
     Reject,
     Source,
+    name_reject,
 )
 from soar.units import FEET_TO_M, FPM_TO_MS, KNOTS_TO_KMH, UTC
 
@@ -170,7 +171,7 @@ class SbsDecoder:
     def __init__(self, receiver: str, tz: tzinfo | None = None, *,
                  state_ttl: float = 300.0) -> None:
         self.receiver = receiver
-        self._bad_name = receiver is not None and not receiver.isprintable()
+        self._name_reject = name_reject(receiver)
         self.clock = Clock(tz)
         self.state_ttl = state_ttl
         self._aircraft: dict[int, _Aircraft] = {}
@@ -184,8 +185,8 @@ class SbsDecoder:
                signal_db: float | None = None) -> Fix | Reject | None:
         """`received_at`: when the line arrived (UTC); `signal_db` is unused (SBS has
         none), taken so the router calls every decoder alike."""
-        if self._bad_name:
-            return BAD_TEXT
+        if self._name_reject is not None:
+            return self._name_reject
         try:
             return self._decode(line, received_at)
         except Exception:   # noqa: BLE001 -- never raise into the ingest loop: a PARSE_ERROR

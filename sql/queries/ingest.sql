@@ -19,14 +19,16 @@ RETURNING id, name
 
 -- name: upsert_aircraft
 -- Aircraft: what a message did not say (NULL) keeps what is known; the privacy flags
--- (tracked, identified) come from OGN's device database and are never touched here.
+-- (tracked, identified) come from OGN's device database and are never touched here,
+-- nor is a registration the device database gave (an APRS `reg` token is anyone's text).
 INSERT INTO aircraft (id, address, address_type, aircraft_type, category, registration,
                       callsign, model, first_seen, last_seen)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (id) DO UPDATE SET
     aircraft_type = COALESCE(EXCLUDED.aircraft_type, aircraft.aircraft_type),
     category      = COALESCE(EXCLUDED.category, aircraft.category),
-    registration  = COALESCE(EXCLUDED.registration, aircraft.registration),
+    registration  = CASE WHEN aircraft.registration_from_ddb THEN aircraft.registration
+                         ELSE COALESCE(EXCLUDED.registration, aircraft.registration) END,
     callsign      = COALESCE(EXCLUDED.callsign, aircraft.callsign),
     model         = COALESCE(EXCLUDED.model, aircraft.model),
     last_seen     = GREATEST(aircraft.last_seen, EXCLUDED.last_seen)

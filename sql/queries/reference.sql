@@ -154,12 +154,14 @@ SELECT v.name, v.admin1, v.admin2, v.cc, v.lat, v.lon
 
 -- name: ddb_upsert
 -- A device without a registration, model or competition id in the DDB keeps the one
--- already known.
+-- already known. A registration from the DDB is marked: ingest never replaces it with
+-- an APRS `reg` token.
 INSERT INTO aircraft (id, address, address_type, registration, model, tracked, identified,
-                      competition_number)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                      competition_number, registration_from_ddb)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (id) DO UPDATE SET
     registration = COALESCE(EXCLUDED.registration, aircraft.registration),
+    registration_from_ddb = aircraft.registration_from_ddb OR EXCLUDED.registration_from_ddb,
     competition_number = COALESCE(EXCLUDED.competition_number, aircraft.competition_number),
     model        = COALESCE(EXCLUDED.model, aircraft.model),
     tracked      = EXCLUDED.tracked,

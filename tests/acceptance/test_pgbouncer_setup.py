@@ -209,3 +209,23 @@ def test_replay_tracker_and_worker_run_through_the_configured_pgbouncer(bouncer,
     assert all(p["pool_mode"] == "transaction" for p in doc["pools"])
     db = next(d for d in doc["databases"] if d["database"] == refdb.name)
     assert db["transactions"] > 0
+
+
+def test_component_logins_come_from_the_services_own_files(pg_cluster, database, logins,
+                                                           prefix):
+    """/etc/soar/env with the owner's login and the read-only one only; ingest's and the
+    worker's logins in their services' files (deploy/*.service load nothing else)."""
+    write_env(prefix, "staging", pg_cluster, database.name, logins, 6433)
+    owner = prefix / "etc/soar/env-staging"
+    kept = [ln for ln in owner.read_text().splitlines()
+            if not ln.startswith(("SOAR_INGEST_", "SOAR_WORKER_"))]
+    owner.write_text("\n".join(kept) + "\n")
+    for c in ("ingest", "worker"):
+        (prefix / f"etc/soar/{c}-staging.env").write_text(
+            f"SOAR_{c.upper()}_DATABASE_URL=postgresql://pgb_{c}:{logins[c]}"
+            f"@127.0.0.1:6433/{database.name}\nSOAR_RUN_ARGS=--ogn host:1 --beast host:2\n")
+    out = setup("staging", "--dry-run", "--prefix", str(prefix))
+    assert out.returncode == 0, out.stderr
+    users = out.stdout[out.stdout.index("userlist-staging.txt"):]
+    for c in COMPONENTS:
+        assert f'"pgb_{c}" "SCRAM-SHA-256$<masked>"' in users, c

@@ -1,9 +1,11 @@
 """The systemd units an operator installs (deploy/ and the one setup-pgbouncer writes)
 are valid units (systemd-analyze verify), run soar as itself with its own
-least-privilege login, and restart on failure."""
+least-privilege login (loaded from its own file: no unit loads the owner's), and
+restart on failure."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -41,7 +43,7 @@ def test_the_soar_units_are_valid_and_use_each_components_own_login(tmp_path):
                                  (units[1], "soar worker", "SOAR_WORKER_DATABASE_URL")):
         text = unit.read_text()
         assert f"/bin/{command} $" in text
-        assert "EnvironmentFile=/etc/soar/env" in text and login in text
+        assert login in text
         assert "Environment=SOAR_ALLOW_OWNER=0" in text and "--allow-owner" not in text
         assert "Restart=on-failure" in text and "User=soar" in text
 
@@ -62,3 +64,41 @@ def test_the_pgbouncer_unit_setup_writes_is_valid(tmp_path):
     exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
     unit.write_text(pgbouncer_setup.unit("staging", ini, tmp_path / "env-staging", exe))
     assert verify([unit], tmp_path) == ""
+
+
+OWNER_KEY = "SOAR_DATABASE_URL"
+OWN_KEYS = {"ingest": {"SOAR_INGEST_DATABASE_URL", "SOAR_RUN_ARGS"},
+            "worker": {"SOAR_WORKER_DATABASE_URL", "SOAR_WORKER_ARGS", "PELIAS_URL",
+                       "SOAR_ALERT_WEBHOOK_URL", "SOAR_WORKER_ALERT_WEBHOOK_ALLOW_HTTP"}}
+
+
+def environment_files(unit_text: str) -> list[str]:
+    return [v.lstrip("-") for v in re.findall(r"^EnvironmentFile=(.+)$", unit_text, re.M)]
+
+
+def test_no_unit_loads_the_owners_login():
+    for component in ("ingest", "worker"):
+        text = (DEPLOY / f"soar-{component}.service").read_text()
+        assert environment_files(text) == [str(pgbouncer_setup.service_env_file(
+            "production", component))]
+        assert str(pgbouncer_setup.env_file("production")) not in environment_files(text)
+        assert not re.search(rf"^Environment=.*\b{OWNER_KEY}=", text, re.M)
+
+
+def documented_file(name: str) -> str:
+    """The example of /etc/soar/NAME in docs/operations.md (a fenced block after it)."""
+    docs = (ROOT / "docs" / "operations.md").read_text()
+    m = re.search(rf"`/etc/soar/{re.escape(name)}`[^`]*?:\n+```[a-z]*\n(.*?)```", docs, re.S)
+    assert m, f"docs/operations.md shows no /etc/soar/{name}"
+    return m.group(1)
+
+
+def test_the_documented_service_files_hold_only_their_own_login_and_read_whole():
+    for component, keys in OWN_KEYS.items():
+        values = pgbouncer_setup.parse_env_text(documented_file(f"{component}.env"))
+        assert OWNER_KEY not in values and set(values) <= keys, values
+        assert f"SOAR_{component.upper()}_DATABASE_URL" in values
+    ingest = pgbouncer_setup.parse_env_text(documented_file("ingest.env"))
+    assert len(ingest["SOAR_RUN_ARGS"].split()) > 2          # an unquoted value keeps its words
+    owner = pgbouncer_setup.parse_env_text(documented_file("env"))
+    assert OWNER_KEY in owner

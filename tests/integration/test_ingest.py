@@ -170,7 +170,7 @@ def test_garbage_never_reaches_the_database(database, conn, tmp_path, oneminute_
         f"{stamp}FLRDDABFF>APRS,qAS,EDFS:/110500h4959.82N/01013.24E'357/037/A=999999":
             "out_of_range",
         f"{stamp}\x00\x01garbage": "parse_error",
-        "not even a timestamp": None,          # not a message: the reader skips it
+        "not even a timestamp": "unreadable",  # counted, not skipped (issue 21 item 3)
         f"{stamp}FLRDDABFF>APRS,qAS,EDFS:/115900h4959.82N/01013.24E'357/037/A=003451": "future",
     }
     lines = list(garbage)[:3] + good[:250] + list(garbage)[3:] + good[250:]

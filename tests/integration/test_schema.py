@@ -141,3 +141,58 @@ def test_message_json_is_valid_for_the_worker(conn):
     conn.commit()
     raw = conn.execute("SELECT message::text FROM pgmq.q_flight_enrichment").fetchone()[0]
     assert json.loads(raw)["flight_id"] == str(fid)
+
+
+@pytest.mark.parametrize("table, column", [c.split(".") for c in
+                                           __import__("soar.columns").columns.TEXT_MAX])
+def test_a_text_one_character_over_its_limit_is_refused_and_at_the_limit_stored(
+        conn, table, column):
+    from soar.columns import TEXT_MAX
+    limit = TEXT_MAX[f"{table}.{column}"]
+    aid = _add_aircraft(conn)
+    insert = {
+        "receivers": "INSERT INTO receivers (name, {c}) VALUES ('R' || %(n)s, %(v)s)",
+        "aircraft": "UPDATE aircraft SET {c} = %(v)s WHERE id = %(aid)s",
+        "flights": "INSERT INTO flights (id, aircraft_id, source, started_at, {c}) "
+                   "VALUES (gen_random_uuid(), %(aid)s, 1, now() - %(n)s * interval '1 day', %(v)s)",
+    }[table].format(c=column)
+    if (table, column) == ("receivers", "name"):
+        insert = "INSERT INTO receivers (name) VALUES (%(v)s)"
+    conn.execute(insert, {"v": "x" * limit, "n": 1, "aid": aid})
+    conn.commit()
+    if table == "flights":
+        conn.execute("UPDATE flights SET landing_time = now()")
+    with pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute(insert, {"v": "y" * (limit + 1), "n": 2, "aid": aid})
+    conn.rollback()
+
+
+def test_every_security_definer_function_searches_pg_temp_last(conn):
+    rows = conn.execute(
+        "SELECT p.proname, p.proconfig FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE p.prosecdef AND n.nspname = 'public' AND NOT EXISTS ("   # soar's, not PostGIS's
+        "   SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass"
+        "      AND d.objid = p.oid AND d.deptype = 'e')").fetchall()
+    assert {r[0] for r in rows} >= {"drop_fix_chunk_v1", "old_fix_chunks_v1", "queue_health_v1",
+                                   "enqueue_flight_created", "enqueue_flight_ended"}
+    for name, config in rows:
+        path = next((c for c in config or [] if c.startswith("search_path=")), None)
+        assert path and path.replace(" ", "").endswith(",pg_temp"), (name, config)
+
+
+def test_values_over_a_limit_stored_before_revision_0012_are_made_to_fit(empty_database):
+    url = empty_database.url()
+    migrate.upgrade(url, "0011")
+    long_name, reg = "N" * 3000, "R" * 4000
+    with psycopg.connect(url) as c:
+        c.execute("INSERT INTO receivers (name, version) VALUES (%s, %s), ('EDFS', '0.2.8')",
+                  (long_name, "v" * 100))
+        c.execute("INSERT INTO aircraft (id, address, address_type, registration, model) "
+                  "VALUES (%s, 1, 2, %s, 'ASK 21')", (aircraft_id(2, 1), reg))
+    migrate.upgrade(url)
+    with psycopg.connect(url) as c:
+        rows = dict(c.execute("SELECT name, version FROM receivers").fetchall())
+        assert rows.pop("EDFS") == "0.2.8"
+        [(name, version)] = rows.items()
+        assert name.startswith("N" * 48 + "~") and len(name) <= 64 and version == "v" * 32
+        assert c.execute("SELECT registration, model FROM aircraft").fetchone() == (None, "ASK 21")

@@ -310,3 +310,23 @@ def test_lines_generator(serve):
     assert not server.eof
     gen.close()                                                   # closes the socket
     assert server.wait_for(lambda: server.eof == {0})
+
+
+def test_a_line_over_the_cap_is_delivered_once_as_too_long_and_the_next_line_intact(
+        serve, run_client):
+    from soar.feeds import aprs_client
+    from soar.records import TOO_LONG
+    huge = b"X" * (aprs_client._MAX_LINE * 3)          # spans many packets, no newline
+
+    def handler(conn, index, server):
+        conn.sendall(BANNER)
+        conn.sendall(huge)
+        conn.sendall(b"tail of the huge line\r\n" + BEACON.encode() + b"\r\n")
+        conn.sendall(b"Y" * (aprs_client._MAX_LINE + 10) + b"\r\nlast\r\n")   # in one go
+        server.closing.wait()
+
+    server = serve(handler)
+    lines, _, _ = run_client(AprsClient("127.0.0.1", server.port))
+    got = [ln for _, ln in take(lines, 5)]
+    assert got == ["# aprsc 2.1.5-g8af3cdc", TOO_LONG, BEACON, TOO_LONG, "last"]
+    assert type(got[1]) is str              # plain text: it may cross the disk buffer

@@ -210,3 +210,20 @@ def test_a_signal_beyond_float4_is_refused_by_validation(signal):
                                                signal), Fix)]
     assert fixes
     assert {validate.check(f) for f in fixes} == {OUT_OF_RANGE}
+
+
+def test_long_incompressible_input_is_a_counted_rejection():
+    """4,000-6,000 random hex digits, bytes or letters as a frame, and a feed name of
+    that length: parse_error and too_long, never a Fix."""
+    from soar.records import TOO_LONG
+    rng = random.Random(21)
+    t = datetime(2018, 4, 3, 19, 3, tzinfo=timezone.utc)
+    decoder = ModeSDecoder("feed")
+    for _ in range(30):
+        n = rng.randint(4000, 6000)
+        for frame in ("".join(rng.choices("0123456789abcdef", k=n)),
+                      bytes(rng.randrange(256) for _ in range(n)),
+                      "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=n))):
+            assert decoder.decode(frame, t) == PARSE_ERROR
+    long_name = "".join(rng.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=5000))
+    assert ModeSDecoder(long_name).decode("8d4ca1fa9909a3b8b0044f9d7d0e", t) == TOO_LONG

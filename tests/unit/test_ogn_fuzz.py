@@ -25,7 +25,17 @@ from datetime import datetime, timezone
 import pytest
 
 from helpers.paths import TEST_DATA
-from soar.columns import FLOAT4_MAX, SMALLINT_MAX
+from soar.columns import (
+    CALLSIGN_MAX,
+    FLOAT4_MAX,
+    MODEL_MAX,
+    PLATFORM_MAX,
+    RECEIVER_NAME_MAX,
+    REGISTRATION_MAX,
+    SMALLINT_MAX,
+    STATUS_TEXT_MAX,
+    VERSION_MAX,
+)
 from soar.feeds import ogn
 from soar.records import (
     BAD_CRC,
@@ -37,6 +47,7 @@ from soar.records import (
     OUT_OF_RANGE,
     PARSE_ERROR,
     STALE,
+    TOO_LONG,
     UNSUPPORTED,
     Fix,
     ReceiverBeacon,
@@ -47,7 +58,7 @@ SEED = int(os.environ.get("SOAR_FUZZ_SEED", "20240706"))
 N_MUTANTS = 60_000
 N_RANDOM = 8_000
 REASONS = {PARSE_ERROR, BAD_CRC, OUT_OF_RANGE, DUPLICATE, STALE, FUTURE, NO_TRACKING,
-           UNSUPPORTED, NO_POSITION, BAD_TEXT}
+           UNSUPPORTED, NO_POSITION, BAD_TEXT, TOO_LONG}
 RECEIVED = datetime(2024, 12, 31, 23, 59, 30, tzinfo=timezone.utc)   # near rollovers
 
 # Characters no text column may hold: C0 and C1 controls (NUL first), DEL, format
@@ -186,23 +197,28 @@ def check(raw: str, result, received_at: datetime = RECEIVED) -> str:
                   result.climb_rate_ms, result.turn_rate_degs, result.signal_db):
             assert v is None or real(v), (raw, v)
         assert result.track_deg is None or 0 <= result.track_deg < 360, raw
-        for v in (result.receiver, result.callsign, result.registration, result.model):
-            assert v is None or clean_text(v), (raw, v)
-        assert set(result.cleaned) <= {"callsign", "registration", "model"}, raw
+        for v, limit in ((result.receiver, RECEIVER_NAME_MAX), (result.callsign, CALLSIGN_MAX),
+                         (result.registration, REGISTRATION_MAX), (result.model, MODEL_MAX)):
+            assert v is None or (clean_text(v) and len(v) <= limit), (raw, v)
+        assert set(result.cleaned) <= {f"{f}{s}" for f in ("callsign", "registration", "model")
+                                       for s in ("", "_too_long")}, raw
         return "Fix"
     if isinstance(result, ReceiverBeacon):
         assert result.name and clean_text(result.name), raw
+        assert len(result.name) <= RECEIVER_NAME_MAX, raw
         if result.latitude is not None:
             assert -90.0 <= result.latitude <= 90.0 and -180.0 <= result.longitude <= 180.0
         assert result.altitude_m is None or real(result.altitude_m), raw
         assert result.time is None or result.time.utcoffset().total_seconds() == 0, raw
-        for v in (result.version, result.platform):
-            assert v is None or clean_text(v), (raw, v)
+        for v, limit in ((result.version, VERSION_MAX), (result.platform, PLATFORM_MAX)):
+            assert v is None or (clean_text(v) and len(v) <= limit), (raw, v)
         for key, v in result.status.items():
             assert clean_text(key), (raw, key)
-            assert v is None or clean_text(v) or (type(v) is float and math.isfinite(v)), (raw, v)
+            assert v is None or (clean_text(v) and len(v) <= STATUS_TEXT_MAX) or (
+                type(v) is float and math.isfinite(v)), (raw, v)
         json.dumps(result.status, allow_nan=False)   # the jsonb column: no NaN/Infinity
-        assert set(result.cleaned) <= {"version", "platform", "rf", "comment"}, raw
+        assert set(result.cleaned) <= {f"{f}{s}" for f in ("version", "platform", "rf", "comment")
+                                       for s in ("", "_truncated")}, raw
         return "ReceiverBeacon"
     assert isinstance(result, Reject) and result in REASONS, (raw, result)
     return str(result)
@@ -216,7 +232,8 @@ def hostile(raw: str) -> bool:
     {"registration": "D-\x00KABC"}, {"model": "Ka\x078"}, {"callsign": "\udc80"},
     {"receiver": "ED\x00FS"}, {"signal_db": math.inf}, {"signal_db": 1e300},
     {"turn_rate_degs": math.nan}, {"climb_rate_ms": -1e39}, {"altitude_m": 3.5e38},
-    {"aircraft_type": 1 << 15}, {"address_type": 64}])
+    {"aircraft_type": 1 << 15}, {"address_type": 64}, {"receiver": "E" * 65},
+    {"registration": "D" * 17}, {"callsign": "C" * 17}, {"model": "M" * 65}])
 def test_the_invariants_catch_what_the_database_refuses_or_mangles(bad):
     """The checks above are not vacuous: each kind of value the issue found stored
     (NUL in text, +Infinity from 1e300dB, out-of-range integers) fails them."""
@@ -228,7 +245,8 @@ def test_the_invariants_catch_what_the_database_refuses_or_mangles(bad):
 
 @pytest.mark.parametrize("bad", [
     {"name": "EDFS\x00"}, {"version": "0.2\x007"}, {"status": {"comment": "a\x00b"}},
-    {"status": {"cpu_load": math.nan}}, {"altitude_m": math.inf}])
+    {"status": {"cpu_load": math.nan}}, {"altitude_m": math.inf}, {"name": "E" * 65},
+    {"version": "1" * 33}, {"platform": "P" * 65}, {"status": {"rf": "r" * 257}}])
 def test_the_receiver_invariants_catch_what_the_database_refuses(bad):
     base = next(r for r in (ogn.parse(ln, RECEIVED) for ln in real_lines())
                 if isinstance(r, ReceiverBeacon))
@@ -294,3 +312,83 @@ def test_capture_lines_never_escape():
         assert isinstance(raw, str) and raw.strip(), line
         check(raw, ogn.parse(raw, t), t)
     assert parsed > 5_000
+
+
+def long_text(rng: random.Random) -> str:
+    """Incompressible text: 4,000-6,000 random letters and digits (a TOAST-compressed
+    value would slip under the btree row limit; this one does not)."""
+    return "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+                               k=rng.randint(4000, 6000)))
+
+
+FIX = ("ICA4CA4EB>OGADSB,qAS,LEMDadsb:/142346h4034.03N\\00315.64W^008/370/A=038000 id254CA4EB "
+       "+000fpm 0.0rot fnRYR4057 regEI-DPG modelB738")
+FIX_A3 = FIX.replace("fnRYR4057", "A3:RYR4057")
+POSITION = ("Cordoba>APRS,TCPIP*,qAC,GLIDERN3:/194847h3112.85SI06409.56W&/A=001712 v0.2.5.ARM "
+            "CPU:0.4 RAM:755.4/970.8MB NTP:6.7ms/-0.1ppm +45.5C RF:+48+18.3ppm/+3.45dB")
+STATUS = ("Cordoba>APRS,TCPIP*,qAC,GLIDERN3:>194847h v0.2.5.ARM CPU:0.4 RAM:755.4/970.8MB "
+          "NTP:6.7ms/-0.1ppm +45.5C 0/0Acfts[1h] RF:+48+18.3ppm/+3.45dB")
+RECEIVED_2016 = datetime(2016, 3, 1, 19, 48, 50, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("line, old, new, outcome", [
+    # identities: the message is rejected, counted as too_long
+    (FIX, "LEMDadsb", "{}", TOO_LONG),
+    (POSITION, "Cordoba", "{}", TOO_LONG),
+    (STATUS, "Cordoba", "{}", TOO_LONG),
+    # names of the aircraft: dropped, never cut into another name
+    (FIX, "regEI-DPG", "reg{}", ("registration", None, "registration_too_long")),
+    (FIX, "regEI-DPG", "reg:{}", ("registration", None, "registration_too_long")),
+    (FIX, "modelB738", "model{}", ("model", None, "model_too_long")),
+    (FIX, "fnRYR4057", "fn{}", ("callsign", None, "callsign_too_long")),
+    (FIX, "fnRYR4057", "fnA3:{}", ("callsign", None, "callsign_too_long")),
+    (FIX_A3, "A3:RYR4057", "A3:{}", ("callsign", None, "callsign_too_long")),
+    # tokens Fix has no column for: the fix is stored as if they were absent
+    (FIX, "+000fpm", "+000fpm {}", ("callsign", "RYR4057", None)),
+    (FIX, "+000fpm", "{}fpm", ("climb_rate_ms", None, None)),
+    # a receiver's own texts: truncated
+    (POSITION, "v0.2.5.ARM", "v0.2.5.{}", ("platform", PLATFORM_MAX, "platform_truncated")),
+    (STATUS, "v0.2.5.ARM", "v0{}", ("version", VERSION_MAX, "version_truncated")),
+    (STATUS, "RF:+48+18.3ppm/+3.45dB", "RF:{}", ("rf", STATUS_TEXT_MAX, "rf_truncated")),
+    (POSITION, "CPU:0.4", "{} CPU:0.4", ("comment", STATUS_TEXT_MAX, "comment_truncated")),
+])
+def test_long_incompressible_text_in_every_stored_field_is_rejected_dropped_or_cut(
+        line, old, new, outcome):
+    rng = random.Random(SEED + len(new))
+    text = long_text(rng)
+    raw = line.replace(old, new.format(text), 1)
+    assert raw != line and len(raw) > 4000
+    result = ogn.parse(raw, RECEIVED_2016)
+    check(raw, result, RECEIVED_2016)
+    if isinstance(outcome, Reject):
+        assert result == outcome
+        return
+    field, expect, cleaned = outcome
+    assert isinstance(result, (Fix, ReceiverBeacon)), result
+    undisturbed = ogn.parse(line, RECEIVED_2016)
+    assert (result.latitude, result.longitude, result.time) == (
+        undisturbed.latitude, undisturbed.longitude, undisturbed.time)  # the good part kept
+    value = result.status.get(field) if field in ("rf", "comment") else getattr(result, field)
+    if isinstance(expect, int):        # truncated: the first `limit` characters
+        assert len(value) == expect and value in raw and value[-9:] in text, value
+    else:
+        assert value == expect
+    assert list(result.cleaned) == ([cleaned] if cleaned else []), result.cleaned
+
+
+def test_long_text_at_random_places_never_escapes():
+    """Long text spliced into random stored-text spots of every real line (and
+    anywhere): every outcome fits the columns, and the lengths did reach the fields."""
+    rng = random.Random(SEED + 3)
+    counts = Counter()
+    for raw_line in real_lines() * 3:
+        spots = [(m.start(g), m.end(g)) for m in _TEXT_FIELD.finditer(raw_line)
+                 for g in (1, 2, 3) if m.group(g)]
+        start, end = rng.choice(spots) if spots and rng.random() < 0.8 else (
+            (i := rng.randrange(len(raw_line) + 1)), i)
+        raw = raw_line[:start] + long_text(rng) + raw_line[end:]
+        result = ogn.parse(raw, RECEIVED)
+        counts[check(raw, result)] += 1
+        if isinstance(result, (Fix, ReceiverBeacon)) and result.cleaned:
+            counts["cut or dropped"] += 1
+    assert counts[TOO_LONG] > 100 and counts["cut or dropped"] > 50, counts

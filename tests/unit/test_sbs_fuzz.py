@@ -157,3 +157,35 @@ def test_unmutated_lines_decode_the_same_after_the_fuzzing():
     for _ in range(5000):
         dirty.decode(",".join(_garbage(rng) for _ in range(22)), RECEIVED)
     assert [dirty.decode(line, RECEIVED) for line in lines] == expected
+
+
+def _long_text(rng: random.Random) -> str:
+    return "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+                               k=rng.randint(4000, 6000)))
+
+
+def test_long_incompressible_text_in_any_field_is_never_stored():
+    """4,000-6,000 random letters and digits in each field of real lines: the line is
+    a Fix with its own values (the callsign not kept), None or a Reject; never a
+    stored text longer than its column allows."""
+    from soar.columns import CALLSIGN_MAX
+    rng = random.Random(7)
+    outcomes = set()
+    for line in real_lines()[:400]:
+        f = line.split(",")
+        i = rng.randrange(len(f))
+        f[i] = _long_text(rng)
+        result = SbsDecoder("feed").decode(",".join(f), RECEIVED)
+        assert result is None or isinstance(result, (Fix, Reject)), result
+        if isinstance(result, Fix):
+            assert result.callsign is None or len(result.callsign) <= CALLSIGN_MAX
+            assert result.receiver == "feed"
+        outcomes.add((i, type(result).__name__ if not isinstance(result, Reject) else result))
+    assert (10, "Fix") in outcomes or (10, "NoneType") in outcomes   # the callsign field hit
+
+
+def test_a_feed_name_too_long_rejects_every_line_as_too_long():
+    from soar.records import TOO_LONG
+    rng = random.Random(8)
+    decoder = SbsDecoder("sbs:" + _long_text(rng))
+    assert {decoder.decode(line, RECEIVED) for line in real_lines()[:50]} == {TOO_LONG}
