@@ -90,7 +90,8 @@ def make_webhook(config: WorkerConfig) -> WebhookClient | None:
     if not config.alert_webhook_url:
         return None
     return WebhookClient(config.alert_webhook_url, deadline_s=config.alert_webhook_deadline_s,
-                         connections=config.concurrency)
+                         connections=config.concurrency,
+                         allow_http=config.alert_webhook_allow_http)
 
 
 def connect(url: str) -> psycopg.Connection:
