@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
 
-from helpers.net import free_port
+from helpers.net import HangUpServer
 from helpers.pipeline import replay
+from helpers.wait import wait_until
 from soar import ingest
 from soar.feeds import recordings
 from soar.ingest.router import PipelineConfig
@@ -103,13 +103,18 @@ def test_writer_survives_a_database_outage(database, conn, tmp_path, oneminute_l
     pipeline.start()   # loads the untracked set with the good URL
     pipeline.writer.close()
     pipeline.writer.conn = None
-    pipeline.writer.conninfo = f"host=127.0.0.1 port={free_port()} dbname=x user=x connect_timeout=1"
-    ingest.feed(pipeline, recordings.replay(part, "aprs"), threading.Event())
-    time.sleep(1.5)            # at least one failed attempt
-    assert stats.fixes_written == 0
-    pipeline.writer.conninfo = good_url
-    pipeline.close()
+    with HangUpServer() as down:       # a server that hangs up on every connection
+        pipeline.writer.conninfo = (f"host=127.0.0.1 port={down.port} dbname=x user=x "
+                                    "connect_timeout=5")
+        ingest.feed(pipeline, recordings.replay(part, "aprs"), threading.Event())
+        # A first attempt failed and the writer tried again (it backs off, retries).
+        wait_until(lambda: down.connections >= 2, what="two failed write attempts")
+        assert stats.fixes_written == 0 and stats.batches == 0
+        pipeline.writer.conninfo = good_url
+        pipeline.close()
+    assert pipeline.failed is None
     assert stats.fixes_written == stats.fixes_accepted > 1000
+    assert stats.accounting()["balanced"]
     assert conn.execute("SELECT count(*) FROM fixes").fetchone()[0] == stats.fixes_written
 
 
@@ -248,25 +253,41 @@ def test_aircraft_marked_untracked_while_running_stops_being_stored(database, co
     pipeline = ingest.build(database.url("ingest"), stats,
                             PipelineConfig(batch_size=500, untracked_refresh_s=0.0))
     pipeline.start()
-    first, rest = oneminute_lines[:20000], oneminute_lines[20000:]
-    pipeline.submit([Message("aprs", *sources_line(line)) for line in first])
-    deadline = time.monotonic() + 30
-    while stats.fixes_written < 1000 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    stored_before = conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s",
-                                 (aid,)).fetchone()[0]
+
+    def submit(lines):
+        for i in range(0, len(lines), 500):
+            pipeline.submit([Message("aprs", *sources_line(line)) for line in lines[i:i + 500]])
+
+    def all_written():
+        return (stats.fixes_written == stats.fixes_accepted
+                and stats.accounting()["in_flight"] == 0)
+
+    first, nudge, rest = oneminute_lines[:20000], oneminute_lines[20000:21000], \
+        oneminute_lines[21000:]
+    submit(first)
+    wait_until(lambda: stats.fixes_written > 1000 and all_written(), what="the first part stored")
+    stored = "SELECT count(*) FROM fixes WHERE aircraft_id = %s"
+    stored_before = conn.execute(stored, (aid,)).fetchone()[0]
     conn.execute("UPDATE aircraft SET tracked = false WHERE id = %s", (aid,))
     conn.commit()
-    time.sleep(0.5)
-    for i in range(0, len(rest), 500):   # many batches: the writer re-reads the flag
-        pipeline.submit([Message("aprs", *sources_line(line)) for line in rest[i:i + 500]])
+    # The writer re-reads the flag before each batch (untracked_refresh_s=0): other
+    # aircraft's batches bring it to the router.
+    submit([line for line in nudge if ": FLRDDABFF>" not in line])
+    wait_until(lambda: aid in pipeline.untracked, what="the router to learn the flag")
+    wait_until(all_written, what="the batches routed before the flag stored")
+    stored_flagged = conn.execute(stored, (aid,)).fetchone()[0]
+    rejected_before = stats.rejected[("aprs", "no_tracking")]
+    written_before = stats.fixes_written
+    heard = sum(": FLRDDABFF>" in line for line in rest)
+    submit(rest)
     pipeline.close()
-    stored_after = conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s",
-                                (aid,)).fetchone()[0]
-    assert stored_before >= 1
-    assert stats.rejected[("aprs", "no_tracking")] >= 1
-    # At most the batches already handed to the writer when the flag changed.
-    assert stored_after - stored_before <= 5
+    assert stored_before >= 1 and heard >= 10
+    # Once the router knows, not one more of its fixes is stored, every one is refused
+    # as no_tracking (or a duplicate of one refused), and the other aircraft still are.
+    assert conn.execute(stored, (aid,)).fetchone()[0] == stored_flagged
+    assert stats.rejected[("aprs", "no_tracking")] > rejected_before
+    assert stats.fixes_written - written_before > 1000
+    assert stats.accounting()["balanced"]
 
 
 def sources_line(line: str):
