@@ -11,13 +11,13 @@ import re
 import signal
 import socket
 import threading
-import time
 import uuid
 from datetime import datetime, timezone
 
 import pytest
 
 from helpers.database import TestDatabase, _janitor
+from helpers.wait import wait_until
 from soar import ingest
 from soar.errors import SoarError
 from soar.feeds import recordings
@@ -175,9 +175,7 @@ def test_killed_parse_process_ends_the_replay_with_one_line(database):
             pid = pipeline._pool.pids()[0]
             os.kill(pid, signal.SIGKILL)
             killed["pid"] = pid
-            deadline = time.monotonic() + CEILING_S
-            while pipeline._pool.death() is None and time.monotonic() < deadline:
-                time.sleep(0.01)
+            wait_until(lambda: pipeline._pool.death() is not None, what="the death noticed")
 
     chunks = Counted(recordings.replay(ONEMINUTE, "aprs"), after=kill_after_five)
     with pytest.raises(SoarError) as err:
@@ -196,10 +194,10 @@ def test_idle_pipeline_notices_a_dead_parse_process(database):
     try:
         pid = pipeline._pool.pids()[0]
         os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + CEILING_S
-        while pipeline.failed is None and time.monotonic() < deadline:
+        def failed():
             pipeline.check()                     # what `soar run` does every second
-            time.sleep(0.05)
+            return pipeline.failed is not None
+        wait_until(failed, what="the pipeline to fail")
         assert str(pipeline.failed) == \
             f"a parse process died: pid {pid} killed by signal 9 (SIGKILL)"
     finally:
@@ -298,9 +296,8 @@ def test_live_feed_drops_at_once_on_a_full_queue_and_counts_per_feed(database):
         assert server.sent.wait(CEILING_S)
         assert not gate.is_set() and stats.fixes_written == 0
         gate.set()
-        deadline = time.monotonic() + CEILING_S
-        while sum(stats.messages.values()) < len(lines) + 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: sum(stats.messages.values()) >= len(lines) + 1,
+                   what="every line routed")
     finally:
         gate.set()
         signals.stop.set()
