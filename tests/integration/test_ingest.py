@@ -109,6 +109,11 @@ def test_writer_survives_a_database_outage(database, conn, tmp_path, oneminute_l
         ingest.feed(pipeline, recordings.replay(part, "aprs"), threading.Event())
         # A first attempt failed and the writer tried again (it backs off, retries).
         wait_until(lambda: down.connections >= 2, what="two failed write attempts")
+        # Every accepted fix is found where it waits: the writer's batch, the queued
+        # ones, the one the router holds (the queue being full).
+        wait_until(lambda: stats.fixes_accepted >= 500
+                   and stats.accounting()["in_flight"] == stats.fixes_accepted,
+                   what="the accepted fixes, all in flight")
         assert stats.fixes_written == 0 and stats.batches == 0
         pipeline.writer.conninfo = good_url
         pipeline.close()
