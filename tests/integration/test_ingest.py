@@ -13,7 +13,7 @@ from helpers.pipeline import replay
 from helpers.wait import wait_until
 from soar import ingest
 from soar.feeds import recordings
-from soar.ingest.router import PipelineConfig
+from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.stats import IngestStats
 from soar.records import Message, aircraft_id
 from soar.reference import samples
@@ -278,7 +278,7 @@ def test_aircraft_marked_untracked_while_running_stops_being_stored(database, co
     # The writer re-reads the flag before each batch (untracked_refresh_s=0): other
     # aircraft's batches bring it to the router.
     submit([line for line in nudge if ": FLRDDABFF>" not in line])
-    wait_until(lambda: aid in pipeline.untracked, what="the router to learn the flag")
+    wait_until(lambda: aid in pipeline.router.untracked, what="the router to learn the flag")
     wait_until(all_written, what="the batches routed before the flag stored")
     stored_flagged = conn.execute(stored, (aid,)).fetchone()[0]
     rejected_before = stats.rejected[("aprs", "no_tracking")]

@@ -26,7 +26,9 @@ from helpers.refdata import FixRow
 from helpers.wait import CEILING_S, wait_until
 from worker import messages, metrics
 from worker.config import WorkerConfig
-from worker.loop import Stats, Worker, make_geocoder, run_workers
+from worker.geocode import make_geocoder
+from worker.loop import Worker, run_workers
+from worker.metrics import Stats
 
 SOAR = [sys.executable, "-m", "soar"]
 HOUR_S = 3600.0        # longer than any wait here: only the awaited event can end it
