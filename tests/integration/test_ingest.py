@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from helpers.database import new_database
 from helpers.net import HangUpServer
 from helpers.pipeline import replay
 from helpers.wait import wait_until
@@ -26,8 +27,24 @@ def oneminute_lines():
     return ONEMINUTE.read_text().splitlines()
 
 
-def test_oneminute_capture_lands_as_fixes(database, conn):
-    stats = replay(database, ONEMINUTE, "aprs")
+@pytest.fixture(scope="module")
+def oneminute_db(pg_cluster, db_template):
+    """The one-minute capture replayed once, and what it counted, for the tests that
+    only read what it stored (each replayed the same 88,565 lines before)."""
+    with new_database(pg_cluster, db_template, "soar_oneminute") as db:
+        yield db, replay(db, ONEMINUTE, "aprs")
+
+
+@pytest.fixture
+def oneminute(oneminute_db):
+    """(its stats, a connection to the database it was replayed into)"""
+    db, stats = oneminute_db
+    with db.connect() as c:
+        yield stats, c
+
+
+def test_oneminute_capture_lands_as_fixes(oneminute):
+    stats, conn = oneminute
     s = stats.summary()
     assert s["messages_total"] == 88565
     # Every message is accounted for: a fix, a receiver beacon, or a counted reason.
@@ -50,10 +67,10 @@ def test_oneminute_capture_lands_as_fixes(database, conn):
     assert conn.execute("SELECT count(*) FROM fixes WHERE receiver_id IS NULL").fetchone()[0] == 0
 
 
-def test_a_known_beacon_is_stored_with_units_converted(database, conn):
+def test_a_known_beacon_is_stored_with_units_converted(oneminute):
     # 2020-05-30 11:04:52.431819: FLRDDABFF>APRS,qAS,EDFS:/110445h4959.82N/01013.24E'357/037/
     #   A=003451 !W30! id06DDABFF -177fpm +2.9rot 13.0dB 0e -5.2kHz gps3x5
-    replay(database, ONEMINUTE, "aprs")
+    _, conn = oneminute
     row = conn.execute(
         "SELECT f.time, f.latitude, f.longitude, f.altitude_m, f.ground_speed_kmh, f.track_deg, "
         "f.climb_rate_ms, f.turn_rate_degs, f.signal_db, r.name, a.aircraft_type "
@@ -73,8 +90,8 @@ def test_a_known_beacon_is_stored_with_units_converted(database, conn):
     assert receiver == "EDFS" and actype == 1
 
 
-def test_duplicates_through_several_receivers_are_stored_once(database, conn):
-    stats = replay(database, ONEMINUTE, "aprs")
+def test_duplicates_through_several_receivers_are_stored_once(oneminute):
+    stats, conn = oneminute
     # Not vacuous: the capture repeats many beacons (relayed by several receivers), and
     # the fixes are there (an empty table has no duplicates either).
     assert stats.rejected[("aprs", "duplicate")] > 20_000
