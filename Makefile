@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTHON ?= python3
+# pytest-xdist: one process per core, each test file whole in one process (module fixtures
+# built once). `make unit PARALLEL=` runs in one process.
+PARALLEL ?= -n 2 --dist loadfile
 
 .PHONY: setup system venv run test lint unit bench bench-incident clean
 
@@ -22,9 +25,11 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/soar demo
 
-# Lint (ruff), import contracts (import-linter), then every test suite.
+# Lint (ruff), import contracts (import-linter), then every test suite: the unit tests
+# on both cores (they are CPU-bound), then the database suites.
 test: setup lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(PARALLEL) tests/unit
+	$(BIN)/pytest tests/integration tests/acceptance
 
 lint: venv
 	$(BIN)/ruff check .
@@ -32,7 +37,7 @@ lint: venv
 
 # The unit tests alone: Python only, no database, seconds.
 unit: venv
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest $(PARALLEL) tests/unit
 
 bench: setup
 	$(BIN)/python bench/ingest.py

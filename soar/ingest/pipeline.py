@@ -43,7 +43,7 @@ from soar.ingest.batch import Batch
 from soar.ingest.router import Router, RouterConfig
 from soar.ingest.shard import Shard
 from soar.ingest.spool import Spool
-from soar.ingest.stats import IngestStats
+from soar.ingest.stats import IngestStats, fixes_in, fixes_queued
 from soar.ingest.writer import END_OF_BATCHES, Writer
 from soar.records import DB, PIPELINE_FAILED, QUEUE_FULL, UNWRITTEN, Message
 
@@ -118,6 +118,13 @@ class Pipeline:
         self.outq: queue.Queue = queue.Queue(self.config.out_queue_batches)
         stats.queue_depth["router_in"] = self.inq.qsize
         stats.queue_depth["writer_in"] = self.outq.qsize
+        # The accounting's in_flight: accepted fixes counted where they wait (stats.py).
+        stats.in_flight_at.update(
+            router_batch=lambda: len(self.router.batch.fixes),
+            writer_queue=lambda: fixes_queued(self.outq),
+            writer_batch=lambda: 0 if self._writer_done.is_set()
+            else fixes_in([self.writer.writing]),
+            left_over=lambda: fixes_in(self._unsent) + fixes_in(self._writer_left))
         self._threads: list[threading.Thread] = []
         self._pool: ParsePool | None = None
         self.spool = Spool(Path(self.config.spool_dir), self.writer.conninfo) \
@@ -260,7 +267,7 @@ class Pipeline:
         self._closed = True
         if self._threads:
             self._stop_threads(abandon)
-        left = list(self._writer_left)
+        left, self._writer_left = list(self._writer_left), []
         writer_thread = self._threads[1] if self._threads else None
         if writer_thread is not None and writer_thread.is_alive():
             # Stuck in a database call past the grace: take its batch over; if it
@@ -269,6 +276,7 @@ class Pipeline:
             batch = self.writer.writing
             if batch is not None:
                 left.append(batch)
+                self.writer.writing = None
         left += [b for b in _drain(self.outq) if b is not END_OF_BATCHES]
         left += self._unsent
         self._unsent = []

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from helpers import refdata
 from helpers.net import free_port
+from helpers.wait import WaitTimeout, wait_until
 from soar.db.pgbouncer import Bouncer
 from soar.simulate import SimConfig, serve
 
@@ -46,16 +46,20 @@ def exported(port: int) -> set[str]:
 def scrape_until(port: int, wanted: set[str], ceiling_s: float = 240) -> set[str]:
     """Scrape until every wanted name is there (metrics with labels appear with their
     first observation), or the ceiling passes; the last scrape."""
-    deadline = time.monotonic() + ceiling_s
     got: set[str] = set()
-    while time.monotonic() < deadline:
+
+    def scrape() -> bool:
+        nonlocal got
         try:
             got = exported(port)
         except OSError:
             got = set()
-        if wanted <= got:
-            break
-        time.sleep(0.5)
+        return wanted <= got
+
+    try:
+        wait_until(scrape, ceiling_s, what="every wanted metric", poll_s=0.2)
+    except WaitTimeout:
+        pass                                 # the caller names what is missing
     return got
 
 

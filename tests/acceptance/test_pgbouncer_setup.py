@@ -14,13 +14,13 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from helpers.net import free_port
+from helpers.wait import wait_until
 from soar.reference import samples
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,14 +139,12 @@ def test_a_missing_environment_file_names_what_to_write(prefix):
 
 
 def _wait_listening(port: int, proc: subprocess.Popen, log: Path) -> None:
-    for _ in range(400):
+    def listening() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"pgbouncer exited: {log.read_text()}")
         with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise AssertionError("pgbouncer did not listen")
+            return s.connect_ex(("127.0.0.1", port)) == 0
+    wait_until(listening, what="pgbouncer to listen")
 
 
 @pytest.fixture

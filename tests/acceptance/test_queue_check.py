@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from helpers import refdata
@@ -38,11 +37,10 @@ def test_check_fails_while_messages_age_without_a_worker_and_passes_after_a_drai
             refdata.add_winch_flight(c, data_dir, address)
     q = status(refdb)["flight_enrichment"]
     assert q["depth"] == 4 and q["in_last_minute"] == 4 and q["out_last_minute"] == 0
-    # Wait (generous ceiling) until the oldest message is older than the threshold.
-    for _ in range(600):
-        if (status(refdb)["flight_enrichment"]["oldest_age_s"] or 0) > 1:
-            break
-        time.sleep(0.1)
+    # The messages have waited 10 s without a worker (backdated, not waited for).
+    with refdb.connect() as c:
+        c.execute("UPDATE pgmq.q_flight_enrichment SET enqueued_at = enqueued_at - interval '10 s'")
+    assert status(refdb)["flight_enrichment"]["oldest_age_s"] > 9
     out = soar(refdb, "queue", "check", "--max-age", "1")
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stdout.startswith("CRITICAL: flight_enrichment: oldest message")

@@ -12,12 +12,12 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from datetime import datetime, timezone
 
 from helpers.net import free_port
 from helpers.paths import TEST_DATA
+from helpers.wait import wait_until
 from soar.feeds.beast import BeastDecoder
 from soar.reference import samples
 
@@ -102,14 +102,15 @@ def test_run_ingests_live_feeds_and_flushes_on_sigterm(database, conn, data_dir)
     try:
         # Every byte sent was read, and every message counted by the pipeline.
         assert aprs.sent.wait(CEILING_S) and beast.sent.wait(CEILING_S)
-        deadline = time.monotonic() + CEILING_S
-        while time.monotonic() < deadline:
-            metrics = _metrics(metrics_port)
-            if _metric(metrics, 'soar_ingest_messages_total{source="aprs"}') == 3001 and \
-                    _metric(metrics, 'soar_ingest_messages_total{source="modes"}') == BEAST_FRAMES:
-                break
+        metrics = ""
+
+        def routed() -> bool:
+            nonlocal metrics
             assert proc.poll() is None
-            time.sleep(0.2)
+            metrics = _metrics(metrics_port)
+            return (_metric(metrics, 'soar_ingest_messages_total{source="aprs"}') == 3001 and
+                    _metric(metrics, 'soar_ingest_messages_total{source="modes"}') == BEAST_FRAMES)
+        wait_until(routed, CEILING_S, what="every APRS line and Beast frame routed", poll_s=0.1)
         assert stats_logged.wait(CEILING_S)     # the periodic stats line, every second
         proc.send_signal(signal.SIGTERM)
         out = proc.stdout.read()

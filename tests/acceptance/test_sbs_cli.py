@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
@@ -19,6 +18,7 @@ from test_run_live import CEILING_S, FeedServer
 
 from helpers.net import free_port
 from helpers.paths import TEST_DATA
+from helpers.wait import wait_until
 
 REFERENCE = TEST_DATA / "beast" / "ulss7-2018-04-03.reference-sbs.txt"
 LINES = [line for line in REFERENCE.read_text().splitlines() if line]     # 8,624
@@ -100,10 +100,11 @@ def test_run_reads_two_sbs_feeds_each_a_receiver_and_flushes_on_sigterm(database
     reader.start()
     try:
         assert all(f.sent.wait(CEILING_S) for f in feeds)
-        deadline = time.monotonic() + CEILING_S
-        while _metric(metrics_port, 'soar_ingest_messages_total{source="sbs"}') != 2 * len(LINES):
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
+        def routed() -> bool:
+            assert proc.poll() is None
+            return _metric(metrics_port, 'soar_ingest_messages_total{source="sbs"}') \
+                == 2 * len(LINES)
+        wait_until(routed, CEILING_S, what="every SBS line routed", poll_s=0.1)
         assert stats_logged.wait(CEILING_S)     # the stats line counts SBS apart
         proc.send_signal(signal.SIGTERM)
         out = proc.stdout.read()

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 import uuid
 from datetime import datetime, timezone
@@ -28,6 +27,7 @@ import psycopg
 import pytest
 
 from helpers.net import free_port
+from helpers.wait import wait_until
 from soar.db import embedded, migrate
 from soar.ingest.spool import Spool
 from soar.reference import samples
@@ -131,10 +131,10 @@ class Soar:
         return float(m.group(1)) if m else 0
 
     def wait_messages(self, n: int) -> None:
-        deadline = time.monotonic() + CEILING_S
-        while self.messages() < n and time.monotonic() < deadline:
+        def routed() -> bool:
             assert self.proc.poll() is None, "".join(self.err)
-            time.sleep(0.1)
+            return self.messages() >= n
+        wait_until(routed, CEILING_S, what=f"{n} messages routed")
         assert self.messages() == n
 
     def signal(self, sig=signal.SIGTERM) -> None:
@@ -264,13 +264,12 @@ def test_killed_parse_process_ends_replay_with_one_line(database, tmp_path):
                  str(tmp_path / "spool"), str(samples.path("oneminute.txt"))],
                 database.url(), database.url("ingest"))
     try:
-        deadline = time.monotonic() + CEILING_S
-        while (pid := _parse_process(soar.proc.pid)) is None and time.monotonic() < deadline:
+        def parse_process():
             assert soar.proc.poll() is None, "".join(soar.err)
-            time.sleep(0.05)
-        assert pid is not None
-        while table_counts(database.url())[0] == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)                      # running: fixes are arriving
+            return _parse_process(soar.proc.pid)
+        pid = wait_until(parse_process, CEILING_S, what="the parse process")
+        # Running: fixes are arriving.
+        wait_until(lambda: table_counts(database.url())[0], CEILING_S, what="fixes stored")
         os.kill(pid, signal.SIGKILL)
         rc, summary, err = soar.finish()
     finally:

@@ -11,9 +11,9 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime, timezone
 
+from helpers.wait import wait_until
 from soar.simulate import SimConfig, serve
 
 SOAR = [sys.executable, "-m", "soar"]
@@ -46,15 +46,17 @@ def test_soar_run_ingests_the_served_simulation(database, conn, tmp_path):
          "--beast-position", f"{position[0]},{position[1]}", "--stats-interval", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        deadline = time.monotonic() + 240
         counts = (0, 0)
-        while time.monotonic() < deadline and proc.poll() is None:
+
+        def stored() -> bool:
+            nonlocal counts
+            if proc.poll() is not None:
+                return True                   # exited: the checks below say how
             with database.connect() as c:
                 counts = c.execute("SELECT count(*) FILTER (WHERE source = 1), "
                                    "count(*) FILTER (WHERE source = 2) FROM fixes").fetchone()
-            if counts[0] >= 1000 and counts[1] >= 100:
-                break
-            time.sleep(0.5)
+            return counts[0] >= 1000 and counts[1] >= 100
+        wait_until(stored, 240, what="1000 APRS and 100 Beast fixes stored", poll_s=0.2)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:

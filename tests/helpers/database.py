@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,11 +69,20 @@ class TestDatabase:
         return psycopg.connect(self.url(role), **kw)
 
 
+@contextmanager
+def new_database(cluster: embedded.Cluster, template: str, prefix: str = "soar_test"):
+    """A fresh copy of the migrated template, dropped afterwards: the `database`
+    fixture's, and a module-scoped fixture's where tests only read what a shared,
+    slow set-up stored."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with _janitor(cluster, name, template_dbname=template):
+        yield TestDatabase(cluster, name)
+
+
 @pytest.fixture
 def database(pg_cluster, db_template) -> TestDatabase:
-    name = f"soar_test_{uuid.uuid4().hex[:10]}"
-    with _janitor(pg_cluster, name, template_dbname=db_template):
-        yield TestDatabase(pg_cluster, name)
+    with new_database(pg_cluster, db_template) as db:
+        yield db
 
 
 @pytest.fixture

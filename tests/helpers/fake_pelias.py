@@ -99,8 +99,10 @@ class FakePelias:
         self._server = Server(("127.0.0.1", self._port), Handler)
         self._port = self._server.server_address[1]
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="fake-pelias")
+        # shutdown() waits up to one poll interval (0.5 s by default) for the loop
+        # to notice: a short one keeps each test's teardown short.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,),
+                                        daemon=True, name="fake-pelias")
         self._thread.start()
         return self
 

@@ -41,7 +41,8 @@ class FakeWebhook:
 
         self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True,
+        # A short poll interval: shutdown() waits up to one (0.5 s by default).
+        threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True,
                          name="fake-webhook").start()
         return self
 

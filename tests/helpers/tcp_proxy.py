@@ -2,7 +2,13 @@
 clients and a target port, and can be told to lose the server's answer to one chosen
 client message (e.g. PostgreSQL's COMMIT): the message reaches the server, the server
 answers, the proxy drops the answer and closes both sides. The client then cannot
-know whether its commit happened (an ambiguous commit)."""
+know whether its commit happened (an ambiguous commit).
+
+It can also be told to stall a connection at a chosen client message (`stall_at`):
+from then on it forwards nothing and reads nothing from that client, and never closes
+its side, as a path to a server that vanished mid-send; only the client's own TCP
+timeouts (TCP_USER_TIMEOUT) can notice. The server's side is closed at once (as its
+own keepalives would eventually), so the server rolls back and releases its locks."""
 
 from __future__ import annotations
 
@@ -18,10 +24,13 @@ class TcpProxy:
         self.port = self.listener.getsockname()[1]
         self.connections = 0                  # accepted so far
         self.cut = threading.Event()          # set once an answer was dropped
+        self.stalled = threading.Event()      # set once a connection was stalled
         self._marker: bytes | None = None
+        self._stall_marker: bytes | None = None
         self._lock = threading.Lock()
         self._socks: list[socket.socket] = []
         self._closed = False
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
 
     def start(self) -> TcpProxy:
@@ -35,8 +44,18 @@ class TcpProxy:
             self.cut.clear()
             self._marker = marker
 
+    def stall_at(self, marker: bytes) -> None:
+        """Arm: the next client message containing `marker` is not forwarded, and its
+        connection stalls (module docstring), once. The client's side shrinks its
+        receive buffer, so what the client sends next soon fills it: the client's data
+        then stays unacknowledged (what TCP_USER_TIMEOUT measures)."""
+        with self._lock:
+            self.stalled.clear()
+            self._stall_marker = marker
+
     def close(self) -> None:
         self._closed = True
+        self._closing.set()
         self.listener.close()
         with self._lock:
             for s in self._socks:
@@ -55,13 +74,20 @@ class TcpProxy:
             threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
 
     def _take_marker(self, data: bytes, tail: bytes) -> bool:
-        """Whether the marker ends in `data` (it may start in `tail`, the end of what
-        the client sent before; a marker wholly in `tail` was sent before arming)."""
+        return self._take("_marker", data, tail)
+
+    def _take_stall(self, data: bytes, tail: bytes) -> bool:
+        return self._take("_stall_marker", data, tail)
+
+    def _take(self, armed: str, data: bytes, tail: bytes) -> bool:
+        """Whether the marker armed in attribute `armed` ends in `data` (it may start
+        in `tail`, the end of what the client sent before; a marker wholly in `tail` was
+        sent before arming); disarms it when found."""
         with self._lock:
-            marker = self._marker
+            marker = getattr(self, armed)
             if marker is not None and (tail + data).find(
                     marker, max(0, len(tail) - len(marker) + 1)) >= 0:
-                self._marker = None
+                setattr(self, armed, None)
                 return True
         return False
 
@@ -77,6 +103,12 @@ class TcpProxy:
                     src = key.fileobj
                     data = src.recv(65536)
                     if not data:
+                        return
+                    if src is client and self._take_stall(data, tail):
+                        _close(server)
+                        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                        self.stalled.set()
+                        self._closing.wait()          # hold the client, read nothing
                         return
                     if src is client:
                         hit = self._take_marker(data, tail)

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -55,10 +54,8 @@ def _counts(conn) -> tuple[int, int]:
             conn.execute("SELECT count(*) FROM runways").fetchone()[0])
 
 
-def test_full_import_is_fast_and_complete(conn, capsys):
-    started = time.monotonic()
+def test_full_import_is_complete_and_a_reimport_changes_nothing(conn):
     result = airports.import_airports(conn, *airports.default_sources())
-    first = time.monotonic() - started
     assert (result.airports, result.airports_inserted) == (73_623, 73_623)
     assert (result.runways, result.runways_inserted, result.runways_skipped) == (43_951, 43_951, 0)
     assert _counts(conn) == (73_623, 43_951)
@@ -84,16 +81,10 @@ def test_full_import_is_fast_and_complete(conn, capsys):
         ("14L", "32R", 143, True, False), ("14R", "32L", 143, True, False)]
 
     # Re-import: nothing changes, nothing is rewritten.
-    started = time.monotonic()
     again = airports.import_airports(conn, *airports.default_sources())
-    second = time.monotonic() - started
     assert (again.airports_inserted, again.airports_updated, again.airports_deleted) == (0, 0, 0)
     assert (again.runways_inserted, again.runways_updated, again.runways_deleted) == (0, 0, 0)
     assert _counts(conn) == (73_623, 43_951)
-    assert first < 30 and second < 30
-    with capsys.disabled():
-        print(f"\n  OurAirports import: first {first:.1f} s, re-import {second:.1f} s "
-              f"(73,623 airports, 43,951 runways)")
 
 
 def test_reimport_updates_in_place_and_prunes(conn, tmp_path):
@@ -138,7 +129,7 @@ def test_source_may_be_a_url(database, tmp_path):
 
     handler = functools.partial(Quiet, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/"
         out = run_cli(database, "import", "airports", "--source", url)

@@ -77,7 +77,7 @@ def ddb_server():
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
     yield body, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from datetime import datetime, timezone
 
 import pytest
 
-from helpers.net import free_port
+from helpers.database import new_database
+from helpers.net import HangUpServer
 from helpers.pipeline import replay
+from helpers.wait import wait_until
 from soar import ingest
 from soar.feeds import recordings
 from soar.ingest.pipeline import PipelineConfig
@@ -26,8 +27,24 @@ def oneminute_lines():
     return ONEMINUTE.read_text().splitlines()
 
 
-def test_oneminute_capture_lands_as_fixes(database, conn):
-    stats = replay(database, ONEMINUTE, "aprs")
+@pytest.fixture(scope="module")
+def oneminute_db(pg_cluster, db_template):
+    """The one-minute capture replayed once, and what it counted, for the tests that
+    only read what it stored (each replayed the same 88,565 lines before)."""
+    with new_database(pg_cluster, db_template, "soar_oneminute") as db:
+        yield db, replay(db, ONEMINUTE, "aprs")
+
+
+@pytest.fixture
+def oneminute(oneminute_db):
+    """(its stats, a connection to the database it was replayed into)"""
+    db, stats = oneminute_db
+    with db.connect() as c:
+        yield stats, c
+
+
+def test_oneminute_capture_lands_as_fixes(oneminute):
+    stats, conn = oneminute
     s = stats.summary()
     assert s["messages_total"] == 88565
     # Every message is accounted for: a fix, a receiver beacon, or a counted reason.
@@ -50,10 +67,10 @@ def test_oneminute_capture_lands_as_fixes(database, conn):
     assert conn.execute("SELECT count(*) FROM fixes WHERE receiver_id IS NULL").fetchone()[0] == 0
 
 
-def test_a_known_beacon_is_stored_with_units_converted(database, conn):
+def test_a_known_beacon_is_stored_with_units_converted(oneminute):
     # 2020-05-30 11:04:52.431819: FLRDDABFF>APRS,qAS,EDFS:/110445h4959.82N/01013.24E'357/037/
     #   A=003451 !W30! id06DDABFF -177fpm +2.9rot 13.0dB 0e -5.2kHz gps3x5
-    replay(database, ONEMINUTE, "aprs")
+    _, conn = oneminute
     row = conn.execute(
         "SELECT f.time, f.latitude, f.longitude, f.altitude_m, f.ground_speed_kmh, f.track_deg, "
         "f.climb_rate_ms, f.turn_rate_degs, f.signal_db, r.name, a.aircraft_type "
@@ -73,8 +90,8 @@ def test_a_known_beacon_is_stored_with_units_converted(database, conn):
     assert receiver == "EDFS" and actype == 1
 
 
-def test_duplicates_through_several_receivers_are_stored_once(database, conn):
-    stats = replay(database, ONEMINUTE, "aprs")
+def test_duplicates_through_several_receivers_are_stored_once(oneminute):
+    stats, conn = oneminute
     # Not vacuous: the capture repeats many beacons (relayed by several receivers), and
     # the fixes are there (an empty table has no duplicates either).
     assert stats.rejected[("aprs", "duplicate")] > 20_000
@@ -103,13 +120,23 @@ def test_writer_survives_a_database_outage(database, conn, tmp_path, oneminute_l
     pipeline.start()   # loads the untracked set with the good URL
     pipeline.writer.close()
     pipeline.writer.conn = None
-    pipeline.writer.conninfo = f"host=127.0.0.1 port={free_port()} dbname=x user=x connect_timeout=1"
-    ingest.feed(pipeline, recordings.replay(part, "aprs"), threading.Event())
-    time.sleep(1.5)            # at least one failed attempt
-    assert stats.fixes_written == 0
-    pipeline.writer.conninfo = good_url
-    pipeline.close()
+    with HangUpServer() as down:       # a server that hangs up on every connection
+        pipeline.writer.conninfo = (f"host=127.0.0.1 port={down.port} dbname=x user=x "
+                                    "connect_timeout=5")
+        ingest.feed(pipeline, recordings.replay(part, "aprs"), threading.Event())
+        # A first attempt failed and the writer tried again (it backs off, retries).
+        wait_until(lambda: down.connections >= 2, what="two failed write attempts")
+        # Every accepted fix is found where it waits: the writer's batch, the queued
+        # ones, the one the router holds (the queue being full).
+        wait_until(lambda: stats.fixes_accepted >= 500
+                   and stats.accounting()["in_flight"] == stats.fixes_accepted,
+                   what="the accepted fixes, all in flight")
+        assert stats.fixes_written == 0 and stats.batches == 0
+        pipeline.writer.conninfo = good_url
+        pipeline.close()
+    assert pipeline.failed is None
     assert stats.fixes_written == stats.fixes_accepted > 1000
+    assert stats.accounting()["balanced"]
     assert conn.execute("SELECT count(*) FROM fixes").fetchone()[0] == stats.fixes_written
 
 
@@ -248,25 +275,41 @@ def test_aircraft_marked_untracked_while_running_stops_being_stored(database, co
     pipeline = ingest.build(database.url("ingest"), stats,
                             PipelineConfig(batch_size=500, untracked_refresh_s=0.0))
     pipeline.start()
-    first, rest = oneminute_lines[:20000], oneminute_lines[20000:]
-    pipeline.submit([Message("aprs", *sources_line(line)) for line in first])
-    deadline = time.monotonic() + 30
-    while stats.fixes_written < 1000 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    stored_before = conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s",
-                                 (aid,)).fetchone()[0]
+
+    def submit(lines):
+        for i in range(0, len(lines), 500):
+            pipeline.submit([Message("aprs", *sources_line(line)) for line in lines[i:i + 500]])
+
+    def all_written():
+        return (stats.fixes_written == stats.fixes_accepted
+                and stats.accounting()["in_flight"] == 0)
+
+    first, nudge, rest = oneminute_lines[:20000], oneminute_lines[20000:21000], \
+        oneminute_lines[21000:]
+    submit(first)
+    wait_until(lambda: stats.fixes_written > 1000 and all_written(), what="the first part stored")
+    stored = "SELECT count(*) FROM fixes WHERE aircraft_id = %s"
+    stored_before = conn.execute(stored, (aid,)).fetchone()[0]
     conn.execute("UPDATE aircraft SET tracked = false WHERE id = %s", (aid,))
     conn.commit()
-    time.sleep(0.5)
-    for i in range(0, len(rest), 500):   # many batches: the writer re-reads the flag
-        pipeline.submit([Message("aprs", *sources_line(line)) for line in rest[i:i + 500]])
+    # The writer re-reads the flag before each batch (untracked_refresh_s=0): other
+    # aircraft's batches bring it to the router.
+    submit([line for line in nudge if ": FLRDDABFF>" not in line])
+    wait_until(lambda: aid in pipeline.router.untracked, what="the router to learn the flag")
+    wait_until(all_written, what="the batches routed before the flag stored")
+    stored_flagged = conn.execute(stored, (aid,)).fetchone()[0]
+    rejected_before = stats.rejected[("aprs", "no_tracking")]
+    written_before = stats.fixes_written
+    heard = sum(": FLRDDABFF>" in line for line in rest)
+    submit(rest)
     pipeline.close()
-    stored_after = conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s",
-                                (aid,)).fetchone()[0]
-    assert stored_before >= 1
-    assert stats.rejected[("aprs", "no_tracking")] >= 1
-    # At most the batches already handed to the writer when the flag changed.
-    assert stored_after - stored_before <= 5
+    assert stored_before >= 1 and heard >= 10
+    # Once the router knows, not one more of its fixes is stored, every one is refused
+    # as no_tracking (or a duplicate of one refused), and the other aircraft still are.
+    assert conn.execute(stored, (aid,)).fetchone()[0] == stored_flagged
+    assert stats.rejected[("aprs", "no_tracking")] > rejected_before
+    assert stats.fixes_written - written_before > 1000
+    assert stats.accounting()["balanced"]
 
 
 def sources_line(line: str):

@@ -4,8 +4,6 @@ OurAirports snapshot; and the speed of detect_runway among millions of fixes."""
 
 from __future__ import annotations
 
-import statistics
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -287,8 +285,8 @@ def test_migration_0002_down_and_up(empty_database):
 
 def test_explain_analyze_among_millions_of_fixes(rconn, capsys):
     """detect_runway reads ~80 fixes of one aircraft through (aircraft_id, time) among
-    3 million fixes of 1,500 other aircraft on the same days; it takes milliseconds."""
-    started = time.monotonic()
+    3 million fixes of 1,500 other aircraft on the same days: the plans show it (its
+    speed is bench/'s to measure, not a test's)."""
     # 1,500 aircraft x 2,000 fixes, every ~58 s over 2024-07-05/06 (two daily chunks).
     rconn.execute("""
         INSERT INTO aircraft (id, address, address_type)
@@ -309,7 +307,6 @@ def test_explain_analyze_among_millions_of_fixes(rconn, capsys):
     total = rconn.execute("SELECT count(*) FROM fixes").fetchone()[0]
     chunks = rconn.execute("SELECT count(*) FROM timescaledb_information.chunks "
                            "WHERE hypertable_name = 'fixes'").fetchone()[0]
-    load_s = time.monotonic() - started
     rconn.commit()
     assert total > 3_000_000
 
@@ -331,30 +328,11 @@ def test_explain_analyze_among_millions_of_fixes(rconn, capsys):
     assert "airports_location_idx" in airport_plan       # GiST, not 73,623 distances
     rconn.execute("SET auto_explain.log_min_duration = -1")
 
-    # Timing: warm, repeated.
-    times = []
-    for _ in range(20):
-        t = time.perf_counter()
-        detect(rconn, fid, "takeoff")
-        detect(rconn, fid, "landing")
-        times.append((time.perf_counter() - t) * 1000 / 2)
-    median = statistics.median(times)
-    outer = "\n".join(row[0] for row in rconn.execute(
-        "EXPLAIN (ANALYZE, TIMING ON) SELECT * FROM detect_runway(%s, 'takeoff')", (fid,)))
-    assert median < 50, times
     with capsys.disabled():
-        print(f"\n  {total:,} fixes in {chunks} chunks (generated in {load_s:.1f} s); "
-              f"detect_runway: median {median:.2f} ms, max {max(times):.2f} ms "
-              f"({r['fix_count']} fixes in the window)")
+        print(f"\n  {total:,} fixes in {chunks} chunks ({r['fix_count']} fixes in the window)")
         print("  window query plan (auto_explain):")
         for line in window_plan.splitlines():
             print("    " + line)
-        print("  airport lookup plan (auto_explain, without the query text):")
-        plan_lines = airport_plan.splitlines()
-        start = next(i for i, line in enumerate(plan_lines) if line.lstrip().startswith("Limit"))
-        for line in plan_lines[start:]:
-            print("    " + line)
-        print("  " + outer.splitlines()[-1])
 
 
 def test_parallel_runways_by_centre_line_also_beyond_the_runway_end(rconn):

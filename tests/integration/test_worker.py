@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -24,6 +23,7 @@ from helpers import refdata
 from helpers.fake_pelias import FakePelias
 from helpers.net import free_port
 from helpers.refdata import FixRow
+from helpers.wait import CEILING_S, wait_until
 from worker import messages, metrics
 from worker.config import WorkerConfig
 from worker.geocode import make_geocoder
@@ -31,6 +31,7 @@ from worker.loop import Worker, run_workers
 from worker.metrics import Stats
 
 SOAR = [sys.executable, "-m", "soar"]
+HOUR_S = 3600.0        # longer than any wait here: only the awaited event can end it
 T0 = datetime(2024, 7, 6, 12, 0, tzinfo=timezone.utc)
 
 
@@ -138,15 +139,6 @@ def sources(c) -> dict[str, int]:
           JOIN locations l ON l.id IN (f.start_location_id, f.end_location_id)
          GROUP BY 1""").fetchall()
     return dict(rows)
-
-
-def wait_for(condition, what: str, ceiling_s: float = 120.0, every_s: float = 0.05) -> None:
-    """Poll `condition` until true; fail naming `what` after a generous ceiling."""
-    deadline = time.monotonic() + ceiling_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what} after {ceiling_s:.0f} s")
-        time.sleep(every_s)
 
 
 def install_poison(c, flight_id) -> None:
@@ -298,8 +290,11 @@ def test_helicopter_gets_an_airport_but_no_runway(refdb):
 # -- waiting for fixes ----------------------------------------------------------------------
 
 def _one(db, cfg) -> tuple[Worker, messages.Message]:
+    """The queue's one message, once it is visible (a deferred one after its delay)."""
     w = Worker(db.url("worker"), cfg, make_geocoder(cfg), report_metrics=False)
-    msgs = messages.read(w._connection(), cfg.queue, cfg.visibility_timeout_s, 1)
+    msgs = wait_until(lambda: messages.read(w._connection(), cfg.queue,
+                                            cfg.visibility_timeout_s, 1),
+                      what="the message to be visible")
     assert len(msgs) == 1
     return w, msgs[0]
 
@@ -320,12 +315,10 @@ def test_takeoff_waits_for_the_fixes_after_the_event(refdb):
         body, read_ct = c.execute("SELECT message, read_ct FROM pgmq.q_flight_enrichment").fetchone()
         assert body["deferrals"] == 1 and read_ct == 1
         assert flight(c, fid)["takeoff_enrichment"] == "pending"
-    time.sleep(0.3)
     w, msg = _one(refdb, cfg)
     assert w.handle(msg) == "deferred"
     with refdb.connect() as c:
         refdata.copy_fixes(c, aid, rows[20:])            # the next flush
-    time.sleep(0.3)
     w, msg = _one(refdb, cfg)
     assert msg.read_ct == 3 and msg.attempts == 1        # waiting is not failing
     assert w.handle(msg) == "processed"
@@ -516,7 +509,8 @@ def test_pelias_down_longer_than_retries_and_breaker(refdb, fake):
             outage = {lfpg_takeoff(c, 0xE00000 + i, landing_at=arrivals[i % 5]): arrivals[i % 5]
                       for i in range(10)}
         with refdb.connect() as c:
-            wait_for(lambda: counts(c)["archived"] == 20, "20 messages enriched during the outage")
+            wait_until(lambda: counts(c)["archived"] == 20,
+                       what="20 messages enriched during the outage")
             assert counts(c) == {"queue": 0, "archived": 20, "dead": 0}
             assert sources(c) == {"places": 20}
             assert fallbacks(c) == 6                     # LFPG and five arrival cells
@@ -532,8 +526,8 @@ def test_pelias_down_longer_than_retries_and_breaker(refdb, fake):
 
         fake.start()                                     # back, on the same port
         with refdb.connect() as c:
-            wait_for(lambda: fallbacks(c) == 0 and sources(c) == {"pelias": 20},
-                     "the worker to re-geocode the fallback places")
+            wait_until(lambda: fallbacks(c) == 0 and sources(c) == {"pelias": 20},
+                       what="the worker to re-geocode the fallback places")
     finally:
         stop.set()
         t.join(60)
@@ -616,11 +610,11 @@ def test_killed_worker_costs_only_its_own_message_an_attempt(refdb, fake, slots)
                                              "SOAR_WORKER_PELIAS_DEADLINE_S": "3"}),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: fake.count > 0, "the worker to call Pelias", ceiling_s=60)
+        wait_until(lambda: fake.count > 0, what="the worker to call Pelias")
         with refdb.connect(autocommit=True) as c:
-            wait_for(lambda: c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment "
-                                       "WHERE read_ct = 1").fetchone()[0] == slots,
-                     "the messages in hand")
+            wait_until(lambda: c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment "
+                                         "WHERE read_ct = 1").fetchone()[0] == slots,
+                       what="the messages in hand")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -739,8 +733,8 @@ def test_a_worker_that_loses_its_message_rolls_back(refdb):
     try:
         with refdb.connect(autocommit=True) as c:
             # Both workers are stuck on the lock once the message was read twice.
-            wait_for(lambda: c.execute("SELECT max(read_ct) FROM pgmq.q_flight_enrichment"
-                                       ).fetchone()[0] == 2, "a second delivery")
+            wait_until(lambda: c.execute("SELECT max(read_ct) FROM pgmq.q_flight_enrichment"
+                                         ).fetchone()[0] == 2, what="a second delivery")
     finally:
         locker.rollback()
         locker.close()
@@ -781,24 +775,29 @@ def test_workers_through_pgbouncer_in_transaction_mode(refdb, pg_cluster):
 # -- wake-up, metrics, CLI ----------------------------------------------------------------------
 
 def test_listen_wakes_an_idle_worker(refdb):
+    """Only a notification can wake it: polling alone would take an hour."""
     stop = threading.Event()
     stats = Stats()
-    cfg = config(listen=True, poll_interval_s=30)       # polling alone would take 30 s
+    cfg = config(listen=True, poll_interval_s=HOUR_S)
     t = threading.Thread(target=run_workers, args=(refdb.url("worker"), cfg),
                          kwargs=dict(threads=1, stop=stop, stats=stats), daemon=True)
     t.start()
     try:
-        time.sleep(1.0)                                  # idle, listening
-        started = time.monotonic()
         with refdb.connect() as c:
+            c.autocommit = True
+            # Idle: the reader polled the empty queue, the listener listens.
+            idle = """SELECT count(*) FILTER (WHERE application_name = 'soar-worker-listen'
+                                                AND query LIKE 'LISTEN%%' AND state = 'idle'),
+                             count(*) FILTER (WHERE application_name = 'soar-worker'
+                                                AND query LIKE '%%pgmq.read%%')
+                        FROM pg_stat_activity WHERE datname = current_database()"""
+            wait_until(lambda: all(c.execute(idle).fetchone()), what="the worker idle, listening")
             lfpg_takeoff(c, 0xB00001)
-        while stats.processed == 0 and time.monotonic() - started < 10:
-            time.sleep(0.05)
+        wait_until(lambda: stats.processed, what="the notified worker to process the takeoff")
         assert stats.processed == 1
-        assert time.monotonic() - started < 5
     finally:
         stop.set()
-        t.join(10)
+        t.join(CEILING_S)
     assert not t.is_alive()
 
 

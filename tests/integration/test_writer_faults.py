@@ -12,7 +12,6 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -24,6 +23,7 @@ import pytest
 from helpers.net import free_port
 from helpers.recordings import winch_fixes
 from helpers.tcp_proxy import TcpProxy
+from helpers.wait import CEILING_S, wait_until
 from soar import ingest
 from soar.db import embedded, migrate
 from soar.db.pgbouncer import Bouncer
@@ -456,6 +456,39 @@ def test_tcp_keepalives_and_statement_timeout_are_set(database, tcp_login):
     assert seen and set(seen) == {"12s"}
 
 
+def test_a_server_gone_silent_mid_copy_is_noticed_and_the_batch_stored_once(
+        database, conn, tcp_login):
+    """The path to the server stops forwarding in the middle of the fixes' COPY, without
+    closing (no FIN, no RST: a vanished peer). The writer's TCP user timeout (short
+    here, by configuration) ends that connection; the retry on a new one stores the
+    batch, exactly once."""
+    role, password = tcp_login
+    proxy = TcpProxy("127.0.0.1", database.cluster.port).start()
+    stats = IngestStats()
+    w = writer(f"host=127.0.0.1 port={proxy.port} dbname={database.name} user={role} "
+               f"password={password}", stats, keepalives_idle_s=1, keepalives_interval_s=1,
+               keepalives_count=2, tcp_user_timeout_ms=1000)
+    batch = real_batch(6000)                # more COPY data than the stalled buffers hold
+    done: list[bool] = []
+    try:
+        w.untracked_aircraft()                  # connected and idle
+        proxy.stall_at(b"PGCOPY\n\xff\r\n\x00")   # binary COPY's first data
+        t = threading.Thread(target=lambda: done.append(w.write_until_done(batch)), daemon=True)
+        t.start()
+        t.join(CEILING_S)
+        assert not t.is_alive(), "the writer never noticed the silent server"
+    finally:
+        w.close()
+        proxy.close()
+    assert done == [True] and proxy.stalled.is_set()
+    assert proxy.connections == 2               # the stalled one, then the retry's
+    assert stats.batches == 1 and stats.batches_already_committed == 0
+    assert stats.fixes_written == len(batch.fixes) > 4000
+    assert conn.execute("SELECT count(*) FROM fixes").fetchone()[0] == len(batch.fixes)
+    assert conn.execute("SELECT key, fixes FROM ingest_batches").fetchall() == [
+        (batch.key, len(batch.fixes))]
+
+
 def test_a_statement_over_the_timeout_is_retried_and_stored_once(database, conn):
     slow = {"sleep": True}
 
@@ -563,13 +596,6 @@ def _finish(pipeline, feeder) -> None:
     assert pipeline.failed is None
 
 
-def _wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def test_database_killed_mid_replay_loses_and_duplicates_nothing(own_cluster, caplog):
     cluster = own_cluster
     undisturbed = IngestStats()
@@ -579,7 +605,7 @@ def test_database_killed_mid_replay_loses_and_duplicates_nothing(own_cluster, ca
     pipeline, feeder = _replay(cluster.url("disturbed", user="soar_ingest"), stats, gate)
     # Killed while the first part of the feed is being written (up to ~10,000 fixes
     # are then queued or in the writer's transaction), restarted, then the rest fed.
-    _wait_for(lambda: stats.fixes_written >= 20_000, "20,000 fixes written")
+    wait_until(lambda: stats.fixes_written >= 20_000, WAIT_S, what="20,000 fixes written")
     cluster._run("pg_ctl", "-D", str(cluster.datadir), "-m", "immediate", "stop")
     cluster.start()
     gate.set()

@@ -10,12 +10,12 @@ import logging
 import queue
 import socket
 import threading
-import time
 from datetime import datetime, timezone
 
 import pytest
 
 import soar
+from helpers.wait import wait_until
 from soar.feeds.aprs_client import AprsClient
 
 CEILING_S = 60.0        # only a hang reaches it
@@ -34,7 +34,7 @@ class Server:
 
     def __init__(self, handler):
         self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
+        self.sock.settimeout(0.02)
         self.port = self.sock.getsockname()[1]
         self.handler = handler
         self.received: list[list[str]] = []
@@ -60,7 +60,7 @@ class Server:
 
     def _serve(self, conn, index):
         with conn:
-            conn.settimeout(0.1)
+            conn.settimeout(0.02)
             reader = threading.Thread(target=self._read, args=(conn, index), daemon=True)
             reader.start()
             self.handler(conn, index, self)
@@ -83,12 +83,7 @@ class Server:
                 self.received[index].append(line.decode())
 
     def wait_for(self, predicate, timeout=CEILING_S) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.02)
-        return False
+        return bool(wait_until(predicate, timeout, what="the server's condition"))
 
     def close(self):
         self.closing.set()
@@ -173,13 +168,16 @@ def take(lines: queue.Queue, n: int, timeout=CEILING_S) -> list[tuple[datetime, 
 
 
 def test_login_line_and_lines_delivered(serve, run_client):
+    got_logresp = threading.Event()
+
     def handler(conn, index, server):
         conn.sendall(BANNER)
         server.wait_for(lambda: server.received[index])       # after the login
-        conn.sendall(b"# logresp TEST unverified, server GLIDERN2\r\n")
-        half = len(BEACON) // 2                                  # a line split across packets
-        conn.sendall(BEACON[:half].encode())
-        time.sleep(0.3)
+        # A line split across packets: its first half goes with the logresp line, the
+        # rest once the client has delivered that line (so it read the half alone).
+        half = len(BEACON) // 2
+        conn.sendall(b"# logresp TEST unverified, server GLIDERN2\r\n" + BEACON[:half].encode())
+        got_logresp.wait(CEILING_S)
         conn.sendall(BEACON[half:].encode() + b"\r\n")
         conn.sendall(b"bad \xff\xfe bytes\nlast\r\n")
         server.closing.wait()
@@ -188,7 +186,9 @@ def test_login_line_and_lines_delivered(serve, run_client):
     client = AprsClient("127.0.0.1", server.port, callsign="TEST", filter="r/47/11/100")
     before = datetime.now(timezone.utc)
     lines, _, _ = run_client(client)
-    got = take(lines, 5)
+    got = take(lines, 2)
+    got_logresp.set()
+    got += take(lines, 3)
     after = datetime.now(timezone.utc)
     assert [ln for _, ln in got] == [
         "# aprsc 2.1.5-g8af3cdc", "# logresp TEST unverified, server GLIDERN2", BEACON,
@@ -215,7 +215,7 @@ def test_backoff_is_exponential_capped_and_jittered():
 
 def test_keepalive_sent_when_configured_short(serve, run_client):
     server = serve(hold_open)
-    client = AprsClient("127.0.0.1", server.port, keepalive_interval=0.3)
+    client = AprsClient("127.0.0.1", server.port, keepalive_interval=0.05)
     lines, _, _ = run_client(client)
     take(lines, 1)
     assert server.wait_for(lambda: len(server.received[0]) >= 3)
@@ -225,17 +225,23 @@ def test_keepalive_sent_when_configured_short(serve, run_client):
 
 
 def test_no_keepalive_before_interval(serve, run_client):
+    delivered: queue.Queue = queue.Queue()
+
     def trickle(conn, index, server):
         conn.sendall(BANNER)
         for i in range(20):                  # the client's loop turns many times...
-            time.sleep(0.05)
+            delivered.get(timeout=CEILING_S)   # (each line read on its own)
             conn.sendall(f"# tick {i}\r\n".encode())
         server.closing.wait()
 
     server = serve(trickle)
     client = AprsClient("127.0.0.1", server.port, keepalive_interval=HOUR_S)
     lines, _, _ = run_client(client)
-    assert take(lines, 21)[-1][1] == "# tick 19"
+    got = []
+    for _ in range(21):
+        got += take(lines, 1)
+        delivered.put(None)
+    assert got[-1][1] == "# tick 19"
     assert server.wait_for(lambda: server.received[0])
     assert server.received[0][0].startswith("user ")
     assert len(server.received[0]) == 1             # ...and sends nothing but the login
@@ -245,8 +251,8 @@ def test_reconnects_after_server_drops_connection(serve, run_client):
     def handler(conn, index, server):
         conn.sendall(BANNER + f"{BEACON} conn{index}\r\n".encode())
         if index == 0:
-            time.sleep(0.2)
-            return                                                # closes the connection
+            server.wait_for(lambda: server.received[index])      # logged in ...
+            return                                                # ... then closed
         server.closing.wait()
 
     server = serve(handler)
@@ -262,7 +268,7 @@ def test_reconnects_after_server_drops_connection(serve, run_client):
 
 def test_read_timeout_forces_reconnect(serve, run_client):
     server = serve(hold_open)
-    client = AprsClient("127.0.0.1", server.port, read_timeout=0.5,
+    client = AprsClient("127.0.0.1", server.port, read_timeout=0.1,
                         backoff_base=0.05, backoff_max=0.1)
     lines, _, _ = run_client(client)
     assert server.wait_for(lambda: len(server.received) >= 2)

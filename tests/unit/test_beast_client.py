@@ -10,11 +10,11 @@ import logging
 import random
 import socket
 import threading
-import time
 
 import pytest
 
 from helpers.paths import TEST_DATA
+from helpers.wait import wait_until
 from soar.feeds.beast import BeastDecoder, encode_frame
 from soar.feeds.beast_client import BeastClient
 
@@ -80,15 +80,6 @@ def run_client(client: BeastClient, stop: threading.Event):
     thread = threading.Thread(target=client.run, args=(got.add, stop))
     thread.start()
     return got, thread
-
-
-def wait_until(predicate) -> bool:
-    deadline = time.monotonic() + CEILING_S
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 class LogRecords(logging.Handler):
@@ -205,7 +196,7 @@ def test_stops_while_backing_off(client_log):
 
 def test_silent_connection_is_dropped_after_read_timeout():
     server = Server([(b"", "hold"), (ULSS7.read_bytes()[:5000], "hold")])
-    client = BeastClient("127.0.0.1", server.port, read_timeout=0.5, backoff_initial=0.05)
+    client = BeastClient("127.0.0.1", server.port, read_timeout=0.1, backoff_initial=0.05)
     stop = threading.Event()
     got, thread = run_client(client, stop)
     try:

@@ -95,7 +95,7 @@ def test_mutated_real_frames():
     icaos = sorted({f.payload[1:4] for f in frames if f.type != MODE_AC and f.payload[0] >> 3 == 17})
     decoder = ModeSDecoder("fuzz", 59.9, 30.3, max_range_km=400)
     fixes = well_formed = 0
-    for i in range(120_000):
+    for i in range(30_000):
         frame = frames[i % len(frames)].payload
         msg = mutate(rng, frame, icaos) if rng.random() < 0.8 else frame
         at = START + timedelta(seconds=i * 0.002)
@@ -110,7 +110,7 @@ def test_mutated_real_frames():
         if isinstance(result, Fix):
             fixes += 1
             check_fix(result)
-    assert well_formed > 90_000 and fixes > 1000
+    assert well_formed > 22_500 and fixes > 250
 
 
 def test_random_bytes_through_framer_and_decoder():

@@ -202,11 +202,13 @@ def test_a_trickling_server_is_cut_at_the_deadline(fake, mode):
 
 
 def test_retries_stop_at_the_deadline(fake):
+    """A retry whose pause would end past the deadline is not made, however many
+    retries are allowed: after the first pause (0.4 s) less than 0.6 s of the 1 s
+    deadline is left, less than the second (0.8 s)."""
     fake.mode = "error"
-    with pytest.raises(PeliasError, match=r"pelias: HTTP 500; \d+ tries") as err:
-        client(fake, retries=1000, retry_backoff_s=0.05, deadline_s=1.0).reverse(*BRAY)
-    tries = int(str(err.value).split("; ")[1].split()[0])
-    assert tries == fake.count and 1 < tries < 1001
+    with pytest.raises(PeliasError, match=r"pelias: HTTP 500; 2 tries"):
+        client(fake, retries=1000, retry_backoff_s=0.4, deadline_s=1.0).reverse(*BRAY)
+    assert fake.count == 2
 
 
 @pytest.mark.parametrize("mode", ["huge", "huge_unsized"])
@@ -263,7 +265,7 @@ def test_deeply_nested_json_is_malformed_and_resolves_the_trial(fake):
     with pytest.raises(PeliasError, match="nested too deeply") as err:
         c.reverse(*BRAY)
     assert not isinstance(err.value, CircuitOpenError) and fake.count == 2
-    assert breaker.state in ("open", "closed")    # resolved, not stuck half-open
+    assert breaker.state == "open"                # the failed trial resolved it: open again
     # The next trial is allowed, and a good answer closes the circuit.
     fake.mode = "ok"
     now[0] += 31

@@ -116,7 +116,7 @@ def test_stops_while_connected_and_silent():
 
 def test_a_silent_feed_is_dropped_after_the_read_timeout(client_log):
     server = Server([(b"MSG,8\n", "hold"), (b"", "hold")])
-    client = SbsClient("127.0.0.1", server.port, read_timeout=0.3, backoff_initial=0.01)
+    client = SbsClient("127.0.0.1", server.port, read_timeout=0.1, backoff_initial=0.01)
     stop = threading.Event()
     got, thread = run_client(client, stop)
     try:

@@ -111,7 +111,7 @@ def test_mutated_real_lines():
     lines = real_lines()
     decoder = SbsDecoder("fuzz")
     fixes = well_formed = 0
-    for i in range(100_000):
+    for i in range(25_000):
         line = lines[i % len(lines)]
         ok = True
         for _ in range(rng.randint(1, 3)):
@@ -126,13 +126,13 @@ def test_mutated_real_lines():
         if isinstance(result, Fix):
             fixes += 1
             check_fix(result, line)
-    assert well_formed > 40_000 and fixes > 10_000
+    assert well_formed > 10_000 and fixes > 2_500
 
 
 def test_random_text_and_bytes():
     rng = random.Random(99)
     decoder = SbsDecoder("fuzz")
-    for _ in range(20_000):
+    for _ in range(5_000):
         n = rng.randint(0, 300)
         if rng.random() < 0.5:
             payload: str | bytes = rng.randbytes(n)

@@ -33,14 +33,47 @@ def test_a_clean_run_balances_with_nothing_in_flight():
                  "balanced": True}
 
 
-def test_buffered_fixes_are_in_flight_until_written_or_refused():
+def test_buffered_fixes_are_in_flight_where_they_wait():
     s = IngestStats()
     routed(s, fixes=100, kind="modes")
     s.fixes_written = 40
     s.reject("db", "write_error", 25)          # the writer's refusals
+    s.in_flight_at.update(router_batch=lambda: 5, writer_queue=lambda: 30)
     a = s.accounting()
     assert (a["in_flight"], a["rejected"], a["unaccounted"], a["balanced"]) == \
         (35, {"write_error": 25}, 0, True)
+
+
+def test_a_batch_lost_between_router_and_database_unbalances_it():
+    """In-flight fixes are counted where they are, not inferred: a batch that left the
+    router and never reached an outcome is a loss the identity shows."""
+    s = IngestStats()
+    routed(s, fixes=100)
+    s.fixes_written = 60
+    s.in_flight_at.update(router_batch=lambda: 15, writer_queue=lambda: 0)
+    a = s.accounting()
+    assert (a["in_flight"], a["unaccounted"], a["balanced"]) == (15, 25, False)
+
+
+def test_spooled_and_restored_fixes_balance():
+    """A run that wrote 30 fixes spooled by an earlier one (restored: in, then
+    stored) and spooled 20 of its own at shutdown (out, to disk)."""
+    s = IngestStats()
+    s.restored_batches, s.restored_fixes = 2, 30
+    routed(s, fixes=100, beacons=4, rejected={"duplicate": 6})
+    s.fixes_written = 30 + 70
+    s.reject("db", "quarantined", 3)
+    s.spooled_batches, s.spooled_fixes = 1, 20
+    s.in_flight_at["router_batch"] = lambda: 7
+    a = s.accounting()
+    assert a == {"messages_in": 140, "fixes_stored": 100, "receiver_beacons": 4,
+                 "state_only": 0, "rejected": {"duplicate": 6, "quarantined": 3},
+                 "dropped": {}, "spooled": 20, "restored": 30, "in_flight": 7,
+                 "unaccounted": 0, "balanced": True}
+    s.spooled_fixes = 27                        # the 7 in flight spooled as well
+    assert not s.accounting()["balanced"]
+    s.in_flight_at["router_batch"] = lambda: 0
+    assert s.accounting()["balanced"] and s.accounting()["spooled"] == 27
 
 
 def test_queue_full_is_one_drop_not_also_a_rejection():
@@ -69,7 +102,7 @@ def test_a_lost_message_unbalances_it():
     s = IngestStats()
     routed(s, fixes=10)
     s.fixes_written = 11                        # written more than accepted: double write
-    assert s.accounting()["in_flight"] == -1 and not s.accounting()["balanced"]
+    assert s.accounting()["unaccounted"] == -1 and not s.accounting()["balanced"]
 
 
 def test_summary_line_and_metrics_carry_the_accounting():
@@ -79,6 +112,8 @@ def test_summary_line_and_metrics_carry_the_accounting():
     s.messages["aprs"] += 4                     # as Pipeline._drop counts a dropped chunk
     s.reject("aprs", "queue_full", 4)
     s.count_cleaned("aprs", ("registration", "model"))
+    assert not s.accounting()["balanced"]       # 2 fixes neither stored nor refused ...
+    s.in_flight_at["writer_batch"] = lambda: 2  # ... until they are somewhere
     summary = s.summary()
     assert summary["accounting"]["balanced"] and summary["accounting"]["in_flight"] == 2
     assert summary["cleaned"] == {"registration": 1, "model": 1}

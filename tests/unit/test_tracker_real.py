@@ -5,8 +5,6 @@ Toulouse on 2024-07-06 (raw Mode-S frames with another decoder's fields, from th
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from helpers.recordings import KOENIGSDORF, afr34zg_fixes, utc, winch_fixes
@@ -99,25 +97,27 @@ def test_afr34zg_is_one_flight_cdg_to_toulouse(afr34zg):
     assert len(taxi_in) > 100                                          # several minutes of it
 
 
-def test_tracker_throughput_on_afr34zg(afr34zg):
-    """Per-fix cost of the state machine alone, single core."""
-    best = 0.0
+def test_a_fresh_tracker_finds_the_same_flight_on_every_replay_of_afr34zg(afr34zg):
+    """The state machine keeps no state outside the tracker: five replays of AFR34ZG,
+    each through a new tracker, give the same operations. (Its speed is measured in
+    bench/, never asserted here.)"""
+    runs = []
     for _ in range(5):
         for f in afr34zg:
             f.flight_id = None
         tracker = FlightTracker()
-        t0 = time.perf_counter()
+        ops = []
         for f in afr34zg:
-            tracker.process(f)
-        best = max(best, len(afr34zg) / (time.perf_counter() - t0))
-    print(f"\nflight tracker: {best:,.0f} fixes/s (AFR34ZG, {len(afr34zg)} fixes, ADS-B)")
-    # The full OGN feed peaks at ~2,500 messages/s; this leaves a wide margin.
-    assert best > 25_000
+            ops += [type(op).__name__ for op in tracker.process(f)]
+        runs.append((ops, dict(tracker.stats.counts)))
+    assert runs[0][0].count("CreateFlight") == 1
+    assert all(run == runs[0] for run in runs)
 
 
-def test_tracker_throughput_ogn_with_terrain(data_dir):
+def test_ogn_fixes_with_terrain_at_fleet_scale(data_dir):
     """OGN fixes need height above ground: the winch launches fanned out to 500
-    aircraft, with an airport-elevation lookup over a synthetic 20,000-airport grid."""
+    aircraft, with an airport-elevation lookup over a synthetic 20,000-airport grid:
+    every aircraft's two launches found."""
     import random
     rng = random.Random(1)
     airports = [(rng.uniform(35, 60), rng.uniform(-10, 30), rng.uniform(0, 2000))
@@ -130,10 +130,6 @@ def test_tracker_throughput_ogn_with_terrain(data_dir):
             fixes.append(Fix(**{s: getattr(f, s) for s in Fix.__slots__} | {"address": i}))
     fixes.sort(key=lambda f: f.time)
     tracker = FlightTracker(TrackerConfig(), terrain)
-    t0 = time.perf_counter()
     for f in fixes:
         tracker.process(f)
-    rate = len(fixes) / (time.perf_counter() - t0)
-    print(f"\nflight tracker: {rate:,.0f} fixes/s (OGN winch data x500 aircraft, with terrain)")
     assert tracker.stats.counts[flight_ops.START_TAKEOFF] == 1000
-    assert rate > 10_000
