@@ -74,6 +74,22 @@ SHUTDOWN_DEADLINE = typer.Option(
                "taken; a second signal spools at once.")
 
 
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _size(value: str, option: str) -> int:
+    """A size: bytes, or with K, M, G or T (binary units; a trailing B or iB allowed)."""
+    text = value.strip().lower().removesuffix("b").removesuffix("i")
+    unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
+    try:
+        n = float(text[:-1] if unit else text)
+    except ValueError:
+        n = -1.0
+    if not (0 <= n < 1 << 50) or n != n:
+        raise SoarError(f"{option} {value!r}: give a size such as 2G, 500M or 1048576 (bytes)")
+    return int(n * _SIZE_UNITS[unit])
+
+
 def _deadline(value: float) -> float:
     if value < 0:
         raise SoarError("--shutdown-deadline must be 0 or more seconds")
@@ -183,6 +199,17 @@ def run(
     spool_dir: Optional[Path] = SPOOL_DIR,
     shutdown_deadline: float = SHUTDOWN_DEADLINE,
     shard: Optional[str] = SHARD,
+    overflow_dir: Optional[Path] = typer.Option(
+        None, envvar="SOAR_OVERFLOW_DIR", show_envvar=True,
+        help="Disk buffer for live chunks that find the router queue full (the database down, "
+             "the CPU short): they wait here in order and are routed when there is room, also "
+             "after a restart; a folder per database under it. Default $SOAR_HOME/overflow."),
+    overflow_budget: str = typer.Option(
+        "2G", help="Size the disk buffer may use (e.g. 2G, 500M); beyond it live chunks are "
+                   "dropped (queue_full) and counted."),
+    overflow_free_floor: str = typer.Option(
+        "1G", help="Free space the disk buffer leaves on its file system (e.g. 1G); below it "
+                   "live chunks are dropped (queue_full) and counted."),
 ) -> None:
     """Ingest live feeds until SIGINT/SIGTERM, then flush and exit."""
     if not ogn and not beast and not sbs:
@@ -195,7 +222,10 @@ def run(
         ogn_filter=ogn_filter, callsign=callsign,
         beast_position=_position(beast_position, "--beast-position"),
         metrics_port=metrics_port, stats_interval=stats_interval, queue_timeout=queue_timeout,
-        spool_dir=spool_dir, shutdown_deadline_s=_deadline(shutdown_deadline), shard=shard_)
+        spool_dir=spool_dir, shutdown_deadline_s=_deadline(shutdown_deadline), shard=shard_,
+        overflow_dir=overflow_dir,
+        overflow_budget_bytes=_size(overflow_budget, "--overflow-budget"),
+        overflow_free_floor_bytes=_size(overflow_free_floor, "--overflow-free-floor"))
     json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
     if "failed" in summary:

@@ -32,6 +32,7 @@ from soar.feeds.beast_client import BeastClient
 from soar.feeds.sbs_client import SbsClient, SbsFeed
 from soar.ingest.pipeline import Pipeline, PipelineConfig, PipelineError
 from soar.ingest.shard import Shard
+from soar.ingest.spool import Spool
 from soar.ingest.stats import IngestStats
 from soar.ingest.writer import Writer
 from soar.records import Message
@@ -122,13 +123,19 @@ class StatsLogger(threading.Thread):
         if s.dropped_by_source:
             drops = " drops: " + " ".join(f"{src}={n}" for src, n in sorted(
                 s.dropped_by_source.items()))
+        disk = ""
+        if s.disk_buffer is not None:
+            # Depth and age of the disk buffer; out/s against in/s is the catch-up.
+            o = s.overflow()
+            disk = (f" disk: msgs={o['messages']} bytes={o['bytes']} age_s={o['age_s']:.0f} "
+                    f"in={o['in']} out={o['out']} refused={o['refused']}")
         # Messages in so far by source (aprs, modes, sbs): which feed carries what.
         by_source = " ".join(f"{kind}={n}" for kind, n in sorted(dict(s.messages).items()))
         return (f"stats: msgs/s={(sum(s.messages.values()) - last_msgs) / self.interval:.0f} "
                 f"msgs: {by_source or '-'} "
                 f"fixes/s={(s.fixes_written - last_fixes) / self.interval:.0f} {gauges} "
                 f"flights created={created} completed={completed} timed_out={timed_out} "
-                f"{s.accounting_line()}{drops} queues: {depths} "
+                f"{s.accounting_line()}{drops}{disk} queues: {depths} "
                 f"latency_ms: {latencies}")
 
     def run(self) -> None:
@@ -226,6 +233,19 @@ def summary(stats: IngestStats, pipeline: Pipeline | None = None) -> dict:
 def default_spool_dir() -> Path:
     """$SOAR_HOME/spool (SOAR_SPOOL_DIR overrides)."""
     return Path(os.environ.get("SOAR_SPOOL_DIR") or embedded.default_cluster().home / "spool")
+
+
+def default_overflow_dir() -> Path:
+    """$SOAR_HOME/overflow (SOAR_OVERFLOW_DIR overrides)."""
+    return Path(os.environ.get("SOAR_OVERFLOW_DIR")
+                or embedded.default_cluster().home / "overflow")
+
+
+def overflow_folder(root: Path | str, conninfo: str, shard: Shard | None = None) -> Path:
+    """The disk buffer of one database (and shard) under `root`: named like its spool
+    folder, so a start against another database never routes this one's messages."""
+    folder = Path(root) / Spool(Path(root), conninfo).folder.name
+    return folder / f"shard-{shard.k}-of-{shard.n}" if shard is not None else folder
 
 
 class Chunker:
@@ -356,11 +376,15 @@ def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
              beast_position: tuple[float, float] | None = None,
              metrics_port: int | None = None, stats_interval: float = 30.0,
              queue_timeout: float = 0.0, spool_dir: Path | str | None = None,
-             shutdown_deadline_s: float | None = None, shard: Shard | None = None) -> dict:
+             shutdown_deadline_s: float | None = None, shard: Shard | None = None,
+             overflow_dir: Path | str | None = None, overflow_budget_bytes: int | None = None,
+             overflow_free_floor_bytes: int | None = None) -> dict:
     """Ingest live feeds until SIGINT/SIGTERM (or the pipeline fails), flush, and
     return the stats summary (with `failed` when the pipeline stopped on an error).
     One reader thread and one chunk timer per feed. `sbs_timezone`: the SBS feeds'
-    times' zone (None: UTC), unless a feed gives its own."""
+    times' zone (None: UTC), unless a feed gives its own. `overflow_dir`: the root of
+    the disk buffer (default $SOAR_HOME/overflow; a folder per database under it),
+    with its size budget and free-space floor (None: PipelineConfig's defaults)."""
     clients: list[tuple[str, object, str]] = []
     if ogn:
         host, port = ogn
@@ -374,8 +398,13 @@ def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
     stats = IngestStats()
     url = db.role_url("ingest")
     db.connect(url).close()
-    pipeline = build(url, stats, _config(spool_dir, shutdown_deadline_s, shard,
-                                         drop_after_s=queue_timeout),
+    limits = {k: v for k, v in (("overflow_budget_bytes", overflow_budget_bytes),
+                                ("overflow_free_floor_bytes", overflow_free_floor_bytes))
+              if v is not None}
+    pipeline = build(url, stats, _config(
+                         spool_dir, shutdown_deadline_s, shard, drop_after_s=queue_timeout,
+                         overflow_dir=overflow_folder(overflow_dir or default_overflow_dir(),
+                                                      url, shard), **limits),
                      receiver_position=beast_position, shard=shard, sbs_timezone=sbs_timezone,
                      sbs_timezones={f.name: f.timezone for f in sbs_feeds if f.timezone})
     if metrics_port:
