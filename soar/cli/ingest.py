@@ -16,6 +16,7 @@ from soar.errors import SoarError
 from soar.feeds import recordings
 from soar.feeds.sbs_client import SbsFeed
 from soar.ingest.app import SIM
+from soar.ingest.archive import ArchiveConfig
 from soar.ingest.shard import Shard
 from soar.units import UTC
 
@@ -72,6 +73,20 @@ SHARD = typer.Option(
 SHUTDOWN_DEADLINE = typer.Option(
     30.0, help="Seconds to flush at SIGINT/SIGTERM before spooling what the database has not "
                "taken; a second signal spools at once.")
+
+
+def _keep_s(value: str) -> float:
+    """`--archive-keep`: days (`7`, `7d`) or hours (`36h`), more than 0."""
+    text = value.strip().lower()
+    unit = 3600.0 if text.endswith("h") else 86400.0
+    try:
+        n = float(text.removesuffix("h").removesuffix("d"))
+    except ValueError:
+        n = -1.0
+    if not 0 < n <= 3650 * 86400 / unit:
+        raise SoarError(f"--archive-keep {value!r}: give days (e.g. 7 or 7d) or hours (36h), "
+                        "more than 0 and at most ten years")
+    return n * unit
 
 
 def _deadline(value: float) -> float:
@@ -183,19 +198,33 @@ def run(
     spool_dir: Optional[Path] = SPOOL_DIR,
     shutdown_deadline: float = SHUTDOWN_DEADLINE,
     shard: Optional[str] = SHARD,
+    archive: Optional[Path] = typer.Option(
+        None, envvar="SOAR_ARCHIVE_DIR", show_envvar=True,
+        help="Also keep every received line and frame, with its receive time, in hourly zstd "
+             "files under this folder (replayable with `soar replay`; docs/ingest.md). "
+             "Off unless given; the systemd unit gives $SOAR_HOME/archive."),
+    archive_keep: str = typer.Option(
+        "7d", help="--archive: delete archive hours older than this: days (7d) or hours (36h)."),
 ) -> None:
     """Ingest live feeds until SIGINT/SIGTERM, then flush and exit."""
     if not ogn and not beast and not sbs:
         raise SoarError("nothing to read: give --ogn HOST:PORT, --beast HOST:PORT and/or "
                         "--sbs HOST:PORT")
     shard_ = Shard.parse(shard) if shard else None
+    keep_s = _keep_s(archive_keep)
+    archive_config = None
+    if archive is not None:                     # (an empty SOAR_ARCHIVE_DIR: None, off)
+        if archive.exists() and not archive.is_dir():
+            raise SoarError(f"--archive {archive}: not a folder; give a folder for the archive")
+        archive_config = ArchiveConfig(archive, keep_s=keep_s)
     summary = ingest.run_live(
         _hostport(ogn, "--ogn") if ogn else None, [_hostport(b, "--beast") for b in beast],
         sbs_feeds=_sbs_feeds(sbs), sbs_timezone=_timezone(sbs_timezone),
         ogn_filter=ogn_filter, callsign=callsign,
         beast_position=_position(beast_position, "--beast-position"),
         metrics_port=metrics_port, stats_interval=stats_interval, queue_timeout=queue_timeout,
-        spool_dir=spool_dir, shutdown_deadline_s=_deadline(shutdown_deadline), shard=shard_)
+        spool_dir=spool_dir, shutdown_deadline_s=_deadline(shutdown_deadline), shard=shard_,
+        archive=archive_config)
     json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
     if "failed" in summary:
