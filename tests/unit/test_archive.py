@@ -108,18 +108,14 @@ def test_a_full_queue_drops_from_the_archive_only_and_counts(tmp_path):
     assert archive.lines == 2 * len(chunk)
 
 
-def test_a_disk_that_refuses_writes_is_counted_and_the_archive_recovers(tmp_path):
-    blocked = tmp_path / "archive"
-    blocked.write_text("a file where the archive folder should be")
-    archive = Archive(ArchiveConfig(blocked))
-    archive.start()
+def test_a_disk_that_refuses_writes_is_counted_and_the_archive_goes_on(tmp_path):
+    day = tmp_path / "2026-12-06"
+    day.mkdir()
+    (day / "13").write_text("a file where the 13:00 folder should be")   # refuses 13:xx
     messages = [m for m in _messages() if m.kind == "aprs"]
-    archive.offer(messages[:1])               # no exception reaches the feed
-    blocked.unlink()
-    archive.offer(messages[1:2])
-    archive.close()
-    assert archive.errors >= 1 and archive.lines == 1
-    assert _read(blocked / "2026-12-06" / "13" / "aprs.txt.zst", "aprs") == messages[1:2]
+    archive = _write(tmp_path, messages)          # no exception reaches the feed
+    assert archive.errors == 2 and archive.lines == 4     # 13:59:58 and :59 refused
+    assert _read(day / "14" / "aprs.txt.zst", "aprs") == messages[2:]
 
 
 def test_a_stream_cut_before_its_end_reads_up_to_its_last_block(tmp_path):
