@@ -15,12 +15,12 @@ from soar import ingest
 from soar.errors import SoarError
 from soar.feeds import recordings
 from soar.feeds.sbs_client import SbsFeed
-from soar.ingest.app import SIM
+from soar.ingest.app import ARCHIVE, SIM
 from soar.ingest.archive import ArchiveConfig
 from soar.ingest.shard import Shard
 from soar.units import UTC
 
-FORMATS = (*recordings.FORMATS, SIM)
+FORMATS = (*recordings.FORMATS, SIM, ARCHIVE)
 
 
 def _speed(value: str) -> float | None:
@@ -99,8 +99,9 @@ def replay(
     path: Path = typer.Argument(..., help="Recording to replay."),
     fmt: str = typer.Option(..., "--format", "-f",
                             help="aprs, beast, modes, sbs (SBS/BaseStation lines, port 30003), "
-                                 "or sim (a `soar simulate` folder: its APRS and Mode-S files "
-                                 "merged)"),
+                                 "sim (a `soar simulate` folder: its APRS and Mode-S files "
+                                 "merged), or archive (a `soar run --archive` folder, an hour, "
+                                 "a day or all of it: its files merged in time order)"),
     speed: str = typer.Option("max", help="N times real time, or 'max'"),
     receiver: Optional[str] = typer.Option(None, help="Receiver name for beast/modes/sbs feeds "
                                                       "(default: the file's name)."),
@@ -118,10 +119,10 @@ def replay(
     """Replay a recording through the live ingest path."""
     if fmt not in FORMATS:
         raise SoarError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
-    if fmt == SIM:
+    if fmt in (SIM, ARCHIVE):
         if not path.is_dir():
-            raise SoarError(f"{path}: no such folder (--format sim reads a `soar simulate` "
-                            "recording folder)")
+            raise SoarError(f"{path}: no such folder (--format {fmt} reads a folder: a `soar "
+                            "simulate` recording's, or an archive's hour, day or root)")
     elif not path.is_file():
         raise SoarError(f"{path}: no such file")
     if start is not None and start.tzinfo is None:

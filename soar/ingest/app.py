@@ -30,6 +30,7 @@ from soar.feeds.aprs_client import AprsClient
 from soar.feeds.beast import signal_dbfs
 from soar.feeds.beast_client import BeastClient
 from soar.feeds.sbs_client import SbsClient, SbsFeed
+from soar.ingest import archive as raw_archive
 from soar.ingest.archive import Archive, ArchiveConfig
 from soar.ingest.router import Pipeline, PipelineConfig, PipelineError
 from soar.ingest.shard import Shard
@@ -278,6 +279,7 @@ def _config(spool_dir: Path | str | None, shutdown_deadline_s: float | None,
 
 
 SIM = "sim"   # replay format: a `soar simulate` recording folder, APRS and Mode-S merged
+ARCHIVE = "archive"   # replay format: a folder of `soar run --archive` files, merged
 
 
 def replay(path: Path, fmt: str, speed: float | None, receiver: str | None = None,
@@ -293,6 +295,12 @@ def replay(path: Path, fmt: str, speed: float | None, receiver: str | None = Non
     zone of an SBS recording's times (None: UTC)."""
     if fmt == SIM:
         chunks, receiver_position = _simulation(path, speed, receiver, receiver_position)
+    elif fmt == ARCHIVE:
+        if speed is not None or receiver is not None:
+            raise SoarError("--format archive replays as fast as possible under the receiver "
+                            "names its files give: leave out --speed and --receiver (or "
+                            "replay one file with its own format)")
+        chunks = raw_archive.replay_chunks(path)
     else:
         chunks = recordings.replay(path, fmt, speed, receiver, start, sbs_timezone)
     stats = IngestStats()

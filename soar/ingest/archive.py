@@ -24,12 +24,14 @@ writes to HH.2/, HH.3/, ... instead.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import re
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -37,6 +39,8 @@ from urllib.parse import quote
 
 import zstandard
 
+from soar.errors import SoarError
+from soar.feeds import recordings
 from soar.records import Message
 from soar.units import UTC
 
@@ -45,6 +49,7 @@ log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR = timedelta(hours=1)
 _HOUR_DIR = re.compile(r"(\d\d)(?:\.(\d+))?")
+_FORMATS = {"txt": "aprs", "jsonl": "modes", "sbs": "sbs"}   # file extension -> replay format
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@,+=-]{0,99}")
 
 
@@ -285,3 +290,26 @@ class Archive:
 
 def _hour(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def replay_chunks(folder: Path, max_chunk: int = 1000) -> Iterator[list]:
+    """Every archive file under `folder` (an hour, a day or the whole archive) read
+    as `soar replay` reads it, merged in receive-time order as the feeds arrived
+    together, as chunks of one kind each (the pipeline parses an APRS chunk in its
+    parse process as a whole). `soar replay --format archive FOLDER`."""
+    streams = []
+    for path in sorted(Path(folder).rglob("*.zst")):
+        fmt = _FORMATS.get(path.name.removesuffix(".zst").rpartition(".")[2])
+        if fmt is not None:
+            streams.append(m for chunk in recordings.replay(path, fmt) for m in chunk)
+    if not streams:
+        raise SoarError(f"{folder}: no archive files (*.txt.zst, *.jsonl.zst, *.sbs.zst) in "
+                        "it; give an hour's, a day's or the archive's folder")
+    chunk: list = []
+    for m in heapq.merge(*streams, key=lambda m: m.received_at):
+        if chunk and (m.kind != chunk[0].kind or len(chunk) >= max_chunk):
+            yield chunk
+            chunk = []
+        chunk.append(m)
+    if chunk:
+        yield chunk
