@@ -127,6 +127,8 @@ class Archive:
         self._files: dict[tuple[str, str | None], _File] = {}
         self._thread = threading.Thread(target=self._run, name="soar-archive", daemon=True)
         self._last_warning = 0.0
+        self.failed: str | None = None       # why the archive thread stopped, if it did
+        self._accepting = True
         self._drop_lock = threading.Lock()   # feeds offer from several threads
 
     def gauges(self) -> dict:
@@ -134,9 +136,12 @@ class Archive:
                 "archive_dropped": lambda: self.dropped, "archive_errors": lambda: self.errors}
 
     def summary(self) -> dict:
-        return {"directory": str(self.config.directory), "lines": self.lines,
-                "bytes": self.bytes, "dropped": self.dropped, "errors": self.errors,
-                "deleted_hours": self.deleted_hours}
+        out = {"directory": str(self.config.directory), "lines": self.lines,
+               "bytes": self.bytes, "dropped": self.dropped, "errors": self.errors,
+               "deleted_hours": self.deleted_hours}
+        if self.failed is not None:
+            out["failed"] = self.failed
+        return out
 
     def start(self) -> None:
         self._thread.start()
@@ -145,6 +150,8 @@ class Archive:
         """From a feed's thread: never waits. `chunk` is copied (the router may reuse
         the list it is given)."""
         try:
+            if not self._accepting:
+                raise queue.Full
             self._queue.put_nowait(tuple(chunk))
         except queue.Full:
             with self._drop_lock:
@@ -163,6 +170,19 @@ class Archive:
     # -- the archive thread ------------------------------------------------------------
 
     def _run(self) -> None:
+        """The archive thread. A bug here ends the archive, never the ingest: logged
+        with its cause, `failed` in the summary, later chunks counted as dropped."""
+        try:
+            self._loop()
+        except Exception as exc:   # noqa: BLE001 -- the live path must go on
+            self.failed = f"{type(exc).__name__}: {exc}"
+            self._accepting = False
+            log.error("archive stopped (ingest goes on, nothing more is archived): %s",
+                      self.failed)
+            with self._drop_lock:
+                self.dropped += sum(len(c) for c in _drain(self._queue))
+
+    def _loop(self) -> None:
         self._prune(datetime.now(UTC))
         next_flush = time.monotonic() + self.config.flush_interval_s
         last_hour = None
@@ -261,7 +281,7 @@ class Archive:
 
     def _prune(self, now: datetime) -> None:
         """Delete the hour folders that ended more than `keep_s` ago (and emptied days)."""
-        cutoff = now - timedelta(seconds=self.config.keep_s)
+        cutoff = now - timedelta(seconds=min(self.config.keep_s, 3e9))   # (no overflow)
         root = self.config.directory
         try:
             days = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
@@ -286,6 +306,14 @@ class Archive:
         if now - self._last_warning >= 60.0 or self._last_warning == 0.0:
             self._last_warning = now
             log.warning(fmt, *args)
+
+
+def _drain(q: queue.Queue) -> Iterator[tuple]:
+    while True:
+        try:
+            yield q.get_nowait()
+        except queue.Empty:
+            return
 
 
 def _hour(t: datetime) -> datetime:

@@ -133,3 +133,13 @@ def test_replay_reads_gzip_recordings_too(tmp_path):
     path.write_bytes(gzip.compress(f'{{"timestamp": 1720248190.5, "frame": "{frame}"}}\n'.encode()))
     [m] = _read(path, "modes")
     assert m.receiver == "ulss7" and m.signal_db is None and m.payload == frame
+
+
+def test_a_bug_in_the_archive_thread_ends_the_archive_only_and_says_why(tmp_path):
+    archive = Archive(ArchiveConfig(tmp_path))
+    archive.start()
+    archive.offer([Message("aprs", None, APRS)])        # no receive time: the thread fails
+    archive.close()
+    archive.offer(_messages()[:3])                      # later chunks: counted, no raise
+    assert archive.failed.startswith("AttributeError") and archive.dropped == 3
+    assert archive.summary()["failed"] == archive.failed
