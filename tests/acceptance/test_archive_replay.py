@@ -111,13 +111,13 @@ def _rows(database) -> tuple[dict, list]:
             for (r,) in fixes}, flights
 
 
-# BATCH: the router keeps one fix per aircraft per second. Which copy of that second it keeps
-# (heard by several receivers, or by OGN and ADS-B both) and whether the fixes that
-# confirmed a flight's start carry its id depend on where the router cut its batches:
-# a better-signal copy replaces the first only while their batch is unwritten, and a
-# flight's id reaches the fixes before it only then. Live batches close every 500 ms
-# of wall-clock time, a replay's at 5,000 fixes. So: the same aircraft-seconds; where
-# the same copy won, the same row; a flight id the live run stored, the same.
+# BATCH: the router keeps one fix per aircraft per second. Which copy of that second it
+# keeps (heard by several receivers, or by OGN and ADS-B both) and whether the fixes
+# that confirmed a flight's start carry its id depend on where the router cut its
+# batches: a better-signal copy replaces the first only while their batch is unwritten,
+# and a flight's id reaches the fixes before it only then. Live batches close every
+# 500 ms of wall-clock time, a replay's at 5,000 fixes. So the fixes are compared as
+# far as that allows (the router's property, not the archive's; in the report).
 
 
 def _same_copy(a: dict, b: dict) -> bool:
@@ -150,11 +150,20 @@ def test_replaying_the_raw_archive_gives_the_live_runs_fixes_and_flights(
     assert replayed["rejected"] == summary["rejected"]
     replay_fixes, replay_flights = _rows(replay_database)
     assert len(live_flights) >= 10
-    assert replay_fixes.keys() == live_fixes.keys()
-    same = [k for k, r in live_fixes.items() if _same_copy(r, replay_fixes[k])]
-    assert len(same) >= 0.9 * len(live_fixes)
-    assert all({**replay_fixes[k], "flight_id": None} == {**live_fixes[k], "flight_id": None}
-               for k in same)
-    assert all(replay_fixes[k]["flight_id"] == r["flight_id"]
-               for k, r in live_fixes.items() if r["flight_id"] is not None)
     assert replay_flights == live_flights
+    assert replay_fixes.keys() == live_fixes.keys()
+    # Where the same copy won, the same row (flight id apart); another copy can win
+    # only in a second that had a duplicate, so never more often than duplicates.
+    other = {k for k, r in live_fixes.items() if not _same_copy(r, replay_fixes[k])}
+    assert len(other) <= summary["rejected"].get("duplicate", 0)
+    assert all({**replay_fixes[k], "flight_id": None} == {**r, "flight_id": None}
+               for k, r in live_fixes.items() if k not in other)
+    # A flight id both runs stored: the same. One only one stored: that aircraft's
+    # flight (in both databases), the fix at or after its start.
+    started = {f["id"]: (f["aircraft_id"], datetime.fromisoformat(f["started_at"]).timestamp())
+               for (f,) in live_flights}
+    for k, r in live_fixes.items():
+        ids = {r["flight_id"], replay_fixes[k]["flight_id"]} - {None}
+        assert len(ids) <= 1, (r, replay_fixes[k])
+        for fid in ids:
+            assert started[fid][0] == k[0] and started[fid][1] <= k[1] + 1, (r, fid)
