@@ -269,3 +269,61 @@ class DiskBuffer:
             if self._owner is not None:
                 os.close(self._owner)        # releases the flock
                 self._owner = None
+
+
+@dataclass
+class Waiting:
+    """A disk buffer as another process sees it (read only, its lock not taken)."""
+    folder: Path
+    bytes: int                    # of segment files not yet handed back
+    oldest: datetime | None       # receive time of the oldest message waiting
+
+
+def waiting(root: Path) -> list[Waiting]:
+    """Every disk buffer under `root` (a folder per database, per shard), for a check
+    run beside the ingest process: bytes waiting and the oldest receive time, read from
+    the files without taking the owner's lock (a frame torn at that instant reads as
+    unknown age, never an error)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    out = []
+    for folder in sorted({p.parent for p in root.rglob(f"*{_SUFFIX}")}):
+        segs = sorted(int(p.stem) for p in folder.glob(f"*{_SUFFIX}") if p.stem.isdigit())
+        try:
+            seg, off = (int(x) for x in (folder / _HEAD).read_text().split())
+        except (OSError, ValueError):
+            seg, off = (segs[0] if segs else 0), 0
+        if seg not in segs:
+            seg, off = (segs[0] if segs else seg), 0
+        size, oldest = 0, None
+        for s in segs:
+            if s < seg:
+                continue
+            path = folder / f"{s:012d}{_SUFFIX}"
+            try:
+                size += path.stat().st_size - (off if s == seg else 0)
+                if oldest is None:
+                    oldest = _first_time(path, off if s == seg else 0)
+            except OSError:
+                continue                  # handed back and deleted meanwhile
+        out.append(Waiting(folder, max(0, size), oldest))
+    return out
+
+
+def _first_time(path: Path, offset: int) -> datetime | None:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        head = f.read(_FRAME.size)
+        if len(head) < _FRAME.size:
+            return None
+        length, crc = _FRAME.unpack(head)
+        body = f.read(length)
+    if len(body) < length or zlib.crc32(body) != crc:
+        return None
+    try:
+        chunk = _Restricted(io.BytesIO(body)).load()
+        return chunk[0][1] if chunk else None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError):
+        return None

@@ -1,5 +1,6 @@
 """The disk buffer hands chunks back in order, once, across restarts; refuses what its
-budget or the free-space floor cannot take; survives a torn or hostile file."""
+budget, the free-space floor or the disk cannot take; survives a torn or hostile file;
+belongs to one process; its depth and age can be checked from beside it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ import struct
 import zlib
 from datetime import datetime, timedelta
 
-from soar.ingest.overflow import DiskBuffer, OverflowConfig
+import pytest
+
+from soar.errors import SoarError
+from soar.ingest.overflow import DiskBuffer, OverflowConfig, waiting
+from soar.products.queue_health import overflow_problems
 from soar.records import Message
 from soar.units import UTC
 
@@ -112,3 +117,45 @@ def test_a_hostile_pickle_runs_nothing_and_is_counted(tmp_path):
     assert drain(again) == [chunk(0), chunk(1)]
     assert again.damaged == 1
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_second_process_cannot_take_a_buffer_in_use(tmp_path):
+    buf = DiskBuffer(tmp_path)
+    with pytest.raises(SoarError, match="in use by another soar process.*--overflow-dir"):
+        DiskBuffer(tmp_path)
+    buf.close()
+    DiskBuffer(tmp_path).close()
+
+
+def test_the_check_reads_depth_and_age_beside_the_owner_and_names_the_fix(tmp_path):
+    folder = tmp_path / "db-1234"
+    buf = DiskBuffer(folder)
+    assert waiting(tmp_path) == [] and overflow_problems(tmp_path, max_bytes=0) == []
+    for k in range(3):
+        buf.put(chunk(k))
+    buf.get()
+    [w] = waiting(tmp_path)                  # the owner keeps its lock meanwhile
+    assert (w.folder, w.bytes, w.oldest) == (folder, buf.bytes, chunk(1)[0].received_at)
+    assert overflow_problems(tmp_path, max_bytes=buf.bytes, max_age_s=1e12) == []
+    [too_big] = overflow_problems(tmp_path, max_bytes=buf.bytes - 1)
+    assert f"{buf.bytes} bytes waiting" in too_big and "soar db status" in too_big
+    [too_old] = overflow_problems(tmp_path, max_age_s=60)    # T0 is in 2024
+    assert "oldest message" in too_old and "\n" not in too_old
+    drain(buf)
+    assert waiting(tmp_path)[0].bytes == 0 and overflow_problems(tmp_path, max_age_s=0) == []
+
+
+def test_a_write_the_disk_refuses_is_a_counted_refusal_and_the_segment_stays_whole(
+        tmp_path, monkeypatch):
+    buf = DiskBuffer(tmp_path)
+    assert buf.put(chunk(0))
+    w = buf._open_writer()
+
+    def refuse(_data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(w, "write", refuse)
+    assert not buf.put(chunk(1))
+    assert (buf.refused, buf.chunks) == (1, 1)
+    assert buf.put(chunk(2))
+    assert drain(buf) == [chunk(0), chunk(2)] and buf.damaged == 0
