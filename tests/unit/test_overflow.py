@@ -14,6 +14,7 @@ import pytest
 
 from soar.errors import SoarError
 from soar.ingest.overflow import DiskBuffer, OverflowConfig, waiting
+from soar.ingest.stats import IngestCollector, IngestStats
 from soar.products.queue_health import overflow_problems
 from soar.records import Message
 from soar.units import UTC
@@ -159,3 +160,19 @@ def test_a_write_the_disk_refuses_is_a_counted_refusal_and_the_segment_stays_who
     assert (buf.refused, buf.chunks) == (1, 1)
     assert buf.put(chunk(2))
     assert drain(buf) == [chunk(0), chunk(2)] and buf.damaged == 0
+
+
+def test_messages_on_disk_are_a_term_of_the_accounting_identity_and_its_figures(tmp_path):
+    stats = IngestStats()
+    buf = DiskBuffer(tmp_path)
+    stats.disk_buffer = buf
+    for k in range(3):
+        buf.put(chunk(k))
+    a = stats.accounting()
+    assert (a["messages_in"], a["buffered"], a["unaccounted"], a["balanced"]) == (12, 12, 0, True)
+    assert "buffered=12" in stats.accounting_line()
+    o = stats.summary()["overflow"]
+    assert (o["messages"], o["bytes"]) == (12, buf.bytes) and o["age_s"] > 0
+    names = {m.name for m in IngestCollector(stats).collect()}
+    assert {"soar_ingest_overflow_messages", "soar_ingest_overflow_bytes",
+            "soar_ingest_overflow_age_seconds", "soar_ingest_overflow_out"} <= names
