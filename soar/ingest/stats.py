@@ -176,7 +176,8 @@ class IngestStats:
             "spooled": self.spooled_fixes,
             "restored": self.restored_fixes,
             "in_flight": in_flight,
-            "buffered": buffered,
+            # With a disk buffer only (live runs): replays never use one.
+            **({"buffered": buffered} if self.disk_buffer is not None else {}),
             "unaccounted": unaccounted,
             "balanced": unaccounted == 0 and in_flight >= 0,
         }
@@ -184,10 +185,12 @@ class IngestStats:
     def accounting_line(self) -> str:
         """The identity's parts for the periodic stats line."""
         a = self.accounting()
+        buffered = f"buffered={a['buffered']} " if "buffered" in a else ""
         return (f"in={a['messages_in']} stored={a['fixes_stored']} "
                 f"beacons={a['receiver_beacons']} state_only={a['state_only']} "
                 f"rejected={sum(a['rejected'].values())} dropped={sum(a['dropped'].values())} "
-                f"spooled={a['spooled']} in_flight={a['in_flight']} buffered={a['buffered']} "
+                f"spooled={a['spooled']} in_flight={a['in_flight']} "
+                f"{buffered}"
                 f"unaccounted={a['unaccounted']}")
 
     def overflow(self) -> dict:
