@@ -481,6 +481,7 @@ class Pipeline:
             stats.overflow_refused += len(chunk)
             return self._drop(chunk, source)
         stats.overflow_in += len(chunk)
+        self._dropping.discard(source or chunk[0].kind)
         if not self._overflowing:
             self._overflowing = True
             log.warning("router queue full: live chunks wait in the disk buffer %s (in order) "
