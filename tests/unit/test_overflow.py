@@ -11,7 +11,10 @@ import zlib
 from datetime import datetime, timedelta
 
 import pytest
+from typer.testing import CliRunner
 
+from soar.cli.ingest import _size
+from soar.cli.queues import queue_app
 from soar.errors import SoarError
 from soar.ingest.overflow import DiskBuffer, OverflowConfig, waiting
 from soar.ingest.stats import IngestCollector, IngestStats
@@ -176,3 +179,30 @@ def test_messages_on_disk_are_a_term_of_the_accounting_identity_and_its_figures(
     names = {m.name for m in IngestCollector(stats).collect()}
     assert {"soar_ingest_overflow_messages", "soar_ingest_overflow_bytes",
             "soar_ingest_overflow_age_seconds", "soar_ingest_overflow_out"} <= names
+
+
+def test_queue_check_fails_while_a_disk_buffer_is_past_its_limit_naming_the_fix(tmp_path):
+    buf = DiskBuffer(tmp_path / "db-1234")
+    buf.put(chunk(0))                    # received in 2024: old
+    check = ["check", "--overflow-dir", str(tmp_path)]
+    old = CliRunner().invoke(queue_app, [*check, "--overflow-max-age", "600"])
+    assert old.exit_code == 1, old.output
+    assert old.output.startswith("CRITICAL: disk buffer") and old.output.count("\n") == 1
+    assert "soar db status" in old.output
+    assert CliRunner().invoke(queue_app, [*check, "--overflow-max-bytes", "1K"]).exit_code == 0
+    for k in range(1, 20):
+        buf.put(chunk(k))
+    assert buf.bytes > 1024
+    big = CliRunner().invoke(queue_app, [*check, "--overflow-max-bytes", "1K"])
+    assert big.exit_code == 1 and f"{buf.bytes} bytes waiting > 1024" in big.output, big.output
+    drain(buf)
+    ok = CliRunner().invoke(queue_app, [*check, "--overflow-max-age", "600",
+                                        "--overflow-max-bytes", "0"])
+    assert ok.exit_code == 0 and ok.output.startswith("OK"), ok.output
+
+
+@pytest.mark.parametrize("value", ["x", "-1", "nan", "inf", "1e400G", "12Q", ""])
+def test_a_size_that_is_not_one_is_a_one_line_error(value):
+    with pytest.raises(SoarError, match="--overflow-budget .*give a size"):
+        _size(value, "--overflow-budget")
+    assert _size("2G", "x") == 2 << 30 and _size("500MiB", "x") == 500 << 20
