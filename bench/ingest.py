@@ -20,11 +20,22 @@ machine's load average is printed with them (`loadavg_1m`, before and after): on
 `--switch-interval-ms` overrides the interpreter's switch interval that
 Pipeline.start sets (1 ms), to measure another value: after every network wait the
 writer waits up to that long for the GIL.
+
+Catch-up (issue 22): a live pipeline (a full router queue sends chunks to the disk
+buffer) is offered the capture, continued, at `--live-rate` messages/s of wall time;
+the database is stopped for `--outage-s` seconds meanwhile, so the backlog goes to
+disk, then started again while the live offer goes on. `catch_up_msgs_per_s` is the
+rate messages come back from the disk into the router from the first one after the
+restart (`reconnect_s` later: the writer's retry backoff) until the buffer is empty
+(the router's pace with a backlog, live data included), `live_msgs_per_s` the offered
+rate beside it; `catch_up_s` how long the backlog (`backlog_messages`) took in all. `--outage-s 0`
+skips the phase.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -118,6 +129,65 @@ def run(url: str, floor_url: str, messages, kind: str,
             "floor_samples": floor.samples_ms}
 
 
+def catch_up(cluster: embedded.Cluster, url: str, home: Path, rate: float,
+             outage_s: float) -> dict:
+    """The catch-up phase (module docstring): offered live at `rate`, the database
+    stopped `outage_s` seconds, then the drain of the disk buffer timed."""
+    oneminute = samples.path("oneminute.txt")
+    # Later than the other phases' loops: new data for the same database.
+    messages = (m for k in itertools.count(60) for m in continued(
+        recordings.aprs_messages(oneminute), k))
+    stats = IngestStats()
+    pipeline = ingest.build(url, stats, PipelineConfig(
+        drop_after_s=0.0, overflow_dir=home / "overflow", spool_dir=home / "spool"))
+    pipeline.start()
+    size = 500
+    every_s = size / rate
+    t0 = next_due = time.monotonic()
+
+    def offer_until(done) -> None:
+        nonlocal next_due
+        while not done():
+            pipeline.submit(list(itertools.islice(messages, size)), "bench")
+            next_due += every_s
+            time.sleep(max(0.0, next_due - time.monotonic()))
+
+    try:
+        cluster.stop()
+        try:
+            offer_until(lambda: time.monotonic() - t0 >= outage_s)
+        finally:
+            cluster.start()
+        restarted = time.monotonic()
+        out0, backlog = stats.overflow_out, stats.disk_buffer.messages
+        first = []          # (time, out) when chunks start coming back: the writer reconnected
+
+        def drained() -> bool:
+            if not first and stats.overflow_out > out0:
+                first.append((time.monotonic(), stats.overflow_out))
+            # Until the backlog is routed (or a ceiling: live faster than the router goes).
+            return (stats.disk_buffer.messages == 0
+                    or time.monotonic() - restarted > 30 * outage_s + 600)
+
+        offer_until(drained)
+        done = time.monotonic()
+        out1 = stats.overflow_out
+    finally:
+        pipeline.close()
+    o = stats.overflow()
+    t1, o1 = first[0] if first else (done, out1)
+    print(f"catch-up: {backlog} messages on disk at the restart, drained in "
+          f"{done - restarted:.1f} s ({t1 - restarted:.1f} s until the writer was back)",
+          file=sys.stderr)
+    return {"catch_up_msgs_per_s": round((out1 - o1) / max(done - t1, 1e-9)),
+            "live_msgs_per_s": round(rate), "outage_s": outage_s,
+            "backlog_messages": backlog, "catch_up_s": round(done - restarted, 1),
+            # The writer's retry backoff (up to 30 s) after the database is back.
+            "reconnect_s": round(t1 - restarted, 1),
+            "drained": o["messages"] == 0, "dropped_queue_full": stats.dropped_queue_full,
+            "overflow": o, "balanced": stats.accounting()["balanced"]}
+
+
 LATENCIES = ("create_flight", "complete_flight")
 SAMPLES = ("latency_samples", "floor_samples")     # raw lists, summarised, not printed
 
@@ -136,6 +206,10 @@ def main() -> None:
     ap.add_argument("--modes-loops", type=int, default=3)
     ap.add_argument("--sbs-loops", type=int, default=20)
     ap.add_argument("--switch-interval-ms", type=float, default=None)
+    ap.add_argument("--live-rate", type=float, default=5000.0,
+                    help="catch-up phase: messages/s offered live")
+    ap.add_argument("--outage-s", type=float, default=60.0,
+                    help="catch-up phase: seconds the database is stopped (0: no phase)")
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
     oneminute = samples.path("oneminute.txt")
@@ -165,6 +239,8 @@ def main() -> None:
                     args.switch_interval_ms)
         sbs = run(url, cluster.url(), sbs_loops(sbs_path, args.sbs_loops), "sbs",
                   args.switch_interval_ms)
+        caught = catch_up(cluster, url, home, args.live_rate, args.outage_s) \
+            if args.outage_s > 0 else None
     finally:
         cluster.stop()
         if os.environ.get("BENCH_KEEP"):
@@ -194,6 +270,10 @@ def main() -> None:
         "aprs": {k: v for k, v in aprs.items() if k not in SAMPLES},
         "modes": {k: v for k, v in modes.items() if k not in SAMPLES},
         "sbs": {k: v for k, v in sbs.items() if k not in SAMPLES},
+        # Draining the disk buffer after a database outage, the live rate beside it.
+        "catch_up_msgs_per_s": caught and caught["catch_up_msgs_per_s"],
+        "live_msgs_per_s": caught and caught["live_msgs_per_s"],
+        "catch_up": caught,
     }
     print(json.dumps(result))
 

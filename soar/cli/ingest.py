@@ -15,11 +15,12 @@ from soar import ingest
 from soar.errors import SoarError
 from soar.feeds import recordings
 from soar.feeds.sbs_client import SbsFeed
-from soar.ingest.app import SIM
+from soar.ingest.app import ARCHIVE, SIM
+from soar.ingest.archive import ArchiveConfig
 from soar.ingest.shard import Shard
 from soar.units import UTC
 
-FORMATS = (*recordings.FORMATS, SIM)
+FORMATS = (*recordings.FORMATS, SIM, ARCHIVE)
 
 
 def _speed(value: str) -> float | None:
@@ -74,6 +75,36 @@ SHUTDOWN_DEADLINE = typer.Option(
                "taken; a second signal spools at once.")
 
 
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def _size(value: str, option: str) -> int:
+    """A size: bytes, or with K, M, G or T (binary units; a trailing B or iB allowed)."""
+    text = value.strip().lower().removesuffix("b").removesuffix("i")
+    unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
+    try:
+        n = float(text[:-1] if unit else text)
+    except ValueError:
+        n = -1.0
+    if not (0 <= n < 1 << 50) or n != n:
+        raise SoarError(f"{option} {value!r}: give a size such as 2G, 500M or 1048576 (bytes)")
+    return int(n * _SIZE_UNITS[unit])
+
+
+def _keep_s(value: str) -> float:
+    """`--archive-keep`: days (`7`, `7d`) or hours (`36h`), more than 0."""
+    text = value.strip().lower()
+    unit = 3600.0 if text.endswith("h") else 86400.0
+    try:
+        n = float(text.removesuffix("h").removesuffix("d"))
+    except ValueError:
+        n = -1.0
+    if not 0 < n <= 3650 * 86400 / unit:
+        raise SoarError(f"--archive-keep {value!r}: give days (e.g. 7 or 7d) or hours (36h), "
+                        "more than 0 and at most ten years")
+    return n * unit
+
+
 def _deadline(value: float) -> float:
     if value < 0:
         raise SoarError("--shutdown-deadline must be 0 or more seconds")
@@ -84,8 +115,9 @@ def replay(
     path: Path = typer.Argument(..., help="Recording to replay."),
     fmt: str = typer.Option(..., "--format", "-f",
                             help="aprs, beast, modes, sbs (SBS/BaseStation lines, port 30003), "
-                                 "or sim (a `soar simulate` folder: its APRS and Mode-S files "
-                                 "merged)"),
+                                 "sim (a `soar simulate` folder: its APRS and Mode-S files "
+                                 "merged), or archive (a `soar run --archive` folder, an hour, "
+                                 "a day or all of it: its files merged in time order)"),
     speed: str = typer.Option("max", help="N times real time, or 'max'"),
     receiver: Optional[str] = typer.Option(None, help="Receiver name for beast/modes/sbs feeds "
                                                       "(default: the file's name)."),
@@ -103,10 +135,10 @@ def replay(
     """Replay a recording through the live ingest path."""
     if fmt not in FORMATS:
         raise SoarError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
-    if fmt == SIM:
+    if fmt in (SIM, ARCHIVE):
         if not path.is_dir():
-            raise SoarError(f"{path}: no such folder (--format sim reads a `soar simulate` "
-                            "recording folder)")
+            raise SoarError(f"{path}: no such folder (--format {fmt} reads a folder: a `soar "
+                            "simulate` recording's, or an archive's hour, day or root)")
     elif not path.is_file():
         raise SoarError(f"{path}: no such file")
     if start is not None and start.tzinfo is None:
@@ -183,19 +215,47 @@ def run(
     spool_dir: Optional[Path] = SPOOL_DIR,
     shutdown_deadline: float = SHUTDOWN_DEADLINE,
     shard: Optional[str] = SHARD,
+    overflow_dir: Optional[Path] = typer.Option(
+        None, envvar="SOAR_OVERFLOW_DIR", show_envvar=True,
+        help="Disk buffer for live chunks that find the router queue full (the database down, "
+             "the CPU short): they wait here in order and are routed when there is room, also "
+             "after a restart; a folder per database under it. Default $SOAR_HOME/overflow."),
+    overflow_budget: str = typer.Option(
+        "2G", help="Size the disk buffer may use (e.g. 2G, 500M); beyond it live chunks are "
+                   "dropped (queue_full) and counted."),
+    overflow_free_floor: str = typer.Option(
+        "1G", help="Free space the disk buffer leaves on its file system (e.g. 1G); below it "
+                   "live chunks are dropped (queue_full) and counted."),
+    archive: Optional[Path] = typer.Option(
+        None, envvar="SOAR_ARCHIVE_DIR", show_envvar=True,
+        help="Also keep every received line and frame, with its receive time, in hourly zstd "
+             "files under this folder (replayable with `soar replay`; docs/ingest.md). "
+             "Off unless given; the systemd unit gives $SOAR_HOME/archive."),
+    archive_keep: str = typer.Option(
+        "7d", help="--archive: delete archive hours older than this: days (7d) or hours (36h)."),
 ) -> None:
     """Ingest live feeds until SIGINT/SIGTERM, then flush and exit."""
     if not ogn and not beast and not sbs:
         raise SoarError("nothing to read: give --ogn HOST:PORT, --beast HOST:PORT and/or "
                         "--sbs HOST:PORT")
     shard_ = Shard.parse(shard) if shard else None
+    keep_s = _keep_s(archive_keep)
+    archive_config = None
+    if archive is not None:                     # (an empty SOAR_ARCHIVE_DIR: None, off)
+        if archive.exists() and not archive.is_dir():
+            raise SoarError(f"--archive {archive}: not a folder; give a folder for the archive")
+        archive_config = ArchiveConfig(archive, keep_s=keep_s)
     summary = ingest.run_live(
         _hostport(ogn, "--ogn") if ogn else None, [_hostport(b, "--beast") for b in beast],
         sbs_feeds=_sbs_feeds(sbs), sbs_timezone=_timezone(sbs_timezone),
         ogn_filter=ogn_filter, callsign=callsign,
         beast_position=_position(beast_position, "--beast-position"),
         metrics_port=metrics_port, stats_interval=stats_interval, queue_timeout=queue_timeout,
-        spool_dir=spool_dir, shutdown_deadline_s=_deadline(shutdown_deadline), shard=shard_)
+        spool_dir=spool_dir, shutdown_deadline_s=_deadline(shutdown_deadline), shard=shard_,
+        overflow_dir=overflow_dir,
+        overflow_budget_bytes=_size(overflow_budget, "--overflow-budget"),
+        overflow_free_floor_bytes=_size(overflow_free_floor, "--overflow-free-floor"),
+        archive=archive_config)
     json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
     if "failed" in summary:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -53,16 +54,39 @@ def check(
                                             help="Fail when more messages wait."),
     max_dead: Optional[int] = typer.Option(None, "--max-dead", min=0,
                                            help="Fail when more dead letters wait."),
+    overflow_max_bytes: Optional[str] = typer.Option(
+        None, help="Ingest: fail when a disk buffer holds more (e.g. 500M): ingest is not "
+                   "catching up. Reads the files, needs no database."),
+    overflow_max_age: Optional[float] = typer.Option(
+        None, min=0, help="Ingest: fail when a disk buffer's oldest message is older (s)."),
+    overflow_dir: Optional[Path] = typer.Option(
+        None, envvar="SOAR_OVERFLOW_DIR", show_envvar=True,
+        help="The disk buffers' root (`soar run --overflow-dir`); default $SOAR_HOME/overflow."),
 ) -> None:
     """Exit 1 with a one-line reason when a threshold is crossed, 0 otherwise: for any
-    external monitor."""
-    if max_age is None and max_depth is None and max_dead is None:
-        raise SoarError("nothing to check: give --max-age SECONDS, --max-depth N and/or "
-                        "--max-dead N")
+    external monitor. The --overflow-* checks read ingest's disk buffer instead."""
+    ingest_side = overflow_max_bytes is not None or overflow_max_age is not None
+    if max_age is None and max_depth is None and max_dead is None and not ingest_side:
+        raise SoarError("nothing to check: give --max-age SECONDS, --max-depth N, --max-dead N "
+                        "and/or --overflow-max-bytes SIZE, --overflow-max-age SECONDS")
+    found = []
+    if ingest_side:
+        from soar.cli.ingest import _size
+        from soar.ingest.app import default_overflow_dir
+        found = queue_health.overflow_problems(
+            overflow_dir or default_overflow_dir(), max_age_s=overflow_max_age,
+            max_bytes=None if overflow_max_bytes is None
+            else _size(overflow_max_bytes, "--overflow-max-bytes"))
+        if max_age is None and max_depth is None and max_dead is None:
+            if found:
+                typer.echo("CRITICAL: " + "; ".join(found))
+                raise typer.Exit(1)
+            typer.echo("OK: disk buffers within their limits")
+            return
     cfg = _config()
     health, _ = _health()
     found = queue_health.problems(health, cfg.queue, cfg.dead_queue, max_age_s=max_age,
-                                  max_depth=max_depth, max_dead=max_dead)
+                                  max_depth=max_depth, max_dead=max_dead) + found
     if found:
         typer.echo("CRITICAL: " + "; ".join(found))
         raise typer.Exit(1)

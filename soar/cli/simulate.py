@@ -76,9 +76,10 @@ def simulate(
             print(f"soar simulate: serving APRS-IS on 127.0.0.1:{info['aprs_port']}{beast}, "
                   f"data from {info['start']}", file=sys.stderr, flush=True)
 
-        with stop_on_signals() as stop:
+        # serve() wants the Event a first SIGINT/SIGTERM sets, not the Signals holder.
+        with stop_on_signals() as signals:
             meta = sim.serve(config, aprs_port, beast_port if beast_aircraft else None, speed,
-                             out, stop, ready)
+                             out, signals.stop, ready)
     else:
         meta = sim.record(config, out, beast=not no_beast_file)
     meta.pop("config", None)

@@ -7,6 +7,9 @@ recorded times are still the clock the tracker sees.
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, tzinfo
@@ -18,6 +21,33 @@ from soar.units import UTC
 
 CHUNK = 1000
 FORMATS = ("aprs", "beast", "modes", "sbs")
+_ZSTD, _GZIP = b"\x28\xb5\x2f\xfd", b"\x1f\x8b"
+
+
+def open_recording(path: Path, binary: bool = False, **text):
+    """A recording, plain or compressed (zstd, as `soar run --archive` writes, or
+    gzip), told by its first bytes. A zstd stream without its end (its writer was
+    killed) reads up to its last complete block."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic == _ZSTD:
+        import zstandard  # only for compressed recordings
+        stream = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"),  # noqa: SIM115
+                                                            read_across_frames=True)
+    elif magic[:2] == _GZIP:
+        stream = gzip.open(path, "rb")  # noqa: SIM115
+    else:
+        return open(path, "rb") if binary else open(path, **text)  # noqa: SIM115
+    return stream if binary else io.TextIOWrapper(stream, **text)
+
+
+def stem(path: Path) -> str:
+    """The receiver name a file gives: its name without the format's and a
+    compression's extension (`ulss7.jsonl.zst` -> `ulss7`)."""
+    name = path.name
+    for ext in (".zst", ".gz"):
+        name = name.removesuffix(ext)
+    return Path(name).stem
 
 
 def chunked(messages: Iterator[tuple], speed: float | None) -> Iterator[list]:
@@ -42,7 +72,8 @@ def chunked(messages: Iterator[tuple], speed: float | None) -> Iterator[list]:
         yield chunk
 
 
-def _timed_lines(path: Path, read_line, kind: str, receiver: str | None) -> Iterator[tuple]:
+def _timed_lines(path: Path, read_line, kind: str, receiver: str | None,
+                 signal=lambda line: None) -> Iterator[tuple]:
     """Messages of a recording whose lines carry their receive time (`read_line`: a
     line to (time, payload) or None). Every non-blank line is a message: one that
     cannot be read travels as UNREADABLE (returned as such by the parsers, so the
@@ -51,7 +82,7 @@ def _timed_lines(path: Path, read_line, kind: str, receiver: str | None) -> Iter
     pending = 0
     last = None
     unreadable = as_payload(UNREADABLE)
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open_recording(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             parsed = read_line(line)
             if parsed is not None:
@@ -66,7 +97,7 @@ def _timed_lines(path: Path, read_line, kind: str, receiver: str | None) -> Iter
             for _ in range(pending):
                 yield Message(kind, last, unreadable, None, receiver)
             if parsed is not None:
-                yield Message(kind, last, parsed[1], None, receiver)
+                yield Message(kind, last, parsed[1], signal(line), receiver)
             elif not pending:
                 yield Message(kind, last, unreadable, None, receiver)
             pending = 0
@@ -80,7 +111,18 @@ def aprs_messages(path: Path) -> Iterator[tuple]:
 
 
 def modes_messages(path: Path, receiver: str) -> Iterator[tuple]:
-    return _timed_lines(path, modes.parse_modes_line, "modes", receiver)
+    return _timed_lines(path, modes.parse_modes_line, "modes", receiver, _signal)
+
+
+def _signal(line: str) -> float | None:
+    """A JSON line's receiver signal level in dBFS (`soar run --archive` keeps it)."""
+    if '"signal"' not in line:
+        return None
+    try:
+        value = float(json.loads(line)["signal"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    return value if -1000.0 < value <= 0.0 else None
 
 
 def beast_messages(path: Path, receiver: str, start: datetime) -> Iterator[tuple]:
@@ -90,7 +132,7 @@ def beast_messages(path: Path, receiver: str, start: datetime) -> Iterator[tuple
     first = None
 
     def blocks():
-        with open(path, "rb") as f:
+        with open_recording(path, binary=True) as f:
             while block := f.read(1 << 16):
                 yield decoder.feed(block)
         yield decoder.flush()
@@ -114,7 +156,7 @@ def sbs_messages(path: Path, receiver: str, tz: tzinfo | None = None) -> Iterato
     clock = sbs.Clock(tz)
     pending: list[str] = []
     last = None
-    with open(path, encoding="ascii", errors="replace", newline=None) as f:
+    with open_recording(path, encoding="ascii", errors="replace", newline=None) as f:
         for raw in f:
             line = raw.rstrip("\r\n")
             if not line.strip():
@@ -140,13 +182,13 @@ def replay(path: Path, fmt: str, speed: float | None = None, receiver: str | Non
            start: datetime | None = None, tz: tzinfo | None = None) -> Iterator[list]:
     """`tz`: the zone of an SBS recording's times (UTC when None)."""
     if fmt == "sbs":
-        return chunked(sbs_messages(path, receiver or path.stem, tz), speed)
+        return chunked(sbs_messages(path, receiver or stem(path), tz), speed)
     if fmt == "aprs":
         messages = aprs_messages(path)
     elif fmt == "modes":
-        messages = modes_messages(path, receiver or path.stem)
+        messages = modes_messages(path, receiver or stem(path))
     elif fmt == "beast":
-        messages = beast_messages(path, receiver or path.stem, start or datetime.now(UTC))
+        messages = beast_messages(path, receiver or stem(path), start or datetime.now(UTC))
     else:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     return chunked(messages, speed)

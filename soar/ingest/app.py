@@ -30,8 +30,11 @@ from soar.feeds.aprs_client import AprsClient
 from soar.feeds.beast import signal_dbfs
 from soar.feeds.beast_client import BeastClient
 from soar.feeds.sbs_client import SbsClient, SbsFeed
+from soar.ingest import archive as raw_archive
+from soar.ingest.archive import Archive, ArchiveConfig
 from soar.ingest.pipeline import Pipeline, PipelineConfig, PipelineError
 from soar.ingest.shard import Shard
+from soar.ingest.spool import Spool
 from soar.ingest.stats import IngestStats
 from soar.ingest.writer import Writer
 from soar.records import Message
@@ -122,13 +125,19 @@ class StatsLogger(threading.Thread):
         if s.dropped_by_source:
             drops = " drops: " + " ".join(f"{src}={n}" for src, n in sorted(
                 s.dropped_by_source.items()))
+        disk = ""
+        if s.disk_buffer is not None:
+            # Depth and age of the disk buffer; out/s against in/s is the catch-up.
+            o = s.overflow()
+            disk = (f" disk: msgs={o['messages']} bytes={o['bytes']} age_s={o['age_s']:.0f} "
+                    f"in={o['in']} out={o['out']} refused={o['refused']}")
         # Messages in so far by source (aprs, modes, sbs): which feed carries what.
         by_source = " ".join(f"{kind}={n}" for kind, n in sorted(dict(s.messages).items()))
         return (f"stats: msgs/s={(sum(s.messages.values()) - last_msgs) / self.interval:.0f} "
                 f"msgs: {by_source or '-'} "
                 f"fixes/s={(s.fixes_written - last_fixes) / self.interval:.0f} {gauges} "
                 f"flights created={created} completed={completed} timed_out={timed_out} "
-                f"{s.accounting_line()}{drops} queues: {depths} "
+                f"{s.accounting_line()}{drops}{disk} queues: {depths} "
                 f"latency_ms: {latencies}")
 
     def run(self) -> None:
@@ -228,14 +237,28 @@ def default_spool_dir() -> Path:
     return Path(os.environ.get("SOAR_SPOOL_DIR") or embedded.default_cluster().home / "spool")
 
 
+def default_overflow_dir() -> Path:
+    """$SOAR_HOME/overflow (SOAR_OVERFLOW_DIR overrides)."""
+    return Path(os.environ.get("SOAR_OVERFLOW_DIR")
+                or embedded.default_cluster().home / "overflow")
+
+
+def overflow_folder(root: Path | str, conninfo: str, shard: Shard | None = None) -> Path:
+    """The disk buffer of one database (and shard) under `root`: named like its spool
+    folder, so a start against another database never routes this one's messages."""
+    folder = Path(root) / Spool(Path(root), conninfo).folder.name
+    return folder / f"shard-{shard.k}-of-{shard.n}" if shard is not None else folder
+
+
 class Chunker:
     """Groups single live messages into chunks for the pipeline (one queue operation
     per chunk, not per message); flushed by size, or by age from a timer."""
 
     def __init__(self, pipeline: Pipeline, size: int = 500, max_age_s: float = 0.2,
-                 source: str | None = None):
+                 source: str | None = None, archive: Archive | None = None):
         self.pipeline, self.size, self.max_age_s = pipeline, size, max_age_s
         self.source = source      # the feed's name: drops are counted per feed
+        self.archive = archive    # gets each chunk before the router does (never waits)
         self._chunk: list = []
         self._lock = threading.Lock()
 
@@ -245,13 +268,18 @@ class Chunker:
             if len(self._chunk) < self.size:
                 return
             chunk, self._chunk = self._chunk, []
-        self.pipeline.submit(chunk, self.source)
+        self._submit(chunk)
 
     def flush(self) -> None:
         with self._lock:
             chunk, self._chunk = self._chunk, []
         if chunk:
-            self.pipeline.submit(chunk, self.source)
+            self._submit(chunk)
+
+    def _submit(self, chunk: list) -> None:
+        if self.archive is not None:
+            self.archive.offer(chunk)
+        self.pipeline.submit(chunk, self.source)
 
     def run_timer(self, stop: threading.Event) -> None:
         while not stop.wait(self.max_age_s):
@@ -274,6 +302,7 @@ def _config(spool_dir: Path | str | None, shutdown_deadline_s: float | None,
 
 
 SIM = "sim"   # replay format: a `soar simulate` recording folder, APRS and Mode-S merged
+ARCHIVE = "archive"   # replay format: a folder of `soar run --archive` files, merged
 
 
 def replay(path: Path, fmt: str, speed: float | None, receiver: str | None = None,
@@ -289,6 +318,12 @@ def replay(path: Path, fmt: str, speed: float | None, receiver: str | None = Non
     zone of an SBS recording's times (None: UTC)."""
     if fmt == SIM:
         chunks, receiver_position = _simulation(path, speed, receiver, receiver_position)
+    elif fmt == ARCHIVE:
+        if speed is not None or receiver is not None:
+            raise SoarError("--format archive replays as fast as possible under the receiver "
+                            "names its files give: leave out --speed and --receiver (or "
+                            "replay one file with its own format)")
+        chunks = raw_archive.replay_chunks(path)
     else:
         chunks = recordings.replay(path, fmt, speed, receiver, start, sbs_timezone)
     stats = IngestStats()
@@ -356,11 +391,17 @@ def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
              beast_position: tuple[float, float] | None = None,
              metrics_port: int | None = None, stats_interval: float = 30.0,
              queue_timeout: float = 0.0, spool_dir: Path | str | None = None,
-             shutdown_deadline_s: float | None = None, shard: Shard | None = None) -> dict:
+             shutdown_deadline_s: float | None = None, shard: Shard | None = None,
+             overflow_dir: Path | str | None = None, overflow_budget_bytes: int | None = None,
+             overflow_free_floor_bytes: int | None = None,
+             archive: ArchiveConfig | None = None) -> dict:
     """Ingest live feeds until SIGINT/SIGTERM (or the pipeline fails), flush, and
     return the stats summary (with `failed` when the pipeline stopped on an error).
     One reader thread and one chunk timer per feed. `sbs_timezone`: the SBS feeds'
-    times' zone (None: UTC), unless a feed gives its own."""
+    times' zone (None: UTC), unless a feed gives its own. `overflow_dir`: the root of
+    the disk buffer (default $SOAR_HOME/overflow; a folder per database under it),
+    with its size budget and free-space floor (None: PipelineConfig's defaults).
+    `archive`: keep every received line or frame there too (soar.ingest.archive)."""
     clients: list[tuple[str, object, str]] = []
     if ogn:
         host, port = ogn
@@ -374,24 +415,36 @@ def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
     stats = IngestStats()
     url = db.role_url("ingest")
     db.connect(url).close()
-    pipeline = build(url, stats, _config(spool_dir, shutdown_deadline_s, shard,
-                                         drop_after_s=queue_timeout),
+    limits = {k: v for k, v in (("overflow_budget_bytes", overflow_budget_bytes),
+                                ("overflow_free_floor_bytes", overflow_free_floor_bytes))
+              if v is not None}
+    pipeline = build(url, stats, _config(
+                         spool_dir, shutdown_deadline_s, shard, drop_after_s=queue_timeout,
+                         overflow_dir=overflow_folder(overflow_dir or default_overflow_dir(),
+                                                      url, shard), **limits),
                      receiver_position=beast_position, shard=shard, sbs_timezone=sbs_timezone,
                      sbs_timezones={f.name: f.timezone for f in sbs_feeds if f.timezone})
     if metrics_port:
         from soar.ingest import metrics
         metrics.serve(metrics_port, stats)
-    return live(pipeline, clients, stats_interval)
+    return live(pipeline, clients, stats_interval,
+                archive=Archive(archive) if archive is not None else None)
 
 
 def live(pipeline: Pipeline, clients: list[tuple[str, object, str]],
-         stats_interval: float = 30.0, signals: Signals | None = None) -> dict:
+         stats_interval: float = 30.0, signals: Signals | None = None,
+         archive: Archive | None = None) -> dict:
     """Run `clients` ((kind, client, name): "aprs", "beast" or "sbs"; an SBS feed's
     name is its receiver's) into the started-here pipeline until a signal (or
     `signals.stop`) or a failure; close within the
-    deadline; the summary, with `failed` naming the cause when something died."""
+    deadline; the summary, with `failed` naming the cause when something died.
+    `archive`: started here, handed every chunk before the router, closed after the
+    feeds stopped; its counters join the summary."""
     stats = pipeline.stats
     threads = []
+    if archive is not None:
+        stats.gauges.update(archive.gauges())
+        archive.start()
     with _signals(signals, pipeline) as sig:
         stop = sig.stop
         logger = StatsLogger(stats, stats_interval)
@@ -402,7 +455,7 @@ def live(pipeline: Pipeline, clients: list[tuple[str, object, str]],
                 stop.set()                     # reported in the summary, once
             logger.start()
             for kind, client, name in ([] if stop.is_set() else clients):
-                chunker = Chunker(pipeline, source=name)
+                chunker = Chunker(pipeline, source=name, archive=archive)
                 if kind == "aprs":
                     def on_line(received_at, raw, c=chunker):
                         c.add(Message("aprs", received_at, raw))
@@ -432,9 +485,14 @@ def live(pipeline: Pipeline, clients: list[tuple[str, object, str]],
                 t.join(timeout=15)
         finally:
             stop.set()
-            pipeline.close(sig.abandon)
+            pipeline.close(sig.abandon)      # the archive writes its queue meanwhile
+            if archive is not None:
+                archive.close()
             logger.stop.set()
-    return summary(stats, pipeline)
+    out = summary(stats, pipeline)
+    if archive is not None:
+        out["archive"] = archive.summary()
+    return out
 
 
 def _guarded(pipeline: Pipeline, stop: threading.Event, what: str, fn, *args) -> None:

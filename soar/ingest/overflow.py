@@ -16,11 +16,17 @@ Rules this module keeps:
 - Unpickling runs no code of the file's choosing: only tuples, str, bytes, floats,
   None and `datetime` (with its UTC `timezone`) are admitted (`_Restricted`); the
   folder is created 0700.
-- `put`, `get` and the figures are safe from several threads (one lock).
+- `put`, `get` and the figures are safe from several threads (one lock); one process
+  at a time owns a folder (an exclusive `flock` on its `lock` file): a second gets a
+  SoarError naming the fix.
+- A write the file system refuses (disk full despite the floor, an I/O error) is a
+  refusal like the budget's: the torn frame is cut off again, the chunk refused and
+  counted, never a traceback in the feed's thread.
 """
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import pickle
@@ -33,12 +39,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from soar.errors import SoarError
 from soar.records import Message
 
 _FRAME = struct.Struct("<II")          # payload length, CRC-32 of the payload
 _SUFFIX = ".chunks"
 _SKIPPED: list = []                     # a frame skipped, the segment goes on
 _HEAD = "head"                          # "<segment> <offset>": where reading resumes
+_LOCK = "lock"                          # flock'd by the process that owns the folder
 
 
 @dataclass
@@ -67,6 +75,7 @@ class DiskBuffer:
         self.folder = Path(folder)
         self.config = config or OverflowConfig()
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._owner = self._take_folder()
         self._lock = threading.Lock()
         self._segments = sorted(int(p.stem) for p in self.folder.glob(f"*{_SUFFIX}")
                                 if p.stem.isdigit())
@@ -83,6 +92,16 @@ class DiskBuffer:
         self._scan()
 
     # -- layout ----------------------------------------------------------------------------
+
+    def _take_folder(self) -> int:
+        fd = os.open(self.folder / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SoarError(f"the disk buffer {self.folder} is in use by another soar process: "
+                            "stop it, or give this one its own --overflow-dir") from None
+        return fd
 
     def _path(self, seg: int) -> Path:
         return self.folder / f"{seg:012d}{_SUFFIX}"
@@ -158,9 +177,16 @@ class DiskBuffer:
             if not self.room(len(frame)):
                 self.refused += 1
                 return False
-            w = self._open_writer()
-            w.write(frame)
-            w.flush()
+            start = None
+            try:
+                w = self._open_writer()
+                start = w.tell()
+                w.write(frame)
+                w.flush()
+            except OSError:
+                self._cut_torn_frame(start)
+                self.refused += 1
+                return False
             self.bytes += len(frame)
             self.chunks += 1
             self.messages += len(chunk)
@@ -178,6 +204,22 @@ class DiskBuffer:
             fd = os.open(self._path(seg), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             self._writer = os.fdopen(fd, "ab")
         return self._writer
+
+    def _cut_torn_frame(self, start: int | None) -> None:
+        """After a failed write: cut off what of the frame reached the file (the
+        segment still ends on a whole frame); the next put starts a new segment."""
+        w, self._writer = self._writer, None
+        if w is None:
+            return
+        try:
+            w.close()
+        except OSError:
+            pass
+        if start is not None:
+            try:
+                os.truncate(self._path(self._segments[-1]), start)
+            except OSError:
+                pass
 
     def get(self) -> list[Message] | None:
         """The oldest chunk waiting, or None when the buffer is empty."""
@@ -224,3 +266,64 @@ class DiskBuffer:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+            if self._owner is not None:
+                os.close(self._owner)        # releases the flock
+                self._owner = None
+
+
+@dataclass
+class Waiting:
+    """A disk buffer as another process sees it (read only, its lock not taken)."""
+    folder: Path
+    bytes: int                    # of segment files not yet handed back
+    oldest: datetime | None       # receive time of the oldest message waiting
+
+
+def waiting(root: Path) -> list[Waiting]:
+    """Every disk buffer under `root` (a folder per database, per shard), for a check
+    run beside the ingest process: bytes waiting and the oldest receive time, read from
+    the files without taking the owner's lock (a frame torn at that instant reads as
+    unknown age, never an error)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    out = []
+    for folder in sorted({p.parent for p in root.rglob(f"*{_SUFFIX}")}):
+        segs = sorted(int(p.stem) for p in folder.glob(f"*{_SUFFIX}") if p.stem.isdigit())
+        try:
+            seg, off = (int(x) for x in (folder / _HEAD).read_text().split())
+        except (OSError, ValueError):
+            seg, off = (segs[0] if segs else 0), 0
+        if seg not in segs:
+            seg, off = (segs[0] if segs else seg), 0
+        size, oldest = 0, None
+        for s in segs:
+            if s < seg:
+                continue
+            path = folder / f"{s:012d}{_SUFFIX}"
+            try:
+                size += path.stat().st_size - (off if s == seg else 0)
+                if oldest is None:
+                    oldest = _first_time(path, off if s == seg else 0)
+            except OSError:
+                continue                  # handed back and deleted meanwhile
+        out.append(Waiting(folder, max(0, size), oldest))
+    return out
+
+
+def _first_time(path: Path, offset: int) -> datetime | None:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        head = f.read(_FRAME.size)
+        if len(head) < _FRAME.size:
+            return None
+        length, crc = _FRAME.unpack(head)
+        body = f.read(length)
+    if len(body) < length or zlib.crc32(body) != crc:
+        return None
+    try:
+        chunk = _Restricted(io.BytesIO(body)).load()
+        return chunk[0][1] if chunk else None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError):
+        return None

@@ -5,8 +5,20 @@ queues, so a slow database slows the reader down instead of growing memory:
 
 The router thread runs a Router (soar.ingest.router: one message at a time) and
 hands the writer a Batch when it holds `batch_size` fixes or is `batch_age_s` old.
-Live sources drop a chunk at once on a full queue and count it per source (the
-socket reader must keep draining its socket); replays wait.
+Live sources never wait on a full queue (the socket reader must keep draining its
+socket); replays wait.
+
+Overflow (live feeds with an `overflow_dir`): a chunk that finds the router queue
+full goes to the disk buffer (soar.ingest.overflow) instead of being dropped, and
+so does every later live chunk while anything waits there, so the order is kept.
+The feeder thread takes chunks back, oldest first, into the router queue, waiting
+for room as a replay does (APRS chunks go to the parse pool as they leave the disk,
+not as they enter it). A chunk between the disk and the queue is "in transit": live
+chunks go to the disk meanwhile, so a new chunk never overtakes an old one. A chunk
+is dropped (`queue_full`, counted, `overflow_refused` too) only when the buffer
+refuses it (its size budget, the free-space floor). At `close` the feeder stops
+first; what still waits on disk stays there and is routed first at the next start,
+before new live data. Without an `overflow_dir`, a full queue drops the chunk.
 
 Lifecycle rules:
 - Nothing waits forever on a dead stage: every queue wait is sliced and checks
@@ -19,8 +31,8 @@ Lifecycle rules:
   (soar.ingest.spool) and written by the next `start`, before new data; both are
   counted (spooled_*, restored_*). Without a spool folder it is counted as lost
   (`db`, `unwritten`), never dropped silently.
-- Every message handed to `submit` is counted: routed, dropped (`queue_full`), or
-  lost with a dead pipeline (`pipeline_failed`).
+- Every message handed to `submit` is counted: routed, waiting in the disk buffer,
+  dropped (`queue_full`), or lost with a dead pipeline (`pipeline_failed`).
 """
 
 from __future__ import annotations
@@ -40,6 +52,7 @@ from soar.errors import SoarError, first_line
 from soar.feeds.parse_pool import BrokenProcessPool, ParsePool
 from soar.ingest import reader
 from soar.ingest.batch import Batch
+from soar.ingest.overflow import DiskBuffer, OverflowConfig
 from soar.ingest.router import Router, RouterConfig
 from soar.ingest.shard import Shard
 from soar.ingest.spool import Spool
@@ -97,6 +110,14 @@ class PipelineConfig(RouterConfig):
     untracked_refresh_s: float = 300.0  # re-read aircraft.tracked = false this often
     # Processes parsing APRS beside the router (0: parse in the router thread).
     parse_workers: int = 1 if (os.cpu_count() or 1) >= 2 else 0
+    # Live feeds (drop_after_s set): where chunks that find the router queue full wait
+    # on disk (soar.ingest.overflow), routed in order once there is room; it persists
+    # across restarts (`soar run`: $SOAR_HOME/overflow/<database>). None: drop them.
+    overflow_dir: str | Path | None = None
+    # The disk buffer's size budget and the free space it leaves on its file system;
+    # past either, live chunks are dropped (queue_full) and counted.
+    overflow_budget_bytes: int = OverflowConfig.budget_bytes
+    overflow_free_floor_bytes: int = OverflowConfig.free_floor_bytes
 
 
 class Pipeline:
@@ -139,6 +160,17 @@ class Pipeline:
         self._unsent: list[Batch] = []
         self._closed = False
         self._dropping: set[str] = set()   # sources whose drops were logged (once a streak)
+        # The disk buffer (opened by start) and what keeps its order: `_order` is held
+        # while a live chunk chooses between the queue and the disk, and while the
+        # feeder takes a chunk off the disk; `_in_transit` is set while that chunk is
+        # on its way to the queue.
+        self.overflow: DiskBuffer | None = None
+        self._order = threading.Lock()
+        self._in_transit = False
+        self._overflowing = False        # logged once a streak
+        self._more = threading.Event()   # wakes the feeder: a chunk was put on disk
+        self._feeder_stop = threading.Event()
+        self._feeder: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -147,6 +179,7 @@ class Pipeline:
         interrupts it, leaving the rest spooled), then start the threads."""
         if self.spool is not None:
             self._restore(stop)
+        self._open_overflow()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         # What start-up loaded (modules, airports, restored flights) never becomes
         # garbage: out of the collector's generations, full collections stop scanning
@@ -172,6 +205,25 @@ class Pipeline:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
+        if self.overflow is not None:
+            self._feeder = threading.Thread(target=self._feeder_thread, name="soar-overflow",
+                                            daemon=True)
+            self._feeder.start()
+
+    def _open_overflow(self) -> None:
+        """The disk buffer, for live feeds only (a replay waits instead); what an
+        earlier run left there counts in now and is routed before new live data."""
+        cfg = self.config
+        if cfg.overflow_dir is None or cfg.drop_after_s is None:
+            return
+        self.overflow = buf = DiskBuffer(Path(cfg.overflow_dir), OverflowConfig(
+            budget_bytes=cfg.overflow_budget_bytes,
+            free_floor_bytes=cfg.overflow_free_floor_bytes))
+        self.stats.disk_buffer = buf
+        self.stats.overflow_resumed = buf.messages
+        if buf.messages:
+            log.info("disk buffer %s: %d messages (%d bytes) from an earlier run are routed "
+                     "first", buf.folder, buf.messages, buf.bytes)
 
     def _restore(self, stop: threading.Event | None) -> None:
         spool, stats = self.spool, self.stats
@@ -255,7 +307,7 @@ class Pipeline:
             return
         if self._pool is not None and self._pool.death():
             self._fail(PARSE_DIED, None)
-        for t in self._threads:
+        for t in (*self._threads, *([self._feeder] if self._feeder else [])):
             if not t.is_alive():
                 self._fail(f"the {t.name} thread stopped", None)
 
@@ -285,6 +337,12 @@ class Pipeline:
                 if item is not _STOP:
                     self._lose(item[0] if type(item) is tuple else item)
         self._keep(left)
+        if self.overflow is not None:
+            if self.overflow.messages:
+                log.warning("disk buffer %s keeps %d messages (%d bytes): they are routed at "
+                            "the next start, before new data", self.overflow.folder,
+                            self.overflow.messages, self.overflow.bytes)
+            self.overflow.close()
         if self._pool is not None:
             self._pool.close()
         if writer_thread is None or not writer_thread.is_alive():
@@ -295,8 +353,13 @@ class Pipeline:
         deadline = time.monotonic() + self.config.shutdown_deadline_s
         abandoned_at = None
         stop_sent = False
+        self._feeder_stop.set()
+        feeder = self._feeder
         while router.is_alive() or writer.is_alive():
-            if not stop_sent and router.is_alive():
+            if feeder is not None and feeder.is_alive():
+                # Its chunk in transit reaches the queue first: _STOP comes after it.
+                feeder.join(_SLICE_S)
+            elif not stop_sent and router.is_alive():
                 try:
                     self.inq.put(_STOP, timeout=_SLICE_S)
                     stop_sent = True
@@ -363,18 +426,11 @@ class Pipeline:
             self._lose(chunk)
             raise self.failed
         drop_after = self.config.drop_after_s
+        if drop_after is not None and self.overflow is not None:
+            return self._submit_live(chunk, source, drop_after)
         if drop_after == 0 and self.inq.full():
             return self._drop(chunk, source)      # not even parsed: nowhere to put it
-        item = chunk
-        if self._pool is not None and chunk[0].kind == "aprs":
-            # Parsing starts before a queue slot is free: at most one chunk more than
-            # the queue holds is in memory.
-            try:
-                item = (chunk, self._pool.submit(chunk))
-            except BrokenProcessPool as exc:
-                self._fail(PARSE_DIED, exc)
-                self._lose(chunk)
-                raise self.failed from None
+        item = self._parsing(chunk)
         if drop_after is None:
             return self._put_waiting(item, chunk, stop)
         try:
@@ -387,6 +443,58 @@ class Pipeline:
                 item[1].cancel()
             return self._drop(chunk, source)
         self._dropping.discard(source or chunk[0].kind)
+        return True
+
+    def _parsing(self, chunk: list[Message]):
+        """The queue item for a chunk: an APRS chunk with its parse started in the pool
+        (before a queue slot is free: at most one chunk more than the queue holds is in
+        memory), any other chunk as it is."""
+        if self._pool is None or chunk[0].kind != "aprs":
+            return chunk
+        try:
+            return (chunk, self._pool.submit(chunk))
+        except BrokenProcessPool as exc:
+            self._fail(PARSE_DIED, exc)
+            self._lose(chunk)
+            raise self.failed from None
+
+    def _submit_live(self, chunk: list[Message], source: str | None, wait_s: float) -> bool:
+        """A live chunk with a disk buffer: to the queue if nothing waits on disk (or
+        is in transit from it) and there is room (within `wait_s`), else to the disk;
+        dropped only when the disk refuses it."""
+        with self._order:
+            if not (self._in_transit or self.overflow.chunks):
+                try:
+                    if wait_s == 0 and self.inq.full():
+                        raise queue.Full
+                    item = self._parsing(chunk)
+                    try:
+                        if wait_s:
+                            self.inq.put(item, timeout=wait_s)
+                        else:
+                            self.inq.put_nowait(item)
+                    except queue.Full:
+                        if item is not chunk:
+                            item[1].cancel()
+                        raise
+                    self._dropping.discard(source or chunk[0].kind)
+                    return True
+                except queue.Full:
+                    pass
+            return self._to_disk(chunk, source)
+
+    def _to_disk(self, chunk: list[Message], source: str | None) -> bool:
+        stats = self.stats
+        if not self.overflow.put(chunk):
+            stats.overflow_refused += len(chunk)
+            return self._drop(chunk, source)
+        stats.overflow_in += len(chunk)
+        self._dropping.discard(source or chunk[0].kind)
+        if not self._overflowing:
+            self._overflowing = True
+            log.warning("router queue full: live chunks wait in the disk buffer %s (in order) "
+                        "until the router catches up", self.overflow.folder)
+        self._more.set()
         return True
 
     def _put_waiting(self, item, chunk: list[Message], stop: threading.Event | None) -> bool:
@@ -425,6 +533,55 @@ class Pipeline:
             kind = chunk[0].kind
             self.stats.messages[kind] += len(chunk)
             self.stats.reject(kind, PIPELINE_FAILED, len(chunk))
+
+    # -- feeder thread: disk buffer -> router queue ------------------------------
+
+    def _feeder_thread(self) -> None:
+        try:
+            self._feed_back()
+        except BrokenProcessPool as exc:
+            self._fail(PARSE_DIED, exc)
+        except BaseException as exc:   # noqa: BLE001 -- reported through `failed`
+            self._fail("the overflow feeder thread died", exc)
+
+    def _feed_back(self) -> None:
+        """Move chunks from the disk to the router queue, oldest first, waiting for room
+        like a replay; ends when close() asks (after the chunk in transit is queued)."""
+        buf, stats = self.overflow, self.stats
+        while not self._feeder_stop.is_set() and self.failed is None:
+            with self._order:
+                chunk = buf.get() if buf.chunks else None
+                self._in_transit = chunk is not None
+                if chunk is None:
+                    self._more.clear()
+                    if self._overflowing:
+                        self._overflowing = False
+                        log.info("disk buffer drained: live chunks go to the router again")
+            if chunk is None:
+                self._more.wait(_SLICE_S)
+                continue
+            try:
+                stats.overflow_out += len(chunk)
+                item = self._parsing(chunk)
+                self._put_back(item, chunk)
+            finally:
+                with self._order:
+                    self._in_transit = False
+
+    def _put_back(self, item, chunk: list[Message]) -> None:
+        while True:
+            try:
+                self.inq.put(item, timeout=_SLICE_S)
+                return
+            except queue.Full:
+                pass
+            if self.failed is None and self._threads and not self._threads[0].is_alive():
+                self._fail("the router thread stopped", None)
+            if self.failed is not None:
+                if item is not chunk:
+                    item[1].cancel()
+                self._lose(chunk)
+                return
 
     # -- router thread -------------------------------------------------------
 

@@ -15,6 +15,9 @@ Every message is accounted for (`IngestStats.accounting`):
   database's refusals of accepted fixes (kind "db") included;
 - dropped: the DROP_REASONS (good messages that could not be handled), counted once
   even though `dropped_queue_full` repeats the queue_full figure;
+- buffered: messages waiting in the disk buffer (soar.ingest.overflow), on both
+  sides: in until routed (those an earlier run left there too), then counted by the
+  router like any other; what is still there at close stays for the next start;
 - in_flight: fixes the router accepted that are neither written, refused nor spooled
   yet, counted where they are (`in_flight_at`: the batch being built, the batches
   queued for the writer, the one it is writing): 0 after a clean close. Counted, not
@@ -124,6 +127,15 @@ class IngestStats:
     # Where accepted fixes wait for the database: place -> callable returning how many
     # are there now (registered by the pipeline; the accounting's in_flight term).
     in_flight_at: dict = field(default_factory=dict)
+    # The disk buffer (soar.ingest.overflow.DiskBuffer, set by the pipeline for live
+    # feeds; read for `messages`, `bytes`, `oldest`), and messages: found there at start
+    # (an earlier run's), put there, taken back to the router, refused by its budget or
+    # free-space floor (dropped as queue_full too).
+    disk_buffer: object | None = None
+    overflow_resumed: int = 0
+    overflow_in: int = 0
+    overflow_out: int = 0
+    overflow_refused: int = 0
 
     def reject(self, kind: str, reason: str, count: int = 1) -> None:
         self.rejected[(kind, reason)] += count
@@ -152,10 +164,12 @@ class IngestStats:
         # Batches restored from the spool at start were messages of an earlier run: they
         # come in here as fixes, and go out as stored (or refused) like the others.
         messages_in += self.restored_fixes
+        buffered = self.disk_buffer.messages if self.disk_buffer is not None else 0
+        messages_in += buffered
         in_flight = sum(count() for count in list(self.in_flight_at.values()))
         accounted = (self.fixes_written + self.receiver_beacons + self.state_only
                      + sum(rejected.values()) + sum(dropped.values()) + self.spooled_fixes
-                     + in_flight)
+                     + in_flight + buffered)
         unaccounted = messages_in - accounted
         return {
             "messages_in": messages_in,
@@ -167,6 +181,8 @@ class IngestStats:
             "spooled": self.spooled_fixes,
             "restored": self.restored_fixes,
             "in_flight": in_flight,
+            # With a disk buffer only (live runs): replays never use one.
+            **({"buffered": buffered} if self.disk_buffer is not None else {}),
             "unaccounted": unaccounted,
             "balanced": unaccounted == 0,
         }
@@ -174,11 +190,30 @@ class IngestStats:
     def accounting_line(self) -> str:
         """The identity's parts for the periodic stats line."""
         a = self.accounting()
+        buffered = f"buffered={a['buffered']} " if "buffered" in a else ""
         return (f"in={a['messages_in']} stored={a['fixes_stored']} "
                 f"beacons={a['receiver_beacons']} state_only={a['state_only']} "
                 f"rejected={sum(a['rejected'].values())} dropped={sum(a['dropped'].values())} "
                 f"spooled={a['spooled']} in_flight={a['in_flight']} "
+                f"{buffered}"
                 f"unaccounted={a['unaccounted']}")
+
+    def overflow(self) -> dict:
+        """The disk buffer: what waits (messages, bytes, age of the oldest in seconds)
+        and its counters; catch-up progress is `out` against `in` + `resumed`."""
+        buf = self.disk_buffer
+        oldest = getattr(buf, "oldest", None)
+        return {
+            "messages": buf.messages if buf is not None else 0,
+            "bytes": buf.bytes if buf is not None else 0,
+            "age_s": (round(max(0.0, time.time() - oldest.timestamp()), 1)
+                      if oldest is not None else 0.0),
+            "resumed": self.overflow_resumed,
+            "in": self.overflow_in,
+            "out": self.overflow_out,
+            "refused": self.overflow_refused,
+            "damaged": buf.damaged if buf is not None else 0,
+        }
 
     def rejected_by_reason(self) -> dict[str, int]:
         return _by_name(self.rejected)
@@ -206,6 +241,7 @@ class IngestStats:
             "spooled_fixes": self.spooled_fixes,
             "restored_batches": self.restored_batches,
             "restored_fixes": self.restored_fixes,
+            "overflow": self.overflow(),
             **({"shard": self.shard, "shadow_fixes": self.shadow_fixes,
                 "shadow_flight_ops": self.shadow_flight_ops}
                if self.shard is not None else {}),
@@ -238,6 +274,25 @@ def _by_name(counter: Counter) -> dict[str, int]:
     for (_, name), n in dict(counter).items():
         out[name] += n
     return dict(out)
+
+
+def _overflow_metrics(o: dict):
+    """The disk buffer's depth, age and catch-up (rate of out against in)."""
+    yield GaugeMetricFamily("soar_ingest_overflow_messages",
+                            "Messages waiting in the disk buffer", value=o["messages"])
+    yield GaugeMetricFamily("soar_ingest_overflow_bytes",
+                            "Bytes of the disk buffer's segment files", value=o["bytes"])
+    yield GaugeMetricFamily("soar_ingest_overflow_age_seconds",
+                            "Age of the oldest message waiting in the disk buffer",
+                            value=o["age_s"])
+    for name, key, text in (("in", "in", "Messages put in the disk buffer"),
+                            ("out", "out", "Messages taken back from the disk buffer"),
+                            ("resumed", "resumed",
+                             "Messages an earlier run left in the disk buffer"),
+                            ("refused", "refused",
+                             "Messages the disk buffer refused (budget or free-space floor): "
+                             "dropped as queue_full")):
+        yield CounterMetricFamily(f"soar_ingest_overflow_{name}", text, value=o[key])
 
 
 class IngestCollector:
@@ -287,6 +342,7 @@ class IngestCollector:
         for (kind, name), n in dict(s.cleaned).items():
             cleaned.add_metric([kind, name], n)
         yield cleaned
+        yield from _overflow_metrics(s.overflow())
         depth = GaugeMetricFamily("soar_router_queue_depth", "Router queue depth", labels=["queue"])
         for name, fn in s.queue_depth.items():
             depth.add_metric([name], fn())

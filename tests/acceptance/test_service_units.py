@@ -46,6 +46,9 @@ def test_the_soar_units_are_valid_and_use_each_components_own_login(tmp_path):
         assert login in text
         assert "Environment=SOAR_ALLOW_OWNER=0" in text and "--allow-owner" not in text
         assert "Restart=on-failure" in text and "User=soar" in text
+    # The raw archive is on for the ingest, in its state directory (which it may write).
+    assert "Environment=SOAR_ARCHIVE_DIR=/var/lib/soar/archive" in units[0].read_text()
+    assert "ReadWritePaths=/var/lib/soar" in units[0].read_text()
 
 
 def test_a_broken_unit_is_caught(tmp_path):
