@@ -75,8 +75,9 @@ async def _unexpected(request: Request, exc: Exception) -> JSON:
     return JSON({"error": "internal error: see the server log"}, status_code=500)
 
 
-def create_app(config: WebConfig, url: str) -> Starlette:
-    """The app reading through the read-only login `url`."""
+def create_app(config: WebConfig, url: str) -> ASGIApp:
+    """The app reading through the read-only login `url`, inside SecurityHeaders (outside
+    Starlette's error middleware, so even a 500 carries the headers)."""
     database = Database(url, config)
 
     @asynccontextmanager
@@ -98,5 +99,4 @@ def create_app(config: WebConfig, url: str) -> Starlette:
         lifespan=lifespan)
     app.state.config = config
     app.state.database = database
-    app.add_middleware(SecurityHeaders, config=config)
-    return app
+    return SecurityHeaders(app, config)

@@ -27,8 +27,7 @@ class Database:
         self.config = config
         self.pool = ConnectionPool(url, min_size=config.pool_min, max_size=config.pool_max,
                                    timeout=config.pool_timeout_s, open=False,
-                                   kwargs={"connect_timeout": 10, "row_factory": dict_row,
-                                           "application_name": "soar web"})
+                                   kwargs={"connect_timeout": 10, "application_name": "soar web"})
 
     def open(self) -> None:
         # Not waiting: the server starts (and /api/v1/health says why) while the
@@ -53,6 +52,12 @@ class Database:
                            {"Retry-After": "5"}) from None
         except psycopg.Error as exc:
             raise _api_error(exc, self.url) from None
+
+
+def dicts(conn: psycopg.Connection, query: str, params: dict) -> list[dict]:
+    """The rows of `query` as dicts. The pool's connections keep psycopg's tuple rows,
+    which the soar.products functions called with them expect."""
+    return conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
 
 
 def _api_error(exc: psycopg.Error, url: str) -> ApiError:

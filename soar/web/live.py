@@ -20,7 +20,7 @@ from soar.errors import first_line
 from soar.web import params
 from soar.web.aircraft import position
 from soar.web.config import WebConfig
-from soar.web.database import Database
+from soar.web.database import Database, dicts
 from soar.web.errors import ApiError
 
 log = logging.getLogger("soar.web")
@@ -115,8 +115,8 @@ class LiveFeed:
     def _read(self) -> dict[str, dict]:
         since = params.window_start(self.config)
         with self.database.read() as conn:
-            rows = conn.execute(QUERIES["positions"], {
-                **WORLD.as_params(), "since": since, "limit": 1_000_000}).fetchall()
+            rows = dicts(conn, QUERIES["positions"], {
+                **WORLD.as_params(), "since": since, "limit": 1_000_000})
         return {p["flight_id"]: p for p in map(position, rows)}
 
     async def _run(self) -> None:

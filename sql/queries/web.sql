@@ -87,14 +87,20 @@ SELECT id, name, latitude, longitude, altitude_m, version, platform, first_seen,
  LIMIT %(limit)s
 
 -- name: receiver_fixes_last_hour
--- Fixes per receiver in the hour before %(until)s. fixes has no index on time alone
+-- Fixes per receiver in the last hour. fixes has no index on time alone
 -- (docs/api.md, "Receivers"): chunk exclusion keeps this to the newest chunk, which
 -- is scanned; the API caches the answer for a minute.
 SELECT receiver_id, count(*) AS fixes
   FROM fixes
- WHERE time >= %(until)s::timestamptz - interval '1 hour' AND time < %(until)s::timestamptz
+ WHERE time >= now() - interval '1 hour' AND time < now()
    AND receiver_id IS NOT NULL
  GROUP BY receiver_id
+
+-- name: home
+-- Where the map opens: the middle of the aircraft in the air.
+SELECT avg(latitude) AS latitude, avg(longitude) AS longitude, count(*) AS aircraft
+  FROM live_positions
+ WHERE %(since)s::timestamptz IS NULL OR last_fix_at >= %(since)s::timestamptz
 
 -- name: ping
 SELECT 1

@@ -22,6 +22,7 @@ from soar.units import UTC
 from soar.web import params
 from soar.web.aircraft import kind
 from soar.web.config import WebConfig
+from soar.web.database import dicts
 from soar.web.encoding import JSON
 from soar.web.errors import not_found
 from soar.web.routes.common import config, database
@@ -45,12 +46,12 @@ def flights(request: Request) -> JSON:
         airfield_id = None
         if q.get("airfield"):
             airfield_id = airfield(conn, q["airfield"]).id
-        rows = conn.execute(QUERIES["flights"], {
+        rows = dicts(conn, QUERIES["flights"], {
             "since": params.window_start(cfg), "day_start": day_start, "day_end": day_end,
             "airfield_id": airfield_id, "address": params.address(q.get("aircraft")),
             "active": params.flag(q.get("active"), "active"),
             "after_started": after_started, "after_id": after_id, "limit": limit + 1,
-        }).fetchall()
+        })
     page = rows[:limit]
     for r in page:
         r["kind"] = kind(r["aircraft_type"], r["category"], r["source"])
@@ -65,7 +66,7 @@ def flights(request: Request) -> JSON:
 
 def airfield(conn, code: str) -> logbook.Airfield:
     try:
-        return logbook.resolveairfield(conn, code[:40])
+        return logbook.resolve_airfield(conn, code[:40])
     except SoarError as exc:
         raise not_found(str(exc).replace("`soar import airports`", "the operator's "
                                          "`soar import airports`")) from None
@@ -75,7 +76,7 @@ def load_flight(conn, request: Request) -> dict:
     """The flight of the path's id as export.py reads it; 404 when there is none, when
     its aircraft is not tracked, or when it is older than the public window."""
     fid = params.flight_id(request.path_params["flight_id"])
-    [flight] = conn.execute(export.QUERIES["flight"], {"low": fid, "high": fid}).fetchall() or [None]
+    [flight] = dicts(conn, export.QUERIES["flight"], {"low": fid, "high": fid}) or [None]
     since = params.window_start(config(request))
     if flight is None or not flight["tracked"]:
         raise not_found(f"no flight {fid}: see /api/v1/flights for the ids")
@@ -88,7 +89,7 @@ def load_flight(conn, request: Request) -> dict:
 def load_track(conn, flight: dict, cfg: WebConfig) -> export.Track:
     since = params.window_start(cfg)
     start = max(flight["started_at"], since) if since else flight["started_at"]
-    fixes = [export.TrackFix(**r) for r in conn.execute(export.QUERIES["fixes"], {
+    fixes = [export.TrackFix(**r) for r in dicts(conn, export.QUERIES["fixes"], {
         "aircraft_id": flight["aircraft_id"], "start": start, "end": export.end_of(flight)})]
     return export.Track(flight, fixes, {})
 
@@ -116,7 +117,7 @@ def flight(request: Request) -> JSON:
     cfg = config(request)
     with database(request).read() as conn:
         f = load_flight(conn, request)
-        extra = conn.execute(QUERIES["flight_extra"], {"id": f["id"]}).fetchone()
+        extra = dicts(conn, QUERIES["flight_extra"], {"id": f["id"]})[0]
     return JSON({**_public(f), **extra},
                 headers={"Cache-Control": cache_control(f, cfg, FLIGHT_MAX_AGE_S)})
 

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from soar.products import logbook as products
 from soar.web import params
+from soar.web.database import dicts
 from soar.web.encoding import JSON
 from soar.web.errors import bad_request
 from soar.web.routes.common import config, database
@@ -29,9 +30,9 @@ def logbook(request: Request) -> Response:
     since = params.window_start(cfg)
     with database(request).read() as conn:
         field = airfield(conn, request.path_params["code"])
-        rows = conn.execute(products.QUERIES["rows"], {
+        rows = dicts(conn, products.QUERIES["rows"], {
             "airfield_id": field.id, "start": max(start, since) if since else start,
-            "end": end}).fetchall()
+            "end": end})
     # The CLI's own row shaping (dates and times in `tz`, durations), not a second copy.
     records = [products._record(r, tz) for r in rows]
     if fmt == "csv":

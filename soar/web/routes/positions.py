@@ -12,6 +12,7 @@ from starlette.routing import Route
 from soar.db.sqlfiles import queries
 from soar.web import params
 from soar.web.aircraft import position
+from soar.web.database import dicts
 from soar.web.encoding import JSON, dumps
 from soar.web.routes.common import config, database
 
@@ -22,9 +23,9 @@ def positions(request: Request) -> JSON:
     cfg = config(request)
     box = params.box(request.query_params.get("bbox"), cfg)
     with database(request).read() as conn:
-        rows = conn.execute(QUERIES["positions"], {
+        rows = dicts(conn, QUERIES["positions"], {
             **box.as_params(), "since": params.window_start(cfg),
-            "limit": cfg.max_positions + 1}).fetchall()
+            "limit": cfg.max_positions + 1})
     out = [position(r) for r in rows[:cfg.max_positions]]
     return JSON({"bbox": list(box), "positions": out,
                  "truncated": len(rows) > cfg.max_positions},
@@ -65,8 +66,8 @@ def airfields(request: Request) -> JSON:
     heliports = params.flag(request.query_params.get("heliports"), "heliports") or False
     limit = params.page_size(request.query_params.get("limit"), cfg)
     with database(request).read() as conn:
-        rows = conn.execute(QUERIES["airfields"], {
-            **box.as_params(), "heliports": heliports, "limit": limit}).fetchall()
+        rows = dicts(conn, QUERIES["airfields"], {
+            **box.as_params(), "heliports": heliports, "limit": limit})
     out = [{**r, "runways": [dict(zip(("le_ident", "he_ident", "le_latitude", "le_longitude",
                                        "he_latitude", "he_longitude"), x, strict=True))
                              for x in r["runways"]]} for r in rows]

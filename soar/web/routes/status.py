@@ -12,6 +12,7 @@ from starlette.routing import Route
 from soar.db.sqlfiles import queries
 from soar.products import queue_health, statistics
 from soar.web import params
+from soar.web.database import dicts
 from soar.web.encoding import JSON
 from soar.web.errors import ApiError, bad_request
 from soar.web.routes.common import config, database
@@ -20,6 +21,7 @@ from worker.config import DEAD_QUEUE, QUEUE
 QUERIES = queries("queries/web.sql")
 
 MAX_STATS_DAYS = 366
+DEFAULT_HOME = (48.0, 10.0)
 _fixes_lock = threading.Lock()
 
 
@@ -27,8 +29,8 @@ def receivers(request: Request) -> JSON:
     cfg = config(request)
     limit = params.page_size(request.query_params.get("limit"), cfg)
     with database(request).read() as conn:
-        rows = conn.execute(QUERIES["receivers"], {
-            "since": params.window_start(cfg), "limit": limit}).fetchall()
+        rows = dicts(conn, QUERIES["receivers"], {
+            "since": params.window_start(cfg), "limit": limit})
         per_hour = _fixes_per_hour(request, conn)
     for r in rows:
         r["fixes_last_hour"] = per_hour.get(r.pop("id"), 0)
@@ -42,13 +44,9 @@ def _fixes_per_hour(request: Request, conn) -> dict[int, int]:
         cached = getattr(state, "fixes_per_hour", None)
         if cached and time.monotonic() - cached[0] < config(request).receivers_cache_s:
             return cached[1]
-        rows = conn.execute(QUERIES["receiver_fixes_last_hour"], {"until": _now(conn)}).fetchall()
+        rows = dicts(conn, QUERIES["receiver_fixes_last_hour"], {})
         state.fixes_per_hour = (time.monotonic(), {r["receiver_id"]: r["fixes"] for r in rows})
         return state.fixes_per_hour[1]
-
-
-def _now(conn):
-    return conn.execute("SELECT now() AS t").fetchone()["t"]
 
 
 def stats(request: Request) -> JSON:
@@ -90,9 +88,16 @@ def health(request: Request) -> JSON:
 
 
 def settings(request: Request) -> JSON:
+    """What the pages need: the tile server (if any), the limits, and where the map opens
+    (the middle of the aircraft in the air, else central Europe)."""
     cfg = config(request)
+    with database(request).read() as conn:
+        [home] = dicts(conn, QUERIES["home"], {"since": params.window_start(cfg)})
+    if not home["aircraft"]:
+        home = {"latitude": DEFAULT_HOME[0], "longitude": DEFAULT_HOME[1], "aircraft": 0}
     return JSON({"tile_url": cfg.tile_url, "tile_attribution": cfg.tile_attribution,
-                 "public_window_h": cfg.public_window_h, "max_box_deg2": cfg.max_box_deg2},
+                 "public_window_h": cfg.public_window_h, "max_box_deg2": cfg.max_box_deg2,
+                 "home": {**home, "zoom": 10 if home["aircraft"] else 5}},
                 headers={"Cache-Control": "no-store"})
 
 
