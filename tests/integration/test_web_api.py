@@ -19,6 +19,7 @@ from aerofiles.igc import Reader
 from helpers import refdata
 from helpers.net import free_port
 from helpers.web import HOSTILE, fly_on, live_traffic, serve
+from soar.db.sqlfiles import queries
 from soar.products import logbook, statistics
 from soar.units import UTC
 from soar.web import WebConfig
@@ -27,6 +28,7 @@ from worker.config import WorkerConfig
 from worker.loop import run_workers
 
 BOX = "10.5,47.2,12.8,48.6"
+QUERIES = queries("queries/web.sql")
 CEILING_S = 60
 
 
@@ -304,3 +306,24 @@ def test_logbook_route_gives_the_rows_soar_logbook_gives(refdb, data_dir):
     # With the 24 h window the 2019 logbook is empty.
     with serve(refdb.url("readonly")) as base:
         assert get(base, "/api/v1/airfields/DE-0066/logbook", date=str(WINCH_DAY)).json()["rows"] == []
+
+
+
+def _nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def test_live_positions_probe_the_fixes_index_once_per_active_flight(database, traffic):
+    """The live map's cost (docs/api.md): fixes are read by their index, newest first,
+    one probe per active flight; no chunk of fixes is scanned."""
+    with database.connect(role="readonly") as c:
+        [[plan]] = c.execute("EXPLAIN (FORMAT JSON) " + QUERIES["positions"], {
+            "since": None, "west": -180, "south": -90, "east": 180, "north": 90,
+            "limit": 10}).fetchall()
+    nodes = list(_nodes(plan[0]["Plan"]))
+    chunk_reads = [(n["Node Type"], n.get("Index Name")) for n in nodes
+                   if n.get("Relation Name", "").startswith("_hyper")]
+    assert chunk_reads and all(kind.startswith("Index") and name.endswith("fixes_aircraft_time_idx")
+                               for kind, name in chunk_reads), chunk_reads

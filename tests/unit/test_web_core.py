@@ -1,0 +1,76 @@
+"""soar.web's core without a database or a server: boxes, what the live stream sends
+each client, how aircraft are told apart, the Content-Security-Policy, the JSON escapes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from soar.web import WebConfig, params
+from soar.web.aircraft import kind
+from soar.web.app import content_security_policy
+from soar.web.encoding import dumps
+from soar.web.errors import ApiError
+from soar.web.live import Changes, Client, diff, for_client
+
+
+def pos(fid: str, lat: float, lon: float, t: int) -> dict:
+    return {"flight_id": fid, "latitude": lat, "longitude": lon, "time": t}
+
+
+def test_a_box_across_the_antimeridian_contains_both_sides():
+    b = params.box("170,-10,-170,10", WebConfig())
+    assert b.contains(0, 175) and b.contains(0, -175) and not b.contains(0, 0)
+    assert b.area_deg2() == 20 * 20
+
+
+@pytest.mark.parametrize("text", [None, "", "1,2,3", "a,b,c,d", "inf,0,1,1", "0,10,1,5",
+                                  "-181,0,0,1", "-90,-45,90,45"])
+def test_bad_boxes_are_refused_with_an_example(text):
+    with pytest.raises(ApiError) as e:
+        params.box(text, WebConfig())
+    assert e.value.status == 400 and "bbox" in e.value.message
+
+
+def test_live_changes_are_moves_appearances_and_departures():
+    before = {"a": pos("a", 1, 1, 10), "b": pos("b", 2, 2, 10)}
+    after = {"a": pos("a", 1.1, 1, 11), "b": pos("b", 2, 2, 10), "c": pos("c", 3, 3, 11)}
+    changes = diff(before, after)
+    assert set(changes.moved) == {"a", "c"} and changes.gone == frozenset()
+    assert diff(after, {"c": after["c"]}).gone == {"a", "b"}
+
+
+def test_a_client_hears_only_its_box_and_what_it_was_shown_leaving():
+    client = Client(params.Box(0, 0, 5, 5), asyncio.Queue())
+    first = for_client(client, Changes({"a": pos("a", 1, 1, 1), "far": pos("far", 50, 50, 1)},
+                                       frozenset()))
+    assert [p["flight_id"] for p in first["positions"]] == ["a"] and first["gone"] == []
+    # "a" flies out of the box: gone for this client; "far" landing: nothing to say.
+    out = for_client(client, Changes({"a": pos("a", 9, 9, 2)}, frozenset({"far"})))
+    assert out == {"positions": [], "gone": ["a"]} and client.known == set()
+    assert for_client(client, Changes({}, frozenset({"far"}))) is None
+
+
+@pytest.mark.parametrize("aircraft_type, category, source, expected", [
+    (1, None, 1, "glider"), (2, None, 1, "tow"), (8, None, 1, "powered"),
+    (None, "A3", 2, "airliner"), (None, "A7", 2, "helicopter"), (None, None, 2, "airliner"),
+    (None, None, 1, "other"), (9, "A1", 2, "airliner"),
+])
+def test_aircraft_kinds(aircraft_type, category, source, expected):
+    assert kind(aircraft_type, category, source) == expected
+
+
+def test_csp_allows_only_this_server_and_the_operators_tiles():
+    plain = content_security_policy(WebConfig())
+    assert "script-src 'self'" in plain and "img-src 'self' data:;" in plain
+    assert "unsafe" not in plain
+    tiles = content_security_policy(WebConfig(tile_url="https://{s}.tile.example.org/{z}/{x}/{y}.png"))
+    assert "img-src 'self' data: https://*.tile.example.org;" in tiles
+
+
+def test_json_never_carries_markup():
+    text = dumps({"registration": "<script>alert('x')</script>&"})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text)["registration"] == "<script>alert('x')</script>&"
