@@ -89,7 +89,19 @@ def zone(text: str | None) -> tzinfo:
 
 
 def day_range(d: date, tz: tzinfo) -> tuple[datetime, datetime]:
-    return logbook_products.day_range(d, d, tz)
+    try:
+        return logbook_products.day_range(d, d, tz)
+    except OverflowError:
+        raise bad_request(f"date={d}: give a day between year 1 and 9999") from None
+
+
+def code(text: str, name: str = "airfield") -> str:
+    """An airfield code as typed: printable, at most 40 characters (OurAirports idents
+    have at most 10)."""
+    if not text or len(text) > 40 or not text.isprintable():
+        raise bad_request(f"{name} {text[:40]!r}: give an OurAirports ident or ICAO code, "
+                          "e.g. LFPG or DE-0066")
+    return text
 
 
 def address(text: str | None) -> int | None:

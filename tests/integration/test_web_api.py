@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 import uuid
 from datetime import date, datetime, timedelta
 
@@ -90,6 +91,16 @@ def test_positions_in_a_box_are_the_live_aircraft_at_their_latest_fix(api, traff
     ("/api/v1/stats", {"days": "x"}, 400, "whole numbers"),
     ("/api/v1/nothing", {}, 404, "docs/api.md"),
     ("/api/v1/airfields/LFPG/logbook", {"format": "xml"}, 400, "json or csv"),
+    # Hostile input: NUL and control bytes, huge numbers and lengths, dates at the edge.
+    ("/api/v1/flights", {"airfield": "LF\x00PG"}, 400, "OurAirports ident"),
+    ("/api/v1/flights", {"airfield": "X" * 10_000}, 400, "OurAirports ident"),
+    ("/api/v1/airfields/%01%02/logbook", {}, 400, "OurAirports ident"),
+    ("/api/v1/flights", {"date": "9999-12-31"}, 400, "year 1 and 9999"),
+    ("/api/v1/flights", {"tz": "\x00"}, 400, "IANA"),
+    ("/api/v1/positions", {"bbox": "1e308,0,1,1"}, 400, "within -180..180"),
+    ("/api/v1/positions", {"bbox": "1," * 2_000}, 400, "four numbers"),
+    ("/api/v1/flights", {"limit": "9" * 400}, 400, "give 1 to 500"),
+    ("/api/v1/stats", {"days": "9" * 400}, 400, "days: 1 to 366"),
 ])
 def test_bad_requests_get_json_naming_the_fix(api, path, params, status, words):
     r = get(api, path, status, **params)
@@ -222,6 +233,11 @@ def test_live_stream_sends_moves_and_landings_in_its_box(database, api, traffic)
                       timeout=(CEILING_S, CEILING_S)) as r:
         kind, data = next(_events(r))
         assert data["positions"] == []
+    # Closed streams leave the feed: its client count goes back to none.
+    deadline = time.monotonic() + CEILING_S
+    while get(api, "/api/v1/health").json()["live"]["clients"]:
+        assert time.monotonic() < deadline, "closed live clients still counted"
+        time.sleep(0.05)
 
 
 def test_receivers_with_last_beacon_and_fixes_in_the_last_hour(database, api):

@@ -13,7 +13,7 @@ from soar.web.aircraft import kind
 from soar.web.app import content_security_policy
 from soar.web.encoding import dumps
 from soar.web.errors import ApiError
-from soar.web.live import Changes, Client, diff, for_client
+from soar.web.live import Changes, Client, LiveFeed, diff, for_client
 
 
 def pos(fid: str, lat: float, lon: float, t: int) -> dict:
@@ -74,3 +74,47 @@ def test_json_never_carries_markup():
     text = dumps({"registration": "<script>alert('x')</script>&"})
     assert "<" not in text and ">" not in text and "&" not in text
     assert json.loads(text)["registration"] == "<script>alert('x')</script>&"
+
+
+class ScriptedFeed(LiveFeed):
+    """The live feed's fan-out with its reads scripted: the database read is the only
+    part replaced (the query itself is tested in tests/integration/test_web_api.py)."""
+
+    def __init__(self, reads: list[dict]):
+        super().__init__(database=None, config=WebConfig(live_poll_s=0, live_client_queue=2))
+        self.script = iter(reads)
+        self.done = asyncio.Event()
+
+    def _read(self) -> dict[str, dict]:
+        try:
+            return next(self.script)
+        except StopIteration:
+            self.done.set()
+            return self.latest
+
+
+def test_a_client_that_does_not_read_is_dropped_and_the_others_still_hear_everything():
+    reads = [{"a": pos("a", 1, 1, t)} for t in range(6)]
+
+    async def scenario():
+        feed = ScriptedFeed(reads)
+        slow = feed.subscribe(params.Box(0, 0, 5, 5))
+        fast = feed.subscribe(params.Box(0, 0, 5, 5))
+        heard = []
+
+        async def reader():
+            while (item := await fast.queue.get()) is not None:
+                heard.append(item[1]["positions"][0]["time"])
+                if heard[-1] == 5:
+                    return
+        task = asyncio.create_task(reader())
+        feed.start()
+        await asyncio.wait_for(feed.done.wait(), 10)
+        await asyncio.wait_for(task, 10)
+        await feed.stop()
+        return feed, slow, heard
+
+    feed, slow, heard = asyncio.run(scenario())
+    assert heard == [0, 1, 2, 3, 4, 5]
+    assert slow.dropped and feed.dropped_clients == 1 and slow not in feed.clients
+    assert slow.queue.get_nowait() is None          # the stream's end mark, nothing else

@@ -66,7 +66,7 @@ def flights(request: Request) -> JSON:
 
 def airfield(conn, code: str) -> logbook.Airfield:
     try:
-        return logbook.resolve_airfield(conn, code[:40])
+        return logbook.resolve_airfield(conn, params.code(code))
     except SoarError as exc:
         raise not_found(str(exc).replace("`soar import airports`", "the operator's "
                                          "`soar import airports`")) from None

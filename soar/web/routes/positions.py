@@ -40,20 +40,33 @@ async def live(request: Request) -> StreamingResponse:
     feed = request.app.state.live
     client = feed.subscribe(box)
 
+    async def disconnected() -> None:
+        # Starlette (ASGI 2.4) notices a closed stream only at its next write; reading the
+        # request's messages here frees the client at once, not at the next heartbeat.
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
     async def events():
+        gone = asyncio.ensure_future(disconnected())
         try:
             yield "retry: 2000\n\n"
             while True:
-                try:
-                    item = await asyncio.wait_for(client.queue.get(), cfg.live_heartbeat_s)
-                except TimeoutError:
+                item = asyncio.ensure_future(client.queue.get())
+                done, _ = await asyncio.wait({item, gone}, timeout=cfg.live_heartbeat_s,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if gone in done:
+                    item.cancel()
+                    return
+                if item not in done:
+                    item.cancel()
                     yield ": heartbeat\n\n"
                     continue
-                if item is None:
+                if item.result() is None:
                     return
-                kind, data = item
+                kind, data = item.result()
                 yield f"event: {kind}\ndata: {dumps(data)}\n\n"
         finally:
+            gone.cancel()
             feed.unsubscribe(client)
 
     return StreamingResponse(events(), media_type="text/event-stream",
