@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from soar.db import redact
+from soar.db.urls import SAFE_CONNECT
 from soar.errors import first_line
 from soar.web.config import WebConfig
 from soar.web.errors import ApiError
@@ -27,7 +28,9 @@ class Database:
         self.config = config
         self.pool = ConnectionPool(url, min_size=config.pool_min, max_size=config.pool_max,
                                    timeout=config.pool_timeout_s, open=False,
-                                   kwargs={"connect_timeout": 10, "application_name": "soar web"})
+                                   # No prepared statements, keepalives: safe through
+                                   # PgBouncer in transaction mode and half-open links.
+                                   kwargs={**SAFE_CONNECT, "application_name": "soar web"})
 
     def open(self) -> None:
         # Not waiting: the server starts (and /api/v1/health says why) while the
