@@ -146,6 +146,29 @@ def test_flight_page_draws_track_barogram_and_links_downloads(database, soar_web
     assert page.evaluate("window.pwned === undefined")
 
 
+
+def test_receivers_and_statistics_pages_show_their_rows_as_text(database, soar_web, page):
+    with database.connect() as c:
+        live_traffic(c)
+        c.execute("INSERT INTO receivers (name, latitude, longitude, version) "
+                  "VALUES ('Koenigsdf', 47.83, 11.46, %s)", (HOSTILE,))
+    base = soar_web(database.url("readonly"))
+    page.goto(base + "/receivers")
+    page.wait_for_function("() => window.soar && soar.ready === true")
+    cells = page.locator("#receivers tbody td").all_text_contents()
+    assert "Koenigsdf" in cells and HOSTILE in cells
+    assert page.evaluate("window.pwned === undefined")
+    page.goto(base + "/stats")
+    page.wait_for_function("() => window.soar && soar.ready === true")
+    # Today's flights per source: 4 OGN (the untracked aircraft's is not counted), 1 ADS-B.
+    daily = page.locator("#daily tbody tr")
+    assert daily.count() == 2
+    by_source = {r.locator("td").nth(1).text_content(): r.locator("td").nth(2).text_content()
+                 for r in daily.all()}
+    assert by_source == {"ogn": "4", "adsb": "1"}
+    assert page.locator("#aircraft tbody tr").count() >= 3
+
+
 def test_logbook_page_shows_the_days_rows_and_links_the_csv(refdb, data_dir, soar_web, page):
     with refdb.connect() as c:
         for address in ("DDEFF7", "DDAC7C"):

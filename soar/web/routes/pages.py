@@ -25,5 +25,7 @@ routes = [
     Route("/", _page("map.html")),
     Route("/flights/{flight_id}", _page("flight.html")),
     Route("/airfields/{code}/logbook", _page("logbook.html")),
+    Route("/receivers", _page("table.html")),
+    Route("/stats", _page("table.html")),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),
 ]

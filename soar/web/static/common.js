@@ -71,7 +71,14 @@ soar.airfieldLayer = function (map) {
       }
       const m = L.circleMarker([a.latitude_deg, a.longitude_deg],
                                {radius: 3, className: "airfield"}).addTo(layer);
-      m.bindTooltip(soar.el("span", {}, a.ident + " " + a.name), {direction: "right"});
+      // Close in, each airfield's ident stays written beside it; its name on hover.
+      if (map.getZoom() >= 10) {
+        m.bindTooltip(soar.el("span", {}, a.ident), {permanent: true, direction: "right",
+                                                    className: "field-label",
+                                                    pane: "shadowPane"});  // under aircraft
+      } else {
+        m.bindTooltip(soar.el("span", {}, a.ident + " " + a.name), {direction: "right"});
+      }
       m.on("click", () => { window.location.href = "/airfields/" + encodeURIComponent(a.ident) + "/logbook"; });
     }
   }
