@@ -40,6 +40,7 @@ class Client:
     queue: asyncio.Queue
     known: set[str] = field(default_factory=set)   # flight ids this client has been sent
     dropped: bool = False
+    snapshot_sent: bool = False     # every client starts with one, even of an empty box
 
 
 def diff(before: dict[str, dict], after: dict[str, dict]) -> Changes:
@@ -96,11 +97,16 @@ class LiveFeed:
                            {"Retry-After": "30"})
         client = Client(box, asyncio.Queue(self.config.live_client_queue))
         if self.read_at is not None:
-            snapshot = for_client(client, Changes(self.latest, frozenset()))
-            client.queue.put_nowait(("snapshot", snapshot or {"positions": [], "gone": []}))
+            self._snapshot(client, self.latest)
         self.clients.add(client)
         self._wake.set()
         return client
+
+    @staticmethod
+    def _snapshot(client: Client, positions: dict[str, dict]) -> None:
+        snapshot = for_client(client, Changes(positions, frozenset()))
+        client.queue.put_nowait(("snapshot", snapshot or {"positions": [], "gone": []}))
+        client.snapshot_sent = True
 
     def unsubscribe(self, client: Client) -> None:
         self.clients.discard(client)
@@ -135,6 +141,9 @@ class LiveFeed:
             self.latest, self.read_at = after, datetime.now().astimezone()
             self.reads += 1
             for client in list(self.clients):
+                if not client.snapshot_sent:      # came before the first read
+                    self._snapshot(client, after)
+                    continue
                 update = for_client(client, changes)
                 if update is None:
                     continue

@@ -118,3 +118,20 @@ def test_a_client_that_does_not_read_is_dropped_and_the_others_still_hear_everyt
     assert heard == [0, 1, 2, 3, 4, 5]
     assert slow.dropped and feed.dropped_clients == 1 and slow not in feed.clients
     assert slow.queue.get_nowait() is None          # the stream's end mark, nothing else
+
+
+def test_every_client_starts_with_a_snapshot_even_of_an_empty_box():
+    async def scenario():
+        feed = ScriptedFeed([{"a": pos("a", 1, 1, 0)}, {"a": pos("a", 1, 1, 1)}])
+        early = feed.subscribe(params.Box(10, 10, 11, 11))     # before the first read
+        feed.start()
+        first = await asyncio.wait_for(early.queue.get(), 10)
+        await asyncio.wait_for(feed.done.wait(), 10)
+        late = feed.subscribe(params.Box(0, 0, 5, 5))           # after it
+        second = late.queue.get_nowait()
+        await feed.stop()
+        return first, second
+
+    first, second = asyncio.run(scenario())
+    assert first == ("snapshot", {"positions": [], "gone": []})
+    assert second[0] == "snapshot" and [p["time"] for p in second[1]["positions"]] == [1]
