@@ -16,8 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from soar.db.sqlfiles import queries
-from soar.errors import SoarError
-from soar.products import export, logbook
+from soar.products import export
 from soar.units import UTC
 from soar.web import params
 from soar.web.aircraft import kind
@@ -25,7 +24,7 @@ from soar.web.config import WebConfig
 from soar.web.database import dicts
 from soar.web.encoding import JSON
 from soar.web.errors import not_found
-from soar.web.routes.common import config, database
+from soar.web.routes.common import airfield, config, database, safe_filename
 
 QUERIES = queries("queries/web.sql")
 COMPLETED_MAX_AGE_S = 86_400
@@ -62,14 +61,6 @@ def flights(request: Request) -> JSON:
         query["after"] = params.make_cursor(last["started_at"], last["id"])
         nxt = f"{request.url.path}?{urlencode(query)}"
     return JSON({"flights": page, "next": nxt}, headers={"Cache-Control": "no-store"})
-
-
-def airfield(conn, code: str) -> logbook.Airfield:
-    try:
-        return logbook.resolve_airfield(conn, params.code(code))
-    except SoarError as exc:
-        raise not_found(str(exc).replace("`soar import airports`", "the operator's "
-                                         "`soar import airports`")) from None
 
 
 def load_flight(conn, request: Request) -> dict:
@@ -147,12 +138,7 @@ def download(request: Request) -> Response:
     name = f"{f['registration'] or f['aircraft_address']}-{f['id']}.{fmt}"
     return Response(export.export(track, fmt), media_type=MEDIA_TYPES[fmt], headers={
         "Cache-Control": cache_control(f, cfg),
-        "Content-Disposition": f'attachment; filename="{_safe(name)}"'})
-
-
-def _safe(name: str) -> str:
-    """A file name with only letters, digits, - and . (a registration is feed text)."""
-    return "".join(c if c.isascii() and (c.isalnum() or c in "-.") else "_" for c in name)
+        "Content-Disposition": f'attachment; filename="{safe_filename(name)}"'})
 
 
 routes = [

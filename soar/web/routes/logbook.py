@@ -14,8 +14,7 @@ from soar.web import params
 from soar.web.database import dicts
 from soar.web.encoding import JSON
 from soar.web.errors import bad_request
-from soar.web.routes.common import config, database
-from soar.web.routes.flights import airfield
+from soar.web.routes.common import airfield, config, database, safe_filename
 
 
 def logbook(request: Request) -> Response:
@@ -36,9 +35,9 @@ def logbook(request: Request) -> Response:
     # The CLI's own row shaping (dates and times in `tz`, durations), not a second copy.
     records = [products._record(r, tz) for r in rows]
     if fmt == "csv":
+        name = safe_filename(f"logbook-{field.ident}-{d}.csv")
         return Response(products.to_csv(records), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="logbook-{field.ident}-{d}.csv"',
-            "Cache-Control": "no-store"})
+            "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
     return JSON({"airfield": field._asdict(), "date": d, "tz": getattr(tz, "key", "UTC"),
                  "rows": [{**r, "date": r["date"].isoformat(),
                            "takeoff": _local(r["takeoff"]), "landing": _local(r["landing"])}
