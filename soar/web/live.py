@@ -128,6 +128,8 @@ class LiveFeed:
     async def _run(self) -> None:
         while True:
             if not self.clients:
+                # Idle: what was read goes stale, so the next client waits for a fresh read.
+                self.latest, self.read_at = {}, None
                 self._wake.clear()
                 await self._wake.wait()
             try:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timedelta
 
 import pytest
 
+from soar.units import UTC
 from soar.web import WebConfig, params
 from soar.web.aircraft import kind
 from soar.web.app import content_security_policy
 from soar.web.encoding import dumps
 from soar.web.errors import ApiError
 from soar.web.live import Changes, Client, LiveFeed, diff, for_client
+from soar.web.routes.flights import cache_control
 
 
 def pos(fid: str, lat: float, lon: float, t: int) -> dict:
@@ -135,3 +138,15 @@ def test_every_client_starts_with_a_snapshot_even_of_an_empty_box():
     first, second = asyncio.run(scenario())
     assert first == ("snapshot", {"positions": [], "gone": []})
     assert second[0] == "snapshot" and [p["time"] for p in second[1]["positions"]] == [1]
+
+
+def test_only_a_completed_flight_is_cached_and_never_past_the_public_window():
+    now = datetime.now(UTC)
+    active = {"landing_time": None, "timed_out_at": None, "last_fix_at": now, "started_at": now}
+    assert cache_control(active, WebConfig()) == "no-store"
+    then = now - timedelta(hours=23)
+    landed = {**active, "landing_time": then, "last_fix_at": then}
+    age = int(cache_control(landed, WebConfig()).split("max-age=")[1])
+    assert 3000 < age <= 3600          # leaves the 24 h window within the hour
+    assert cache_control(landed, WebConfig(public_window_h=None)) == \
+        "public, max-age=86400, immutable"
