@@ -46,6 +46,9 @@ log "PostgreSQL $PG"
 
 apt_install "postgresql-$PG" "postgresql-server-dev-$PG" "postgresql-$PG-postgis-3" \
     postgresql-contrib pgbouncer build-essential cmake dpkg-dev libssl-dev ca-certificates
+# The web pages' browser tests (tests/acceptance/test_web_pages.py): Debian's chromium,
+# driven by playwright through executable_path (playwright's own download is not used).
+apt_install chromium
 
 PG_CONFIG=/usr/lib/postgresql/$PG/bin/pg_config
 EXTDIR=$($PG_CONFIG --sharedir)/extension

@@ -28,6 +28,7 @@ from soar.cli.pgbouncer import pgbouncer_app
 from soar.cli.queues import queue_app
 from soar.cli.simulate import simulate
 from soar.cli.stats import stats
+from soar.cli.web import web
 from soar.cli.worker import worker_command
 from soar.errors import SoarError, first_line
 
@@ -58,6 +59,7 @@ app.command()(demo)
 app.command()(simulate)
 app.command()(stats)
 app.command()(logbook)
+app.command()(web)
 
 
 def _version(value: bool) -> None:

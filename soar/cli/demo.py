@@ -137,3 +137,7 @@ def demo() -> None:
                    "  (or kml, geojson)\n"
                    f"picture: {soar} flights plot {fid} -o {fid}.png\n"
                    f"alerts:  {soar} alerts list")
+    # The recordings are older than the web's 24 h public window: the demo's map shows
+    # them with no window (docs/api.md).
+    typer.echo(f"map:     .venv/bin/soar --database-url '{cluster.url(DEMO_DB, user='soar_readonly')}' "
+               "web --window-h 0   then open http://127.0.0.1:8080/")

@@ -1,0 +1,33 @@
+"""The web server's settings (`soar web` options), one dataclass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    host: str = "127.0.0.1"             # loopback unless the operator opens it up
+    port: int = 8080
+    # OGN's data policy: nothing older than 24 h is redistributed. Every route leaves
+    # out what is older. None: no window (an operator's own archive, the tests' old
+    # recordings).
+    public_window_h: float | None = 24.0
+    statement_timeout_ms: int = 2000    # per API statement (SET LOCAL, holds through PgBouncer)
+    max_box_deg2: float = 400.0         # largest bounding box (degrees lat x lon), ~20 x 20 deg
+    max_page: int = 500                 # largest page of flights, receivers, airfields
+    default_page: int = 100
+    max_positions: int = 5000           # most positions one answer carries
+    live_poll_s: float = 0.5            # how often the live stream reads live_positions
+    live_client_queue: int = 30         # updates buffered per SSE client before it is dropped
+    live_heartbeat_s: float = 15.0      # SSE comment line, keeps proxies from closing
+    max_live_clients: int = 1000        # SSE connections beyond this get 503
+    pool_min: int = 1                   # connections of the read-only pool
+    pool_max: int = 8
+    pool_timeout_s: float = 5.0         # waiting for a free connection, then 503
+    # The map's background: none (airfields and runways as vector layers on a plain
+    # background) or a tile URL template, e.g. https://tile.example.org/{z}/{x}/{y}.png
+    # (its origin is added to the Content-Security-Policy's img-src).
+    tile_url: str | None = None
+    tile_attribution: str = ""
+    receivers_cache_s: float = 60.0     # fixes per receiver: recomputed at most this often

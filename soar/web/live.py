@@ -1,0 +1,158 @@
+"""The live stream behind /api/v1/live: ONE reader per process, whatever the number
+of clients. While anyone listens it reads live_positions for the whole world every
+`live_poll_s`, works out what changed since the last read (moved, appeared, gone), and
+hands each client the changes inside its box. A client that does not keep up (its
+queue full) is disconnected and counted, so one slow reader never holds memory or
+delays the others; the browser's EventSource reconnects by itself and gets a snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from starlette.concurrency import run_in_threadpool
+
+from soar.db.sqlfiles import queries
+from soar.errors import first_line
+from soar.web import params
+from soar.web.aircraft import position
+from soar.web.config import WebConfig
+from soar.web.database import Database, dicts
+from soar.web.errors import ApiError
+
+log = logging.getLogger("soar.web")
+QUERIES = queries("queries/web.sql")
+WORLD = params.Box(-180.0, -90.0, 180.0, 90.0)
+
+
+@dataclass(frozen=True)
+class Changes:
+    moved: dict[str, dict]      # flight id -> its new position (appeared or moved)
+    gone: frozenset[str]        # flight ids no longer live (landed, timed out, left the window)
+
+
+@dataclass(eq=False)
+class Client:
+    box: params.Box
+    queue: asyncio.Queue
+    known: set[str] = field(default_factory=set)   # flight ids this client has been sent
+    dropped: bool = False
+    snapshot_sent: bool = False     # every client starts with one, even of an empty box
+
+
+def diff(before: dict[str, dict], after: dict[str, dict]) -> Changes:
+    """What changed between two reads (keyed by flight id): a position is new when its
+    fix time differs."""
+    moved = {k: v for k, v in after.items() if k not in before or before[k]["time"] != v["time"]}
+    return Changes(moved, frozenset(before.keys() - after.keys()))
+
+
+def for_client(client: Client, changes: Changes) -> dict | None:
+    """The update one client gets (None: nothing for it): positions inside its box, and
+    'gone' for what it was shown that has left the box or stopped."""
+    inside = [p for p in changes.moved.values() if client.box.contains(p["latitude"], p["longitude"])]
+    inside_ids = {p["flight_id"] for p in inside}
+    left = {k for k in changes.moved if k in client.known and k not in inside_ids}
+    gone = sorted((changes.gone & client.known) | left)
+    if not inside and not gone:
+        return None
+    client.known.difference_update(gone)
+    client.known.update(inside_ids)
+    return {"positions": inside, "gone": gone}
+
+
+class LiveFeed:
+    def __init__(self, database: Database, config: WebConfig):
+        self.database = database
+        self.config = config
+        self.clients: set[Client] = set()
+        self.latest: dict[str, dict] = {}
+        self.read_at: datetime | None = None
+        self.reads = 0
+        self.read_errors = 0
+        self.dropped_clients = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="soar-web-live")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for c in list(self.clients):
+            self._close(c)
+
+    def subscribe(self, box: params.Box) -> Client:
+        if len(self.clients) >= self.config.max_live_clients:
+            raise ApiError(503, f"{len(self.clients)} live clients already, the most this server "
+                                "takes: retry later or poll /api/v1/positions",
+                           {"Retry-After": "30"})
+        client = Client(box, asyncio.Queue(self.config.live_client_queue))
+        if self.read_at is not None:
+            self._snapshot(client, self.latest)
+        self.clients.add(client)
+        self._wake.set()
+        return client
+
+    @staticmethod
+    def _snapshot(client: Client, positions: dict[str, dict]) -> None:
+        snapshot = for_client(client, Changes(positions, frozenset()))
+        client.queue.put_nowait(("snapshot", snapshot or {"positions": [], "gone": []}))
+        client.snapshot_sent = True
+
+    def unsubscribe(self, client: Client) -> None:
+        self.clients.discard(client)
+
+    def _close(self, client: Client) -> None:
+        client.dropped = True
+        self.clients.discard(client)
+        while not client.queue.empty():     # make room for the end-of-stream mark
+            client.queue.get_nowait()
+        client.queue.put_nowait(None)
+
+    def _read(self) -> dict[str, dict]:
+        since = params.window_start(self.config)
+        with self.database.read() as conn:
+            rows = dicts(conn, QUERIES["positions"], {
+                **WORLD.as_params(), "since": since, "limit": 1_000_000})
+        return {p["flight_id"]: p for p in map(position, rows)}
+
+    async def _run(self) -> None:
+        while True:
+            if not self.clients:
+                # Idle: what was read goes stale, so the next client waits for a fresh read.
+                self.latest, self.read_at = {}, None
+                self._wake.clear()
+                await self._wake.wait()
+            try:
+                after = await run_in_threadpool(self._read)
+            except ApiError as exc:
+                self.read_errors += 1
+                log.warning("live positions not read: %s", first_line(exc))
+                await asyncio.sleep(self.config.live_poll_s)
+                continue
+            changes = diff(self.latest, after)
+            self.latest, self.read_at = after, datetime.now().astimezone()
+            self.reads += 1
+            for client in list(self.clients):
+                if not client.snapshot_sent:      # came before the first read
+                    self._snapshot(client, after)
+                    continue
+                update = for_client(client, changes)
+                if update is None:
+                    continue
+                try:
+                    client.queue.put_nowait(("update", update))
+                except asyncio.QueueFull:
+                    self.dropped_clients += 1
+                    log.info("live client dropped: %d updates behind", client.queue.qsize())
+                    self._close(client)
+            await asyncio.sleep(self.config.live_poll_s)

@@ -1,0 +1,109 @@
+"""Receivers, statistics (what `soar stats --json` gives), health (database, queue) and
+the pages' settings."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from soar.db.sqlfiles import queries
+from soar.products import queue_health, statistics
+from soar.web import params
+from soar.web.database import dicts
+from soar.web.encoding import JSON
+from soar.web.errors import ApiError, bad_request
+from soar.web.routes.common import config, database
+from worker.config import DEAD_QUEUE, QUEUE
+
+QUERIES = queries("queries/web.sql")
+
+MAX_STATS_DAYS = 366
+DEFAULT_HOME = (48.0, 10.0)
+_fixes_lock = threading.Lock()
+
+
+def receivers(request: Request) -> JSON:
+    cfg = config(request)
+    limit = params.page_size(request.query_params.get("limit"), cfg)
+    with database(request).read() as conn:
+        rows = dicts(conn, QUERIES["receivers"], {
+            "since": params.window_start(cfg), "limit": limit})
+        per_hour = _fixes_per_hour(request, conn)
+    for r in rows:
+        r["fixes_last_hour"] = per_hour.get(r.pop("id"), 0)
+    return JSON({"receivers": rows}, headers={"Cache-Control": "public, max-age=60"})
+
+
+def _fixes_per_hour(request: Request, conn) -> dict[int, int]:
+    """Counted at most once per receivers_cache_s per process (a scan of the newest chunk)."""
+    state = request.app.state
+    with _fixes_lock:
+        cached = getattr(state, "fixes_per_hour", None)
+        if cached and time.monotonic() - cached[0] < config(request).receivers_cache_s:
+            return cached[1]
+        rows = dicts(conn, QUERIES["receiver_fixes_last_hour"], {})
+        state.fixes_per_hour = (time.monotonic(), {r["receiver_id"]: r["fixes"] for r in rows})
+        return state.fixes_per_hour[1]
+
+
+def stats(request: Request) -> JSON:
+    """`soar stats --json`: days (default 7, never beyond the public window) and top."""
+    cfg = config(request)
+    q = request.query_params
+    try:
+        days = int(q.get("days", 7))
+        top = int(q.get("top", 10))
+    except ValueError:
+        raise bad_request("days and top: give whole numbers, e.g. days=7&top=10") from None
+    if not (1 <= days <= MAX_STATS_DAYS and 1 <= top <= cfg.max_page):
+        raise bad_request(f"days: 1 to {MAX_STATS_DAYS}; top: 1 to {cfg.max_page}")
+    if cfg.public_window_h:
+        days = min(days, max(1, int(cfg.public_window_h // 24)))
+    with database(request).read() as conn:
+        report = statistics.report(conn, days, top)
+    return JSON(report, headers={"Cache-Control": "public, max-age=60"})
+
+
+def health(request: Request) -> JSON:
+    """200 when the database answers; the queue's state and its problems (the thresholds
+    of `soar queue check`) either way; 503 when the database does not answer."""
+    live = request.app.state.live
+    out: dict = {"database": "ok", "live": {
+        "clients": len(live.clients), "reads": live.reads, "read_errors": live.read_errors,
+        "dropped_clients": live.dropped_clients, "last_read": live.read_at}}
+    try:
+        with database(request).read() as conn:
+            conn.execute(QUERIES["ping"])
+            health_ = queue_health.read(conn)
+    except ApiError as exc:
+        return JSON({**out, "database": exc.message}, status_code=503,
+                    headers={"Cache-Control": "no-store"})
+    out["queue"] = {k: v._asdict() for k, v in health_.items()}
+    out["problems"] = queue_health.problems(health_, QUEUE, DEAD_QUEUE, max_age_s=600,
+                                            max_dead=0)
+    return JSON(out, headers={"Cache-Control": "no-store"})
+
+
+def settings(request: Request) -> JSON:
+    """What the pages need: the tile server (if any), the limits, and where the map opens
+    (the middle of the aircraft in the air, else central Europe)."""
+    cfg = config(request)
+    with database(request).read() as conn:
+        [home] = dicts(conn, QUERIES["home"], {"since": params.window_start(cfg)})
+    if not home["aircraft"]:
+        home = {"latitude": DEFAULT_HOME[0], "longitude": DEFAULT_HOME[1], "aircraft": 0}
+    return JSON({"tile_url": cfg.tile_url, "tile_attribution": cfg.tile_attribution,
+                 "public_window_h": cfg.public_window_h, "max_box_deg2": cfg.max_box_deg2,
+                 "home": {**home, "zoom": 10 if home["aircraft"] else 5}},
+                headers={"Cache-Control": "no-store"})
+
+
+routes = [
+    Route("/api/v1/receivers", receivers),
+    Route("/api/v1/stats", stats),
+    Route("/api/v1/health", health),
+    Route("/api/v1/settings", settings),
+]

@@ -1,0 +1,61 @@
+"""`soar web` as a user starts it: a port already taken is one line naming the fix; a
+SIGTERM stops it even with a live stream open (which never ends by itself), without a
+traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+from helpers.net import free_port
+
+SOAR = [sys.executable, "-m", "soar"]
+
+
+def _env() -> dict:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SOAR_")}
+
+
+def test_a_port_in_use_is_one_line_naming_the_fix(database):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        r = subprocess.run([*SOAR, "--database-url", database.url("readonly"), "web",
+                            "--port", str(port)], capture_output=True, text=True, timeout=60,
+                           env=_env())
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "give another --port" in r.stderr
+
+
+def test_sigterm_stops_it_with_a_live_stream_open(database):
+    port = free_port()
+    proc = subprocess.Popen([*SOAR, "--database-url", database.url("readonly"), "web",
+                             "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env())
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None and time.monotonic() < deadline
+            try:
+                requests.get(base + "/api/v1/health", timeout=5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        with requests.get(base + "/api/v1/live?bbox=0,0,1,1", stream=True, timeout=60) as r:
+            assert next(x for x in r.iter_lines(decode_unicode=True) if x.startswith("data:"))
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # uvicorn shuts down gracefully, then re-raises the signal so a supervisor sees it
+    # (systemd counts SIGTERM as a clean stop).
+    assert proc.returncode in (0, -signal.SIGTERM), err
+    assert "Traceback" not in err
+    assert f"http://127.0.0.1:{port}/" in out

@@ -1,0 +1,152 @@
+"""soar.web's core without a database or a server: boxes, what the live stream sends
+each client, how aircraft are told apart, the Content-Security-Policy, the JSON escapes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+
+import pytest
+
+from soar.units import UTC
+from soar.web import WebConfig, params
+from soar.web.aircraft import kind
+from soar.web.app import content_security_policy
+from soar.web.encoding import dumps
+from soar.web.errors import ApiError
+from soar.web.live import Changes, Client, LiveFeed, diff, for_client
+from soar.web.routes.flights import cache_control
+
+
+def pos(fid: str, lat: float, lon: float, t: int) -> dict:
+    return {"flight_id": fid, "latitude": lat, "longitude": lon, "time": t}
+
+
+def test_a_box_across_the_antimeridian_contains_both_sides():
+    b = params.box("170,-10,-170,10", WebConfig())
+    assert b.contains(0, 175) and b.contains(0, -175) and not b.contains(0, 0)
+    assert b.area_deg2() == 20 * 20
+
+
+@pytest.mark.parametrize("text", [None, "", "1,2,3", "a,b,c,d", "inf,0,1,1", "0,10,1,5",
+                                  "-181,0,0,1", "-90,-45,90,45"])
+def test_bad_boxes_are_refused_with_an_example(text):
+    with pytest.raises(ApiError) as e:
+        params.box(text, WebConfig())
+    assert e.value.status == 400 and "bbox" in e.value.message
+
+
+def test_live_changes_are_moves_appearances_and_departures():
+    before = {"a": pos("a", 1, 1, 10), "b": pos("b", 2, 2, 10)}
+    after = {"a": pos("a", 1.1, 1, 11), "b": pos("b", 2, 2, 10), "c": pos("c", 3, 3, 11)}
+    changes = diff(before, after)
+    assert set(changes.moved) == {"a", "c"} and changes.gone == frozenset()
+    assert diff(after, {"c": after["c"]}).gone == {"a", "b"}
+
+
+def test_a_client_hears_only_its_box_and_what_it_was_shown_leaving():
+    client = Client(params.Box(0, 0, 5, 5), asyncio.Queue())
+    first = for_client(client, Changes({"a": pos("a", 1, 1, 1), "far": pos("far", 50, 50, 1)},
+                                       frozenset()))
+    assert [p["flight_id"] for p in first["positions"]] == ["a"] and first["gone"] == []
+    # "a" flies out of the box: gone for this client; "far" landing: nothing to say.
+    out = for_client(client, Changes({"a": pos("a", 9, 9, 2)}, frozenset({"far"})))
+    assert out == {"positions": [], "gone": ["a"]} and client.known == set()
+    assert for_client(client, Changes({}, frozenset({"far"}))) is None
+
+
+@pytest.mark.parametrize("aircraft_type, category, source, expected", [
+    (1, None, 1, "glider"), (2, None, 1, "tow"), (8, None, 1, "powered"),
+    (None, "A3", 2, "airliner"), (None, "A7", 2, "helicopter"), (None, None, 2, "airliner"),
+    (None, None, 1, "other"), (9, "A1", 2, "airliner"),
+])
+def test_aircraft_kinds(aircraft_type, category, source, expected):
+    assert kind(aircraft_type, category, source) == expected
+
+
+def test_csp_allows_only_this_server_and_the_operators_tiles():
+    plain = content_security_policy(WebConfig())
+    assert "script-src 'self'" in plain and "img-src 'self' data:;" in plain
+    assert "unsafe" not in plain
+    tiles = content_security_policy(WebConfig(tile_url="https://{s}.tile.example.org/{z}/{x}/{y}.png"))
+    assert "img-src 'self' data: https://*.tile.example.org;" in tiles
+
+
+def test_json_never_carries_markup():
+    text = dumps({"registration": "<script>alert('x')</script>&"})
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert json.loads(text)["registration"] == "<script>alert('x')</script>&"
+
+
+class ScriptedFeed(LiveFeed):
+    """The live feed's fan-out with its reads scripted: the database read is the only
+    part replaced (the query itself is tested in tests/integration/test_web_api.py)."""
+
+    def __init__(self, reads: list[dict]):
+        super().__init__(database=None, config=WebConfig(live_poll_s=0, live_client_queue=2))
+        self.script = iter(reads)
+        self.done = asyncio.Event()
+
+    def _read(self) -> dict[str, dict]:
+        try:
+            return next(self.script)
+        except StopIteration:
+            self.done.set()
+            return self.latest
+
+
+def test_a_client_that_does_not_read_is_dropped_and_the_others_still_hear_everything():
+    reads = [{"a": pos("a", 1, 1, t)} for t in range(6)]
+
+    async def scenario():
+        feed = ScriptedFeed(reads)
+        slow = feed.subscribe(params.Box(0, 0, 5, 5))
+        fast = feed.subscribe(params.Box(0, 0, 5, 5))
+        heard = []
+
+        async def reader():
+            while (item := await fast.queue.get()) is not None:
+                heard.append(item[1]["positions"][0]["time"])
+                if heard[-1] == 5:
+                    return
+        task = asyncio.create_task(reader())
+        feed.start()
+        await asyncio.wait_for(feed.done.wait(), 10)
+        await asyncio.wait_for(task, 10)
+        await feed.stop()
+        return feed, slow, heard
+
+    feed, slow, heard = asyncio.run(scenario())
+    assert heard == [0, 1, 2, 3, 4, 5]
+    assert slow.dropped and feed.dropped_clients == 1 and slow not in feed.clients
+    assert slow.queue.get_nowait() is None          # the stream's end mark, nothing else
+
+
+def test_every_client_starts_with_a_snapshot_even_of_an_empty_box():
+    async def scenario():
+        feed = ScriptedFeed([{"a": pos("a", 1, 1, 0)}, {"a": pos("a", 1, 1, 1)}])
+        early = feed.subscribe(params.Box(10, 10, 11, 11))     # before the first read
+        feed.start()
+        first = await asyncio.wait_for(early.queue.get(), 10)
+        await asyncio.wait_for(feed.done.wait(), 10)
+        late = feed.subscribe(params.Box(0, 0, 5, 5))           # after it
+        second = late.queue.get_nowait()
+        await feed.stop()
+        return first, second
+
+    first, second = asyncio.run(scenario())
+    assert first == ("snapshot", {"positions": [], "gone": []})
+    assert second[0] == "snapshot" and [p["time"] for p in second[1]["positions"]] == [1]
+
+
+def test_only_a_completed_flight_is_cached_and_never_past_the_public_window():
+    now = datetime.now(UTC)
+    active = {"landing_time": None, "timed_out_at": None, "last_fix_at": now, "started_at": now}
+    assert cache_control(active, WebConfig()) == "no-store"
+    then = now - timedelta(hours=23)
+    landed = {**active, "landing_time": then, "last_fix_at": then}
+    age = int(cache_control(landed, WebConfig()).split("max-age=")[1])
+    assert 3000 < age <= 3600          # leaves the 24 h window within the hour
+    assert cache_control(landed, WebConfig(public_window_h=None)) == \
+        "public, max-age=86400, immutable"
