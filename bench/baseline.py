@@ -24,9 +24,9 @@ Benchmark code only: nothing in soar/ imports it. The pool connects as the
 database's owner (the old system had no least-privilege roles).
 
 Bounded by design: `cut()` (the benchmark's cutoff) shuts the Pelias sockets in
-use, and the pool drops the ops still waiting (counted, `ops_abandoned`) instead of
-writing them after the run's end, so a run at 30 s latency ends when the benchmark
-says, not when the backlog is worked off.
+use, and the pool rolls back the ops in progress and drops those still waiting
+(counted, `ops_abandoned`) instead of writing them after the run's end, so a run
+at 30 s latency ends when the benchmark says, not when the backlog is worked off.
 """
 
 from __future__ import annotations
@@ -168,6 +168,11 @@ class OldDesign:
                     self.completion_read_ms.append((time.perf_counter() - t2) * 1000.0)
                 if lat is not None and lon is not None:
                     self._reverse(i, lat, lon)
+                if self._cut.is_set():
+                    # Cut while it waited: not committed by the run's end.
+                    conn.rollback()
+                    self.ops_abandoned += 1
+                    return
                 self.events_enriched += 1
         conn.commit()
         at = time.monotonic()

@@ -114,6 +114,7 @@ START = datetime(2024, 6, 15, 10, 0, tzinfo=timezone.utc)
 SAMPLE_S = 0.1          # queue depth / counter sampling period
 CHUNK_MAX = 500         # messages per chunk, as the live Chunker (soar.ingest.app)
 EDGE_S = 60.0           # data seconds at the end of a run whose events are optional
+PRELOAD = Preload()     # the default preload (bench/preload.py)
 # The old design's router queue: 1,000 messages (the seed's), as chunks of CHUNK_MAX.
 OLD_ROUTER_QUEUE_MESSAGES = 1000
 # How long its feed reader blocks on a full queue before the chunk is dropped, and how
@@ -389,13 +390,12 @@ def run_once(db: BenchDatabase, load: Load, fake: PeliasProcess, design: str,
         abandon.set()
         closer.join(180)
     if old is not None:
-        old.cut()          # nothing is written after the run's end
-        old.close()
+        old.close()        # after a cutoff: nothing more is written (cut above)
     final = stats.accounting()
 
     worker_peak = drained = None
     if worker is not None:
-        deadline = time.monotonic() + args.drain_ceiling
+        deadline = time.monotonic() + max(args.drain_ceiling, latency_s)
         while ((left := queue_left(owner_url)) and time.monotonic() < deadline
                and worker.poll() is None):
             time.sleep(0.5)
@@ -658,6 +658,15 @@ def summarise(runs: list[dict], latencies: list[float], args, load: Load, burst:
         "sync_completion_read_p99_ms": {f"{k:g}": r["sync"]["completion_read_ms"]["p99"]
                                         for k, r in sync.items()},
         "sync_pelias_p99_ms": {f"{k:g}": r["sync"]["pelias_ms"]["p99"] for k, r in sync.items()},
+        # The earlier keys for the old design (its event ops, inline enrichment included).
+        "sync_create_flight_p99_ms": {f"{k:g}": r["create_takeoff_ms"]["p99"]
+                                      for k, r in sync.items()},
+        "sync_complete_flight_p99_ms": {f"{k:g}": r["complete_landing_ms"]["p99"]
+                                        for k, r in sync.items()},
+        "sync_inline_enriched_max_ms": {
+            f"{k:g}": max((v for v in (r["create_takeoff_ms"]["max"],
+                                       r["complete_landing_ms"]["max"]) if v is not None),
+                          default=None) for k, r in sync.items()},
         "event_ratio_pipeline_vs_sync_pelias30": ratio(pipe.get(hi), sync.get(hi),
                                                        "flight_event_ops_per_s"),
         # The keys kept from the earlier method (msgs/s now over the measured window).
@@ -714,26 +723,30 @@ def main() -> None:
     ap.add_argument("--latencies", default="0,1,2,5,30", help="fake Pelias latencies, seconds")
     ap.add_argument("--warmup", type=float, default=5.0,
                     help="wall seconds fed before the measured window")
-    ap.add_argument("--min-window", type=float, default=20.0,
+    ap.add_argument("--min-window", type=float, default=15.0,
                     help="shortest measured window, wall seconds")
     ap.add_argument("--rounds", type=int, default=10,
                     help="Pelias round trips per connection a window lasts at its latency")
     ap.add_argument("--tolerance", type=float, default=10.0,
                     help="detection tolerance against the truth, seconds")
-    ap.add_argument("--preload-rows", type=int, default=20_000_000,
+    ap.add_argument("--preload-rows", type=int, default=PRELOAD.rows,
                     help="fixes in the database before each run")
-    ap.add_argument("--preload-days", type=int, default=20, help="one-day chunks they fill")
-    ap.add_argument("--grace", type=float, default=10.0,
+    ap.add_argument("--preload-days", type=int, default=PRELOAD.days,
+                    help="one-day chunks they fill")
+    ap.add_argument("--grace", type=float, default=5.0,
                     help="seconds a run may take after the feed ends before it is cut off")
-    ap.add_argument("--drain-ceiling", type=float, default=30.0,
-                    help="seconds the worker gets after the run to empty the queue")
+    ap.add_argument("--drain-ceiling", type=float, default=5.0,
+                    help="seconds the worker gets after the run to empty the queue, at least "
+                         "the run's Pelias latency (messages still queued then count with "
+                         "their age as lower bounds)")
     ap.add_argument("--worker-args", default="", help="extra `soar worker` options")
     ap.add_argument("--no-burst", action="store_true", help="skip the worker burst figure")
     args = ap.parse_args()
     if args.quick:
         args.aircraft, args.beast_aircraft, args.speed = 40, 4, 30.0
         args.warmup, args.min_window, args.rounds = 1.0, 3.0, 0
-        args.preload_rows, args.preload_days = 200_000, 2
+        if (args.preload_rows, args.preload_days) == (PRELOAD.rows, PRELOAD.days):
+            args.preload_rows, args.preload_days = 200_000, 2
         args.grace, args.drain_ceiling = 3.0, 5.0
     latencies = [float(x) for x in args.latencies.split(",")]
     out: Path = args.out
