@@ -729,10 +729,11 @@ def main() -> None:
                     help="Pelias round trips per connection a window lasts at its latency")
     ap.add_argument("--tolerance", type=float, default=10.0,
                     help="detection tolerance against the truth, seconds")
-    ap.add_argument("--preload-rows", type=int, default=PRELOAD.rows,
-                    help="fixes in the database before each run")
-    ap.add_argument("--preload-days", type=int, default=PRELOAD.days,
-                    help="one-day chunks they fill")
+    ap.add_argument("--preload-rows", type=int, default=None,
+                    help=f"fixes in the database before each run (default {PRELOAD.rows:,}; "
+                         "--quick: 200,000)")
+    ap.add_argument("--preload-days", type=int, default=None,
+                    help=f"one-day chunks they fill (default {PRELOAD.days}; --quick: 2)")
     ap.add_argument("--grace", type=float, default=5.0,
                     help="seconds a run may take after the feed ends before it is cut off")
     ap.add_argument("--drain-ceiling", type=float, default=5.0,
@@ -742,11 +743,15 @@ def main() -> None:
     ap.add_argument("--worker-args", default="", help="extra `soar worker` options")
     ap.add_argument("--no-burst", action="store_true", help="skip the worker burst figure")
     args = ap.parse_args()
+    args.preload_rows = args.preload_rows if args.preload_rows is not None or args.quick \
+        else PRELOAD.rows
+    args.preload_days = args.preload_days if args.preload_days is not None or args.quick \
+        else PRELOAD.days
     if args.quick:
         args.aircraft, args.beast_aircraft, args.speed = 40, 4, 30.0
         args.warmup, args.min_window, args.rounds = 1.0, 3.0, 0
-        if (args.preload_rows, args.preload_days) == (PRELOAD.rows, PRELOAD.days):
-            args.preload_rows, args.preload_days = 200_000, 2
+        args.preload_rows = args.preload_rows or 200_000
+        args.preload_days = args.preload_days or 2
         args.grace, args.drain_ceiling = 3.0, 5.0
     latencies = [float(x) for x in args.latencies.split(",")]
     out: Path = args.out
