@@ -403,8 +403,10 @@ def run_once(db: BenchDatabase, load: Load, fake: PeliasProcess, design: str,
     closer.start()
     closer.join(args.grace)
     cut = closer.is_alive()
+    t_graced = time.monotonic()
     sampler.stop.set()
     sampling.join()
+    t_sampled = time.monotonic()
     probe.stop()
     t_end = time.monotonic()
     snap = stats.accounting()
@@ -476,6 +478,9 @@ def run_once(db: BenchDatabase, load: Load, fake: PeliasProcess, design: str,
         "window_s": round(wall_w, 2), "warmup_s": args.warmup,
         "data_s": round(until_data, 1), "feeder_max_behind_s": round(feeder.behind, 3),
         "clone_s": round(clone_s, 1),
+        "end_phases_s": {"grace": round(t_graced - t_fed, 2),
+                         "sampler": round(t_sampled - t_graced, 2),
+                         "probe": round(t_end - t_sampled, 2)},
         # The measured window's figures.
         "flight_event_ops_per_s": round(len(commits) / wall_w, 2) if wall_w > 0 else None,
         "offered_event_ops_per_s": round(offered_events / wall_w, 2) if wall_w > 0 else None,

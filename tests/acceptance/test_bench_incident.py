@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = ("throughput_ratio_pelias30_vs_pelias0", "throughput_ratio_pipeline_vs_sync_pelias30",
@@ -27,11 +32,21 @@ KEYS = ("throughput_ratio_pelias30_vs_pelias0", "throughput_ratio_pipeline_vs_sy
 LATENCIES = (0.0, 5.0)
 
 
-def test_incident_benchmark_quick(tmp_path):
-    png = tmp_path / "chart.png"
+@pytest.fixture
+def out_dir():
+    # The benchmark keeps its cluster in its results folder: one the server's user
+    # (postgres, when run as root) can reach, unlike pytest's private tmp_path.
+    path = Path(tempfile.mkdtemp(prefix="soar-bench-incident-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_incident_benchmark_quick(out_dir):
+    png = out_dir / "chart.png"
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "incident.py"), "--quick",
                            "--latencies", ",".join(f"{x:g}" for x in LATENCIES),
-                           "--out", str(tmp_path / "out"), "--png", str(png)],
+                           "--out", str(out_dir / "out"), "--png", str(png)],
                           capture_output=True, text=True, timeout=540, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
