@@ -106,7 +106,7 @@ from bench.events import LANDING, TAKEOFF, EventLog, PipelineHooks  # noqa: E402
 from bench.preload import BenchDatabase, Preload  # noqa: E402
 from bench.worker import PeliasProcess, measure_burst  # noqa: E402
 from soar import ingest  # noqa: E402
-from soar.ingest.router import PipelineConfig  # noqa: E402
+from soar.ingest.pipeline import PipelineConfig  # noqa: E402
 from soar.ingest.stats import IngestStats  # noqa: E402
 from soar.products.flights import fetch  # noqa: E402
 from soar.records import aircraft_id  # noqa: E402
