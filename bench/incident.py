@@ -241,7 +241,7 @@ def _chunks(folder: Path) -> list:
     try:
         if cache.exists():
             with open(cache, "rb") as f:
-                return pickle.load(f)
+                return [pickle.load(f) for _ in range(pickle.load(f))]
         chunks, first = [], None
         for chunk in replay_chunks(folder, chunk_s=1.0, max_chunk=CHUNK_MAX):
             if first is None:
@@ -250,7 +250,11 @@ def _chunks(folder: Path) -> list:
         chunks.sort(key=lambda c: c[0])
         tmp = cache.with_suffix(".tmp")
         with open(tmp, "wb") as f:
-            pickle.dump(chunks, f, protocol=pickle.HIGHEST_PROTOCOL)
+            # A count, then one pickle per chunk: the pickler's memo stays one chunk's
+            # size (one pickle of millions of messages would double the memory).
+            pickle.dump(len(chunks), f)
+            for item in chunks:
+                pickle.dump(item, f, protocol=pickle.HIGHEST_PROTOCOL)
         tmp.replace(cache)
         return chunks
     finally:
