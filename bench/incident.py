@@ -18,7 +18,7 @@ on; made once per set of parameters, one file-copy clone per run.
 The load (soar.simulate with its ground truth; made once and kept): by default 1,350
 OGN aircraft at 135 airfields (~2,500 APRS lines per second of data, the OGN
 network's reported peak) and 100 ADS-B aircraft on a Beast feed, short flights, and
-`Profile.early_events` (takeoffs and landings from the first minute of data), fed at
+`Profile.early_events` (takeoffs and landings from the first minutes of data), fed at
 `--speed` (10x: data time 10x faster than wall time) in chunks of at most 500
 messages (as the live Chunker), each submitted when its last message is due. Every
 run feeds the same data from its start, for as long as it needs (below).
@@ -124,7 +124,7 @@ OLD_ROUTER_QUEUE_MESSAGES = 1000
 # server's buffer for a slow client).
 FEED_BLOCK_S = 0.5
 UPSTREAM_BUFFER_S = 2.0
-# Short flights, takeoffs and landings from the first minute (soar.simulate).
+# Short flights, takeoffs and landings from the first minutes (soar.simulate).
 PROFILE = Profile(glider_flight_s=(60.0, 240.0), powered_flight_s=(60.0, 240.0),
                   wait_s=(30.0, 120.0), xc_fraction=0.0, soaring_radius_m=(1000.0, 4000.0),
                   early_events=True)
@@ -757,7 +757,7 @@ def main() -> None:
     ap.add_argument("--latencies", default="0,1,2,5,30", help="fake Pelias latencies, seconds")
     ap.add_argument("--warmup", type=float, default=5.0,
                     help="wall seconds fed before the measured window")
-    ap.add_argument("--min-window", type=float, default=15.0,
+    ap.add_argument("--min-window", type=float, default=20.0,
                     help="shortest measured window, wall seconds")
     ap.add_argument("--rounds", type=int, default=10,
                     help="Pelias round trips per connection a window lasts at its latency")
@@ -768,9 +768,9 @@ def main() -> None:
                          "--quick: 200,000)")
     ap.add_argument("--preload-days", type=int, default=None,
                     help=f"one-day chunks they fill (default {PRELOAD.days}; --quick: 2)")
-    ap.add_argument("--grace", type=float, default=5.0,
+    ap.add_argument("--grace", type=float, default=3.0,
                     help="seconds a run may take after the feed ends before it is cut off")
-    ap.add_argument("--drain-ceiling", type=float, default=5.0,
+    ap.add_argument("--drain-ceiling", type=float, default=3.0,
                     help="seconds the worker gets after the run to empty the queue, at least "
                          "the run's Pelias latency (messages still queued then count with "
                          "their age as lower bounds)")
