@@ -140,9 +140,6 @@ class OldDesign:
         lane = self._lanes[i]
         with psycopg.connect(self.url) as conn:
             while (op := lane.get()) is not _STOP:
-                if self._cut.is_set():
-                    self.ops_abandoned += 1
-                    continue
                 try:
                     self._write(conn, i, op)
                 except psycopg.Error as exc:
@@ -151,12 +148,15 @@ class OldDesign:
                     self.op_errors[state] = self.op_errors.get(state, 0) + 1
 
     def _write(self, conn: psycopg.Connection, i: int, op) -> None:
+        if self._cut.is_set():
+            self.ops_abandoned += 1
+            return
         t0 = time.perf_counter()
         event, lat, lon = event_of(op)
         with conn.cursor() as cur:
             if store.write_op(cur, op) == 0:
                 store.resolve_skipped(cur, op)
-            if event is not None and not self._cut.is_set():
+            if event is not None:
                 t1 = time.perf_counter()
                 cur.execute(DETECT_RUNWAY, (op.flight_id, event, WINDOW_S), prepare=False)
                 cur.fetchone()
