@@ -37,17 +37,19 @@ in a process of its own):
   detection, the completion's fixes read and a Pelias call (no cache) inline.
 Each run lasts `--warmup` s plus a measured window of max(`--min-window`, `--rounds` x
 latency - `--warmup`) s of wall time (so at least `--rounds` Pelias round trips per
-connection at that latency), then gets `--grace` s to finish, else it is measured as it stands
-(the cutoff) and abandoned (what is not committed counted as `db/unwritten`).
+connection at that latency), then gets `--grace` s to finish, else it is measured as
+it stands (the cutoff) and abandoned (what is not committed counted as
+`db/unwritten`; the old design's ops in progress rolled back). The pipeline's worker
+then gets max(`--drain-ceiling`, latency) s to empty its queue.
 
 Per run (definitions; figures over the measured window unless said):
 - flight_event_ops_per_s: takeoff creates and landing completes COMMITTED per wall
   second; offered_event_ops_per_s: the truth's takeoffs and landings in the window's
   data, per wall second.
 - beast_msgs_per_s, aprs_msgs_per_s: messages taken by the router (not dropped).
-- fixes_stored_fraction (whole run): fixes committed over the fixes offered, those in
-  dropped chunks estimated at the run's own fixes-per-message ratio (a dropped chunk
-  is never parsed).
+- fixes_stored_fraction (whole run, to its end or cutoff): fixes committed over the
+  fixes offered, those in dropped chunks estimated at the run's own fixes-per-message
+  ratio (a dropped chunk is never parsed).
 - create_takeoff_ms, complete_landing_ms (p50/p99/max, event ops only): the flight
   statement timed in the writer thread (pipeline), the whole op with its inline
   enrichment on its pool connection (sync).
