@@ -66,6 +66,13 @@ SELECT count(*), min(s.latitude), max(s.latitude), min(s.longitude), max(s.longi
                                      AND coalesce(f.landing_time, f.last_fix_at)
          WHERE f.id = %s) s
 """
+# The old system had no enrichment queue: soar's triggers that enqueue flight events
+# (pgmq, sql/triggers/) are off in the old design's run database. Left on, the queue's
+# notify throttle row (pgmq.notify_insert_throttle), updated by each enqueuing
+# transaction, would be held by a pool connection for its whole inline Pelias call
+# and serialize the other 19 behind it: a limit soar's schema adds, not the old one's.
+OLD_DESIGN_SCHEMA = ("ALTER TABLE flights DISABLE TRIGGER flights_enqueue_created",
+                     "ALTER TABLE flights DISABLE TRIGGER flights_enqueue_ended")
 _STOP = object()
 
 
@@ -97,6 +104,13 @@ class OldDesign:
         self.writer_wait_s = 0.0                 # the writer blocked on a busy connection
 
     # -- wiring ---------------------------------------------------------------------------
+
+    @staticmethod
+    def prepare(url: str) -> None:
+        """The run database as the old system had it (OLD_DESIGN_SCHEMA); an owner's URL."""
+        with psycopg.connect(url) as conn:
+            for statement in OLD_DESIGN_SCHEMA:
+                conn.execute(statement)
 
     def attach(self, writer) -> OldDesign:
         """The batch commits without its flight ops (aircraft and fixes), then the
@@ -187,11 +201,18 @@ class OldDesign:
         query = urlencode({"point.lat": f"{lat:.6f}", "point.lon": f"{lon:.6f}", "size": "1",
                            "layers": LAYERS})
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
+        t0 = time.perf_counter()
+        try:
+            conn.connect()       # a socket before it is registered: cut() can shut it
+        except OSError:
+            self.pelias_failures += 1
+            conn.close()
+            return
         with self._lock:
             if self._cut.is_set():
+                conn.close()
                 return
             self._http[i] = conn
-        t0 = time.perf_counter()
         try:
             conn.request("GET", f"{self.base}/v1/reverse?{query}")
             resp = conn.getresponse()

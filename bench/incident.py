@@ -384,6 +384,7 @@ def run_once(db: BenchDatabase, load: Load, fake: PeliasProcess, design: str,
     log = EventLog(received_wall)
     old = worker = None
     if design == "sync":
+        OldDesign.prepare(owner_url)
         old = OldDesign(owner_url, fake.url, log).attach(pipeline.writer)
     else:
         PipelineHooks(pipeline.writer, log)
