@@ -5,6 +5,7 @@ thermalling with the wind, receivers per aircraft, determinism with a seed."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections import defaultdict
@@ -238,3 +239,22 @@ def test_same_seed_same_traffic_other_seed_other_traffic():
     assert digest(sa) == digest(sb) != digest(sc)
     assert a.events == b.events != c.events
     assert sum(len(s.aprs) for s in sa) > 5000
+
+
+def test_early_events_bring_takeoffs_and_landings_into_the_first_minutes():
+    """Profile.early_events (the incident benchmark's): aircraft that start airborne
+    land from their circuit and the ground's first wait is short, so both events
+    happen within the first 150 s of data; without it, no landing does."""
+    cfg = dict(duration_s=150, aircraft=60, beast_aircraft=0, airborne_fraction=0.5)
+
+    def first_events(profile: Profile) -> dict[str, int]:
+        sim, _, _ = run(config(profile=profile, **cfg))
+        counts = {"takeoff": 0, "landing": 0}
+        for e in sim.events:
+            if e["event"] in counts:
+                counts[e["event"]] += 1
+        return counts
+
+    early = first_events(dataclasses.replace(SHORT, early_events=True))
+    assert early["takeoff"] > 0 and early["landing"] >= 5, early
+    assert first_events(SHORT)["landing"] == 0
