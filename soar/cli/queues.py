@@ -10,6 +10,7 @@ import typer
 
 from soar import db
 from soar.errors import SoarError
+from soar.ingest import overflow
 from soar.products import queue_health
 
 queue_app = typer.Typer(no_args_is_help=True, help="The flight enrichment queue.")
@@ -73,7 +74,7 @@ def check(
     if ingest_side:
         from soar.cli.ingest import _size
         from soar.ingest.app import default_overflow_dir
-        found = queue_health.overflow_problems(
+        found = overflow.problems(
             overflow_dir or default_overflow_dir(), max_age_s=overflow_max_age,
             max_bytes=None if overflow_max_bytes is None
             else _size(overflow_max_bytes, "--overflow-max-bytes"))

@@ -33,6 +33,7 @@ import pickle
 import shutil
 import struct
 import threading
+import time
 import zlib
 from collections import deque
 from dataclasses import dataclass
@@ -327,3 +328,22 @@ def _first_time(path: Path, offset: int) -> datetime | None:
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
             IndexError):
         return None
+
+
+def problems(root: Path, *, max_bytes: int | None = None,
+                      max_age_s: float | None = None) -> list[str]:
+    """The ingest side: a disk buffer under `root` that holds
+    more than `max_bytes` or whose oldest message is older than `max_age_s`: ingest is
+    not catching up (the database down or slow, the host short of CPU)."""
+    out = []
+    for w in waiting(root):
+        age = time.time() - w.oldest.timestamp() if w.oldest is not None else None
+        if max_bytes is not None and w.bytes > max_bytes:
+            out.append(f"disk buffer {w.folder}: {w.bytes} bytes waiting > {max_bytes} "
+                       "(is the database up? `soar db status`; ingest catching up? its stats "
+                       "line `disk:`)")
+        elif max_age_s is not None and age is not None and age > max_age_s:
+            out.append(f"disk buffer {w.folder}: oldest message {age:.0f} s old > "
+                       f"{max_age_s:g} s (is the database up? `soar db status`; ingest "
+                       "catching up? its stats line `disk:`)")
+    return out

@@ -6,14 +6,11 @@ the worker also logs its own backlog warning.
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import NamedTuple
 
 import psycopg
 
 from soar.db import sqlfiles
-from soar.ingest import overflow
 
 QUERIES = sqlfiles.queries("queries/queue_health.sql")
 
@@ -51,23 +48,4 @@ def problems(health: dict[str, QueueHealth], queue: str, dead_queue: str, *,
     if max_dead is not None and dead is not None and dead.depth > max_dead:
         out.append(f"{dead_queue}: {dead.depth} dead letters > {max_dead} "
                    "(`soar queue retry-dead` after fixing the cause)")
-    return out
-
-
-def overflow_problems(root: Path, *, max_bytes: int | None = None,
-                      max_age_s: float | None = None) -> list[str]:
-    """The ingest side: a disk buffer (soar.ingest.overflow) under `root` that holds
-    more than `max_bytes` or whose oldest message is older than `max_age_s`: ingest is
-    not catching up (the database down or slow, the host short of CPU)."""
-    out = []
-    for w in overflow.waiting(root):
-        age = time.time() - w.oldest.timestamp() if w.oldest is not None else None
-        if max_bytes is not None and w.bytes > max_bytes:
-            out.append(f"disk buffer {w.folder}: {w.bytes} bytes waiting > {max_bytes} "
-                       "(is the database up? `soar db status`; ingest catching up? its stats "
-                       "line `disk:`)")
-        elif max_age_s is not None and age is not None and age > max_age_s:
-            out.append(f"disk buffer {w.folder}: oldest message {age:.0f} s old > "
-                       f"{max_age_s:g} s (is the database up? `soar db status`; ingest "
-                       "catching up? its stats line `disk:`)")
     return out

@@ -16,9 +16,8 @@ from typer.testing import CliRunner
 from soar.cli.ingest import _size
 from soar.cli.queues import queue_app
 from soar.errors import SoarError
-from soar.ingest.overflow import DiskBuffer, OverflowConfig, waiting
+from soar.ingest.overflow import DiskBuffer, OverflowConfig, problems, waiting
 from soar.ingest.stats import IngestCollector, IngestStats
-from soar.products.queue_health import overflow_problems
 from soar.records import Message
 from soar.units import UTC
 
@@ -134,19 +133,19 @@ def test_a_second_process_cannot_take_a_buffer_in_use(tmp_path):
 def test_the_check_reads_depth_and_age_beside_the_owner_and_names_the_fix(tmp_path):
     folder = tmp_path / "db-1234"
     buf = DiskBuffer(folder)
-    assert waiting(tmp_path) == [] and overflow_problems(tmp_path, max_bytes=0) == []
+    assert waiting(tmp_path) == [] and problems(tmp_path, max_bytes=0) == []
     for k in range(3):
         buf.put(chunk(k))
     buf.get()
     [w] = waiting(tmp_path)                  # the owner keeps its lock meanwhile
     assert (w.folder, w.bytes, w.oldest) == (folder, buf.bytes, chunk(1)[0].received_at)
-    assert overflow_problems(tmp_path, max_bytes=buf.bytes, max_age_s=1e12) == []
-    [too_big] = overflow_problems(tmp_path, max_bytes=buf.bytes - 1)
+    assert problems(tmp_path, max_bytes=buf.bytes, max_age_s=1e12) == []
+    [too_big] = problems(tmp_path, max_bytes=buf.bytes - 1)
     assert f"{buf.bytes} bytes waiting" in too_big and "soar db status" in too_big
-    [too_old] = overflow_problems(tmp_path, max_age_s=60)    # T0 is in 2024
+    [too_old] = problems(tmp_path, max_age_s=60)    # T0 is in 2024
     assert "oldest message" in too_old and "\n" not in too_old
     drain(buf)
-    assert waiting(tmp_path)[0].bytes == 0 and overflow_problems(tmp_path, max_age_s=0) == []
+    assert waiting(tmp_path)[0].bytes == 0 and problems(tmp_path, max_age_s=0) == []
 
 
 def test_a_write_the_disk_refuses_is_a_counted_refusal_and_the_segment_stays_whole(
