@@ -39,6 +39,9 @@ class Batch:
     flight_ops: list = field(default_factory=list)
     opened: float = field(default_factory=time.monotonic)
     key: UUID = field(default_factory=uuid4)   # idempotency key (ingest_batches.key)
+    # The SQLSTATE of a fatal error this batch met (soar.db.sqlstate.Action.FATAL), kept
+    # through the spool: the same error again at the next start quarantines it whole.
+    fatal: str | None = None
 
     def add_receiver(self, beacon: ReceiverBeacon) -> None:
         """Position and status arrive in separate beacons: keep what each one knows."""

@@ -57,7 +57,7 @@ from soar.ingest.router import Router, RouterConfig
 from soar.ingest.shard import Shard
 from soar.ingest.spool import Spool
 from soar.ingest.stats import IngestStats, fixes_in, fixes_queued
-from soar.ingest.writer import END_OF_BATCHES, Writer
+from soar.ingest.writer import END_OF_BATCHES, FatalWriteError, Writer
 from soar.records import DB, PIPELINE_FAILED, QUEUE_FULL, UNWRITTEN, Message
 
 log = logging.getLogger(__name__)
@@ -332,6 +332,12 @@ class Pipeline:
         left += [b for b in _drain(self.outq) if b is not END_OF_BATCHES]
         left += self._unsent
         self._unsent = []
+        cause = self.failed.__cause__ if self.failed is not None else None
+        if isinstance(cause, FatalWriteError):
+            # Kept because of this error: the same error at the next start quarantines
+            # them (Writer.write_until_done) instead of failing every start.
+            for b in left:
+                b.fatal = b.fatal or cause.sqlstate
         if self.failed is not None or not self._threads:
             for item in _drain(self.inq):        # never routed: the router is gone
                 if item is not _STOP:

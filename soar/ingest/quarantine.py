@@ -17,6 +17,7 @@ from uuid import UUID
 
 import psycopg
 
+from soar.db import sqlstate
 from soar.errors import first_line
 
 # Quarantine `what` values (ingest_quarantine.what).
@@ -27,8 +28,11 @@ def row_error(exc: BaseException) -> bool:
     """Whether `exc` is a refusal of some row's content (isolate the row, quarantine
     it) rather than a fault of the connection or of the setup (raise it)."""
     if isinstance(exc, psycopg.Error):
-        if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
-            return True    # server (22xxx, 23xxx) or driver (a NUL in a text)
+        # By SQLSTATE (soar.db.sqlstate): 22, 23, 54 and 40002 are a row's fault, whatever
+        # class psycopg files them under (54000, an index row too large, is an
+        # OperationalError); a driver-side DataError (a NUL in a text) too.
+        if sqlstate.classify(exc) is sqlstate.Action.DATA:
+            return True
         # The driver cannot dump a value (wrong type): a client-side error, no SQLSTATE.
         return isinstance(exc, psycopg.ProgrammingError) and exc.sqlstate is None
     # Raised by binary dumpers inside COPY (an int too big for int8, a str for a float).

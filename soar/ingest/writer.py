@@ -24,14 +24,21 @@ acknowledgement was lost finds its key already stored and skips the batch, count
 what that commit stored (`batches_already_committed`). Caches (receiver ids here,
 the router's aircraft rows through `on_aircraft_failed`) learn only what committed.
 
-Retries (decided in one place, `Writer._retryable`): a batch that failed because the
-database is unreachable (any OperationalError: connection lost, statement timeout)
-is written again by the caller (on a new connection, backing off up to 30 s) until
-it commits: this blocks the writer's queue, which pushes back on the router and the
-feeds. TCP keepalives and a statement timeout (`WriterConfig`) make a dead
-connection fail within 30 s instead of hanging. Any other database error (e.g. a
-missing privilege) rejects the batch: every fix in it is counted as rejected (`db`,
-`write_error`).
+Errors are sorted by SQLSTATE, never by exception class (soar.db.sqlstate, decided in
+one place, `Writer._retryable` and `quarantine.row_error`):
+- a row's fault (classes 22, 23, 54): the batch is written again, refused rows
+  isolated by savepoints and quarantined; never retried as a whole;
+- transient (08, 53, 40001, 40P01, 57P01-57P03, 55P03, statement timeout): the batch
+  is written again by the caller (on a new connection, backing off up to 30 s) until it
+  commits: this blocks the writer's queue, which pushes back on the router and the
+  feeds (and, live, on the disk buffer). TCP keepalives and a statement timeout
+  (`WriterConfig`) make a dead connection fail within 30 s instead of hanging;
+- fatal (a missing privilege, a missing table, a read-only standby, unknown): nothing
+  is discarded. `FatalWriteError` ends the writer with one line naming the fix; the
+  pipeline spools the batch and everything behind it and the process exits non-zero
+  for its service manager to restart it. A spooled batch that meets the same SQLSTATE
+  again at the next start is quarantined whole (`quarantined`, `db`) instead of
+  looping; if even that fails, its file stays and the start fails with the fix.
 """
 
 from __future__ import annotations
@@ -50,8 +57,8 @@ from uuid import UUID
 import psycopg
 from psycopg.types.json import Jsonb
 
-from soar.db import sqlfiles
-from soar.errors import first_line
+from soar.db import sqlfiles, sqlstate
+from soar.errors import SoarError, first_line
 from soar.ingest import reader
 from soar.ingest.batch import AircraftRow, Batch
 from soar.ingest.quarantine import (
@@ -121,6 +128,15 @@ class WriterConfig:
     batch_keys_keep_h: float = 168.0
     # ... and pruned this often by the writer (one DELETE after a commit).
     batch_keys_prune_every_s: float = 3600.0
+
+
+class FatalWriteError(SoarError):
+    """The database refuses the batch for a reason of the setup, not of a row or of
+    the moment (soar.db.sqlstate.Action.FATAL): one line, with its SQLSTATE and fix."""
+
+    def __init__(self, exc: BaseException):
+        self.sqlstate = sqlstate.sqlstate(exc)
+        super().__init__(f"the database refuses ingest's writes: {sqlstate.explain(exc)}")
 
 
 class TransientWriteError(Exception):
@@ -260,10 +276,10 @@ class Writer:
 
     def _retryable(self, exc: psycopg.Error) -> bool:
         """The retry decision: whether a batch that failed with `exc` may be written
-        again (the database unreachable) rather than rejected. A lost connection can
-        surface as another class (InterfaceError) when psycopg notices it first; the
+        again (TRANSIENT by its SQLSTATE) rather than kept and reported. A lost
+        connection can surface without a SQLSTATE when psycopg notices it first; the
         connection's state tells."""
-        return isinstance(exc, psycopg.OperationalError) or (
+        return sqlstate.classify(exc) is sqlstate.Action.TRANSIENT or (
             self.conn is not None and (self.conn.broken or self.conn.closed))
 
     # -- one attempt: one transaction -------------------------------------------------
@@ -537,10 +553,29 @@ class Writer:
                 return [batch, *until_end()]
             self.writing = None
 
+    def quarantine_whole(self, batch: Batch, fatal: FatalWriteError) -> None:
+        """Keep a batch that failed the same fatal way twice (before and after a
+        restart) in ingest_quarantine, fix by fix, counted as quarantined: the start goes
+        on instead of looping on it. If even that is refused, FatalWriteError again."""
+        why = f"{WRITE_ERROR}: {fatal}"
+        self._drop_connection()
+        try:
+            with self._connection().transaction(), self.conn.cursor() as cur:
+                cur.executemany(QUERIES["quarantine"], [
+                    (FIX, why, Jsonb(raw(f)), batch.key) for f in batch.fixes] + [
+                    (FLIGHT_OP, why, Jsonb(raw_op(op)), batch.key) for op in batch.flight_ops])
+        except psycopg.Error as exc:
+            raise FatalWriteError(exc) from exc
+        log.error("batch %s failed again after a restart (%s): %d fixes and %d flight ops "
+                  "kept in ingest_quarantine", batch.key, fatal, len(batch.fixes),
+                  len(batch.flight_ops))
+        self.stats.reject(DB, QUARANTINED, len(batch.fixes))
+
     def write_until_done(self, batch: Batch, abandon: threading.Event | None = None) -> bool:
-        """Commit the batch, retrying while the database is unreachable; a batch the
-        database rejects is counted, fix by fix, and dropped. True when done with it
-        (committed or counted); False when `abandon` was set first (not committed)."""
+        """Commit the batch, retrying while the error is transient. True when done with
+        it (committed, or quarantined whole after failing the same fatal way twice);
+        False when `abandon` was set first (not committed). A fatal error raises
+        FatalWriteError, the batch marked with its SQLSTATE (`Batch.fatal`)."""
         delay = RETRY_FIRST_S
         while True:
             if abandon is not None and abandon.is_set():
@@ -557,10 +592,12 @@ class Writer:
                     return False
                 delay = min(delay * 2, RETRY_MAX_S)
             except psycopg.Error as exc:
-                log.error("batch of %d fixes rejected by the database: %s",
-                          len(batch.fixes), first_line(exc))
-                self.stats.reject(DB, WRITE_ERROR, len(batch.fixes))
-                return True
+                fatal = FatalWriteError(exc)
+                if batch.fatal is not None and batch.fatal == fatal.sqlstate:
+                    self.quarantine_whole(batch, fatal)   # the same after a restart
+                    return True
+                batch.fatal = fatal.sqlstate
+                raise fatal from exc
 
 
 def _name_only(name: str, now: datetime) -> tuple:

@@ -21,13 +21,13 @@ from test_worker import (
     counts,
     lfpg_takeoff,
     read_counts,
-    wait_for,
 )
 from test_worker import fake as fake  # noqa: F401 - the fixture
 from test_worker import refdb as refdb  # noqa: F401 - the fixture (with the audit)
 
 from helpers import refdata
 from helpers.refdata import FixRow
+from helpers.wait import wait_until
 from worker import metrics
 from worker.loop import run_workers
 from worker.metrics import Stats
@@ -106,9 +106,9 @@ def test_a_burst_from_one_airfield_calls_pelias_once(refdb, fake):
     try:
         assert fake.wait_in_flight(1, timeout_s=300)
         with refdb.connect(autocommit=True) as c:
-            wait_for(lambda: c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment "
-                                       "WHERE read_ct = 1").fetchone()[0] == 10,
-                     "all ten messages in hand")
+            wait_until(lambda: c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment "
+                                         "WHERE read_ct = 1").fetchone()[0] == 10,
+                       what="all ten messages in hand")
     finally:
         fake.release()
     t.join(300)
@@ -146,8 +146,8 @@ def test_sigterm_finishes_the_messages_in_hand(refdb, fake):
     try:
         assert fake.wait_in_flight(4, timeout_s=300), "4 Pelias calls in flight"
         proc.send_signal(signal.SIGTERM)
-        wait_for(lambda: any("finishing the 4 message(s) in hand" in x for x in lines),
-                 "the worker to stop reading")
+        wait_until(lambda: any("finishing the 4 message(s) in hand" in x for x in lines),
+                   what="the worker to stop reading")
         with refdb.connect(autocommit=True) as c:
             # Stopping: the messages in hand are still invisible, not given up.
             assert c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment "
