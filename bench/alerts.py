@@ -35,8 +35,8 @@ import psycopg  # noqa: E402
 
 from bench.worker import _percentile, free_port, role_url, scratch_database  # noqa: E402
 from soar.db import embedded  # noqa: E402
-from worker.config import WorkerConfig  # noqa: E402
-from worker.overdue import Alerts  # noqa: E402
+from soar_worker.config import WorkerConfig  # noqa: E402
+from soar_worker.overdue import Alerts  # noqa: E402
 
 LOST_BASE = 0x100000          # the lost gliders' FLARM addresses start here
 

@@ -53,9 +53,9 @@ from soar.feeds import recordings  # noqa: E402
 from soar.ingest.pipeline import PipelineConfig  # noqa: E402
 from soar.ingest.stats import IngestStats  # noqa: E402
 from soar.reference import airports, places, samples  # noqa: E402
-from worker.config import WorkerConfig  # noqa: E402
-from worker.loop import run_workers  # noqa: E402
-from worker.metrics import Stats  # noqa: E402
+from soar_worker.config import WorkerConfig  # noqa: E402
+from soar_worker.loop import run_workers  # noqa: E402
+from soar_worker.metrics import Stats  # noqa: E402
 
 
 def free_port() -> int:

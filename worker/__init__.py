@@ -13,6 +13,6 @@ metrics (Prometheus, the worker's words, Stats), config (settings).
 See docs/enrichment.md.
 """
 
-from worker.config import WorkerConfig
+from soar_worker.config import WorkerConfig
 
 __all__ = ["WorkerConfig"]

@@ -23,10 +23,10 @@ from datetime import timedelta
 import psycopg
 
 from soar.db import sqlfiles
-from worker.config import WorkerConfig
-from worker.geocode import Answer, Geocoder
-from worker.messages import Message
-from worker.metrics import AIRBORNE_START, DEPARTURE_EVENTS, EVENTS, LANDING, TAKEOFF, TIMEOUT
+from soar_worker.config import WorkerConfig
+from soar_worker.geocode import Answer, Geocoder
+from soar_worker.messages import Message
+from soar_worker.metrics import AIRBORNE_START, DEPARTURE_EVENTS, EVENTS, LANDING, TAKEOFF, TIMEOUT
 
 QUERIES = sqlfiles.queries("queries/worker.sql")
 

@@ -39,9 +39,9 @@ import psycopg
 
 from soar.db import sqlfiles
 from soar.errors import first_line
-from worker import metrics
-from worker.config import WorkerConfig
-from worker.pelias import PeliasClient, PeliasError, Place
+from soar_worker import metrics
+from soar_worker.config import WorkerConfig
+from soar_worker.pelias import PeliasClient, PeliasError, Place
 
 log = logging.getLogger(__name__)
 

@@ -58,17 +58,17 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from soar.errors import first_line
-from worker import messages, metrics, overdue, regeocode
-from worker.config import WorkerConfig
-from worker.enrich import Deferred, Enricher, Enrichment, PermanentError, parse
-from worker.geocode import Geocoder, make_geocoder
-from worker.messages import Listener
-from worker.metrics import ALERT_EVENT, TIMEOUT, Stats
-from worker.overdue import AlertSweeper
-from worker.regeocode import Regeocoder
-from worker.retention import Pruner
-from worker.tasks import Tasks
-from worker.webhook import WebhookClient, WebhookError
+from soar_worker import messages, metrics, overdue, regeocode
+from soar_worker.config import WorkerConfig
+from soar_worker.enrich import Deferred, Enricher, Enrichment, PermanentError, parse
+from soar_worker.geocode import Geocoder, make_geocoder
+from soar_worker.messages import Listener
+from soar_worker.metrics import ALERT_EVENT, TIMEOUT, Stats
+from soar_worker.overdue import AlertSweeper
+from soar_worker.regeocode import Regeocoder
+from soar_worker.retention import Pruner
+from soar_worker.tasks import Tasks
+from soar_worker.webhook import WebhookClient, WebhookError
 
 log = logging.getLogger(__name__)
 BACKLOG_WARNING_EVERY_S = 60.0

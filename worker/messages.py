@@ -40,7 +40,7 @@ from psycopg.types.json import Jsonb
 from soar.db import sqlfiles
 from soar.errors import first_line
 from soar.units import UTC
-from worker.metrics import ALERT_EVENT, STATUS_COLUMN
+from soar_worker.metrics import ALERT_EVENT, STATUS_COLUMN
 
 log = logging.getLogger(__name__)
 QUERIES = sqlfiles.queries("queries/worker.sql")

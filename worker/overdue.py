@@ -46,10 +46,10 @@ from soar.db import sqlfiles
 from soar.errors import first_line
 from soar.reference.terrain import SrtmTiles
 from soar.units import FEET_TO_M, UTC, bearing_deg, distance_m
-from worker import messages
-from worker.config import WorkerConfig
-from worker.metrics import ALERT_EVENT, NOTICES, RAISE, Stats
-from worker.tasks import Periodic
+from soar_worker import messages
+from soar_worker.config import WorkerConfig
+from soar_worker.metrics import ALERT_EVENT, NOTICES, RAISE, Stats
+from soar_worker.tasks import Periodic
 
 log = logging.getLogger(__name__)
 QUERIES = sqlfiles.queries("queries/alerts.sql")

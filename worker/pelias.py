@@ -43,8 +43,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from soar.errors import first_line
-from worker import metrics
-from worker.config import WorkerConfig
+from soar_worker import metrics
+from soar_worker.config import WorkerConfig
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ from psycopg_pool import ConnectionPool
 
 from soar.db import sqlfiles
 from soar.errors import first_line
-from worker import metrics
-from worker.config import WorkerConfig
-from worker.geocode import Geocoder
-from worker.metrics import Stats
-from worker.tasks import Periodic
+from soar_worker import metrics
+from soar_worker.config import WorkerConfig
+from soar_worker.geocode import Geocoder
+from soar_worker.metrics import Stats
+from soar_worker.tasks import Periodic
 
 log = logging.getLogger(__name__)
 QUERIES = sqlfiles.queries("queries/worker.sql")

@@ -14,8 +14,8 @@ import psycopg
 
 from soar.db import retention
 from soar.errors import SoarError, first_line
-from worker.config import WorkerConfig
-from worker.tasks import Periodic
+from soar_worker.config import WorkerConfig
+from soar_worker.tasks import Periodic
 
 log = logging.getLogger(__name__)
 

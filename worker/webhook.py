@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import urllib3
 
 from soar.errors import SoarError
-from worker.pelias import _current, _Deadline, _pool_manager  # the deadline machinery, shared
+from soar_worker.pelias import _current, _Deadline, _pool_manager  # the deadline machinery, shared
 
 MAX_ANSWER_BYTES = 64 * 1024      # the receiver's answer is read (and dropped) up to this
 MAX_TEXT_CHARS = 1000             # any string of a notice, the phone text included

@@ -21,9 +21,9 @@ import psycopg
 
 from soar.db import sqlfiles
 from soar.units import UTC
-from worker import messages
-from worker.config import DEAD_QUEUE, QUEUE
-from worker.metrics import STATUS_COLUMN
+from soar_worker import messages
+from soar_worker.config import DEAD_QUEUE, QUEUE
+from soar_worker.metrics import STATUS_COLUMN
 
 QUERIES = sqlfiles.queries("queries/backfill.sql")
 MISSING = ("runway", "location", "any")

@@ -49,8 +49,8 @@ def demo() -> None:
     """Run the whole system on the sample recordings and print the flights found."""
     from soar.reference.airports import default_sources, import_airports
     from soar.reference.places import default_source, import_places
-    from worker.config import WorkerConfig
-    from worker.loop import run_workers
+    from soar_worker.config import WorkerConfig
+    from soar_worker.loop import run_workers
 
     if db.external_url():
         raise SoarError("`soar demo` runs on the embedded cluster; unset SOAR_DATABASE_URL")

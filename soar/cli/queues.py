@@ -17,12 +17,12 @@ queue_app = typer.Typer(no_args_is_help=True, help="The flight enrichment queue.
 
 
 def _config():
-    from worker.config import WorkerConfig
+    from soar_worker.config import WorkerConfig
     return WorkerConfig.from_env()
 
 
 def _health():
-    from worker import regeocode
+    from soar_worker import regeocode
 
     with db.connect(db.role_url("readonly")) as conn:
         return queue_health.read(conn), regeocode.pending(conn)
@@ -100,7 +100,7 @@ def check(
 def retry_dead(limit: Optional[int] = typer.Option(None, "--limit", min=1,
                                                     help="At most this many.")) -> None:
     """Move dead-lettered messages back to the queue for another round of attempts."""
-    from worker import messages
+    from soar_worker import messages
 
     cfg = _config()
     with db.connect(db.role_url("worker"), autocommit=True) as conn:
@@ -118,9 +118,9 @@ def regeocode_command(
 ) -> None:
     """Replace the offline places flights got while Pelias was failing with Pelias'
     answer, and re-point those flights. The worker does this by itself too."""
-    from worker import regeocode
-    from worker.config import WorkerConfig
-    from worker.geocode import make_geocoder
+    from soar_worker import regeocode
+    from soar_worker.config import WorkerConfig
+    from soar_worker.geocode import make_geocoder
 
     cfg = WorkerConfig.from_env(pelias_url=pelias_url)
     if not cfg.pelias_url:

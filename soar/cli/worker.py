@@ -79,11 +79,11 @@ def worker_command(
 ) -> None:
     """Enrich flights: airports, runways and locations, from the flight_enrichment queue."""
     from soar.db import retention
-    from worker import metrics
-    from worker.checks import check_database
-    from worker.config import WorkerConfig
-    from worker.loop import lower_priority, run_workers
-    from worker.webhook import check_url, shown
+    from soar_worker import metrics
+    from soar_worker.checks import check_database
+    from soar_worker.config import WorkerConfig
+    from soar_worker.loop import lower_priority, run_workers
+    from soar_worker.webhook import check_url, shown
 
     if (prune_every is None) != (keep is None):
         raise SoarError("--prune-every and --keep go together, e.g. --prune-every 1d --keep 45d")

@@ -15,8 +15,8 @@ from soar.feeds import recordings
 from soar.ingest.stats import IngestStats
 from soar.products.flights import fetch
 from soar.reference import samples
-from worker.config import WorkerConfig
-from worker.loop import run_workers
+from soar_worker.config import WorkerConfig
+from soar_worker.loop import run_workers
 
 
 def replay(db, path, fmt, **kw) -> IngestStats:

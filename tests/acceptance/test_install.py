@@ -56,7 +56,7 @@ def test_installed_wheel_upgrades_and_replays(tmp_path, data_dir):
     # Everything the package folders and the data folders hold is installed: pyproject.toml
     # lists the packages explicitly, so a new subpackage or data file must be added there.
     src = tmp_path / "src"           # what the wheel was built from
-    shipped = {"soar": "soar", "worker": "worker", "sql": "soar/_sql",
+    shipped = {"soar": "soar", "worker": "soar_worker", "sql": "soar/_sql",
                "alembic": "soar/_alembic", "pgbouncer": "soar/_pgbouncer"}
     lacking = [f"{folder}/{f.relative_to(src / folder)} (as {into}/...)"
                for folder, into in shipped.items() for f in sorted((src / folder).rglob("*"))

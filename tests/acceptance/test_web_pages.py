@@ -20,8 +20,8 @@ import requests
 from helpers import refdata
 from helpers.net import free_port
 from helpers.web import HOSTILE, fly_on, live_traffic
-from worker.config import WorkerConfig
-from worker.loop import run_workers
+from soar_worker.config import WorkerConfig
+from soar_worker.loop import run_workers
 
 playwright = pytest.importorskip("playwright.sync_api")
 

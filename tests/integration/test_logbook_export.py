@@ -23,8 +23,8 @@ from helpers.pipeline import replay
 from soar.products import export, logbook
 from soar.records import aircraft_id
 from soar.reference import samples
-from worker.config import WorkerConfig
-from worker.loop import run_workers
+from soar_worker.config import WorkerConfig
+from soar_worker.loop import run_workers
 
 SOAR = [sys.executable, "-m", "soar"]
 AFR_DAY = date(2024, 7, 6)

@@ -29,10 +29,10 @@ from soar.tracker import FlightTracker
 from soar.tracker import ops as flight_ops
 from soar.tracker.store import write_op
 from soar.units import UTC
-from worker import messages
-from worker.config import WorkerConfig
-from worker.loop import run_workers
-from worker.metrics import Stats
+from soar_worker import messages
+from soar_worker.config import WorkerConfig
+from soar_worker.loop import run_workers
+from soar_worker.metrics import Stats
 
 SOAR = [sys.executable, "-m", "soar"]
 GLIDER = 0xDDEFF7

@@ -161,7 +161,7 @@ def test_ingest_runs_every_statement_it_writes_with(database):
 
 
 def test_worker_cannot_update_locations_but_caches_them(database):
-    from worker.geocode import QUERIES as WORKER
+    from soar_worker.geocode import QUERIES as WORKER
 
     fid = _seed_flight(database)
     with database.connect("worker") as c:

@@ -14,8 +14,8 @@ from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.stats import IngestStats
 from soar.products.flights import fetch
 from soar.simulate import Profile, SimConfig, read_truth, record, replay_chunks, score
-from worker.config import WorkerConfig
-from worker.loop import run_workers
+from soar_worker.config import WorkerConfig
+from soar_worker.loop import run_workers
 
 T0 = datetime(2024, 6, 15, 10, 0, tzinfo=timezone.utc)
 

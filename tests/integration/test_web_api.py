@@ -25,8 +25,8 @@ from soar.products import logbook, statistics
 from soar.units import UTC
 from soar.web import WebConfig
 from soar.web.database import _api_error
-from worker.config import WorkerConfig
-from worker.loop import run_workers
+from soar_worker.config import WorkerConfig
+from soar_worker.loop import run_workers
 
 BOX = "10.5,47.2,12.8,48.6"
 QUERIES = queries("queries/web.sql")

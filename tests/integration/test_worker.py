@@ -24,11 +24,11 @@ from helpers.fake_pelias import FakePelias
 from helpers.net import free_port
 from helpers.refdata import FixRow
 from helpers.wait import CEILING_S, wait_until
-from worker import messages, metrics
-from worker.config import WorkerConfig
-from worker.geocode import make_geocoder
-from worker.loop import Worker, run_workers
-from worker.metrics import Stats
+from soar_worker import messages, metrics
+from soar_worker.config import WorkerConfig
+from soar_worker.geocode import make_geocoder
+from soar_worker.loop import Worker, run_workers
+from soar_worker.metrics import Stats
 
 SOAR = [sys.executable, "-m", "soar"]
 HOUR_S = 3600.0        # longer than any wait here: only the awaited event can end it
@@ -849,13 +849,13 @@ def test_worker_warns_about_a_backlog_and_dead_letters(refdb, caplog):
     with refdb.connect() as c:
         lfpg_takeoff(c, 0xD00002, landing_at="LFBO")
         c.execute("SELECT pgmq.send('flight_enrichment_dead', '{\"flight_id\": \"x\"}'::jsonb)")
-    with caplog.at_level("WARNING", logger="worker.loop"):
+    with caplog.at_level("WARNING", logger="soar_worker.loop"):
         drain(refdb, config(backlog_warning_s=0))
     warnings = [r.getMessage() for r in caplog.records if "queue flight_enrichment" in r.getMessage()]
     assert warnings and "1 dead" in warnings[0]
     caplog.clear()
     with refdb.connect() as c:
         c.execute("SELECT pgmq.purge_queue('flight_enrichment_dead')")
-    with caplog.at_level("WARNING", logger="worker.loop"):
+    with caplog.at_level("WARNING", logger="soar_worker.loop"):
         drain(refdb, config(backlog_warning_s=3600))
     assert not [r for r in caplog.records if "queue flight_enrichment" in r.getMessage()]

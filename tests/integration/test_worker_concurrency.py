@@ -28,9 +28,9 @@ from test_worker import refdb as refdb  # noqa: F401 - the fixture (with the aud
 from helpers import refdata
 from helpers.refdata import FixRow
 from helpers.wait import wait_until
-from worker import metrics
-from worker.loop import run_workers
-from worker.metrics import Stats
+from soar_worker import metrics
+from soar_worker.loop import run_workers
+from soar_worker.metrics import Stats
 
 
 def airborne_flights(c, n: int, base: int) -> list:

@@ -11,8 +11,8 @@ import pytest
 
 from soar.errors import SoarError
 from soar.units import UTC, bearing_deg
-from worker.config import WorkerConfig
-from worker.overdue import (
+from soar_worker.config import WorkerConfig
+from soar_worker.overdue import (
     Facts,
     LastFix,
     compass,
@@ -21,7 +21,7 @@ from worker.overdue import (
     receivers_last,
     vertical_rate,
 )
-from worker.webhook import check_url, shown
+from soar_worker.webhook import check_url, shown
 
 CFG = WorkerConfig()
 T = datetime(2026, 7, 2, 12, 0, tzinfo=UTC)

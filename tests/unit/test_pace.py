@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from worker.geocode import Pace
+from soar_worker.geocode import Pace
 
 
 class Clock:

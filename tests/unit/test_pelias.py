@@ -11,8 +11,8 @@ import json
 import pytest
 
 from helpers.fake_pelias import FakePelias
-from worker import metrics
-from worker.pelias import (
+from soar_worker import metrics
+from soar_worker.pelias import (
     CircuitBreaker,
     CircuitOpenError,
     PeliasClient,

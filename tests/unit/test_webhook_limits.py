@@ -7,8 +7,8 @@ import pytest
 
 from helpers.fake_webhook import FakeWebhook
 from soar.errors import SoarError
-from worker.config import WorkerConfig
-from worker.webhook import MAX_TEXT_CHARS, WebhookClient, capped, check_url
+from soar_worker.config import WorkerConfig
+from soar_worker.webhook import MAX_TEXT_CHARS, WebhookClient, capped, check_url
 
 
 def test_plain_http_beyond_loopback_is_refused_unless_allowed():

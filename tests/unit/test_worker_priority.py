@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from worker.config import WorkerConfig
+from soar_worker.config import WorkerConfig
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import threading
 
-from worker.config import WorkerConfig
-from worker.metrics import Stats
+from soar_worker.config import WorkerConfig
+from soar_worker.metrics import Stats
 
 
 def test_committed_ids_are_bounded_and_counts_exact():

@@ -16,7 +16,7 @@ from soar.web.database import dicts
 from soar.web.encoding import JSON
 from soar.web.errors import ApiError, bad_request
 from soar.web.routes.common import config, database
-from worker.config import DEAD_QUEUE, QUEUE
+from soar_worker.config import DEAD_QUEUE, QUEUE
 
 QUERIES = queries("queries/web.sql")
 
