@@ -57,6 +57,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from soar.db.urls import SAFE_CONNECT
 from soar.errors import first_line
 from soar_worker import messages, metrics, overdue, regeocode
 from soar_worker.config import WorkerConfig
@@ -79,10 +80,11 @@ class _Lost(Exception):
 
 
 # autocommit: no transaction stays open while we wait on Pelias; explicit transaction
-# blocks for the atomic steps. No server-side prepared statements, so the worker also
-# runs through PgBouncer in transaction pooling.
-CONNECT_KWARGS = {"autocommit": True, "prepare_threshold": None, "connect_timeout": 10,
-                  "application_name": "soar-worker"}
+# blocks for the atomic steps. soar's safe settings (soar.db.urls.SAFE_CONNECT): no
+# server-side prepared statements, so the worker also runs through PgBouncer in
+# transaction pooling, and keepalives plus TCP_USER_TIMEOUT, so a half-open link is
+# closed within seconds instead of holding a pool slot for ever.
+CONNECT_KWARGS = {**SAFE_CONNECT, "autocommit": True, "application_name": "soar-worker"}
 
 
 def make_webhook(config: WorkerConfig) -> WebhookClient | None:
@@ -100,9 +102,12 @@ def connect(url: str) -> psycopg.Connection:
 
 def make_pool(url: str, config: WorkerConfig) -> ConnectionPool:
     """The process's database connections (opened as needed, up to db_connections)."""
+    # check: a connection is tried (one round trip) before it is lent, so one that died
+    # while idle in the pool is replaced instead of failing the message that got it.
     return ConnectionPool(url, kwargs=dict(CONNECT_KWARGS), min_size=1,
                           max_size=max(1, config.db_connections),
-                          timeout=config.db_pool_timeout_s, name="soar-worker", open=True)
+                          timeout=config.db_pool_timeout_s, name="soar-worker", open=True,
+                          check=ConnectionPool.check_connection)
 
 
 class Worker:
