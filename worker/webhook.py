@@ -26,7 +26,6 @@ error that never carries the URL.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import json
 import logging
 from urllib.parse import urlsplit
@@ -34,6 +33,7 @@ from urllib.parse import urlsplit
 import urllib3
 
 from soar.errors import SoarError
+from soar.net import is_loopback
 from soar_worker.pelias import _current, _Deadline, _pool_manager  # the deadline machinery, shared
 
 MAX_ANSWER_BYTES = 64 * 1024      # the receiver's answer is read (and dropped) up to this
@@ -85,14 +85,6 @@ def shown(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{rest}"
 
 
-def _loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
-
 
 def capped(value):
     """A notice with every string cut to MAX_TEXT_CHARS (nested dicts and lists too)."""
@@ -116,7 +108,7 @@ def check_url(url: str, allow_http: bool = False) -> str:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise SoarError("SOAR_ALERT_WEBHOOK_URL must be an http:// or https:// URL with a "
                         "host (e.g. https://alerts.example.org/hook/TOKEN)")
-    if parts.scheme.lower() == "http" and not allow_http and not _loopback(parts.hostname):
+    if parts.scheme.lower() == "http" and not allow_http and not is_loopback(parts.hostname):
         raise SoarError("SOAR_ALERT_WEBHOOK_URL is plain http://: alerts and the URL's token "
                         "would cross the network readable; use https://, or set "
                         "SOAR_WORKER_ALERT_WEBHOOK_ALLOW_HTTP=1 to send them unencrypted")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import io
-import ipaddress
 import time
 import zlib
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import urllib3
 from soar.columns import COMPETITION_NUMBER_MAX, MODEL_MAX, REGISTRATION_MAX
 from soar.db import sqlfiles
 from soar.errors import SoarError
+from soar.net import is_loopback
 from soar.records import AddressType, aircraft_id
 from soar.reference import sources
 
@@ -107,19 +107,11 @@ def parse(text: str, too_long: list | None = None) -> tuple[list[tuple], int]:
     return rows, skipped
 
 
-def _loopback(host: str | None) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host or "").is_loopback
-    except ValueError:
-        return False
-
 
 def check_source(source: str) -> None:
     """Refuse plain HTTP from another host (the privacy choices could be altered on the
     way); HTTPS, a local file, or HTTP on loopback (a local mirror, the tests) pass."""
-    if source.lower().startswith("http://") and not _loopback(urlsplit(source).hostname):
+    if source.lower().startswith("http://") and not is_loopback(urlsplit(source).hostname):
         raise SoarError(f"{source}: the device database carries owners' privacy choices; "
                         f"fetch it over https:// (default {DEFAULT_SOURCE}) or pass a local "
                         "file with --source")

@@ -25,11 +25,9 @@ import json
 import os
 import queue
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -39,8 +37,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from helpers.database import own_cluster
 from helpers.net import free_port
-from soar.db import embedded, migrate
 from soar.simulate import SimConfig, serve
 
 SOAR = [sys.executable, "-m", "soar"]
@@ -58,19 +56,8 @@ BANNER = re.compile(r"serving APRS-IS on 127\.0\.0\.1:(\d+), Beast on 127\.0\.0\
 @pytest.fixture(scope="module")
 def cluster():
     """A cluster of its own: test (a) stops it. One database per run."""
-    home = Path(tempfile.mkdtemp(prefix="soar-outage-"))
-    os.chmod(home, 0o755)
-    cluster = embedded.Cluster(home=home, port=free_port(), settings={
-        "fsync": "off", "full_page_writes": "off", "timescaledb.max_background_workers": "0"})
-    cluster.start()
-    migrate.upgrade(cluster.url())
-    with psycopg.connect(cluster.conninfo("postgres"), autocommit=True) as c:
-        for name in ("live_db", "replay_db", "live_cpu", "replay_cpu"):
-            c.execute(psycopg.sql.SQL("CREATE DATABASE {} TEMPLATE soar").format(
-                psycopg.sql.Identifier(name)))
-    yield cluster
-    cluster.stop()
-    shutil.rmtree(home, ignore_errors=True)
+    with own_cluster("soar-outage-", ("live_db", "replay_db", "live_cpu", "replay_cpu")) as c:
+        yield c
 
 
 def _env(cluster, db: str) -> dict:

@@ -6,6 +6,7 @@ no PostgreSQL at all."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import psycopg.sql
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 
@@ -107,3 +109,27 @@ def refdb(pg_cluster, db_template) -> TestDatabase:
     name = f"soar_ref_{uuid.uuid4().hex[:10]}"
     with refdata.janitor(pg_cluster, name, template_dbname=template):
         yield TestDatabase(pg_cluster, name)
+
+
+@contextlib.contextmanager
+def own_cluster(prefix: str, databases: tuple[str, ...]):
+    """A cluster of a test's own (the test stops and starts it, so it cannot share the
+    session's), migrated, with `databases` cloned from the migrated `soar`. Durable
+    across a crash of the server process: synchronous_commit stays on (the default), so
+    an acknowledged commit is in the OS's hands; fsync off only matters if the machine
+    itself fails."""
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(home, 0o755)   # the server runs as `postgres` when the tests run as root
+    cluster = embedded.Cluster(home=home, port=free_port(), settings={
+        "fsync": "off", "full_page_writes": "off", "timescaledb.max_background_workers": "0"})
+    cluster.start()
+    try:
+        migrate.upgrade(cluster.url())
+        with psycopg.connect(cluster.conninfo("postgres"), autocommit=True) as c:
+            for name in databases:
+                c.execute(psycopg.sql.SQL("CREATE DATABASE {} TEMPLATE soar").format(
+                    psycopg.sql.Identifier(name)))
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(home, ignore_errors=True)

@@ -7,9 +7,6 @@ identity, with the disk buffer as a term, balances exactly in every case."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -17,9 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from helpers.net import free_port
+from helpers.database import own_cluster
 from soar import ingest
-from soar.db import embedded, migrate
 from soar.feeds import recordings
 from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.stats import IngestStats
@@ -35,19 +31,8 @@ NAMES = ("undisturbed", "disturbed", "resumed", "budget")
 @pytest.fixture(scope="module")
 def cluster():
     """A cluster of its own: the tests stop and start it."""
-    home = Path(tempfile.mkdtemp(prefix="soar-overflow-"))
-    os.chmod(home, 0o755)
-    cluster = embedded.Cluster(home=home, port=free_port(), settings={
-        "fsync": "off", "full_page_writes": "off", "timescaledb.max_background_workers": "0"})
-    cluster.start()
-    migrate.upgrade(cluster.url())
-    with psycopg.connect(cluster.conninfo("postgres"), autocommit=True) as c:
-        for name in NAMES:
-            c.execute(psycopg.sql.SQL("CREATE DATABASE {} TEMPLATE soar").format(
-                psycopg.sql.Identifier(name)))
-    yield cluster
-    cluster.stop()
-    shutil.rmtree(home, ignore_errors=True)
+    with own_cluster("soar-overflow-", NAMES) as c:
+        yield c
 
 
 def _config(**kw) -> PipelineConfig:

@@ -8,24 +8,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
-import shutil
 import socket
-import tempfile
 import threading
 import uuid
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
 
+from helpers.database import own_cluster
 from helpers.net import free_port
 from helpers.recordings import winch_fixes
 from helpers.tcp_proxy import TcpProxy
 from helpers.wait import CEILING_S, wait_until
 from soar import ingest
-from soar.db import embedded, migrate
 from soar.db.pgbouncer import Bouncer
 from soar.feeds import ogn, recordings
 from soar.ingest import validate
@@ -553,23 +550,10 @@ def test_receiver_ids_are_a_bounded_cache(database, conn):
 # -- the database killed mid-replay --------------------------------------------------------
 
 @pytest.fixture
-def own_cluster():
-    """A cluster of its own (this test stops it), durable across a crash of the server
-    process: synchronous_commit stays on (the default), so an acknowledged commit is in
-    the OS's hands; fsync off only matters if the machine itself fails."""
-    home = Path(tempfile.mkdtemp(prefix="soar-kill-"))
-    os.chmod(home, 0o755)
-    cluster = embedded.Cluster(home=home, port=free_port(), settings={
-        "fsync": "off", "full_page_writes": "off", "timescaledb.max_background_workers": "0"})
-    cluster.start()
-    migrate.upgrade(cluster.url())
-    with psycopg.connect(cluster.conninfo("postgres"), autocommit=True) as c:
-        for name in ("undisturbed", "disturbed"):
-            c.execute(psycopg.sql.SQL("CREATE DATABASE {} TEMPLATE soar").format(
-                psycopg.sql.Identifier(name)))
-    yield cluster
-    cluster.stop()
-    shutil.rmtree(home, ignore_errors=True)
+def killable_cluster():
+    """A cluster of its own: this test kills its server."""
+    with own_cluster("soar-kill-", ("undisturbed", "disturbed")) as c:
+        yield c
 
 
 def _replay(url: str, stats: IngestStats, gate: threading.Event | None = None):
@@ -596,8 +580,8 @@ def _finish(pipeline, feeder) -> None:
     assert pipeline.failed is None
 
 
-def test_database_killed_mid_replay_loses_and_duplicates_nothing(own_cluster, caplog):
-    cluster = own_cluster
+def test_database_killed_mid_replay_loses_and_duplicates_nothing(killable_cluster, caplog):
+    cluster = killable_cluster
     undisturbed = IngestStats()
     _finish(*_replay(cluster.url("undisturbed", user="soar_ingest"), undisturbed))
 
