@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
@@ -442,6 +443,7 @@ def live(pipeline: Pipeline, clients: list[tuple[str, object, str]],
     feeds stopped; its counters join the summary."""
     stats = pipeline.stats
     threads = []
+    stopped_at: float | None = None        # when `stop` was seen: the shutdown budget's start
     if archive is not None:
         stats.gauges.update(archive.gauges())
         archive.start()
@@ -480,12 +482,19 @@ def live(pipeline: Pipeline, clients: list[tuple[str, object, str]],
                 pipeline.check()
                 if pipeline.failed is not None:
                     stop.set()
-            # Readers notice `stop` within 0.2 s; a connect in progress within its timeout.
+            # One budget from here (PipelineConfig.shutdown_deadline_s): readers notice
+            # `stop` within 0.2 s, a connect in progress within its timeout; their joins
+            # spend at most half of it, together, and the writer has the rest.
+            stopped_at = time.monotonic()
+            budget = pipeline.config.shutdown_deadline_s
             for t in threads:
-                t.join(timeout=15)
+                t.join(timeout=max(0.0, stopped_at + budget / 2 - time.monotonic()))
         finally:
             stop.set()
-            pipeline.close(sig.abandon)      # the archive writes its queue meanwhile
+            if stopped_at is None:
+                stopped_at = time.monotonic()
+            # the archive writes its queue meanwhile
+            pipeline.close(sig.abandon, deadline_at=stopped_at + pipeline.config.shutdown_deadline_s)
             if archive is not None:
                 archive.close()
             logger.stop.set()

@@ -76,10 +76,6 @@ GC_THRESHOLDS = (50_000, 20, 20)
 # Queue waits are cut in slices this long, so a dead stage on the other side or a
 # shutdown is noticed within it.
 _SLICE_S = 0.25
-# After the deadline, how long close() waits for the writer to hand back what it did
-# not commit (it may be inside a database call: statement timeout and keepalives end
-# that) and for the router to finish routing what was queued.
-_ABANDON_GRACE_S = 60.0
 PARSE_DIED = "a parse process died"
 
 # Builds the pipeline's writer with the callbacks it is given (Writer's keywords
@@ -100,9 +96,16 @@ class PipelineConfig(RouterConfig):
     # that long, then drop the chunk and count it (live feeds: 0, drop at once, so the
     # socket reader never stalls and the server does not cut the connection).
     drop_after_s: float | None = None
-    # Shutdown: how long close() lets the writer commit what is buffered (it may be
-    # retrying a database that is down); what is left then is spooled.
+    # Shutdown, one budget from the stop signal: the feed readers' joins and the
+    # writer committing what is buffered (it may be retrying a database that is down)
+    # share `shutdown_deadline_s`; what is left then is spooled. After it, close() waits
+    # at most `abandon_grace_s` for the writer to hand back what it did not commit (it
+    # may be inside a database call: the statement timeout and keepalives end that) and
+    # for the router to finish what was queued. Deadline + grace + spooling stay below
+    # the service units' TimeoutStopSec (90 s) with a margin: 30 + 30 + 30 s
+    # (tests/acceptance/test_service_units.py checks it).
     shutdown_deadline_s: float = 30.0
+    abandon_grace_s: float = 30.0
     # Where uncommitted batches go at shutdown and are read back at the next start
     # (a folder per database under it; `soar run`/`replay`: $SOAR_HOME/spool). None:
     # no spool, what is left is counted as lost (`db`, `unwritten`).
@@ -311,14 +314,15 @@ class Pipeline:
             if not t.is_alive():
                 self._fail(f"the {t.name} thread stopped", None)
 
-    def close(self, abandon: threading.Event | None = None) -> None:
+    def close(self, abandon: threading.Event | None = None,
+              deadline_at: float | None = None) -> None:
         """Flush and stop within `shutdown_deadline_s` (sooner once `abandon` is
         set); spool what the writer could not commit by then."""
         if self._closed:
             return
         self._closed = True
         if self._threads:
-            self._stop_threads(abandon)
+            self._stop_threads(abandon, deadline_at)
         left, self._writer_left = list(self._writer_left), []
         writer_thread = self._threads[1] if self._threads else None
         if writer_thread is not None and writer_thread.is_alive():
@@ -354,9 +358,12 @@ class Pipeline:
         if writer_thread is None or not writer_thread.is_alive():
             self.writer.close()
 
-    def _stop_threads(self, abandon: threading.Event | None) -> None:
+    def _stop_threads(self, abandon: threading.Event | None, deadline_at: float | None) -> None:
         router, writer = self._threads
-        deadline = time.monotonic() + self.config.shutdown_deadline_s
+        # The deadline counts from the stop signal when the caller knows when that was
+        # (run_live: its readers' joins spent part of the budget already).
+        deadline = (deadline_at if deadline_at is not None
+                    else time.monotonic() + self.config.shutdown_deadline_s)
         abandoned_at = None
         stop_sent = False
         self._feeder_stop.set()
@@ -384,7 +391,7 @@ class Pipeline:
                     continue
                 self._abandon.set()
                 abandoned_at = time.monotonic()
-            elif time.monotonic() - abandoned_at > _ABANDON_GRACE_S:
+            elif time.monotonic() - abandoned_at > self.config.abandon_grace_s:
                 return
 
     def _keep(self, batches: list[Batch]) -> None:

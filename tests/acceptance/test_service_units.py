@@ -71,7 +71,7 @@ def test_the_pgbouncer_unit_setup_writes_is_valid(tmp_path):
 
 OWNER_KEY = "SOAR_DATABASE_URL"
 OWN_KEYS = {"ingest": {"SOAR_INGEST_DATABASE_URL", "SOAR_RUN_ARGS"},
-            "worker": {"SOAR_WORKER_DATABASE_URL", "SOAR_WORKER_ARGS", "PELIAS_URL",
+            "worker": {"SOAR_WORKER_DATABASE_URL", "SOAR_WORKER_ARGS", "SOAR_WORKER_PELIAS_URL",
                        "SOAR_ALERT_WEBHOOK_URL", "SOAR_WORKER_ALERT_WEBHOOK_ALLOW_HTTP"}}
 
 
@@ -105,3 +105,17 @@ def test_the_documented_service_files_hold_only_their_own_login_and_read_whole()
     assert len(ingest["SOAR_RUN_ARGS"].split()) > 2          # an unquoted value keeps its words
     owner = pgbouncer_setup.parse_env_text(documented_file("env"))
     assert OWNER_KEY in owner
+
+
+def test_ingest_shutdown_budget_ends_with_a_margin_below_the_units_stop_timeout():
+    """systemd kills what has not stopped by TimeoutStopSec: the whole shutdown (the
+    readers' joins and the writer share the deadline; then the grace; then spooling)
+    must end well before it, or batches die unspooled."""
+    from soar.ingest.pipeline import PipelineConfig
+
+    unit = (DEPLOY / "soar-ingest.service").read_text()
+    timeout = int(re.search(r"^TimeoutStopSec=(\d+)$", unit, flags=re.M).group(1))
+    cfg = PipelineConfig()
+    start = re.search(r"^ExecStart=(.*)$", unit, flags=re.M).group(1)
+    assert "--shutdown-deadline" not in start           # the default budget is the one checked
+    assert cfg.shutdown_deadline_s + cfg.abandon_grace_s + 30 <= timeout
