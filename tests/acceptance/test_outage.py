@@ -39,6 +39,7 @@ import pytest
 
 from helpers.database import own_cluster
 from helpers.net import free_port
+from helpers.wait import wait_until
 from soar.simulate import SimConfig, serve
 
 SOAR = [sys.executable, "-m", "soar"]
@@ -81,11 +82,10 @@ def _metrics(port: int) -> dict[str, float]:
 
 
 def _wait_for(condition, what: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + CEILING_S
-    while not condition():
+    def ready():
         assert proc.poll() is None, f"soar run exited while waiting for {what}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
+        return condition()
+    wait_until(ready, CEILING_S, what=what, poll_s=0.5)
 
 
 def _position() -> tuple[float, float]:

@@ -9,11 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import requests
 
 from helpers.net import free_port
+from helpers.wait import wait_until
 
 SOAR = [sys.executable, "-m", "soar"]
 
@@ -39,14 +39,13 @@ def test_sigterm_stops_it_with_a_live_stream_open(database):
                             stderr=subprocess.PIPE, text=True, env=_env())
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None and time.monotonic() < deadline
+        def answers() -> bool:
+            assert proc.poll() is None
             try:
-                requests.get(base + "/api/v1/health", timeout=5)
-                break
+                return requests.get(base + "/api/v1/health", timeout=5) is not None
             except requests.ConnectionError:
-                time.sleep(0.05)
+                return False
+        wait_until(answers, 60, what="soar web to answer")
         with requests.get(base + "/api/v1/live?bbox=0,0,1,1", stream=True, timeout=60) as r:
             assert next(x for x in r.iter_lines(decode_unicode=True) if x.startswith("data:"))
             proc.send_signal(signal.SIGTERM)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import requests
 
 from helpers import refdata
 from helpers.net import free_port
+from helpers.wait import wait_until
 from helpers.web import HOSTILE, fly_on, live_traffic
 from soar_worker.config import WorkerConfig
 from soar_worker.loop import run_workers
@@ -48,15 +48,14 @@ def soar_web(request):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         procs.append(proc)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:                   # until it answers: start-up is the event waited on
+        def answers() -> bool:        # until it answers: start-up is the event waited on
             assert proc.poll() is None, proc.communicate()[1]
-            assert time.monotonic() < deadline, "soar web did not start"
             try:
-                requests.get(base + "/api/v1/health", timeout=5)
-                return base
+                return requests.get(base + "/api/v1/health", timeout=5) is not None
             except requests.ConnectionError:
-                time.sleep(0.05)
+                return False
+        wait_until(answers, 60, what="soar web to start")
+        return base
     yield start
     for proc in procs:
         proc.terminate()
@@ -106,7 +105,7 @@ def test_live_map_markers_move_and_a_click_draws_the_track(refdb, soar_web, page
     # The hostile registration: shown as text, never run.
     label = page.locator("[data-address='DD4004'] .label").text_content()
     assert label.startswith(HOSTILE)
-    assert page.evaluate("window.pwned === undefined")
+    assert page.evaluate("window.p === undefined")
     # Airfields from the airports table as a vector layer (no tiles).
     page.wait_for_selector("path.runway", state="attached")
 
@@ -143,7 +142,7 @@ def test_flight_page_draws_track_barogram_and_links_downloads(database, soar_web
     page.goto(f"{base}/flights/{traffic.flights['hostile']}")
     page.wait_for_function("() => window.soar && soar.ready === true")
     assert HOSTILE in page.locator("#facts").text_content()
-    assert page.evaluate("window.pwned === undefined")
+    assert page.evaluate("window.p === undefined")
 
 
 
@@ -157,7 +156,7 @@ def test_receivers_and_statistics_pages_show_their_rows_as_text(database, soar_w
     page.wait_for_function("() => window.soar && soar.ready === true")
     cells = page.locator("#receivers tbody td").all_text_contents()
     assert "Koenigsdf" in cells and HOSTILE in cells
-    assert page.evaluate("window.pwned === undefined")
+    assert page.evaluate("window.p === undefined")
     page.goto(base + "/stats")
     page.wait_for_function("() => window.soar && soar.ready === true")
     # Today's flights per source: 4 OGN (the untracked aircraft's is not counted), 1 ADS-B.

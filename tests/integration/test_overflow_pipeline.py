@@ -8,13 +8,13 @@ identity, with the disk buffer as a term, balances exactly in every case."""
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from helpers.database import own_cluster
+from helpers.wait import wait_until
 from soar import ingest
 from soar.feeds import recordings
 from soar.ingest.pipeline import PipelineConfig
@@ -52,10 +52,7 @@ def _live(cluster, db: str, tmp_path: Path, **kw) -> ingest.Pipeline:
 
 
 def _wait_for(condition, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+    wait_until(condition, WAIT_S, what=what)
 
 
 def _snapshot(conn) -> dict:
