@@ -365,15 +365,21 @@ def _fix(src, path, received_at, time, lat, lon, course, speed, alt, comment):
         stealth=stealth, no_tracking=no_track, cleaned=cleaned)
 
 
-def _display(value: str | None, name: str, cleaned: list, limit: int) -> str | None:
-    """A display-only text without the characters a text column must not hold, cut to
-    `limit` characters; `cleaned` gets the field's name when something was removed and
-    `<name>_truncated` when it was cut."""
-    if value is None:
-        return None
-    if not value.isprintable():
+def _printable(value: str | None, name: str, cleaned: list) -> str | None:
+    """`value` without the characters a text column must not hold; `cleaned` gets the
+    field's name when something was removed."""
+    if value is not None and not value.isprintable():
         cleaned.append(name)
         value = printable(value)
+    return value
+
+
+def _display(value: str | None, name: str, cleaned: list, limit: int) -> str | None:
+    """A display-only text, printable (`_printable`), cut to `limit` characters;
+    `cleaned` gets `<name>_truncated` when it was cut."""
+    value = _printable(value, name, cleaned)
+    if value is None:
+        return None
     if len(value) > limit:
         cleaned.append(name + "_truncated")
         value = value[:limit]
@@ -381,14 +387,12 @@ def _display(value: str | None, name: str, cleaned: list, limit: int) -> str | N
 
 
 def _identifying(value: str | None, name: str, limit: int, cleaned: list) -> str | None:
-    """A text that names the aircraft (callsign, registration, model), cleaned as a
-    display text; over `limit` characters it is dropped (`<name>_too_long`), never cut
+    """A text that names the aircraft (callsign, registration, model), printable
+    (`_printable`); over `limit` characters it is dropped (`<name>_too_long`), never cut
     into another name."""
+    value = _printable(value, name, cleaned)
     if value is None:
         return None
-    if not value.isprintable():
-        cleaned.append(name)
-        value = printable(value)
     if len(value) > limit:
         cleaned.append(name + "_too_long")
         return None
