@@ -23,6 +23,7 @@ from pytest_postgresql.janitor import DatabaseJanitor
 from helpers import refdata
 from helpers.net import free_port
 from soar.db import embedded, migrate
+from soar.db.pgbouncer import Bouncer
 
 
 @pytest.fixture(scope="session")
@@ -133,3 +134,14 @@ def own_cluster(prefix: str, databases: tuple[str, ...]):
     finally:
         cluster.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def small_bouncer(pg_cluster):
+    """PgBouncer in transaction mode with 2 server connections per database and user:
+    clients outnumber servers, so consecutive transactions of one client meet different
+    server connections (what a prepared statement does not survive)."""
+    b = Bouncer(pg_cluster, free_port(), pool_size=2)
+    b.start()
+    yield b
+    b.stop()

@@ -16,24 +16,14 @@ from datetime import datetime, timedelta, timezone
 import psycopg
 import pytest
 
-from helpers.net import free_port
 from soar import db
 from soar.backfill import enrichment
 from soar.db import retention
-from soar.db.pgbouncer import Bouncer
 from soar.products import alerts, flights, logbook, queue_health, statistics
 from soar.records import aircraft_id
 
 UTC = timezone.utc
 ROUNDS = 20
-
-
-@pytest.fixture(scope="module")
-def bouncer(pg_cluster):
-    b = Bouncer(pg_cluster, free_port(), pool_size=2)
-    b.start()
-    yield b
-    b.stop()
 
 
 class Crowd:
@@ -78,15 +68,15 @@ def _repeat(url: str, **kwargs) -> None:
             conn.commit()
 
 
-def test_a_prepared_statement_breaks_through_this_pool_so_the_others_can_fail(bouncer, database):
-    url = bouncer.url(database.name, user="soar_readonly")
+def test_a_prepared_statement_breaks_through_this_pool_so_the_others_can_fail(small_bouncer, database):
+    url = small_bouncer.url(database.name, user="soar_readonly")
     with Crowd(url), pytest.raises(psycopg.errors.InvalidSqlStatementName):
         for _ in range(10):     # the hazard is probabilistic per round, certain over rounds
             _repeat(url, prepare_threshold=1)
 
 
-def test_every_soar_connection_is_safe_through_the_pool(bouncer, database):
-    url = bouncer.url(database.name, user="soar_readonly")
+def test_every_soar_connection_is_safe_through_the_pool(small_bouncer, database):
+    url = small_bouncer.url(database.name, user="soar_readonly")
     with Crowd(url):
         for _ in range(5):
             with db.connect(url) as conn:
@@ -113,11 +103,11 @@ def _flights(conn, n: int) -> list[uuid.UUID]:
     return ids
 
 
-def test_backfill_enrichment_runs_through_the_pool(bouncer, database, conn):
+def test_backfill_enrichment_runs_through_the_pool(small_bouncer, database, conn):
     made = _flights(conn, ROUNDS + 5)
     conn.execute("SELECT pgmq.purge_queue('flight_enrichment')")
     conn.commit()
-    url = bouncer.url(database.name, user="soar_worker")
+    url = small_bouncer.url(database.name, user="soar_worker")
     since, until = datetime.now(UTC) - timedelta(days=1), datetime.now(UTC)
     with Crowd(url), db.connect(url) as c:
         result = enrichment.run(c, since, until, "any", chunk=1)   # one transaction per flight
@@ -126,11 +116,11 @@ def test_backfill_enrichment_runs_through_the_pool(bouncer, database, conn):
     assert conn.execute("SELECT count(*) FROM pgmq.q_flight_enrichment").fetchone()[0] == len(made)
 
 
-def test_readers_run_through_the_pool(bouncer, refdb):
+def test_readers_run_through_the_pool(small_bouncer, refdb):
     with refdb.connect() as c:
         _flights(c, 3)
-    url = bouncer.url(refdb.name, user="soar_readonly")
-    worker_url = bouncer.url(refdb.name, user="soar_worker")
+    url = small_bouncer.url(refdb.name, user="soar_readonly")
+    worker_url = small_bouncer.url(refdb.name, user="soar_worker")
     today = datetime.now(UTC).date()
     with Crowd(url):
         for _ in range(ROUNDS):

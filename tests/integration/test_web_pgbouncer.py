@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 import requests
 
-from helpers.net import free_port
 from helpers.web import live_traffic, serve
-from soar.db.pgbouncer import Bouncer
 from soar.web import WebConfig
 
 BOX = "10.5,47.2,12.8,48.6"
@@ -21,15 +18,7 @@ ROUNDS = 15             # psycopg would prepare a statement from its 5th executi
 CLIENTS = 4
 
 
-@pytest.fixture(scope="module")
-def bouncer(pg_cluster):
-    b = Bouncer(pg_cluster, free_port(), pool_size=2)
-    b.start()
-    yield b
-    b.stop()
-
-
-def test_routes_and_live_stream_through_pgbouncer(bouncer, database):
+def test_routes_and_live_stream_through_pgbouncer(small_bouncer, database):
     with database.connect() as c:
         traffic = live_traffic(c)
     fid = traffic.flights["landed"]
@@ -47,7 +36,7 @@ def test_routes_and_live_stream_through_pgbouncer(bouncer, database):
                     if r.status_code != 200:
                         failures.append(f"{path}: {r.status_code} {r.text[:200]}")
 
-    url = bouncer.url(database.name, user="soar_readonly")
+    url = small_bouncer.url(database.name, user="soar_readonly")
     with serve(url, WebConfig(pool_min=CLIENTS, pool_max=CLIENTS)) as base:
         threads = [threading.Thread(target=client, args=(base,)) for _ in range(CLIENTS)]
         for t in threads:
