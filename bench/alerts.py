@@ -8,7 +8,7 @@ background fixes over the last two days (generate_series, one receiver), and
 2 s apart, sinking 1.5 m/s), their flights timed out as the tracker writes them. Then,
 as the soar_worker role:
 
-- evaluate: worker.alerts.Alerts.evaluate on each timed-out flight, one transaction
+- evaluate: worker.overdue.Alerts.evaluate on each timed-out flight, one transaction
   each (the work the `timeout` enrichment adds): p50 / p99 / max ms, alerts raised;
 - sweep with every alert active and none heard again (the periodic cost): p50 / max ms
   over 20 sweeps;
@@ -35,8 +35,8 @@ import psycopg  # noqa: E402
 
 from bench.worker import _percentile, free_port, role_url, scratch_database  # noqa: E402
 from soar.db import embedded  # noqa: E402
-from worker.alerts import Alerts  # noqa: E402
 from worker.config import WorkerConfig  # noqa: E402
+from worker.overdue import Alerts  # noqa: E402
 
 LOST_BASE = 0x100000          # the lost gliders' FLARM addresses start here
 

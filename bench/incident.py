@@ -99,7 +99,7 @@ from bench.floor import Floor  # noqa: E402
 from bench.worker import PeliasProcess, free_port, measure_burst  # noqa: E402
 from soar import ingest  # noqa: E402
 from soar.db import embedded, migrate  # noqa: E402
-from soar.ingest.router import PipelineConfig  # noqa: E402
+from soar.ingest.pipeline import PipelineConfig  # noqa: E402
 from soar.ingest.stats import IngestStats  # noqa: E402
 from soar.products.flights import fetch  # noqa: E402
 from soar.reference import airports, places  # noqa: E402

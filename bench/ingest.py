@@ -46,7 +46,7 @@ from bench.floor import summarise as floor_summary  # noqa: E402
 from soar import ingest  # noqa: E402
 from soar.db import embedded, migrate  # noqa: E402
 from soar.feeds import recordings  # noqa: E402
-from soar.ingest.router import PipelineConfig  # noqa: E402
+from soar.ingest.pipeline import PipelineConfig  # noqa: E402
 from soar.ingest.stats import IngestStats  # noqa: E402
 from soar.reference import airports, samples  # noqa: E402
 

@@ -61,7 +61,7 @@ def _capacity(cluster: embedded.Cluster, recording: Path, n: int) -> dict:
     Excludes what a process spends reading a file and starting; the busiest shard's
     time sets what N machines sustain."""
     from soar import ingest
-    from soar.ingest.router import PipelineConfig
+    from soar.ingest.pipeline import PipelineConfig
     from soar.ingest.stats import IngestStats
     from soar.simulate import replay_chunks
     chunks = list(replay_chunks(recording))

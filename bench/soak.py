@@ -9,7 +9,7 @@ loop), so ~3,300 new aircraft appear per loop: 61 loops, ~200,000 distinct
 addresses over ~8 hours of data time. Receivers stay the real ~1,000.
 
 Every `--sample-every` messages it samples the RSS of this process and of the parse
-process, and the sizes of the caches that could grow: Pipeline.aircraft,
+process, and the sizes of the caches that could grow: Router.aircraft,
 Writer.receiver_ids, the de-duplication window, the tracker's aircraft. Memory is
 flat after warm-up when the caches stop growing: the tracker keeps an aircraft up to
 its timeout (1 h) plus the resume window (3 h) of data time, the aircraft cache
@@ -42,7 +42,7 @@ import psycopg  # noqa: E402
 from soar import ingest  # noqa: E402
 from soar.db import embedded, migrate  # noqa: E402
 from soar.feeds import recordings  # noqa: E402
-from soar.ingest.router import PipelineConfig  # noqa: E402
+from soar.ingest.pipeline import PipelineConfig  # noqa: E402
 from soar.ingest.stats import IngestStats  # noqa: E402
 from soar.reference import airports, samples  # noqa: E402
 
@@ -87,18 +87,18 @@ def rss_mb(pid: int | str = "self") -> float | None:
 
 def sample(pipeline, stats: IngestStats, messages: int, t0: float, data_start, newest) -> dict:
     pool = pipeline._pool
-    seen = list(pipeline._seen.values())     # one C-level copy: the router mutates it
+    seen = list(pipeline.router._seen.values())     # one C-level copy: the router mutates it
     return {
         "messages": messages,
         "data_hours": round((newest - data_start).total_seconds() / 3600, 2),
         "wall_s": round(time.monotonic() - t0, 1),
         "rss_mb": rss_mb(),
         "parse_rss_mb": [rss_mb(pid) for pid in pool.pids()] if pool else [],
-        "aircraft_cache": len(pipeline.aircraft),
+        "aircraft_cache": len(pipeline.router.aircraft),
         "receiver_ids": len(pipeline.writer.receiver_ids),
         "dedup_keys": sum(map(len, seen)),
         "dedup_seconds": len(seen),
-        "tracker_aircraft": len(pipeline.tracker.aircraft),
+        "tracker_aircraft": len(pipeline.router.tracker.aircraft),
         "fixes_written": stats.fixes_written,
     }
 

@@ -50,11 +50,12 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 from soar import ingest  # noqa: E402
 from soar.db import embedded, migrate  # noqa: E402
 from soar.feeds import recordings  # noqa: E402
-from soar.ingest.router import PipelineConfig  # noqa: E402
+from soar.ingest.pipeline import PipelineConfig  # noqa: E402
 from soar.ingest.stats import IngestStats  # noqa: E402
 from soar.reference import airports, places, samples  # noqa: E402
 from worker.config import WorkerConfig  # noqa: E402
-from worker.loop import Stats, run_workers  # noqa: E402
+from worker.loop import run_workers  # noqa: E402
+from worker.metrics import Stats  # noqa: E402
 
 
 def free_port() -> int:

@@ -2,7 +2,7 @@
 
 A SoarError's message says what to do; the CLI prints it on one line and exits with
 code 2. Every other place that turns an exception into a log line or an error message
-uses `first_line` / `reason`, so the wording is the same everywhere.
+uses `first_line` / `last_line`, so the wording is the same everywhere.
 """
 
 from __future__ import annotations
@@ -12,13 +12,15 @@ class SoarError(Exception):
     """An expected failure whose message says what to do."""
 
 
-def first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException, named: bool = False) -> str:
     """The first non-empty line of an exception's text (a server error's own message),
-    or the exception's class name when it has no text."""
+    or the exception's class name when it has no text. `named`: the class name first
+    (`ValueError: bad thing`), for errors whose text alone does not say what failed."""
+    name = type(exc).__name__
     for line in str(exc).splitlines():
         if line.strip():
-            return line.strip()
-    return type(exc).__name__
+            return f"{name}: {line.strip()}" if named else line.strip()
+    return name
 
 
 def last_line(text: str | BaseException, default: str = "") -> str:

@@ -129,3 +129,11 @@ PIPELINE_FAILED = Reject("pipeline_failed")   # taken by a pipeline that then di
 # A drop: the message belongs to another ingest shard (`soar run --shard K/N`), which
 # handles it; summed over the shards, every other outcome is one process's.
 OTHER_SHARD = Reject("other_shard")
+SERVER_COMMENT = Reject("server_comment")   # an APRS-IS server line (its time is kept)
+
+# The database side's outcomes, counted under their own kind: fixes the router had
+# accepted (IngestStats.accounting sets them apart from the parsers' rejections).
+DB = "db"
+QUARANTINED = Reject("quarantined")   # a row the database refused, kept in ingest_quarantine
+WRITE_ERROR = Reject("write_error")   # a batch the database rejected whole (no row's fault)
+UNWRITTEN = Reject("unwritten")       # not committed at shutdown and no spool to keep it

@@ -1,6 +1,7 @@
-"""Units and geometry, defined once. Everything inside soar is metric and UTC: metres
-(altitude MSL), km/h (ground speed), m/s (climb), degrees, tz-aware UTC datetimes.
-The feeds convert at the boundary with these constants and nowhere else."""
+"""Units and geometry (`distance_m`, `bearing_deg`), defined once. Everything inside
+soar is metric and UTC: metres (altitude MSL), km/h (ground speed), m/s (climb),
+degrees, tz-aware UTC datetimes. The feeds convert at the
+boundary with these constants and nowhere else."""
 
 from __future__ import annotations
 
@@ -38,3 +39,12 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
              + math.cos(p1) * math.cos(p2) * math.sin(math.radians(dlon) / 2) ** 2)
         d = 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
     return d
+
+
+def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Initial great-circle bearing from point 1 to point 2, degrees true (0..360)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    y = math.sin(dl) * math.cos(p2)
+    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+    return math.degrees(math.atan2(y, x)) % 360.0

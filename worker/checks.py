@@ -5,29 +5,29 @@ from __future__ import annotations
 import logging
 
 from soar import db
+from soar.db import sqlfiles
 from soar.errors import SoarError
 
 log = logging.getLogger(__name__)
+QUERIES = sqlfiles.queries("queries/worker.sql")
 
 
 def check_database(url: str, need_places: bool) -> None:
     """The worker's prerequisites, each failure naming its fix. With Pelias, places
     are not required but are the fallback while Pelias fails: a warning if missing."""
     with db.connect(url) as conn:
-        if conn.execute("SELECT to_regprocedure('detect_runway(uuid, text, interval, "
-                        "double precision, double precision, real)')").fetchone()[0] is None:
+        if conn.execute(QUERIES["has_detect_runway"]).fetchone()[0] is None:
             raise SoarError("the database has no enrichment functions: run `soar db upgrade`")
-        if conn.execute("SELECT to_regprocedure('repoint_fallback_location(bigint, bigint)')"
-                        ).fetchone()[0] is None:
+        if conn.execute(QUERIES["has_repoint_fallback"]).fetchone()[0] is None:
             raise SoarError("the database lacks the geocoding fallback (migration 0005): "
                             "run `soar db upgrade`")
-        if not conn.execute("SELECT EXISTS (SELECT 1 FROM airports)").fetchone()[0]:
+        if not conn.execute(QUERIES["has_airports"]).fetchone()[0]:
             raise SoarError("no airports loaded (no airport or runway can be found): "
                             "run `soar import airports`")
-        has_places = conn.execute("SELECT EXISTS (SELECT 1 FROM places)").fetchone()[0]
+        has_places = conn.execute(QUERIES["has_places"]).fetchone()[0]
         if need_places and not has_places:
             raise SoarError("no places loaded for the offline geocoder: run `soar import places`, "
-                            "or set PELIAS_URL to use a Pelias server")
+                            "or set SOAR_WORKER_PELIAS_URL to use a Pelias server")
         if not has_places:
             log.warning("no places loaded: while Pelias fails, flights get a location without "
                         "a name (re-geocoded when Pelias is back); run `soar import places`")

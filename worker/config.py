@@ -7,6 +7,12 @@ from dataclasses import dataclass, field, fields
 
 QUEUE = "flight_enrichment"
 DEAD_QUEUE = "flight_enrichment_dead"
+# Every field is read from SOAR_WORKER_<FIELD>. These older names are still read for
+# the fields they set (the deploy unit and the README use PELIAS_URL), deprecated: the
+# SOAR_WORKER_ name wins when both are set (docs/enrichment.md, "Settings").
+DEPRECATED_ENV = {"pelias_url": "PELIAS_URL",
+                  "pelias_connect_timeout_s": "PELIAS_CONNECT_TIMEOUT",
+                  "pelias_read_timeout_s": "PELIAS_READ_TIMEOUT"}
 
 
 def _env(name: str, cast, default):
@@ -47,10 +53,11 @@ class WorkerConfig:
     window_s: int = 20
     defer_delay_s: int = 5              # put back for this long when the fixes are not there yet
     max_wait_s: float = 120.0           # ...but decide anyway once the message is this old
-    # Reverse geocoding.
+    # Reverse geocoding: the one home of the Pelias client's settings (worker.pelias
+    # takes its defaults from here).
     pelias_url: str | None = None       # None: offline nearest place from the `places` table
-    pelias_connect_timeout_s: float = 2.0
-    pelias_read_timeout_s: float = 5.0
+    pelias_connect_timeout_s: float = 2.0   # per connection attempt
+    pelias_read_timeout_s: float = 5.0      # per socket read (the deadline bounds the call)
     pelias_retries: int = 2             # extra tries within one call (5xx, timeouts)
     pelias_retry_backoff_s: float = 0.5
     pelias_deadline_s: float = 15.0     # one call in all: connect, body, every retry
@@ -60,10 +67,10 @@ class WorkerConfig:
     places_max_distance_m: float = 50_000.0
     # While Pelias fails, flight ends are settled with offline places; the backlog that
     # built up while its calls were timing out then comes all at once, a burst of SQL
-    # that took an ingest on the same machine down to half its throughput for seconds
-    # (docs/benchmarks.md, Pelias at 30 s). At most this many such settles per second
-    # (0: no limit); far above a real feed's flight events (the whole OGN network:
-    # a few per second).
+    # that slowed an ingest on the same machine (measured in docs/benchmarks.md, the
+    # worker's paced catch-up). At most this many such settles per second (0: no
+    # limit); far above a real feed's flight events (the whole OGN network: a few per
+    # second).
     fallback_max_per_s: float = 50.0
     # While Pelias fails, flights get the nearest offline place (a fallback); then the
     # worker re-geocodes up to regeocode_batch fallback places with Pelias every
@@ -84,7 +91,7 @@ class WorkerConfig:
     # Monitoring without cron: the worker itself warns when the queue falls behind
     # (oldest visible message older than this) or dead letters are waiting.
     backlog_warning_s: float = 300.0
-    # Overdue alerts (worker.alerts; the reasons for each number in docs/enrichment.md,
+    # Overdue alerts (worker.overdue; the reasons for each number in docs/enrichment.md,
     # "Overdue alerts"). Evaluated when a flight's `timeout` end is enriched.
     alerts: bool = True                 # raise and clear overdue alerts
     alert_low_m: float = 500.0          # at or below this height above ground: low
@@ -110,17 +117,12 @@ class WorkerConfig:
 
     @classmethod
     def from_env(cls, **overrides) -> WorkerConfig:
-        """SOAR_WORKER_<FIELD> for every field (e.g. SOAR_WORKER_MAX_ATTEMPTS), and
-        PELIAS_URL, PELIAS_CONNECT_TIMEOUT, PELIAS_READ_TIMEOUT for the geocoder,
-        SOAR_ALERT_WEBHOOK_URL for the alert webhook, SOAR_SRTM_DIR (as ingest) for the
-        terrain."""
+        """SOAR_WORKER_<FIELD> for every field (e.g. SOAR_WORKER_MAX_ATTEMPTS,
+        SOAR_WORKER_PELIAS_URL), else its DEPRECATED_ENV name; SOAR_ALERT_WEBHOOK_URL
+        for the alert webhook, SOAR_SRTM_DIR (as ingest) for the terrain."""
         values = {}
         for f in fields(cls):
             cast = {int: int, float: float, bool: bool}.get(type(f.default), str)
-            if f.name == "pelias_url":
-                values[f.name] = os.environ.get("PELIAS_URL") or os.environ.get("SOAR_PELIAS_URL") \
-                    or None
-                continue
             if f.name == "alert_webhook_url":
                 values[f.name] = os.environ.get("SOAR_ALERT_WEBHOOK_URL") or None
                 continue
@@ -129,10 +131,8 @@ class WorkerConfig:
                     or os.environ.get("SOAR_SRTM_DIR") or None
                 continue
             default = f.default
-            if f.name == "pelias_connect_timeout_s":
-                default = _env("PELIAS_CONNECT_TIMEOUT", float, default)
-            elif f.name == "pelias_read_timeout_s":
-                default = _env("PELIAS_READ_TIMEOUT", float, default)
+            if f.name in DEPRECATED_ENV:
+                default = _env(DEPRECATED_ENV[f.name], cast, default)
             values[f.name] = _env(f"SOAR_WORKER_{f.name.upper()}", cast, default)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -26,9 +26,7 @@ from soar.db import sqlfiles
 from worker.config import WorkerConfig
 from worker.geocode import Answer, Geocoder
 from worker.messages import Message
-
-EVENTS = ("takeoff", "landing", "airborne_start", "timeout")
-DEPARTURE_EVENTS = ("takeoff", "airborne_start")
+from worker.metrics import AIRBORNE_START, DEPARTURE_EVENTS, EVENTS, LANDING, TAKEOFF, TIMEOUT
 
 QUERIES = sqlfiles.queries("queries/worker.sql")
 
@@ -107,8 +105,7 @@ class Enricher:
         return _Flight(*row)
 
     def _age_s(self, msg: Message) -> float:
-        return float(self.conn.execute("SELECT extract(epoch FROM clock_timestamp() - %s)",
-                                       (msg.enqueued_at,)).fetchone()[0])
+        return float(self.conn.execute(QUERIES["age_s"], (msg.enqueued_at,)).fetchone()[0])
 
     def _fixes_stored_after(self, aircraft_id: int, horizon) -> bool:
         return self.conn.execute(QUERIES["fixes_stored_after"],
@@ -146,8 +143,7 @@ class Enricher:
         return (row[0], row[1]) if row else None
 
     def _airport_point(self, airport_id: int) -> tuple[float, float]:
-        return self.conn.execute("SELECT latitude_deg, longitude_deg FROM airports WHERE id = %s",
-                                 (airport_id,)).fetchone()
+        return self.conn.execute(QUERIES["airport_point"], (airport_id,)).fetchone()
 
     # -- the work ----------------------------------------------------------------------
 
@@ -155,17 +151,17 @@ class Enricher:
         """Everything but the flight write and a Pelias call (`needs_pelias`)."""
         self.partial = None
         f = self._flight(flight_id)
-        if event == "takeoff" and f.takeoff_time is None:
-            event = "airborne_start"
-        if event == "landing" and f.landing_time is None:
+        if event == TAKEOFF and f.takeoff_time is None:
+            event = AIRBORNE_START
+        if event == LANDING and f.landing_time is None:
             if f.timed_out_at is None:
                 raise PermanentError(f"landing message for flight {flight_id}, "
                                      "which has no landing_time")
-            event = "timeout"
+            event = TIMEOUT
         result = Enrichment(flight_id, event)
 
-        if event in ("takeoff", "landing"):
-            event_time = f.takeoff_time if event == "takeoff" else f.landing_time
+        if event in (TAKEOFF, LANDING):
+            event_time = f.takeoff_time if event == TAKEOFF else f.landing_time
             deferred = self._ready(msg, f, event_time)
             if deferred:
                 return deferred
@@ -175,7 +171,7 @@ class Enricher:
              result.track_deg, result.method) = det
             if result.airport_id is not None:
                 point = self._airport_point(result.airport_id)
-            elif event == "takeoff":
+            elif event == TAKEOFF:
                 point = (f.takeoff_lat, f.takeoff_lon) if f.takeoff_lat is not None \
                     else self._fix_near(f.aircraft_id, event_time)
             else:
@@ -184,7 +180,7 @@ class Enricher:
                     or ((f.last_lat, f.last_lon) if f.last_lat is not None else None)
             if point is None:
                 raise PermanentError(f"no position for the {event} of flight {flight_id}")
-        elif event == "airborne_start":
+        elif event == AIRBORNE_START:
             point = (f.takeoff_lat, f.takeoff_lon) if f.takeoff_lat is not None \
                 else self._first_fix(f)
             if point is None:

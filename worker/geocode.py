@@ -40,6 +40,7 @@ import psycopg
 from soar.db import sqlfiles
 from soar.errors import first_line
 from worker import metrics
+from worker.config import WorkerConfig
 from worker.pelias import PeliasClient, PeliasError, Place
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,8 @@ class Pace:
 
 
 class Geocoder:
-    def __init__(self, pelias: PeliasClient | None = None, places_max_distance_m: float = 50_000,
+    def __init__(self, pelias: PeliasClient | None = None,
+                 places_max_distance_m: float = WorkerConfig.places_max_distance_m,
                  clock: Callable[[], float] | None = None, fallback_max_per_s: float = 0.0):
         self.pelias = pelias
         self.places_max_distance_m = places_max_distance_m
@@ -120,8 +122,7 @@ class Geocoder:
         return row[0] if row else None
 
     def _offline(self, conn: psycopg.Connection, lat: float, lon: float) -> Place:
-        row = conn.execute("SELECT name, admin1, country_code FROM nearest_place(%s, %s, %s)",
-                           (lat, lon, self.places_max_distance_m)).fetchone()
+        row = conn.execute(QUERIES["nearest_place"], (lat, lon, self.places_max_distance_m)).fetchone()
         if not row:
             return Place(None, None, None, None)
         name, admin1, cc = row
@@ -255,3 +256,10 @@ class Geocoder:
             # Once a minute during an outage, not once per flight.
             log.warning("%s: offline places used instead (%d fallback(s) so far); they are "
                         "re-geocoded with Pelias when it answers again", first_line(exc), count)
+
+
+def make_geocoder(config: WorkerConfig) -> Geocoder:
+    """Pelias (config.pelias_url) with the offline fallback, or offline only."""
+    pelias = PeliasClient.from_config(config) if config.pelias_url else None
+    return Geocoder(pelias, config.places_max_distance_m,
+                    fallback_max_per_s=config.fallback_max_per_s)

@@ -29,7 +29,7 @@ Per message:
   geocoder (worker.geocode), and one thread of each process re-geocodes such
   fallback places when Pelias answers again (worker.regeocode, bounded per round).
 
-Overdue alerts (worker.alerts): the `timeout` enrichment also evaluates the flight,
+Overdue alerts (worker.overdue): the `timeout` enrichment also evaluates the flight,
 in its own transaction, and may raise an alert and queue its `raised` notice; a
 sweeper thread clears alerts (and queues `cleared` notices) every
 alert_sweep_interval_s, and once at the start of a drain. A notice message (event
@@ -49,125 +49,33 @@ from __future__ import annotations
 
 import logging
 import os
-import queue as queues
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import psycopg
-from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from soar.errors import first_line
-from worker import alerts as overdue
-from worker import messages, metrics, regeocode
+from worker import messages, metrics, overdue, regeocode
 from worker.config import WorkerConfig
 from worker.enrich import Deferred, Enricher, Enrichment, PermanentError, parse
-from worker.geocode import Geocoder
-from worker.pelias import CircuitBreaker, PeliasClient
+from worker.geocode import Geocoder, make_geocoder
+from worker.messages import Listener
+from worker.metrics import ALERT_EVENT, TIMEOUT, Stats
+from worker.overdue import AlertSweeper
+from worker.regeocode import Regeocoder
 from worker.retention import Pruner
+from worker.tasks import Tasks
 from worker.webhook import WebhookClient, WebhookError
 
 log = logging.getLogger(__name__)
 BACKLOG_WARNING_EVERY_S = 60.0
 
 
-@dataclass
-class Stats:
-    processed: int = 0
-    retried: int = 0
-    deferred: int = 0
-    dead: int = 0
-    lost: int = 0                     # finished too late: another worker had the message
-    fallbacks: int = 0                # processed with an offline place because Pelias failed
-    regeocoded: int = 0               # fallback places replaced by Pelias' answer
-    alerts_raised: int = 0            # overdue alerts raised
-    alerts_cleared: int = 0           # overdue alerts cleared by the sweep
-    notices_delivered: int = 0        # alert notices POSTed to the webhook (2xx)
-    # The msg_ids of the latest completions (tests check each is completed once); only
-    # the last committed_max are kept, so a long-running worker's memory stays flat.
-    committed_max: int = 1000
-    committed: deque[int] = field(init=False, repr=False)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def __post_init__(self) -> None:
-        self.committed = deque(maxlen=max(0, self.committed_max))
-
-    # One method per outcome: several worker threads share one Stats.
-    def on_processed(self, msg_id: int, fallback: bool = False) -> None:
-        with self.lock:
-            self.processed += 1
-            self.fallbacks += fallback
-            self.committed.append(msg_id)
-
-    def on_alert_raised(self) -> None:
-        with self.lock:
-            self.alerts_raised += 1
-
-    def on_alerts_cleared(self, n: int) -> None:
-        with self.lock:
-            self.alerts_cleared += n
-
-    def on_notice(self, msg_id: int, delivered: bool) -> None:
-        with self.lock:
-            self.processed += 1
-            self.notices_delivered += delivered
-            self.committed.append(msg_id)
-
-    def on_regeocoded(self, locations: int) -> None:
-        with self.lock:
-            self.regeocoded += locations
-
-    def on_retried(self) -> None:
-        with self.lock:
-            self.retried += 1
-
-    def on_deferred(self) -> None:
-        with self.lock:
-            self.deferred += 1
-
-    def on_dead(self) -> None:
-        with self.lock:
-            self.dead += 1
-
-    def on_lost(self) -> None:
-        with self.lock:
-            self.lost += 1
-
-    def summary(self) -> str:
-        return (f"processed {self.processed}, retried {self.retried}, deferred {self.deferred}, "
-                f"dead {self.dead}, lost {self.lost}; geocoding fallbacks {self.fallbacks}, "
-                f"re-geocoded {self.regeocoded}; overdue alerts raised {self.alerts_raised}, "
-                f"cleared {self.alerts_cleared}, notices delivered {self.notices_delivered}")
-
-
 class _Lost(Exception):
     """Rolls back a transaction whose message is no longer ours."""
-
-
-def one_line(exc: BaseException) -> str:
-    """An error for the dead-letter queue and the log: its class and first line."""
-    return f"{type(exc).__name__}: {first_line(exc)}"
-
-
-def make_geocoder(config: WorkerConfig) -> Geocoder:
-    pelias = None
-    if config.pelias_url:
-        pelias = PeliasClient(config.pelias_url,
-                              connect_timeout_s=config.pelias_connect_timeout_s,
-                              read_timeout_s=config.pelias_read_timeout_s,
-                              retries=config.pelias_retries,
-                              retry_backoff_s=config.pelias_retry_backoff_s,
-                              deadline_s=config.pelias_deadline_s,
-                              max_body_bytes=config.pelias_max_body_bytes,
-                              connections=config.concurrency,
-                              breaker=CircuitBreaker(config.breaker_threshold,
-                                                     config.breaker_reset_s))
-    return Geocoder(pelias, config.places_max_distance_m,
-                    fallback_max_per_s=config.fallback_max_per_s)
 
 
 # autocommit: no transaction stays open while we wait on Pelias; explicit transaction
@@ -194,84 +102,6 @@ def make_pool(url: str, config: WorkerConfig) -> ConnectionPool:
     return ConnectionPool(url, kwargs=dict(CONNECT_KWARGS), min_size=1,
                           max_size=max(1, config.db_connections),
                           timeout=config.db_pool_timeout_s, name="soar-worker", open=True)
-
-
-class Tasks:
-    """The message slots of a process: `size` daemon threads running the messages
-    handed to them, and a semaphore of free slots a reader takes BEFORE it reads a
-    message, so every message read starts at once. Daemon threads: a task stuck on
-    the database cannot keep the process from exiting (its message reappears after
-    its visibility timeout)."""
-
-    def __init__(self, size: int, name: str = "soar-worker-task"):
-        self.size = max(1, size)
-        self._free = threading.Semaphore(self.size)
-        self._queue: queues.SimpleQueue = queues.SimpleQueue()
-        self._busy = 0
-        self._idle = threading.Condition()
-        self._threads = [threading.Thread(target=self._run, name=f"{name}-{i}", daemon=True)
-                         for i in range(self.size)]
-        for t in self._threads:
-            t.start()
-
-    def take(self, stop: threading.Event, every_s: float = 0.1) -> bool:
-        """Wait for a free slot; False if `stop` is set first."""
-        while not stop.is_set():
-            if self._free.acquire(timeout=every_s):
-                with self._idle:
-                    self._busy += 1
-                return True
-        return False
-
-    def take_free(self, limit: int) -> int:
-        """Up to `limit` more slots that are free now (no waiting); how many."""
-        n = 0
-        while n < limit and self._free.acquire(blocking=False):
-            n += 1
-        if n:
-            with self._idle:
-                self._busy += n
-        return n
-
-    def give_back(self, n: int = 1) -> None:
-        """Slots taken and not used (nothing to read)."""
-        for _ in range(n):
-            self._done()
-
-    def run(self, fn: Callable[[], object]) -> None:
-        """Run fn in a task thread, in the slot taken before."""
-        self._queue.put(fn)
-
-    @property
-    def busy(self) -> int:
-        with self._idle:
-            return self._busy
-
-    def wait_idle(self, timeout_s: float) -> bool:
-        """Until every slot is free (True) or timeout_s passed (False)."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._busy == 0, timeout_s)
-
-    def close(self) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
-
-    def _done(self) -> None:
-        with self._idle:
-            self._busy -= 1
-            if not self._busy:
-                self._idle.notify_all()
-        self._free.release()
-
-    def _run(self) -> None:
-        while True:
-            fn = self._queue.get()
-            if fn is None:
-                return
-            try:
-                fn()
-            finally:
-                self._done()
 
 
 class Worker:
@@ -358,7 +188,8 @@ class Worker:
                         self._sleep(self.config.poll_interval_s)
                 except psycopg.OperationalError as exc:
                     failures += 1
-                    log.warning("%s: database unavailable (%s); retrying", self.name, one_line(exc))
+                    log.warning("%s: database unavailable (%s); retrying", self.name,
+                                first_line(exc, named=True))
                     self.close()
                     if drain and failures >= 5:
                         raise
@@ -399,9 +230,9 @@ class Worker:
             # Its message reappears after its visibility timeout; the readers see
             # the database's state on their own reads.
             log.warning("%s: database unavailable (%s) during message %s; it returns after "
-                        "its visibility timeout", self.name, one_line(exc), msg.msg_id)
+                        "its visibility timeout", self.name, first_line(exc, named=True), msg.msg_id)
         except BaseException as exc:                # noqa: BLE001 - reported by run_workers
-            log.error("%s: message %s: %s", self.name, msg.msg_id, one_line(exc))
+            log.error("%s: message %s: %s", self.name, msg.msg_id, first_line(exc, named=True))
             self.errors.append(exc)
             self.stop.set()
 
@@ -437,7 +268,7 @@ class Worker:
         """Process one message; returns what happened: processed, deferred, retried,
         dead or lost. Three steps: SQL (read, detect, cache) on a connection; the
         Pelias call, if the cell is not cached, on none; SQL (store, write, archive)."""
-        if msg.body.get("event") == overdue.EVENT:
+        if msg.body.get("event") == ALERT_EVENT:
             return self._handle_notice(msg)
         started = time.perf_counter()
         enricher = Enricher(None, self.geocoder, self.config)
@@ -461,7 +292,6 @@ class Worker:
                                          {"deferrals": msg.deferrals + 1}):
                         log.debug("%s: message %s deferred: %s", self.name, msg.msg_id,
                                   outcome.reason)
-                        metrics.MESSAGES_DEFERRED.inc()
                         self.stats.on_deferred()
                         return "deferred"
                     raise _Lost
@@ -485,7 +315,7 @@ class Worker:
                     if not messages.lock_owned(conn, self.config.queue, msg):
                         raise _Lost
                     enricher.write(outcome)
-                    if outcome.event == "timeout" and self.alerter is not None:
+                    if outcome.event == TIMEOUT and self.alerter is not None:
                         check = self.alerter.evaluate(conn, flight_id, self.config.queue)
                     delay = messages.archive_aged(conn, self.config.queue, msg)
         except _Lost:
@@ -499,7 +329,7 @@ class Worker:
         except psycopg.OperationalError:
             raise                                      # the connection: the loop reconnects
         except Exception as exc:                       # noqa: BLE001 - every failure is retried
-            error = f"{event}: {one_line(exc)}"
+            error = f"{event}: {first_line(exc, named=True)}"
             with self._db() as conn:
                 if msg.attempts >= self.config.max_attempts:
                     return self._dead(conn, msg, enricher, flight_id, event, error)
@@ -509,21 +339,17 @@ class Worker:
                             self.config.max_attempts, delay, error)
                 if messages.put_back(conn, self.config.queue, msg, delay,
                                      {"last_error": error[:1000]}):
-                    metrics.MESSAGES_RETRIED.inc()
                     self.stats.on_retried()
                     return "retried"
             self.stats.on_lost()
             return "lost"
 
         elapsed_ms = (time.perf_counter() - started) * 1000
-        metrics.ENRICHMENT_LATENCY.labels(event).observe(elapsed_ms)
-        metrics.MESSAGES_PROCESSED.labels(event).inc()
-        metrics.ENRICHMENT_DELAY.labels(event).observe(delay)
-        self.stats.on_processed(msg.msg_id, outcome.location_fallback)
+        self.stats.on_processed(msg.msg_id, outcome.location_fallback, event=event,
+                                latency_ms=elapsed_ms, delay_s=delay)
         if check is not None:
-            metrics.OVERDUE_CHECKS.labels(check.outcome).inc()
+            self.stats.on_overdue_check(check.outcome, raised=check.alert_id is not None)
             if check.alert_id is not None:
-                self.stats.on_alert_raised()
                 log.warning("%s: overdue alert %d raised (%s) for flight %s", self.name,
                             check.alert_id, check.outcome, flight_id)
         log.debug("%s: flight %s %s: airport %s runway %s%s location %s%s (%.0f ms)", self.name,
@@ -552,7 +378,7 @@ class Worker:
             except psycopg.OperationalError:
                 raise
             except psycopg.Error as exc:
-                error = f"{error}; the flight could not be marked failed: {one_line(exc)}"
+                error = f"{error}; the flight could not be marked failed: {first_line(exc, named=True)}"
                 with conn.transaction():
                     if not messages.dead_letter(conn, self.config.queue, self.config.dead_queue,
                                                 msg, error):
@@ -562,10 +388,8 @@ class Worker:
             return "lost"
         log.error("%s: message %s moved to %s after %d attempt(s): %s", self.name, msg.msg_id,
                   self.config.dead_queue, msg.attempts, error)
-        metrics.MESSAGES_DEAD.inc()
         self.stats.on_dead()
         return "dead"
-
 
     # -- one alert notice -----------------------------------------------------------------
 
@@ -581,18 +405,18 @@ class Worker:
             alert_id, notice = overdue.parse_notice(msg.body)
         except ValueError as exc:
             with self._db() as conn:
-                return self._dead_notice(conn, msg, None, None, f"{overdue.EVENT}: {exc}")
+                return self._dead_notice(conn, msg, None, None, f"{ALERT_EVENT}: {exc}")
         try:
             with self._db() as conn:
                 if msg.attempts > cfg.alert_max_attempts:
                     error = msg.body.get("last_error") or (
-                        f"{overdue.EVENT}: delivered {msg.read_ct} times without completing "
+                        f"{ALERT_EVENT}: delivered {msg.read_ct} times without completing "
                         "(worker stopped or crashed while processing it?)")
                     return self._dead_notice(conn, msg, alert_id, notice, str(error))
                 found = overdue.load_notice(conn, alert_id, notice)
                 if found is None:
                     return self._dead_notice(conn, msg, None, None,
-                                             f"{overdue.EVENT}: alert {alert_id} not found")
+                                             f"{ALERT_EVENT}: alert {alert_id} not found")
                 if self.hook is not None and not messages.extend(
                         conn, cfg.queue, msg, cfg.alert_webhook_deadline_s + cfg.visibility_timeout_s):
                     raise _Lost
@@ -614,8 +438,9 @@ class Worker:
             raise                                      # the connection: the loop reconnects
         except Exception as exc:                       # noqa: BLE001 - every failure is retried
             # A WebhookError's text never holds the URL; anything else, its first line.
-            error = f"{overdue.EVENT}: {exc if isinstance(exc, WebhookError) else one_line(exc)}"
-            metrics.ALERT_DELIVERIES.labels("failed").inc()
+            why = exc if isinstance(exc, WebhookError) else first_line(exc, named=True)
+            error = f"{ALERT_EVENT}: {why}"
+            self.stats.on_delivery_failed()
             with self._db() as conn:
                 if msg.attempts >= cfg.alert_max_attempts:
                     return self._dead_notice(conn, msg, alert_id, notice, error)
@@ -624,17 +449,11 @@ class Worker:
                             self.name, alert_id, notice, msg.attempts, cfg.alert_max_attempts,
                             delay, error)
                 if messages.put_back(conn, cfg.queue, msg, delay, {"last_error": error[:1000]}):
-                    metrics.MESSAGES_RETRIED.inc()
                     self.stats.on_retried()
                     return "retried"
             self.stats.on_lost()
             return "lost"
-        metrics.ENRICHMENT_LATENCY.labels(overdue.EVENT).observe(
-            (time.perf_counter() - started) * 1000)
-        metrics.ENRICHMENT_DELAY.labels(overdue.EVENT).observe(delay)
-        metrics.MESSAGES_PROCESSED.labels(overdue.EVENT).inc()
-        metrics.ALERT_DELIVERIES.labels(result).inc()
-        self.stats.on_notice(msg.msg_id, result == "delivered")
+        self.stats.on_notice(msg.msg_id, result, (time.perf_counter() - started) * 1000, delay)
         log.info("%s: alert %d %s notice %s", self.name, alert_id, notice,
                  "delivered to the webhook" if result == "delivered" else
                  "recorded (no webhook configured)")
@@ -655,101 +474,8 @@ class Worker:
             return "lost"
         log.error("%s: message %s moved to %s after %d attempt(s): %s", self.name, msg.msg_id,
                   self.config.dead_queue, msg.attempts, error)
-        metrics.MESSAGES_DEAD.inc()
-        metrics.ALERT_DELIVERIES.labels("dead").inc()
-        self.stats.on_dead()
+        self.stats.on_dead(notice=True)
         return "dead"
-
-
-class AlertSweeper(threading.Thread):
-    """Every alert_sweep_interval_s: clear the overdue alerts of aircraft heard again
-    (or resumed, landed, untracked, flight gone) and queue their `cleared` notices.
-    Its own thread and one pooled connection for one statement per round."""
-
-    def __init__(self, pool: ConnectionPool, alerter: overdue.Alerts, config: WorkerConfig,
-                 stats: Stats, stop: threading.Event):
-        super().__init__(name="soar-worker-alert-sweep", daemon=True)
-        self.pool, self.alerter, self.config = pool, alerter, config
-        self.stats, self.stop = stats, stop
-
-    def run(self) -> None:
-        while not self.stop.wait(self.config.alert_sweep_interval_s):
-            self.sweep_once()
-
-    def sweep_once(self) -> int:
-        try:
-            with self.pool.connection() as conn:
-                cleared = self.alerter.sweep(conn, self.config.queue)
-        except psycopg.Error as exc:
-            log.warning("overdue alert sweep failed (%s); trying again in %.0f s",
-                        one_line(exc), self.config.alert_sweep_interval_s)
-            return 0
-        for alert_id, reason in cleared:
-            metrics.ALERTS_CLEARED.labels(reason).inc()
-            log.info("overdue alert %d cleared: %s", alert_id, reason)
-        self.stats.on_alerts_cleared(len(cleared))
-        return len(cleared)
-
-
-class Listener(threading.Thread):
-    """LISTEN on pgmq's insert channel and wake the workers. A hint only: if it cannot
-    listen (PgBouncer in transaction mode, no direct URL), polling goes on as before."""
-
-    def __init__(self, url: str, queue_name: str, wakes: list[threading.Event],
-                 stop: threading.Event):
-        super().__init__(name="soar-worker-listen", daemon=True)
-        self.url = url
-        self.channel = f"pgmq.q_{queue_name}.INSERT"
-        self.wakes = wakes
-        self.stop = stop
-        self.notified = 0
-
-    def run(self) -> None:
-        warned = False
-        while not self.stop.is_set():
-            try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=10,
-                                     application_name="soar-worker-listen") as conn:
-                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-                    warned = False
-                    while not self.stop.is_set():
-                        for _ in conn.notifies(timeout=1.0, stop_after=1):
-                            self.notified += 1
-                            for w in self.wakes:
-                                w.set()
-            except psycopg.Error as exc:
-                if not warned:
-                    log.warning("LISTEN unavailable (%s); polling only", one_line(exc))
-                    warned = True
-                self.stop.wait(5.0)
-
-
-class Regeocoder(threading.Thread):
-    """Every regeocode_interval_s, unless the circuit is open (Pelias still failing),
-    replace up to regeocode_batch fallback places with Pelias' answer. Its own thread,
-    so a slow Pelias never holds up the readers; pooled connections only for SQL."""
-
-    def __init__(self, pool: ConnectionPool, geocoder: Geocoder, config: WorkerConfig,
-                 stats: Stats, stop: threading.Event):
-        super().__init__(name="soar-worker-regeocode", daemon=True)
-        self.pool, self.geocoder, self.config = pool, geocoder, config
-        self.stats, self.stop = stats, stop
-
-    def run(self) -> None:
-        while not self.stop.wait(self.config.regeocode_interval_s):
-            if self.geocoder.pelias.breaker.state == "open":
-                continue
-            try:
-                result = regeocode.regeocode(self.pool, self.geocoder, self.config.regeocode_batch,
-                                             budget_s=self.config.pelias_deadline_s)
-            except psycopg.Error as exc:
-                log.warning("re-geocoding failed (%s); trying again in %.0f s", one_line(exc),
-                            self.config.regeocode_interval_s)
-                continue
-            if result.locations:
-                self.stats.on_regeocoded(result.locations)
-                log.info("re-geocoded %d fallback place(s) with Pelias (%d flight end(s) "
-                         "re-pointed), %d left", result.locations, result.flight_ends, result.left)
 
 
 def lower_priority(niceness: int) -> int:
@@ -791,13 +517,13 @@ def run_workers(url: str, config: WorkerConfig, threads: int = 1, drain: bool = 
     if alerter is not None:
         sweeper = AlertSweeper(pool, alerter, config, stats, stop)
         if drain:
-            sweeper.sweep_once()            # a drain is one round: its notices are delivered
+            sweeper.round()            # a drain is one round: its notices are delivered
         elif config.alert_sweep_interval_s > 0:
             helpers.append(sweeper)
     if config.prune_every_s > 0:
         pruner = Pruner(url, config, stop)
         if drain:
-            pruner.prune_once()             # a drain is one round: prune once, first
+            pruner.round()             # a drain is one round: prune once, first
         else:
             helpers.append(pruner)
     for h in helpers:

@@ -27,6 +27,8 @@ working on it at once.
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,10 +38,12 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from soar.db import sqlfiles
+from soar.errors import first_line
 from soar.units import UTC
+from worker.metrics import ALERT_EVENT, STATUS_COLUMN
 
+log = logging.getLogger(__name__)
 QUERIES = sqlfiles.queries("queries/worker.sql")
-ALERT_EVENT = "overdue_alert"     # worker.alerts.EVENT (alerts imports this module)
 
 
 @dataclass
@@ -132,15 +136,14 @@ def extend(conn: psycopg.Connection, queue: str, msg: Message, vt_s: float) -> b
 
 
 def archive(conn: psycopg.Connection, queue: str, msg_id: int) -> bool:
-    return bool(conn.execute("SELECT pgmq.archive(%s, %s::bigint)", (queue, msg_id)).fetchone()[0])
+    return bool(conn.execute(QUERIES["archive"], (queue, msg_id)).fetchone()[0])
 
 
 def archive_aged(conn: psycopg.Connection, queue: str, msg: Message) -> float:
     """Archive the message; its age in seconds, enqueue to now by the server's clock
     (the enrichment delay metric)."""
-    return float(conn.execute(
-        "SELECT pgmq.archive(%s, %s::bigint), extract(epoch FROM clock_timestamp() - %s)",
-        (queue, msg.msg_id, msg.enqueued_at)).fetchone()[1])
+    return float(conn.execute(QUERIES["archive_aged"],
+                              (queue, msg.msg_id, msg.enqueued_at)).fetchone()[1])
 
 
 def put_back(conn: psycopg.Connection, queue: str, msg: Message, delay_s: float,
@@ -160,8 +163,7 @@ def put_back(conn: psycopg.Connection, queue: str, msg: Message, delay_s: float,
 
 
 def send(conn: psycopg.Connection, queue: str, body: dict, delay_s: int = 0) -> int:
-    return conn.execute("SELECT * FROM pgmq.send(%s, %s, %s::integer)",
-                        (queue, Jsonb(body), delay_s)).fetchone()[0]
+    return conn.execute(QUERIES["send"], (queue, Jsonb(body), delay_s)).fetchone()[0]
 
 
 def status(conn: psycopg.Connection, queue: str, dead_queue: str) -> QueueStatus:
@@ -225,9 +227,7 @@ def retry_dead(conn: psycopg.Connection, queue: str, dead_queue: str,
                                          "failed_at")}
             send(conn, queue, original)
             archive(conn, dead_queue, msg_id)
-            column = {"takeoff": "takeoff_enrichment", "airborne_start": "takeoff_enrichment",
-                      "landing": "landing_enrichment", "timeout": "landing_enrichment"
-                      }.get(original.get("event"))
+            column = STATUS_COLUMN.get(original.get("event"))
             flight_id = _uuid(original.get("flight_id"))
             if original.get("event") == ALERT_EVENT:
                 # The notice's delivery goes back to pending with its retry.
@@ -235,9 +235,39 @@ def retry_dead(conn: psycopg.Connection, queue: str, dead_queue: str,
                              (original.get("notice"), original.get("notice"),
                               _int(original.get("alert_id"))))
             elif column and flight_id:
-                conn.execute(sql.SQL("UPDATE flights SET {} = 'pending', updated_at = now() "
-                                     "WHERE id = %s AND {} = 'failed'")
-                             .format(sql.Identifier(column), sql.Identifier(column)),
-                             (flight_id,))
+                conn.execute(QUERIES[f"failed_to_pending_{column}"], (flight_id,))
             moved.append(original)
     return moved
+
+
+class Listener(threading.Thread):
+    """LISTEN on pgmq's insert channel and wake the workers. A hint only: if it cannot
+    listen (PgBouncer in transaction mode, no direct URL), polling goes on as before."""
+
+    def __init__(self, url: str, queue_name: str, wakes: list[threading.Event],
+                 stop: threading.Event):
+        super().__init__(name="soar-worker-listen", daemon=True)
+        self.url = url
+        self.channel = f"pgmq.q_{queue_name}.INSERT"
+        self.wakes = wakes
+        self.stop = stop
+        self.notified = 0
+
+    def run(self) -> None:
+        warned = False
+        while not self.stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=10,
+                                     application_name="soar-worker-listen") as conn:
+                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                    warned = False
+                    while not self.stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self.notified += 1
+                            for w in self.wakes:
+                                w.set()
+            except psycopg.Error as exc:
+                if not warned:
+                    log.warning("LISTEN unavailable (%s); polling only", first_line(exc, named=True))
+                    warned = True
+                self.stop.wait(5.0)

@@ -14,11 +14,42 @@ overdue alerts                -> soar_worker_overdue_checks_total{outcome},
                                  soar_worker_alerts_cleared_total{reason},
                                  soar_worker_alert_deliveries_total{result},
                                  soar_worker_alerts_active
+
+Here too: the worker's words (queue events, outcomes, reasons: the label values), so
+every module takes them from the bottom of the worker's layers, and `Stats`, the one
+place an outcome is counted (a Prometheus series and the process's own totals, which
+`soar worker` prints and tests read).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+# -- the worker's words ------------------------------------------------------------------
+
+# The queue's events, one word each across the worker. The frozen trigger functions
+# (sql/functions/enqueue_flight_created.sql, enqueue_flight_ended.sql) choose them from
+# the flight row; the tracker's op kinds (start_takeoff, start_airborne, end_landing,
+# end_timeout) never reach the queue (docs/enrichment.md).
+TAKEOFF, LANDING, AIRBORNE_START, TIMEOUT = "takeoff", "landing", "airborne_start", "timeout"
+EVENTS = (TAKEOFF, LANDING, AIRBORNE_START, TIMEOUT)
+DEPARTURE_EVENTS = (TAKEOFF, AIRBORNE_START)
+# The flights column that holds each event's enrichment status.
+STATUS_COLUMN = {TAKEOFF: "takeoff_enrichment", AIRBORNE_START: "takeoff_enrichment",
+                 LANDING: "landing_enrichment", TIMEOUT: "landing_enrichment"}
+ALERT_EVENT = "overdue_alert"           # an alert notice for the webhook, on the same queue
+NOTICES = ("raised", "cleared")
+# An overdue check's outcome: these raise an alert...
+RAISE = ("low", "low_descending", "descending")
+# ...and these say why a timed-out flight raised nothing.
+NO_ALERT = ("landed", "ended_otherwise", "resumed", "spurious", "not_tracked", "heard_again",
+            "too_old", "no_fixes", "fast", "cruising")
+CLEAR_REASONS = ("heard_again", "resumed", "landing", "not_tracked", "flight_deleted", "manual")
+DELIVERY_RESULTS = ("delivered", "no_webhook", "failed", "dead")
 
 MS_BUCKETS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
 
@@ -78,10 +109,7 @@ LOOKUP_RESULTS = ("cache", "pelias", "places", "fallback", "shared")
 
 
 def _initialise_labels() -> None:
-    from worker.alerts import CLEAR_REASONS, EVENT, NO_ALERT, RAISE
-    from worker.enrich import EVENTS  # enrich imports this module
-
-    for event in (*EVENTS, EVENT):
+    for event in (*EVENTS, ALERT_EVENT):
         ENRICHMENT_LATENCY.labels(event)
         ENRICHMENT_DELAY.labels(event)
         MESSAGES_PROCESSED.labels(event)
@@ -93,7 +121,7 @@ def _initialise_labels() -> None:
         OVERDUE_CHECKS.labels(outcome)
     for reason in CLEAR_REASONS:
         ALERTS_CLEARED.labels(reason)
-    for result in ("delivered", "no_webhook", "failed", "dead"):
+    for result in DELIVERY_RESULTS:
         ALERT_DELIVERIES.labels(result)
 
 
@@ -107,3 +135,102 @@ def serve(port: int, addr: str = "127.0.0.1", pgbouncer_stats_url: str | None = 
         from soar.db.pgbouncer_stats import PgBouncerCollector
         REGISTRY.register(PgBouncerCollector(pgbouncer_stats_url))
     start_http_server(port, addr=addr)
+
+
+@dataclass
+class Stats:
+    """The outcomes of a worker process, each counted once: a method per outcome
+    counts its Prometheus series and these totals together (several threads share one
+    Stats)."""
+
+    processed: int = 0
+    retried: int = 0
+    deferred: int = 0
+    dead: int = 0
+    lost: int = 0                     # finished too late: another worker had the message
+    fallbacks: int = 0                # processed with an offline place because Pelias failed
+    regeocoded: int = 0               # fallback places replaced by Pelias' answer
+    alerts_raised: int = 0            # overdue alerts raised
+    alerts_cleared: int = 0           # overdue alerts cleared by the sweep
+    notices_delivered: int = 0        # alert notices POSTed to the webhook (2xx)
+    # The msg_ids of the latest completions (tests check each is completed once); only
+    # the last committed_max are kept, so a long-running worker's memory stays flat.
+    committed_max: int = 1000
+    committed: deque[int] = field(init=False, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.committed = deque(maxlen=max(0, self.committed_max))
+
+    def on_processed(self, msg_id: int, fallback: bool = False, *, event: str | None = None,
+                     latency_ms: float = 0.0, delay_s: float = 0.0) -> None:
+        """An enrichment committed (`event`: its series; None, the totals only)."""
+        if event is not None:
+            ENRICHMENT_LATENCY.labels(event).observe(latency_ms)
+            MESSAGES_PROCESSED.labels(event).inc()
+            ENRICHMENT_DELAY.labels(event).observe(delay_s)
+        with self.lock:
+            self.processed += 1
+            self.fallbacks += fallback
+            self.committed.append(msg_id)
+
+    def on_notice(self, msg_id: int, result: str, latency_ms: float, delay_s: float) -> None:
+        """An alert notice recorded (`result`: delivered or no_webhook) and archived."""
+        ENRICHMENT_LATENCY.labels(ALERT_EVENT).observe(latency_ms)
+        ENRICHMENT_DELAY.labels(ALERT_EVENT).observe(delay_s)
+        MESSAGES_PROCESSED.labels(ALERT_EVENT).inc()
+        ALERT_DELIVERIES.labels(result).inc()
+        with self.lock:
+            self.processed += 1
+            self.notices_delivered += result == "delivered"
+            self.committed.append(msg_id)
+
+    def on_overdue_check(self, outcome: str, raised: bool) -> None:
+        OVERDUE_CHECKS.labels(outcome).inc()
+        if raised:
+            with self.lock:
+                self.alerts_raised += 1
+
+    def on_alerts_cleared(self, reasons: list[str]) -> None:
+        for reason in reasons:
+            ALERTS_CLEARED.labels(reason).inc()
+        with self.lock:
+            self.alerts_cleared += len(reasons)
+
+    def on_regeocoded(self, locations: int) -> None:
+        """Fallback places replaced by Pelias' answer (a round of worker.regeocode)."""
+        GEOCODE_REGEOCODED.inc(locations)
+        with self.lock:
+            self.regeocoded += locations
+
+    def on_delivery_failed(self) -> None:
+        """One failed webhook try (then retried, dead-lettered or lost: counted apart)."""
+        ALERT_DELIVERIES.labels("failed").inc()
+
+    def on_retried(self) -> None:
+        """A message put back after a failure."""
+        MESSAGES_RETRIED.inc()
+        with self.lock:
+            self.retried += 1
+
+    def on_deferred(self) -> None:
+        MESSAGES_DEFERRED.inc()
+        with self.lock:
+            self.deferred += 1
+
+    def on_dead(self, notice: bool = False) -> None:
+        MESSAGES_DEAD.inc()
+        if notice:
+            ALERT_DELIVERIES.labels("dead").inc()
+        with self.lock:
+            self.dead += 1
+
+    def on_lost(self) -> None:
+        with self.lock:
+            self.lost += 1
+
+    def summary(self) -> str:
+        return (f"processed {self.processed}, retried {self.retried}, deferred {self.deferred}, "
+                f"dead {self.dead}, lost {self.lost}; geocoding fallbacks {self.fallbacks}, "
+                f"re-geocoded {self.regeocoded}; overdue alerts raised {self.alerts_raised}, "
+                f"cleared {self.alerts_cleared}, notices delivered {self.notices_delivered}")

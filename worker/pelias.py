@@ -44,6 +44,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from soar.errors import first_line
 from worker import metrics
+from worker.config import WorkerConfig
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ LAYERS = "locality,localadmin,county,region,country"
 MAX_REDIRECTS = 3                 # same-host redirects followed within one try
 CHUNK_BYTES = 64 * 1024           # body read size (the deadline, not the chunk, bounds time)
 HEADERS = {"User-Agent": "soar-worker"}
+# The settings' one home is WorkerConfig: its defaults are the client's and the breaker's.
+_DEFAULT = WorkerConfig()
 
 
 class PeliasError(Exception):
@@ -100,8 +103,8 @@ class CircuitBreaker:
     one trial call; success closes, failure opens again. Thread-safe; share one per
     process so all threads stop calling a dead service together."""
 
-    def __init__(self, threshold: int = 5, reset_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(self, threshold: int = _DEFAULT.breaker_threshold,
+                 reset_s: float = _DEFAULT.breaker_reset_s, clock: Callable[[], float] = time.monotonic):
         self.threshold = max(1, threshold)
         self.reset_s = reset_s
         self._clock = clock
@@ -319,9 +322,13 @@ _NETWORK_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSEr
 
 
 class PeliasClient:
-    def __init__(self, base_url: str, *, connect_timeout_s: float = 2.0,
-                 read_timeout_s: float = 5.0, retries: int = 2, retry_backoff_s: float = 0.5,
-                 deadline_s: float = 15.0, max_body_bytes: int = 1 << 20,
+    def __init__(self, base_url: str, *,
+                 connect_timeout_s: float = _DEFAULT.pelias_connect_timeout_s,
+                 read_timeout_s: float = _DEFAULT.pelias_read_timeout_s,
+                 retries: int = _DEFAULT.pelias_retries,
+                 retry_backoff_s: float = _DEFAULT.pelias_retry_backoff_s,
+                 deadline_s: float = _DEFAULT.pelias_deadline_s,
+                 max_body_bytes: int = _DEFAULT.pelias_max_body_bytes,
                  breaker: CircuitBreaker | None = None, connections: int = 10):
         self.url = base_url.rstrip("/") + "/v1/reverse"
         self.origin = _origin(self.url)
@@ -332,6 +339,16 @@ class PeliasClient:
         self.max_body_bytes = max_body_bytes
         self.breaker = breaker or CircuitBreaker()
         self._http = _pool_manager(self.url, connections)
+
+    @classmethod
+    def from_config(cls, config: WorkerConfig) -> PeliasClient:
+        """The client of config.pelias_url, one connection per message slot."""
+        return cls(config.pelias_url, connect_timeout_s=config.pelias_connect_timeout_s,
+                   read_timeout_s=config.pelias_read_timeout_s, retries=config.pelias_retries,
+                   retry_backoff_s=config.pelias_retry_backoff_s,
+                   deadline_s=config.pelias_deadline_s,
+                   max_body_bytes=config.pelias_max_body_bytes, connections=config.concurrency,
+                   breaker=CircuitBreaker(config.breaker_threshold, config.breaker_reset_s))
 
     def reverse(self, lat: float, lon: float) -> Place:
         if not self.breaker.allow():
@@ -435,7 +452,7 @@ class PeliasClient:
                     target = urljoin(url, resp.headers["location"])
                     if _origin(target) != self.origin:
                         raise _Failed("redirect", "pelias: redirect to another host refused "
-                                      "(set PELIAS_URL to the address that answers)", False)
+                                      "(set SOAR_WORKER_PELIAS_URL to the address that answers)", False)
                     url = target
                     continue
                 status = resp.status

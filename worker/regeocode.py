@@ -15,6 +15,8 @@ and holds none during a Pelias call.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
 from typing import NamedTuple
@@ -25,8 +27,12 @@ from psycopg_pool import ConnectionPool
 from soar.db import sqlfiles
 from soar.errors import first_line
 from worker import metrics
+from worker.config import WorkerConfig
 from worker.geocode import Geocoder
+from worker.metrics import Stats
+from worker.tasks import Periodic
 
+log = logging.getLogger(__name__)
 QUERIES = sqlfiles.queries("queries/worker.sql")
 PAGE = 100                      # candidates read per query
 
@@ -88,8 +94,33 @@ def regeocode(source: psycopg.Connection | ConnectionPool, geocoder: Geocoder,
                 ends += conn.execute(QUERIES["repoint_fallback_location"],
                                      (location_id, target)).fetchone()[0]
             done += 1
-            metrics.GEOCODE_REGEOCODED.inc()
     with _borrow(source) as conn:
         left = pending(conn)
     metrics.GEOCODE_FALLBACKS_PENDING.set(left)
     return Regeocoded(done, ends, left, error)
+
+
+class Regeocoder(Periodic):
+    """Every regeocode_interval_s, unless the circuit is open (Pelias still failing),
+    replace up to regeocode_batch fallback places with Pelias' answer. Its own thread,
+    so a slow Pelias never holds up the readers; pooled connections only for SQL."""
+
+    def __init__(self, pool: ConnectionPool, geocoder: Geocoder, config: WorkerConfig,
+                 stats: Stats, stop: threading.Event):
+        super().__init__("soar-worker-regeocode", config.regeocode_interval_s, stop)
+        self.pool, self.geocoder, self.config, self.stats = pool, geocoder, config, stats
+
+    def round(self) -> None:
+        if self.geocoder.pelias.breaker.state == "open":
+            return
+        try:
+            result = regeocode(self.pool, self.geocoder, self.config.regeocode_batch,
+                               budget_s=self.config.pelias_deadline_s)
+        except psycopg.Error as exc:
+            log.warning("re-geocoding failed (%s); trying again in %.0f s", first_line(exc, named=True),
+                        self.every_s)
+            return
+        if result.locations:
+            self.stats.on_regeocoded(result.locations)
+            log.info("re-geocoded %d fallback place(s) with Pelias (%d flight end(s) "
+                     "re-pointed), %d left", result.locations, result.flight_ends, result.left)

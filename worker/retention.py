@@ -15,19 +15,19 @@ import psycopg
 from soar.db import retention
 from soar.errors import SoarError, first_line
 from worker.config import WorkerConfig
+from worker.tasks import Periodic
 
 log = logging.getLogger(__name__)
 
 
-class Pruner(threading.Thread):
+class Pruner(Periodic):
     def __init__(self, url: str, config: WorkerConfig, stop: threading.Event):
-        super().__init__(name="soar-worker-prune", daemon=True)
-        self.url, self.stop = url, stop
-        self.every_s = config.prune_every_s
+        super().__init__("soar-worker-prune", config.prune_every_s, stop, at_start=True)
+        self.url = url
         self.keep = timedelta(seconds=config.prune_keep_s)
         self.dropped = 0
 
-    def prune_once(self) -> None:
+    def round(self) -> None:
         try:
             result = retention.prune(self.url, self.keep)
         except (psycopg.Error, SoarError) as exc:
@@ -40,8 +40,3 @@ class Pruner(threading.Thread):
                      len(result.chunks), result.older_than,
                      f"; {len(result.busy)} in use, left for the next round" if result.busy
                      else "")
-
-    def run(self) -> None:
-        self.prune_once()
-        while not self.stop.wait(self.every_s):
-            self.prune_once()

@@ -18,16 +18,15 @@ from datetime import datetime
 from uuid import UUID
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from soar.db import sqlfiles
 from soar.units import UTC
+from worker import messages
 from worker.config import DEAD_QUEUE, QUEUE
+from worker.metrics import STATUS_COLUMN
 
 QUERIES = sqlfiles.queries("queries/backfill.sql")
 MISSING = ("runway", "location", "any")
-_STATUS_COLUMN = {"takeoff": "takeoff_enrichment", "airborne_start": "takeoff_enrichment",
-                  "landing": "landing_enrichment", "timeout": "landing_enrichment"}
 _EPOCH = datetime.min.replace(tzinfo=UTC)   # before any flight: the first chunk
 
 
@@ -64,12 +63,11 @@ def run(conn: psycopg.Connection, since: datetime, until: datetime, missing: str
                 result.dead_archived += len(dead_ids or ())
                 if dry_run:
                     continue
-                conn.execute("SELECT pgmq.send(%s, %s)",
-                             (QUEUE, Jsonb({"flight_id": str(flight_id), "event": event})))
+                messages.send(conn, QUEUE, {"flight_id": str(flight_id), "event": event})
                 for msg_id in dead_ids or ():
-                    conn.execute("SELECT pgmq.archive(%s, %s::bigint)", (DEAD_QUEUE, msg_id))
+                    messages.archive(conn, DEAD_QUEUE, msg_id)
                 if status != "pending":
-                    conn.execute(QUERIES[f"set_pending_{_STATUS_COLUMN[event]}"], (flight_id,))
+                    conn.execute(QUERIES[f"set_pending_{STATUS_COLUMN[event]}"], (flight_id,))
         result.flights += len(keys)
         after_t, after_id = keys[-1]
         if progress:

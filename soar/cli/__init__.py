@@ -28,7 +28,7 @@ from soar.cli.pgbouncer import pgbouncer_app
 from soar.cli.queues import queue_app
 from soar.cli.simulate import simulate
 from soar.cli.stats import stats
-from soar.cli.workers import worker_command
+from soar.cli.worker import worker_command
 from soar.errors import SoarError, first_line
 
 

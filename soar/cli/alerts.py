@@ -40,7 +40,7 @@ def clear_command(alert_id: int = typer.Argument(..., help="The alert's id (soar
                   ) -> None:
     """Clear an alert by hand (the pilot called in); its `cleared` notice goes to the
     webhook like any other (worker login)."""
-    from worker import alerts as overdue
+    from worker import overdue
     from worker.config import WorkerConfig
 
     with db.connect(db.role_url("worker"), autocommit=True) as conn:

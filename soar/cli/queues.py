@@ -88,18 +88,18 @@ def regeocode_command(
     limit: Optional[int] = typer.Option(None, "--limit", min=1,
                                         help="At most this many fallback places."),
     pelias_url: Optional[str] = typer.Option(
-        None, "--pelias-url", envvar="PELIAS_URL", show_envvar=True,
+        None, "--pelias-url", envvar=["SOAR_WORKER_PELIAS_URL", "PELIAS_URL"], show_envvar=True,
         help="The Pelias server to ask."),
 ) -> None:
     """Replace the offline places flights got while Pelias was failing with Pelias'
     answer, and re-point those flights. The worker does this by itself too."""
     from worker import regeocode
     from worker.config import WorkerConfig
-    from worker.loop import make_geocoder
+    from worker.geocode import make_geocoder
 
     cfg = WorkerConfig.from_env(pelias_url=pelias_url)
     if not cfg.pelias_url:
-        raise SoarError("re-geocoding asks Pelias: set PELIAS_URL or pass --pelias-url")
+        raise SoarError("re-geocoding asks Pelias: set SOAR_WORKER_PELIAS_URL or pass --pelias-url")
     with db.connect(db.role_url("worker"), autocommit=True) as conn:
         result = regeocode.regeocode(conn, make_geocoder(cfg), limit)
     typer.echo(f"re-geocoded {result.locations} fallback place(s) with Pelias, "

@@ -36,6 +36,7 @@ USERS = ("postgres", "soar_ingest", "soar_worker", "soar_readonly")
 class Bouncer:
     cluster: Cluster
     port: int
+    pool_size: int = 20          # server connections per database and user
 
     @property
     def home(self) -> Path:
@@ -72,7 +73,7 @@ class Bouncer:
         self._write(self.ini, TEMPLATE.read_text().format(
             pg_socket_dir=self.cluster.rundir, pg_port=self.cluster.port, port=self.port,
             socket_dir=self.home, auth_file=auth, logfile=self.logfile,
-            pidfile=self.pidfile), owner)
+            pidfile=self.pidfile, pool_size=self.pool_size), owner)
         os.close(open_private(self.logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, owner))
         return self.ini
 

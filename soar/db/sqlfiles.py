@@ -10,6 +10,7 @@ holding named blocks (`-- name: read_messages`), loaded once at import by `queri
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -43,9 +44,12 @@ def execute(conn: psycopg.Connection, *relative: str) -> None:
 _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.M)
 
 
+@functools.cache
 def queries(relative: str) -> dict[str, str]:
     """The named blocks of a query file: `-- name: x` starts block x, which runs to
-    the next name line. Text before the first name (a header comment) is not a query."""
+    the next name line. Text before the first name (a header comment) is not a query.
+    Each file is read and parsed once per process (modules sharing a file share the
+    dict: read it, never change it)."""
     text = read(relative)
     marks = list(_NAME.finditer(text))
     if not marks:

@@ -130,9 +130,23 @@ def redact(url: str) -> str:
     return make_conninfo(**params)
 
 
+# What every connection of soar's sets unless its caller says otherwise. Any of them may
+# pass through PgBouncer in transaction mode, whose Debian 12 version (1.18) does not
+# carry a prepared statement to the next server connection (psycopg prepares after 5
+# executions: `prepared statement "_pg3_0" does not exist`), so none is prepared. Any
+# of them may meet a half-open TCP link (a failover, a dropped NAT entry): keepalives
+# and TCP_USER_TIMEOUT close it within idle + interval x count = 25 s instead of a
+# slot held forever (libpq ignores them on a unix socket, which cannot go half-open).
+SAFE_CONNECT = {"prepare_threshold": None, "connect_timeout": 10, "keepalives": 1,
+                "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+                "tcp_user_timeout": 25_000}
+
+
 def connect(url: str, **kwargs) -> psycopg.Connection:
+    """A connection with SAFE_CONNECT's settings (kwargs override them), or a SoarError
+    naming the fix."""
     try:
-        return psycopg.connect(url, connect_timeout=10, **kwargs)
+        return psycopg.connect(url, **{**SAFE_CONNECT, **kwargs})
     except psycopg.OperationalError as exc:
         hint = ("start the embedded database with `soar db start`" if not external_url()
                 else "check SOAR_DATABASE_URL / --database-url and that the server is up")

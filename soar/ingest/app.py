@@ -32,7 +32,7 @@ from soar.feeds.beast_client import BeastClient
 from soar.feeds.sbs_client import SbsClient, SbsFeed
 from soar.ingest import archive as raw_archive
 from soar.ingest.archive import Archive, ArchiveConfig
-from soar.ingest.router import Pipeline, PipelineConfig, PipelineError
+from soar.ingest.pipeline import Pipeline, PipelineConfig, PipelineError
 from soar.ingest.shard import Shard
 from soar.ingest.stats import IngestStats
 from soar.ingest.writer import Writer
@@ -65,8 +65,10 @@ def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = Non
         if metric is not None:
             stats.latency[metric.split(".")[1]].observe(ms)
 
-    writer = Writer(conninfo, stats, write_flight_op=store.write_op,
-                    on_flight_latency=latency)
+    def writer(**callbacks) -> Writer:
+        return Writer(conninfo, stats, write_flight_op=store.write_op,
+                      on_flight_latency=latency, **callbacks)
+
     airports = _airports(conninfo)
     tracker = None
     if track:
@@ -76,11 +78,12 @@ def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = Non
         stats.gauges["flight_tracker_active_flights"] = lambda: tracker.stats.active_flights
     lat, lon = receiver_position or (None, None)
     near = airports.near if airports is not None else None
-    return Pipeline(writer, stats, config, tracker=tracker,
-                    modes_decoder=lambda receiver: modes.ModeSDecoder(
-                        receiver, lat, lon, airport_near=near), shard=shard,
-                    sbs_decoder=lambda receiver: sbs.SbsDecoder(
-                        receiver, (sbs_timezones or {}).get(receiver, sbs_timezone)))
+    decoders = {
+        "modes": lambda receiver: modes.ModeSDecoder(receiver, lat, lon, airport_near=near),
+        "sbs": lambda receiver: sbs.SbsDecoder(
+            receiver, (sbs_timezones or {}).get(receiver, sbs_timezone)),
+    }
+    return Pipeline(writer, stats, config, tracker=tracker, decoders=decoders, shard=shard)
 
 
 def _airports(conninfo: str) -> terrain.AirportElevations | None:

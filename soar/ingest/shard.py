@@ -26,16 +26,24 @@ hash: an aircraft heard through Beast and SBS lands on one shard.
 from __future__ import annotations
 
 import zlib
+from datetime import datetime
 from typing import NamedTuple
 
 from soar.errors import SoarError
 from soar.feeds.modes import crc_remainder
 from soar.feeds.sbs import line_address
+from soar.ingest.batch import AircraftRow
+from soar.records import AddressType, Fix, Source, split_aircraft_id
+from soar.tracker.ops import START_TAKEOFF, CreateFlight
+from soar.tracker.rules import GLIDER, TOW_TYPES
 
 _GOLDEN = 0x9E3779B1          # 2^32 / golden ratio, odd: a bijection on 32 bits
 _MASK32 = 0xFFFFFFFF
 # Downlink formats whose address is the CRC parity (address/parity field).
 _AP_FORMATS = frozenset({0, 4, 5, 16, 20, 21})
+# OGN aircraft types another shard's aircraft is followed for (aerotow partners).
+_TOW_PARTIES = frozenset({GLIDER, *TOW_TYPES})
+_ICAO_ID = int(AddressType.ICAO) << 24    # aircraft id of an ICAO address, minus the address
 
 
 def shard_of_address(address: int, n: int) -> int:
@@ -114,3 +122,86 @@ class Shard(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.k}/{self.n}"
+
+
+class Shadows:
+    """Another shard's aircraft this shard's tracker follows: aerotow partners (why and
+    which: soar.ingest.router's docstring). It holds what was seen of them and answers
+    the router's questions with decisions; the router does the tracking and writing.
+
+    - `follows(fix)`: whether another shard's fix is one to track (an OGN glider's or
+      tow plane's, or any fix of an aircraft already followed); `saw(fix)` records it
+      once the router has checked it like its own.
+    - `op(op, aid)`: whether a flight write about a followed aircraft is written here
+      (a tow plane's, from a takeoff this shard saw), and the bare aircraft row to hand
+      over before its first one.
+    """
+
+    def __init__(self) -> None:
+        # aircraft id -> [first fix time, last fix time, OGN aircraft type]
+        self.seen: dict[int, list] = {}
+        self._flights: dict = {}          # followed tow planes' flights: id -> start
+        self._rows: set[int] = set()      # their aircraft rows handed to a batch
+
+    def __len__(self) -> int:
+        return len(self.seen)
+
+    def follows_address(self, address: int) -> bool:
+        """Whether the ICAO `address` is followed (its Mode-S frames and SBS lines are
+        decoded here although another shard owns them)."""
+        return _ICAO_ID | address in self.seen
+
+    def follows(self, fix: Fix) -> bool:
+        return fix.aircraft_id in self.seen or (
+            fix.source == Source.OGN and fix.aircraft_type in _TOW_PARTIES)
+
+    def saw(self, fix: Fix) -> None:
+        seen = self.seen.get(fix.aircraft_id)
+        if seen is None:
+            self.seen[fix.aircraft_id] = [fix.time, fix.time, fix.aircraft_type]
+            return
+        if fix.time > seen[1]:
+            seen[1] = fix.time
+        if fix.aircraft_type is not None:
+            seen[2] = fix.aircraft_type
+
+    def op(self, op, aid: int) -> tuple[bool, AircraftRow | None]:
+        """(write the op here, the aircraft row to put in the batch first or None) for
+        another shard's aircraft's flight write."""
+        seen = self.seen.get(aid)
+        if seen is None or seen[2] not in TOW_TYPES or aid >> 24 == AddressType.ICAO:
+            # A glider: its shard writes it. An ICAO address: its ADS-B frames
+            # before it was followed went to its shard only, so this view of it
+            # may differ (its first fix, even its flights): its shard writes it.
+            return False, None
+        if type(op) is not CreateFlight:
+            return op.flight_id in self._flights, None
+        # Seen from the ground: the id its own shard makes. A flight first seen in the
+        # air here may be one its shard saw take off (a later start).
+        if op.kind != START_TAKEOFF:
+            return False, None
+        self._flights[op.flight_id] = op.row["started_at"]
+        if aid in self._rows:
+            return True, None
+        # Address and first fix only: what its shard's rows say wins (NULLs keep it),
+        # and the first fix is the same one.
+        self._rows.add(aid)
+        address_type, address = split_aircraft_id(aid)
+        return True, AircraftRow(aid, address, address_type, None, None, None, None, None,
+                                 seen[0])
+
+    def forget_rows(self, ids) -> None:
+        """Aircraft rows that did not commit: handed over again with the next write."""
+        for aid in ids:
+            self._rows.discard(aid)
+
+    def prune(self, horizon: datetime, flights_since: datetime) -> None:
+        """Forget aircraft last seen before `horizon` and flights started before
+        `flights_since` (data time)."""
+        if self.seen:
+            for aid in [a for a, seen in self.seen.items() if seen[1] < horizon]:
+                del self.seen[aid]
+            self._rows &= self.seen.keys()
+        if self._flights:
+            for fid in [f for f, t in self._flights.items() if t < flights_since]:
+                del self._flights[fid]

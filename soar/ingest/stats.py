@@ -33,14 +33,12 @@ from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
-from soar.records import OTHER_SHARD, PIPELINE_FAILED, QUEUE_FULL
+from soar.records import DB, OTHER_SHARD, PIPELINE_FAILED, QUEUE_FULL
 
 LATENCY_BUCKETS_MS = (0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000)
 
 # Reasons that are drops (a good message not handled here), not rejections.
 DROP_REASONS = frozenset({QUEUE_FULL, PIPELINE_FAILED, OTHER_SHARD})
-# The `reject` kind of the writer's refusals: fixes the router had already accepted.
-DB_KIND = "db"
 
 
 class Latency:
@@ -143,7 +141,7 @@ class IngestStats:
                 dropped[reason] += n      # the router counted them in `messages` too
             else:
                 rejected[reason] += n
-            if kind == DB_KIND:
+            if kind == DB:
                 refused_by_db += n
         # Batches restored from the spool at start were messages of an earlier run: they
         # come in here as fixes, and go out as stored (or refused) like the others.

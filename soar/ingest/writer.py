@@ -13,8 +13,8 @@ flight write whose aircraft is missing) never takes the batch with it: the
 transaction is rolled back and the batch written again in careful mode, still one
 transaction: receivers, aircraft, flight writes (in order) and the fixes' COPY are each
 written in a savepoint, and a refused part is halved, each half in its own savepoint,
-down to the single rows refused (bisection: a few bad rows cost a few dozen small
-writes, not a savepoint per row). What is refused goes to ingest_quarantine in the
+down to the single rows refused (bisection, soar.ingest.quarantine: a few bad rows
+cost a few dozen small writes, not a savepoint per row). What is refused goes to ingest_quarantine in the
 same transaction and is counted: a fix as rejected (`db`, `quarantined`), other rows
 in `stats.quarantined`. An aircraft whose row is refused gets a minimal row (its
 address only) so its flights still have one.
@@ -24,28 +24,27 @@ acknowledgement was lost finds its key already stored and skips the batch, count
 what that commit stored (`batches_already_committed`). Caches (receiver ids here,
 the router's aircraft rows through `on_aircraft_failed`) learn only what committed.
 
-Retries: a batch that failed because the database is unreachable (any
-OperationalError: connection lost, statement timeout) is written again by the
-caller (on a new connection, backing off up to 30 s) until it commits: this blocks
-the writer's queue, which pushes back on the router and the feeds. TCP keepalives
-and a statement timeout (`WriterConfig`) make a dead connection fail within 30 s
-instead of hanging. Any other database error (e.g. a missing privilege) rejects the
-batch: every fix in it is counted as rejected (`db`, `write_error`).
+Retries (decided in one place, `Writer._retryable`): a batch that failed because the
+database is unreachable (any OperationalError: connection lost, statement timeout)
+is written again by the caller (on a new connection, backing off up to 30 s) until
+it commits: this blocks the writer's queue, which pushes back on the router and the
+feeds. TCP keepalives and a statement timeout (`WriterConfig`) make a dead
+connection fail within 30 s instead of hanging. Any other database error (e.g. a
+missing privilege) rejects the batch: every fix in it is counted as rejected (`db`,
+`write_error`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import queue
-import struct
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import psycopg
@@ -53,9 +52,23 @@ from psycopg.types.json import Jsonb
 
 from soar.db import sqlfiles
 from soar.errors import first_line
+from soar.ingest import reader
 from soar.ingest.batch import AircraftRow, Batch
+from soar.ingest.quarantine import (
+    AIRCRAFT,
+    FIX,
+    FLIGHT_OP,
+    RECEIVER,
+    bisected,
+    isolated,
+    raw,
+    raw_op,
+    reason,
+    row_error,
+    text,
+)
 from soar.ingest.stats import IngestStats
-from soar.records import Fix
+from soar.records import DB, QUARANTINED, WRITE_ERROR, Fix
 from soar.tracker import store
 from soar.units import UTC
 
@@ -79,10 +92,6 @@ RETRY_MAX_S = 30.0
 # then explained by soar.tracker.store.resolve_skipped); supplied by the flight tracker.
 FlightOpWriter = Callable[[psycopg.Cursor, object], "int | None"]
 
-# Quarantine `what` values (ingest_quarantine.what).
-FIX, AIRCRAFT, RECEIVER, FLIGHT_OP = "fix", "aircraft", "receiver", "flight_op"
-
-
 @dataclass
 class WriterConfig:
     """The writer's connection safety and memory limits."""
@@ -98,9 +107,8 @@ class WriterConfig:
     connect_timeout_s: int = 10
     # The server cancels any one statement of the writer's running longer than this
     # (a lock wait, a stuck server); the batch is then retried. Set per transaction,
-    # so it holds through PgBouncer. A COPY of 5,000 real fixes took 34 ms (median;
-    # 95 ms at most) on the embedded cluster of a 2-core machine under a load of 6:
-    # 30 s leaves a margin of 300x.
+    # so it holds through PgBouncer. Hundreds of times what a batch's COPY takes
+    # (docs/benchmarks.md, "Components"), so only a stuck statement reaches it.
     statement_timeout_ms: int = 30_000
     # Receiver name -> id, least recently used first out; an evicted name is upserted
     # again when next heard. The full OGN network has a few thousand receivers.
@@ -117,74 +125,6 @@ class WriterConfig:
 
 class TransientWriteError(Exception):
     """The database is unreachable; the batch can be tried again."""
-
-
-def _row_error(exc: BaseException) -> bool:
-    """Whether `exc` is a refusal of some row's content (isolate the row, quarantine
-    it) rather than a fault of the connection or of the setup (raise it)."""
-    if isinstance(exc, psycopg.Error):
-        if isinstance(exc, psycopg.DataError | psycopg.IntegrityError):
-            return True    # server (22xxx, 23xxx) or driver (a NUL in a text)
-        # The driver cannot dump a value (wrong type): a client-side error, no SQLSTATE.
-        return isinstance(exc, psycopg.ProgrammingError) and exc.sqlstate is None
-    # Raised by binary dumpers inside COPY (an int too big for int8, a str for a float).
-    return isinstance(exc, ValueError | TypeError | OverflowError | AttributeError | struct.error)
-
-
-def _reason(exc: BaseException) -> str:
-    text = first_line(exc)
-    if not isinstance(exc, psycopg.Error):
-        text = f"{type(exc).__name__}: {text}"
-    return _text(text)
-
-
-def _text(s: str) -> str:
-    """Text PostgreSQL accepts: NUL escaped as the four characters \\x00, lone
-    surrogates (undecodable input) as backslash escapes."""
-    return s.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _jsonable(v):
-    """A value as JSON jsonb accepts whatever it held (the quarantine insert must not
-    fail for the reason the row did)."""
-    if v is None or isinstance(v, bool):
-        return v
-    if isinstance(v, int):
-        return int(v)                       # IntEnum too
-    if isinstance(v, float):
-        return v if v == v and v not in (float("inf"), float("-inf")) else str(v)
-    if isinstance(v, str):
-        return _text(v)
-    if isinstance(v, bytes | bytearray | memoryview):
-        return bytes(v).hex()
-    if isinstance(v, datetime | date):
-        return v.isoformat()
-    if isinstance(v, UUID):
-        return str(v)
-    if isinstance(v, dict):
-        return {_text(str(k)): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple | set | frozenset):
-        return [_jsonable(x) for x in v]
-    return _text(repr(v))
-
-
-def _raw(record, **extra) -> dict:
-    """A record's fields (a dataclass or a mapping) as quarantine raw values."""
-    if dataclasses.is_dataclass(record):
-        values = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
-    else:
-        values = dict(record)
-    values.update(extra)
-    return _jsonable(values)
-
-
-def _raw_op(op) -> dict:
-    body = {"op": type(op).__name__, "kind": getattr(op, "kind", None),
-            "flight_id": getattr(op, "flight_id", None)}
-    for name in ("row", "values"):
-        if hasattr(op, name):
-            body[name] = getattr(op, name)
-    return _jsonable(body)
 
 
 class _Outcome:
@@ -204,8 +144,8 @@ class _Outcome:
         self.superseded: list[tuple[object, UUID]] = []   # (new op, closed flight id)
         self.aircraft_lost: set[int] = set()    # no row at all after this commit
 
-    def quarantine_row(self, what: str, exc: BaseException, raw: dict) -> None:
-        self.quarantine.append((what, _reason(exc), raw))
+    def quarantine_row(self, what: str, exc: BaseException, values: dict) -> None:
+        self.quarantine.append((what, reason(exc), values))
         self.quarantined[what] += 1
 
     def counts(self) -> dict | None:
@@ -229,8 +169,8 @@ class _Outcome:
         counts = counts or {}
         self.quarantined.update(counts.get("quarantined", {}))
         for key, n in counts.get("flight_ops_skipped", {}).items():
-            kind, reason = key.rsplit(":", 1)
-            self.skipped[(kind, reason)] += n
+            kind, why = key.rsplit(":", 1)
+            self.skipped[(kind, why)] += n
         # (the superseded flights are counted again, not logged again)
         self.superseded = [(None, None)] * counts.get("flights_superseded", 0)
         self.aircraft_lost = set(counts.get("aircraft_lost", ()))
@@ -242,7 +182,8 @@ class Writer:
                  write_flight_op: FlightOpWriter | None = None,
                  on_flight_latency: Callable[[object, float], None] | None = None,
                  config: WriterConfig | None = None,
-                 on_aircraft_failed: Callable[[set[int]], None] | None = None):
+                 on_aircraft_failed: Callable[[set[int]], None] | None = None,
+                 on_untracked: Callable[[set[int]], None] | None = None):
         self.conninfo = conninfo
         self.stats = stats
         self.write_flight_op = write_flight_op
@@ -253,11 +194,17 @@ class Writer:
         # even the aircraft's minimal row was refused. The router forgets them, so
         # its next fix of the aircraft sends the row again.
         self.on_aircraft_failed = on_aircraft_failed
+        # Called (from the writer thread) with the aircraft not to be tracked, re-read
+        # every `untracked_refresh_s` by `run`.
+        self.on_untracked = on_untracked
         # Committed receiver ids, least recently used first (WriterConfig.receiver_cache_size).
         self.receiver_ids: OrderedDict[str, int] = OrderedDict()
         self.refused_receivers: OrderedDict[str, str] = OrderedDict()   # name -> reason
         self.conn: psycopg.Connection | None = None
         self._pruned: float | None = None    # monotonic time of the last key pruning
+        # The batch `run` took from its queue and is not done with (None between
+        # batches), for the caller to keep when the writer thread dies or hangs.
+        self.writing: Batch | None = None
 
     def _connection(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed:
@@ -283,17 +230,8 @@ class Writer:
             self.conn.close()
 
     def untracked_aircraft(self) -> set[int]:
-        """Aircraft whose record says not tracked: their fixes are never stored."""
-        conn = self._connection()
-        with conn.transaction():
-            rows = conn.execute(QUERIES["untracked_aircraft"]).fetchall()
-        return {r[0] for r in rows}
-
-    def load_active(self, config):
-        """Active flights and their last fixes, for the tracker's restart."""
-        conn = self._connection()
-        with conn.transaction():
-            return store.load_active(conn, config)
+        """The aircraft not to be tracked, re-read on the writer's connection."""
+        return reader.untracked_aircraft(self._connection())
 
     def write(self, batch: Batch) -> None:
         """Commit `batch` once. Raises TransientWriteError when the database is
@@ -305,16 +243,13 @@ class Writer:
             try:
                 outcome = self._attempt(conn, batch, careful=False)
             except Exception as exc:   # noqa: BLE001 -- sorted by _row_error, else raised
-                if not _row_error(exc):
+                if not row_error(exc):
                     raise
                 log.warning("batch %s: the database refused a row (%s); writing it again, "
-                            "isolating refused rows", batch.key, _reason(exc))
+                            "isolating refused rows", batch.key, reason(exc))
                 outcome = self._attempt(conn, batch, careful=True)
         except psycopg.Error as exc:
-            # A lost connection can surface as another class (InterfaceError) when
-            # psycopg notices it first; the connection's state tells.
-            if isinstance(exc, psycopg.OperationalError) or (
-                    self.conn is not None and (self.conn.broken or self.conn.closed)):
+            if self._retryable(exc):
                 self._drop_connection()
                 raise TransientWriteError(str(exc).strip()) from exc
             if batch.aircraft and self.on_aircraft_failed is not None:
@@ -322,6 +257,14 @@ class Writer:
             raise
         self._committed(batch, outcome)
         self._maybe_prune()
+
+    def _retryable(self, exc: psycopg.Error) -> bool:
+        """The retry decision: whether a batch that failed with `exc` may be written
+        again (the database unreachable) rather than rejected. A lost connection can
+        surface as another class (InterfaceError) when psycopg notices it first; the
+        connection's state tells."""
+        return isinstance(exc, psycopg.OperationalError) or (
+            self.conn is not None and (self.conn.broken or self.conn.closed))
 
     # -- one attempt: one transaction -------------------------------------------------
 
@@ -339,45 +282,12 @@ class Writer:
             self._fixes(conn, cur, batch.fixes, ids, out, careful)
             if out.quarantine:
                 cur.executemany(QUERIES["quarantine"], [
-                    (what, reason, Jsonb(raw), batch.key) for what, reason, raw in out.quarantine])
+                    (what, why, Jsonb(values), batch.key) for what, why, values in out.quarantine])
             counts = out.counts()
             if counts is not None or out.fixes_stored != len(batch.fixes):
                 cur.execute(QUERIES["record_batch_outcome"],
                             (out.fixes_stored, Jsonb(counts) if counts else None, batch.key))
         return out
-
-    @staticmethod
-    def _isolated(conn: psycopg.Connection, fn, *args):
-        """`fn(*args)` in a savepoint: (result, None), or (None, the row error) with the
-        savepoint rolled back. Errors that are no row's fault propagate."""
-        try:
-            with conn.transaction():
-                return fn(*args), None
-        except Exception as exc:   # noqa: BLE001 -- sorted by _row_error, else raised
-            if not _row_error(exc):
-                raise
-            return None, exc
-
-    def _bisected(self, conn: psycopg.Connection, rows: list, write, refused) -> list:
-        """Careful mode: `write(part)` for all `rows` in a savepoint; a refused part is
-        halved, each half in its own savepoint, down to the single rows that are refused,
-        for which `refused(row, error)` is called. Parts are written in order (flight
-        ops depend on it). Returns what `write` returned for each stored part: nothing a
-        rolled-back part did is kept. k bad rows among n cost about 2k log2(n) writes
-        of shrinking parts instead of n savepoints."""
-        results = []
-        parts = [rows] if rows else []
-        while parts:
-            part = parts.pop()
-            got, exc = self._isolated(conn, write, part)
-            if exc is None:
-                results.append(got)
-            elif len(part) == 1:
-                refused(part[0], exc)
-            else:
-                mid = len(part) // 2
-                parts += (part[mid:], part[:mid])
-        return results
 
     def _receivers(self, conn: psycopg.Connection, cur: psycopg.Cursor, batch: Batch,
                    out: _Outcome, careful: bool) -> dict[str, int]:
@@ -400,7 +310,7 @@ class Writer:
                 rows.append(_name_only(name, now))
         for name, beacon in batch.receivers.items():
             if name in refused:       # the name itself was refused: it would be again
-                out.quarantine.append((RECEIVER, refused[name], _raw(beacon)))
+                out.quarantine.append((RECEIVER, refused[name], raw(beacon)))
                 out.quarantined[RECEIVER] += 1
                 continue
             status = json.dumps(beacon.status) if beacon.status else None
@@ -427,16 +337,16 @@ class Writer:
         def refuse(row: tuple, exc: BaseException) -> None:
             name = row[0]
             beacon = batch.receivers.get(name)
-            out.quarantine_row(RECEIVER, exc, _raw(beacon) if beacon else {"name": _text(name)})
+            out.quarantine_row(RECEIVER, exc, raw(beacon) if beacon else {"name": text(name)})
             if beacon is not None:    # keep at least the name, for the fixes' ids
-                got, exc = self._isolated(conn, upsert, [_name_only(name, now)])
+                got, exc = isolated(conn, upsert, [_name_only(name, now)])
                 if exc is None:
                     names_only.append(got)
                     return
-            out.refused[name] = _reason(exc)
+            out.refused[name] = reason(exc)
 
         names_only: list[dict[str, int]] = []
-        stored = self._bisected(conn, rows, upsert, refuse) if careful else [upsert(rows)]
+        stored = bisected(conn, rows, upsert, refuse) if careful else [upsert(rows)]
         for got in stored + names_only:
             ids.update(got)
             out.receiver_ids.update(got)
@@ -453,14 +363,14 @@ class Writer:
 
         def refuse(row: tuple, exc: BaseException) -> None:
             a = batch.aircraft[row[0]]
-            out.quarantine_row(AIRCRAFT, exc, _raw(a))
-            _, exc = self._isolated(conn, cur.execute, QUERIES["insert_aircraft_minimal"],
+            out.quarantine_row(AIRCRAFT, exc, raw(a))
+            _, exc = isolated(conn, cur.execute, QUERIES["insert_aircraft_minimal"],
                                     (a.id, a.address, a.address_type, a.seen_at, a.seen_at))
             if exc is not None:
                 out.aircraft_lost.add(a.id)
 
         if careful:
-            self._bisected(conn, rows, upsert, refuse)
+            bisected(conn, rows, upsert, refuse)
         else:
             upsert(rows)
 
@@ -482,9 +392,9 @@ class Writer:
             return skipped, superseded
 
         def refuse(op, exc: BaseException) -> None:
-            out.quarantine_row(FLIGHT_OP, exc, _raw_op(op))
+            out.quarantine_row(FLIGHT_OP, exc, raw_op(op))
 
-        done = (self._bisected(conn, batch.flight_ops, write, refuse) if careful
+        done = (bisected(conn, batch.flight_ops, write, refuse) if careful
                 else [write(batch.flight_ops)])
         for skipped, superseded in done:
             out.skipped.update(skipped)
@@ -527,9 +437,9 @@ class Writer:
 
         def refuse(f: Fix, exc: BaseException) -> None:
             rid = ids.get(f.receiver) if isinstance(f.receiver, str) else None
-            out.quarantine.append((FIX, _reason(exc), _raw(f, receiver_id=rid)))
+            out.quarantine.append((FIX, reason(exc), raw(f, receiver_id=rid)))
 
-        out.fixes_stored = sum(self._bisected(conn, fixes, copy, refuse))
+        out.fixes_stored = sum(bisected(conn, fixes, copy, refuse))
 
     # -- after the commit ---------------------------------------------------------------
 
@@ -543,7 +453,7 @@ class Writer:
         stats.batches += 1
         refused_fixes = len(batch.fixes) - out.fixes_stored
         if refused_fixes:
-            stats.reject("db", "quarantined", refused_fixes)
+            stats.reject(DB, QUARANTINED, refused_fixes)
         stats.quarantined.update(out.quarantined)
         stats.flight_ops_skipped.update(out.skipped)
         stats.flights_superseded += len(out.superseded)
@@ -592,7 +502,6 @@ class Writer:
     # -- the writer thread ---------------------------------------------------------
 
     def run(self, batches: queue.Queue, untracked_refresh_s: float,
-            on_untracked: Callable[[set[int]], None],
             abandon: threading.Event | None = None) -> list[Batch]:
         """Write every batch from `batches` until END_OF_BATCHES; every
         `untracked_refresh_s` re-read the aircraft not to be tracked and hand them to
@@ -600,9 +509,7 @@ class Writer:
 
         Once `abandon` is set (the shutdown deadline passed) it stops retrying and
         returns the batches it did not commit, oldest first: the one it was writing and
-        every one still queued up to END_OF_BATCHES; [] after a normal end.
-        `self.writing` is the batch taken from the queue and not yet done with (None
-        between batches), for the caller to keep when this thread dies or hangs."""
+        every one still queued up to END_OF_BATCHES; [] after a normal end."""
         def until_end() -> list[Batch]:
             # What is still queued, up to END_OF_BATCHES (the router puts it last).
             out = []
@@ -619,10 +526,11 @@ class Writer:
             self.writing = batch
             if abandon is not None and abandon.is_set():
                 return [batch, *until_end()]
-            if time.monotonic() - refreshed >= untracked_refresh_s:
+            if self.on_untracked is not None and \
+                    time.monotonic() - refreshed >= untracked_refresh_s:
                 refreshed = time.monotonic()
                 try:
-                    on_untracked(self.untracked_aircraft())
+                    self.on_untracked(self.untracked_aircraft())
                 except psycopg.Error as exc:
                     log.warning("could not refresh the untracked aircraft: %s", first_line(exc))
             if not self.write_until_done(batch, abandon):
@@ -651,16 +559,12 @@ class Writer:
             except psycopg.Error as exc:
                 log.error("batch of %d fixes rejected by the database: %s",
                           len(batch.fixes), first_line(exc))
-                self.stats.reject("db", "write_error", len(batch.fixes))
+                self.stats.reject(DB, WRITE_ERROR, len(batch.fixes))
                 return True
 
 
 def _name_only(name: str, now: datetime) -> tuple:
     return (name, None, None, None, None, None, None, now, now)
-
-
-def _upsert_receiver(cur: psycopg.Cursor, row: tuple) -> int:
-    return cur.execute(QUERIES["upsert_receiver"], row).fetchone()[0]
 
 
 def _aircraft_row(a: AircraftRow) -> tuple:

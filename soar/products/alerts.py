@@ -1,7 +1,7 @@
 """Overdue alerts as users read them: the active ones from the view `overdue_flights`
 (the read-only role; registrations and callsigns masked as aircraft_public masks
 them), as records for `soar alerts list` and any other tool. The worker raises and
-clears them (worker/alerts.py; docs/enrichment.md, "Overdue alerts")."""
+clears them (worker/overdue.py; docs/enrichment.md, "Overdue alerts")."""
 
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ def resolve_airfield(conn: psycopg.Connection, code: str) -> Airfield:
     if rows:
         raise SoarError(f"airfield {code!r} is the code of several airfields "
                         f"({', '.join(r[1] for r in best)}): give one of these OurAirports idents")
-    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM airports)").fetchone()[0]:
+    if conn.execute(QUERIES["airports_empty"]).fetchone()[0]:
         raise SoarError("the airports table is empty: run `soar import airports` first")
     raise SoarError(f"no airfield {code!r} in the airports table: give an OurAirports ident "
                     "or ICAO code, e.g. LFPG or DE-0066 (`soar import airports` loads them)")

@@ -10,6 +10,10 @@ from typing import NamedTuple
 
 import psycopg
 
+from soar.db import sqlfiles
+
+QUERIES = sqlfiles.queries("queries/queue_health.sql")
+
 
 class QueueHealth(NamedTuple):
     queue: str
@@ -23,8 +27,7 @@ class QueueHealth(NamedTuple):
 
 
 def read(conn: psycopg.Connection) -> dict[str, QueueHealth]:
-    rows = conn.execute("SELECT queue, depth, visible, oldest_age_s, newest_age_s, "
-                        "total_messages, in_last_minute, out_last_minute FROM queue_health")
+    rows = conn.execute(QUERIES["queue_health"])
     return {r[0]: QueueHealth(*r) for r in rows.fetchall()}
 
 

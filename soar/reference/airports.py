@@ -125,8 +125,8 @@ def import_airports(conn: psycopg.Connection, airports_src: str, runways_src: st
         conn.rollback()
         raise
     # Fresh statistics for the spatial lookups (outside the transaction: cheap).
-    conn.execute("ANALYZE airports")
-    conn.execute("ANALYZE runways")
+    conn.execute(QUERIES["analyze_airports"])
+    conn.execute(QUERIES["analyze_runways"])
     conn.commit()
     result.seconds = time.monotonic() - started
     return result

@@ -51,9 +51,9 @@ def import_places(conn: psycopg.Connection, source: str) -> PlacesImport:
                 # Absent from the file: an empty column, so the INSERT reads NULL.
                 conn.execute(sql.SQL("ALTER TABLE places_in ADD COLUMN {} text")
                              .format(sql.Identifier(column)))
-        conn.execute("TRUNCATE places")
+        conn.execute(QUERIES["places_truncate"])
         result.places = conn.execute(QUERIES["places_insert"]).rowcount
-        total = conn.execute("SELECT count(*) FROM places_in").fetchone()[0]
+        total = conn.execute(QUERIES["places_in_count"]).fetchone()[0]
         result.skipped = total - result.places
         if result.places == 0:
             raise SoarError(f"{source}: no usable rows (lat, lon, name)")
@@ -61,7 +61,7 @@ def import_places(conn: psycopg.Connection, source: str) -> PlacesImport:
     except BaseException:
         conn.rollback()
         raise
-    conn.execute("ANALYZE places")
+    conn.execute(QUERIES["analyze_places"])
     conn.commit()
     result.seconds = time.monotonic() - started
     return result

@@ -16,7 +16,10 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from soar.db import sqlfiles
 from soar.units import FEET_TO_M, M_PER_DEG
+
+QUERIES = sqlfiles.queries("queries/reference.sql")
 
 VOID = -32768
 _BE_INT16 = struct.Struct(">h")
@@ -122,10 +125,11 @@ class AirportElevations:
     """
 
     CELL = 0.1   # degrees
-    # elevation() runs for every flying OGN fix (the tracker's height above ground) and
-    # was 18 % of the router thread's CPU scanning nine grid cells each time (py-spy on
-    # `make bench`). Per small cell it now keeps the few airports that can be within
-    # the radius of some point of the cell (usually none), computed on first use.
+    # elevation() runs for every flying OGN fix (the tracker's height above ground), and
+    # scanning nine grid cells each time was a large share of the router thread's CPU
+    # (docs/benchmarks.md, the profile). Per small cell it keeps the few airports that
+    # can be within the radius of some point of the cell (usually none), computed on
+    # first use.
     FINE_PER_DEG = 100          # small cells of 0.01 degrees (1.1 km of latitude)
     # Half the diagonal of a small cell (787 m at most) plus room for the distance
     # formula's cosine being taken at the fix's latitude, not the cell centre's.
@@ -144,10 +148,8 @@ class AirportElevations:
 
     @classmethod
     def from_db(cls, conn, radius_m: float = 3000.0) -> AirportElevations:
-        # Heliports are left out: many are rooftop pads with the roof's elevation.
-        rows = conn.execute(
-            "SELECT latitude_deg, longitude_deg, elevation_ft FROM airports "
-            "WHERE elevation_ft IS NOT NULL AND type NOT IN ('closed', 'heliport')").fetchall()
+        # Heliports are left out (sql/queries/reference.sql, airport_elevations).
+        rows = conn.execute(QUERIES["airport_elevations"]).fetchall()
         return cls(((lat, lon, ft * FEET_TO_M) for lat, lon, ft in rows), radius_m)
 
     def __len__(self) -> int:

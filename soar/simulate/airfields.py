@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import csv
 import functools
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from soar.errors import SoarError
 from soar.reference import samples
-from soar.units import FEET_TO_M, distance_m
+from soar.units import FEET_TO_M, bearing_deg, distance_m
 
 # Words that mark a gliding field in its name (several languages).
 GLIDING_WORDS = ("glid", "segelflug", "planeur", "vol à voile", "vol a voile", "zweef",
@@ -152,15 +151,6 @@ def load_cached(region: tuple[float, float, float, float]) -> tuple[Airfield, ..
 
 def _off(a: float, b: float) -> float:
     return abs((a - b + 180.0) % 360.0 - 180.0)
-
-
-def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Initial true bearing from point 1 to point 2."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dl = math.radians(lon2 - lon1)
-    x = math.sin(dl) * math.cos(p2)
-    y = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    return math.degrees(math.atan2(x, y)) % 360.0
 
 
 def glider_fields(fields: list[Airfield]) -> list[Airfield]:

@@ -194,7 +194,7 @@ def load_active(conn: psycopg.Connection, config: TrackerConfig | None = None, *
     active = [_flight(r) for r in conn.execute(QUERIES["active_flights"]).fetchall()]
     fixes = _fixes(conn, active, fixes_per_flight)
     if now is None:
-        newest = conn.execute("SELECT max(started_at) FROM flights").fetchone()[0]
+        newest = conn.execute(QUERIES["newest_start"]).fetchone()[0]
         candidates = [newest] + [fx[-1].time for fx in fixes.values()]
         candidates = [c for c in candidates if c is not None]
         now = max(candidates) if candidates else None

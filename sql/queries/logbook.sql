@@ -26,3 +26,6 @@ SELECT airfield, movement, movement_time, flight_id, takeoff_time, landing_time,
  WHERE airfield_id = %(airfield_id)s
    AND movement_time >= %(start)s AND movement_time < %(end)s
  ORDER BY movement_time, flight_id
+
+-- name: airports_empty
+SELECT NOT EXISTS (SELECT 1 FROM airports)

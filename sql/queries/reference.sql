@@ -164,3 +164,24 @@ ON CONFLICT (id) DO UPDATE SET
     model        = COALESCE(EXCLUDED.model, aircraft.model),
     tracked      = EXCLUDED.tracked,
     identified   = EXCLUDED.identified
+
+-- name: airport_elevations
+-- Heliports are left out: many are rooftop pads with the roof's elevation.
+SELECT latitude_deg, longitude_deg, elevation_ft FROM airports
+WHERE elevation_ft IS NOT NULL AND type NOT IN ('closed', 'heliport')
+
+-- name: analyze_airports
+-- Fresh statistics for the spatial lookups after an import.
+ANALYZE airports
+
+-- name: analyze_runways
+ANALYZE runways
+
+-- name: places_truncate
+TRUNCATE places
+
+-- name: places_in_count
+SELECT count(*) FROM places_in
+
+-- name: analyze_places
+ANALYZE places

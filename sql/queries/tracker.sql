@@ -62,3 +62,7 @@ UPDATE flights f SET timed_out_at = u.last + %s, last_fix_at = u.last,
     last_longitude = coalesce(u.lon, f.last_longitude), updated_at = now()
 FROM unnest(%s::uuid[], %s::timestamptz[], %s::float8[], %s::float8[]) AS u(id, last, lat, lon)
 WHERE f.id = u.id AND f.landing_time IS NULL AND f.timed_out_at IS NULL
+
+-- name: newest_start
+-- The restart reload's "now" when none is given: the newest flight's start.
+SELECT max(started_at) FROM flights

@@ -105,3 +105,43 @@ UPDATE overdue_alerts
        clear_delivery = CASE WHEN %s = 'cleared' AND clear_delivery = 'failed'
                              THEN 'pending' ELSE clear_delivery END
  WHERE id = %s
+
+-- name: send
+SELECT * FROM pgmq.send(%s, %s, %s::integer)
+
+-- name: archive
+SELECT pgmq.archive(%s, %s::bigint)
+
+-- name: archive_aged
+-- The message archived, and its age by the server's clock (the enrichment delay metric).
+SELECT pgmq.archive(%s, %s::bigint), extract(epoch FROM clock_timestamp() - %s)
+
+-- name: age_s
+SELECT extract(epoch FROM clock_timestamp() - %s)
+
+-- name: airport_point
+SELECT latitude_deg, longitude_deg FROM airports WHERE id = %s
+
+-- name: nearest_place
+SELECT name, admin1, country_code FROM nearest_place(%s, %s, %s)
+
+-- name: has_detect_runway
+SELECT to_regprocedure('detect_runway(uuid, text, interval, double precision, double precision, real)')
+
+-- name: has_repoint_fallback
+SELECT to_regprocedure('repoint_fallback_location(bigint, bigint)')
+
+-- name: has_airports
+SELECT EXISTS (SELECT 1 FROM airports)
+
+-- name: has_places
+SELECT EXISTS (SELECT 1 FROM places)
+
+-- name: failed_to_pending_takeoff_enrichment
+-- A dead letter retried (`soar queue retry-dead`): its flight end is pending again.
+UPDATE flights SET takeoff_enrichment = 'pending', updated_at = now()
+WHERE id = %s AND takeoff_enrichment = 'failed'
+
+-- name: failed_to_pending_landing_enrichment
+UPDATE flights SET landing_enrichment = 'pending', updated_at = now()
+WHERE id = %s AND landing_enrichment = 'failed'

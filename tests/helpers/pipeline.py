@@ -6,7 +6,7 @@ import threading
 
 from soar import ingest
 from soar.feeds import recordings
-from soar.ingest.router import PipelineConfig
+from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.stats import IngestStats
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from helpers.pipeline import replay
 from soar.feeds import recordings
-from soar.ingest.router import PipelineConfig
+from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.stats import IngestStats
 from soar.reference import samples
 

@@ -17,8 +17,7 @@ from helpers.fake_pelias import FakePelias
 from soar.db import migrate
 from worker import regeocode
 from worker.config import WorkerConfig
-from worker.geocode import Geocoder, cell
-from worker.loop import make_geocoder
+from worker.geocode import Geocoder, cell, make_geocoder
 
 T0 = datetime(2024, 7, 6, 12, 0, tzinfo=timezone.utc)
 KOENIGSDORF = (47.8287, 11.465)

@@ -13,7 +13,7 @@ from helpers.net import free_port
 from helpers.pipeline import replay
 from soar import ingest
 from soar.feeds import recordings
-from soar.ingest.router import PipelineConfig
+from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.stats import IngestStats
 from soar.records import Message, aircraft_id
 from soar.reference import samples

@@ -23,9 +23,10 @@ from soar.errors import SoarError
 from soar.feeds import recordings
 from soar.feeds.aprs_client import AprsClient
 from soar.ingest import app
-from soar.ingest.router import LOST, PipelineConfig
+from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.spool import Spool
 from soar.ingest.stats import IngestStats
+from soar.records import PIPELINE_FAILED as LOST
 from soar.reference import samples
 
 ONEMINUTE = samples.path("oneminute.txt")
@@ -93,7 +94,7 @@ def test_router_crash_ends_the_replay_with_one_line(database, tmp_path):
                             PipelineConfig(batch_size=500, spool_dir=tmp_path / "spool",
                                            shutdown_deadline_s=CEILING_S))
     calls = {"n": 0}
-    process = pipeline.tracker.process
+    process = pipeline.router.tracker.process
 
     def crashing(fix):
         calls["n"] += 1
@@ -101,7 +102,7 @@ def test_router_crash_ends_the_replay_with_one_line(database, tmp_path):
             raise RuntimeError("tracker bug on fix 3000")
         return process(fix)
 
-    pipeline.tracker.process = crashing      # the test's hook: the router thread dies
+    pipeline.router.tracker.process = crashing      # the test's hook: the router thread dies
     chunks = Counted(recordings.replay(ONEMINUTE, "aprs"))
     with pytest.raises(SoarError) as err:
         app.run_replay(pipeline, chunks, signals=app.Signals())
@@ -221,7 +222,7 @@ def test_aircraft_cache_is_bounded_without_losing_rows(fresh_database):
                 "SELECT (SELECT count(*) FROM fixes), (SELECT count(DISTINCT aircraft_id) "
                 "FROM fixes), (SELECT count(*) FROM aircraft), (SELECT count(*) FROM fixes f "
                 "LEFT JOIN aircraft a ON a.id = f.aircraft_id WHERE a.id IS NULL)").fetchone()
-        return len(pipeline.aircraft), stats, rows
+        return len(pipeline.router.aircraft), stats, rows
 
     everything, reference, ref_rows = run()
     capped, stats_capped, rows_capped = run(aircraft_cache_max=1000)

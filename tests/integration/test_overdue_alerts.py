@@ -31,7 +31,8 @@ from soar.tracker.store import write_op
 from soar.units import UTC
 from worker import messages
 from worker.config import WorkerConfig
-from worker.loop import Stats, run_workers
+from worker.loop import run_workers
+from worker.metrics import Stats
 
 SOAR = [sys.executable, "-m", "soar"]
 GLIDER = 0xDDEFF7

@@ -19,7 +19,7 @@ from soar import ingest
 from soar.db.embedded import Cluster
 from soar.db.pgbouncer import Bouncer
 from soar.feeds import recordings
-from soar.ingest.router import PipelineConfig
+from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.stats import IngestStats
 from soar.reference import samples
 

@@ -15,7 +15,7 @@ from soar import ingest
 from soar.feeds import recordings
 from soar.feeds.modes import ModeSDecoder
 from soar.feeds.sbs import SbsDecoder
-from soar.ingest.router import PipelineConfig
+from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.shard import Shard
 from soar.ingest.stats import IngestStats
 from soar.records import Fix, Message

@@ -10,7 +10,7 @@ import threading
 from datetime import datetime, timezone
 
 from soar import ingest
-from soar.ingest.router import PipelineConfig
+from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.stats import IngestStats
 from soar.products.flights import fetch
 from soar.simulate import Profile, SimConfig, read_truth, record, replay_chunks, score

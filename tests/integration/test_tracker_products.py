@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from helpers import renamed_capture
 from helpers.pipeline import replay
 from soar import ingest
-from soar.ingest.router import PipelineConfig
+from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.stats import IngestStats
 from soar.records import aircraft_id
 from soar.simulate import Profile, SimConfig, read_truth, record, replay_chunks, score

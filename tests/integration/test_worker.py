@@ -26,7 +26,9 @@ from helpers.net import free_port
 from helpers.refdata import FixRow
 from worker import messages, metrics
 from worker.config import WorkerConfig
-from worker.loop import Stats, Worker, make_geocoder, run_workers
+from worker.geocode import make_geocoder
+from worker.loop import Worker, run_workers
+from worker.metrics import Stats
 
 SOAR = [sys.executable, "-m", "soar"]
 T0 = datetime(2024, 7, 6, 12, 0, tzinfo=timezone.utc)

@@ -29,7 +29,8 @@ from test_worker import refdb as refdb  # noqa: F401 - the fixture (with the aud
 from helpers import refdata
 from helpers.refdata import FixRow
 from worker import metrics
-from worker.loop import Stats, run_workers
+from worker.loop import run_workers
+from worker.metrics import Stats
 
 
 def airborne_flights(c, n: int, base: int) -> list:

@@ -30,7 +30,7 @@ from soar.db.pgbouncer import Bouncer
 from soar.feeds import ogn, recordings
 from soar.ingest import validate
 from soar.ingest.batch import AircraftRow, Batch
-from soar.ingest.router import PipelineConfig
+from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.stats import IngestStats
 from soar.ingest.writer import TransientWriteError, Writer, WriterConfig
 from soar.records import Fix, ReceiverBeacon, aircraft_id

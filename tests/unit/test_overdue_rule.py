@@ -1,4 +1,4 @@
-"""The overdue-alert rule (worker.alerts.decide) on its thresholds, the vertical rate
+"""The overdue-alert rule (worker.overdue.decide) on its thresholds, the vertical rate
 and the receivers of the last fixes, the text a person reads on a phone, and what may
 be shown of the webhook's URL. Python only: the end-to-end cases on real recordings
 are in tests/integration/test_overdue_alerts.py."""
@@ -10,18 +10,17 @@ from datetime import datetime, timedelta
 import pytest
 
 from soar.errors import SoarError
-from soar.units import UTC
-from worker.alerts import (
+from soar.units import UTC, bearing_deg
+from worker.config import WorkerConfig
+from worker.overdue import (
     Facts,
     LastFix,
-    bearing_deg,
     compass,
     decide,
     degrees_minutes,
     receivers_last,
     vertical_rate,
 )
-from worker.config import WorkerConfig
 from worker.webhook import check_url, shown
 
 CFG = WorkerConfig()

@@ -12,7 +12,7 @@ from soar.ingest.stats import IngestCollector, IngestStats
 
 def routed(stats: IngestStats, *, fixes=0, beacons=0, state_only=0, rejected=None,
            kind="aprs") -> None:
-    """Messages through the router as `Pipeline._handle` counts them."""
+    """Messages through the router as `Router.handle` counts them."""
     rejected = rejected or {}
     stats.messages[kind] += fixes + beacons + state_only + sum(rejected.values())
     stats.fixes_accepted += fixes

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 from worker.config import WorkerConfig
-from worker.loop import Stats
+from worker.metrics import Stats
 
 
 def test_committed_ids_are_bounded_and_counts_exact():

@@ -31,7 +31,7 @@ optional webhook by the worker's loop with the queue's retries and dead letters.
 
 from __future__ import annotations
 
-import math
+import logging
 import threading
 import uuid
 from dataclasses import dataclass
@@ -40,22 +40,22 @@ from typing import NamedTuple
 
 import psycopg
 from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
 
 from soar.db import sqlfiles
+from soar.errors import first_line
 from soar.reference.terrain import SrtmTiles
-from soar.units import FEET_TO_M, UTC, distance_m
+from soar.units import FEET_TO_M, UTC, bearing_deg, distance_m
 from worker import messages
 from worker.config import WorkerConfig
+from worker.metrics import ALERT_EVENT, NOTICES, RAISE, Stats
+from worker.tasks import Periodic
 
+log = logging.getLogger(__name__)
 QUERIES = sqlfiles.queries("queries/alerts.sql")
 
-EVENT = "overdue_alert"
-NOTICES = ("raised", "cleared")
-RAISE = ("low", "low_descending", "descending")
-# Why a timed-out flight raised nothing (metrics label values, known in advance).
-NO_ALERT = ("landed", "ended_otherwise", "resumed", "spurious", "not_tracked", "heard_again",
-            "too_old", "no_fixes", "fast", "cruising")
-CLEAR_REASONS = ("heard_again", "resumed", "landing", "not_tracked", "flight_deleted", "manual")
+# The outcomes (RAISE, NO_ALERT), clear reasons and notices are the worker's words:
+# worker.metrics.
 
 # The payload's keys in the order `Alerts.payload` builds them (and the webhook sends).
 PAYLOAD_KEYS = ("reason", "aircraft", "last_heard_at", "position", "altitude_m",
@@ -170,15 +170,6 @@ def receivers_last(fixes: list[LastFix], window_s: float) -> list[str]:
         if x.receiver and x.receiver not in out:
             out.append(x.receiver)
     return out
-
-
-def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Initial great-circle bearing from point 1 to point 2, degrees true."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dl = math.radians(lon2 - lon1)
-    y = math.sin(dl) * math.cos(p2)
-    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    return math.degrees(math.atan2(y, x)) % 360.0
 
 
 def compass(deg: float) -> str:
@@ -424,7 +415,7 @@ class Alerts:
 # -- notices --------------------------------------------------------------------------
 
 def notice_message(alert_id: int, flight_id, notice: str) -> dict:
-    return {"event": EVENT, "alert_id": alert_id, "flight_id": str(flight_id), "notice": notice}
+    return {"event": ALERT_EVENT, "alert_id": alert_id, "flight_id": str(flight_id), "notice": notice}
 
 
 def clear_manual(conn: psycopg.Connection, alert_id: int, queue: str) -> bool:
@@ -505,3 +496,27 @@ def active_count(conn: psycopg.Connection) -> int:
 
 def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
+
+
+class AlertSweeper(Periodic):
+    """Every alert_sweep_interval_s: clear the overdue alerts of aircraft heard again
+    (or resumed, landed, untracked, flight gone) and queue their `cleared` notices.
+    Its own thread and one pooled connection for one statement per round."""
+
+    def __init__(self, pool: ConnectionPool, alerter: Alerts, config: WorkerConfig,
+                 stats: Stats, stop: threading.Event):
+        super().__init__("soar-worker-alert-sweep", config.alert_sweep_interval_s, stop)
+        self.pool, self.alerter, self.config, self.stats = pool, alerter, config, stats
+
+    def round(self) -> int:
+        try:
+            with self.pool.connection() as conn:
+                cleared = self.alerter.sweep(conn, self.config.queue)
+        except psycopg.Error as exc:
+            log.warning("overdue alert sweep failed (%s); trying again in %.0f s",
+                        first_line(exc, named=True), self.every_s)
+            return 0
+        for alert_id, reason in cleared:
+            log.info("overdue alert %d cleared: %s", alert_id, reason)
+        self.stats.on_alerts_cleared([reason for _, reason in cleared])
+        return len(cleared)

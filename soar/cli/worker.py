@@ -49,7 +49,7 @@ def worker_command(
         None, "--listen/--no-listen",
         help="LISTEN for queue notifications (a wake-up hint; polling continues)."),
     pelias_url: Optional[str] = typer.Option(
-        None, "--pelias-url", envvar="PELIAS_URL", show_envvar=True,
+        None, "--pelias-url", envvar=["SOAR_WORKER_PELIAS_URL", "PELIAS_URL"], show_envvar=True,
         help="Pelias server for reverse geocoding; default: offline nearest place. "
              "While Pelias fails, flights get the offline place, re-geocoded later."),
     metrics_port: Optional[int] = typer.Option(
