@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
 
 from soar import db
@@ -79,11 +82,15 @@ def history() -> None:
 def prune(
     older_than: str = typer.Option(..., help="Drop fixes older than this: 45d, 12h, 2w."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the chunks, drop nothing."),
+    archive: Optional[Path] = typer.Option(
+        None, help="First write each chunk to this folder (<chunk>.fixes.zst: binary COPY, "
+                   "zstd); `soar db restore-archive FILE` puts it back."),
 ) -> None:
     """Drop whole chunks of fixes older than the age (flights are kept)."""
     from soar.db import retention
 
-    result = retention.prune(db.admin_url(), retention.parse_age(older_than), dry_run)
+    result = retention.prune(db.admin_url(), retention.parse_age(older_than), dry_run,
+                             archive_dir=archive)
     verb = "would drop" if dry_run else "dropped"
     rows = f" ({result.fixes} fixes)" if result.fixes is not None else ""
     typer.echo(f"{verb} {len(result.chunks)} chunks of fixes older than {result.older_than}{rows}")
@@ -92,6 +99,20 @@ def prune(
     if result.busy:
         typer.echo(f"{len(result.busy)} chunks in use, left for the next prune: "
                    f"{', '.join(result.busy)}")
+
+
+@db_app.command("restore-archive")
+def restore_archive(
+    file: Path = typer.Argument(..., help="A <chunk>.fixes.zst that `soar db prune --archive` "
+                                          "wrote."),
+) -> None:
+    """Put a pruned chunk's fixes back (restoring a file twice stores them twice)."""
+    from soar.db import retention
+
+    if not file.is_file():
+        raise SoarError(f"{file}: no such file")
+    rows = retention.restore_chunk(db.admin_url(), file)
+    typer.echo(f"restored {rows} fixes from {file}")
 
 
 @db_app.command()

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
+from soar.errors import SoarError
 from soar.feeds import beast, modes, ogn, sbs
 from soar.records import UNREADABLE, Message, as_payload
 from soar.units import UTC
@@ -32,13 +33,78 @@ def open_recording(path: Path, binary: bool = False, **text):
         magic = f.read(4)
     if magic == _ZSTD:
         import zstandard  # only for compressed recordings
-        stream = zstandard.ZstdDecompressor().stream_reader(open(path, "rb"),  # noqa: SIM115
-                                                            read_across_frames=True)
+        stream = _Zstd(path, zstandard.ZstdDecompressor())
+        errors: tuple = (zstandard.ZstdError, OSError)
     elif magic[:2] == _GZIP:
         stream = gzip.open(path, "rb")  # noqa: SIM115
+        errors = (OSError, EOFError)
     else:
         return open(path, "rb") if binary else open(path, **text)  # noqa: SIM115
-    return stream if binary else io.TextIOWrapper(stream, **text)
+    checked = io.BufferedReader(_Checked(stream, path, errors))
+    return checked if binary else io.TextIOWrapper(checked, **text)
+
+
+class _Zstd(io.RawIOBase):
+    """zstd frames one after another, including a last one without its end (a file
+    `soar run --archive` is writing, or was killed writing): all the data its complete
+    blocks hold. (zstandard's stream_reader stops early on such a frame.)"""
+
+    def __init__(self, path: Path, decompressor):
+        self._file = open(path, "rb")  # noqa: SIM115 -- closed by close()
+        self._d = decompressor
+        self._frame = decompressor.decompressobj()
+        self._out = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._out:
+            data = self._file.read(1 << 16)
+            if not data:
+                return 0
+            out = self._frame.decompress(data)
+            while self._frame.eof:            # a frame ended: the next one starts here
+                rest = self._frame.unused_data
+                self._frame = self._d.decompressobj()
+                if not rest:
+                    break
+                out += self._frame.decompress(rest)
+            self._out = memoryview(out)
+        n = min(len(buffer), len(self._out))
+        buffer[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class _Checked(io.RawIOBase):
+    """A decompressing stream whose damage ends the replay with one line naming the
+    file (what came before it was replayed), not a traceback."""
+
+    def __init__(self, stream, path: Path, errors: tuple):
+        self._stream, self._path, self._errors = stream, path, errors
+        self._read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            n = self._stream.readinto(buffer)
+        except self._errors as exc:
+            raise SoarError(f"{self._path}: compressed data damaged after {self._read} bytes "
+                            f"({exc}); what came before was replayed. Replay the other "
+                            "files, or cut this one at the damage") from None
+        self._read += n
+        return n
+
+    def close(self) -> None:
+        self._stream.close()
+        super().close()
 
 
 def stem(path: Path) -> str:

@@ -69,7 +69,9 @@ class _File:
     def __init__(self, path: Path, hour: datetime, level: int):
         self.path, self.hour = path, hour
         self.raw = open(path, "xb")   # noqa: SIM115 -- held open for the hour
-        self.stream = zstandard.ZstdCompressor(level=level).stream_writer(self.raw, closefd=True)
+        # The checksum lets a replay tell damaged data from good (zstd has none by default).
+        self.stream = zstandard.ZstdCompressor(level=level, write_checksum=True).stream_writer(
+            self.raw, closefd=True)
         self.bytes_on_disk = 0
 
     def flushed_bytes(self) -> int:
@@ -333,6 +335,10 @@ def replay_chunks(folder: Path, max_chunk: int = 1000) -> Iterator[list]:
     if not streams:
         raise SoarError(f"{folder}: no archive files (*.txt.zst, *.jsonl.zst, *.sbs.zst) in "
                         "it; give an hour's, a day's or the archive's folder")
+    return _merged(streams, max_chunk)
+
+
+def _merged(streams: list, max_chunk: int) -> Iterator[list]:
     chunk: list = []
     for m in heapq.merge(*streams, key=lambda m: m.received_at):
         if chunk and (m.kind != chunk[0].kind or len(chunk) >= max_chunk):

@@ -9,3 +9,9 @@ SELECT chunk::text, fixes FROM old_fix_chunks_v1(%s::interval, %s)
 
 -- name: drop_chunk
 SELECT drop_fix_chunk_v1(%s::regclass, %s::interval)
+
+-- name: fix_columns
+SELECT attname::text, format_type(atttypid, atttypmod)
+  FROM pg_attribute
+ WHERE attrelid = 'fixes'::regclass AND attnum > 0 AND NOT attisdropped
+ ORDER BY attnum

@@ -160,3 +160,36 @@ def test_prune_every_without_keep_names_both(database):
     out = subprocess.run([SOAR, "worker", "--prune-every", "1d"], env=env, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 2 and "--prune-every and --keep go together" in out.stderr
+
+
+def test_prune_with_archive_then_restore_archive_gives_the_fixes_back_row_for_row(
+        database, history, tmp_path):
+    every = "SELECT * FROM fixes ORDER BY time, aircraft_id"
+    before = history.execute(every).fetchall()
+    history.rollback()
+    out = soar("db", "prune", "--older-than", "7d", "--archive", str(tmp_path),
+               url=database.url())
+    assert out.returncode == 0, out.stderr
+    files = sorted(tmp_path.glob("*.fixes.zst"))   # the oldest day: the one chunk wholly older
+    assert len(files) == 1 and not list(tmp_path.glob("*.part"))
+    assert count(history, "SELECT count(*) FROM fixes") == len(before) - PER_DAY
+    history.rollback()
+    out = soar("db", "restore-archive", str(files[0]), url=database.url())
+    assert out.returncode == 0, out.stderr
+    assert f"restored {PER_DAY} fixes" in out.stdout
+    assert history.execute(every).fetchall() == before
+
+
+def test_a_damaged_chunk_archive_restores_nothing_and_says_so(database, history, tmp_path):
+    history.rollback()
+    assert soar("db", "prune", "--older-than", "7d", "--archive", str(tmp_path),
+                url=database.url()).returncode == 0
+    f = sorted(tmp_path.glob("*.fixes.zst"))[0]
+    data = f.read_bytes()
+    f.write_bytes(data[:len(data) // 2] + bytes(16) + data[len(data) // 2 + 16:])
+    before = count(history, "SELECT count(*) FROM fixes")
+    history.rollback()
+    out = soar("db", "restore-archive", str(f), url=database.url())
+    assert out.returncode != 0 and "damaged chunk archive" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert count(history, "SELECT count(*) FROM fixes") == before

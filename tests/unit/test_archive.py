@@ -8,10 +8,12 @@ from __future__ import annotations
 import gzip
 from datetime import datetime, timedelta
 
+import pytest
 import zstandard
 
+from soar.errors import SoarError
 from soar.feeds import recordings
-from soar.ingest.archive import Archive, ArchiveConfig, file_name
+from soar.ingest.archive import Archive, ArchiveConfig, file_name, replay_chunks
 from soar.records import Message
 from soar.units import UTC
 
@@ -119,12 +121,20 @@ def test_a_disk_that_refuses_writes_is_counted_and_the_archive_goes_on(tmp_path)
 
 
 def test_a_stream_cut_before_its_end_reads_up_to_its_last_block(tmp_path):
+    # What a killed writer leaves, and what a file being written looks like: no frame
+    # end, and maybe half a block after the last whole one.
+    lines = [f"{APRS} #{i}" for i in range(3000)]
     path = tmp_path / "aprs.txt.zst"
     with open(path, "wb") as raw:
-        w = zstandard.ZstdCompressor().stream_writer(raw)
-        w.write(f"{T0.isoformat()} {APRS}\n".encode())
-        w.flush(zstandard.FLUSH_BLOCK)        # what a killed writer leaves: no frame end
-    assert [m.payload for m in _read(path, "aprs")] == [APRS]
+        w = zstandard.ZstdCompressor(write_checksum=True).stream_writer(raw)
+        w.write("".join(f"{T0.isoformat()} {x}\n" for x in lines[:2000]).encode())
+        w.flush(zstandard.FLUSH_BLOCK)
+        whole = raw.tell()
+        w.write("".join(f"{T0.isoformat()} {x}\n" for x in lines[2000:]).encode())
+        w.flush(zstandard.FLUSH_BLOCK)
+    assert [m.payload for m in _read(path, "aprs")] == lines
+    path.write_bytes(path.read_bytes()[:whole + 10])
+    assert [m.payload for m in _read(path, "aprs")] == lines[:2000]
 
 
 def test_replay_reads_gzip_recordings_too(tmp_path):
@@ -143,3 +153,18 @@ def test_a_bug_in_the_archive_thread_ends_the_archive_only_and_says_why(tmp_path
     archive.offer(_messages()[:3])                      # later chunks: counted, no raise
     assert archive.failed.startswith("AttributeError") and archive.dropped == 3
     assert archive.summary()["failed"] == archive.failed
+
+
+def test_damaged_compressed_data_ends_the_replay_with_one_line_naming_the_file(tmp_path):
+    _write(tmp_path, [Message("aprs", T0, f"{APRS} #{i}") for i in range(20000)])
+    path = tmp_path / "2026-12-06" / "13" / "aprs.txt.zst"
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2] + bytes(64) + data[len(data) // 2 + 64:])
+    with pytest.raises(SoarError, match=r"aprs\.txt\.zst: compressed data damaged after \d+ "
+                                        r"bytes .*what came before was replayed"):
+        _read(path, "aprs")
+
+
+def test_an_archive_folder_without_archive_files_is_a_one_line_error(tmp_path):
+    with pytest.raises(SoarError, match="no archive files"):
+        replay_chunks(tmp_path)
