@@ -53,11 +53,12 @@ from soar.feeds.parse_pool import BrokenProcessPool, ParsePool
 from soar.ingest import reader
 from soar.ingest.batch import Batch
 from soar.ingest.overflow import DiskBuffer, Overflow, OverflowConfig
+from soar.ingest.quarantine import FatalWriteError
 from soar.ingest.router import Router, RouterConfig
 from soar.ingest.shard import Shard
 from soar.ingest.spool import Spool
 from soar.ingest.stats import IngestStats, fixes_in, fixes_queued
-from soar.ingest.writer import END_OF_BATCHES, FatalWriteError, Writer
+from soar.ingest.writer import END_OF_BATCHES, Writer
 from soar.records import DB, PIPELINE_FAILED, QUEUE_FULL, UNWRITTEN, Message
 
 log = logging.getLogger(__name__)
