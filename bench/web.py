@@ -30,7 +30,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -46,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 import requests  # noqa: E402
 
+from bench import process  # noqa: E402
 from soar.db import embedded, migrate  # noqa: E402
 from soar.reference import airports  # noqa: E402
 
@@ -291,11 +291,7 @@ def main() -> None:
         result["health"] = requests.get(base + "/api/v1/health", timeout=30).json()["live"]
     finally:
         if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            process.stop(server, 30)
         cluster.stop()
         shutil.rmtree(home, ignore_errors=True)
     print(json.dumps(result, indent=1, default=str))
