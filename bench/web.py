@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -49,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 import requests  # noqa: E402
 
+from bench import process  # noqa: E402
 from bench.preload import BenchDatabase, Preload  # noqa: E402
 
 BOX_HALF_DEG = 1.0          # each client's box: 2 x 2 degrees around one live aircraft
@@ -297,11 +297,7 @@ def main() -> None:
         result["health"] = requests.get(base + "/api/v1/health", timeout=30).json()["live"]
     finally:
         if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
+            process.stop(server, 30)
         if db.cluster is not None:
             db.drop(DATABASE)
         db.stop()

@@ -16,6 +16,7 @@ from soar.web.app import content_security_policy
 from soar.web.encoding import dumps
 from soar.web.errors import ApiError
 from soar.web.live import Changes, Client, LiveFeed, diff, for_client
+from soar.web.routes import pages
 from soar.web.routes.flights import cache_control
 
 
@@ -170,3 +171,18 @@ def test_the_live_maps_last_seen_range_covers_the_routers_refresh_interval():
     sql = queries("queries/web.sql")["positions"]
     assert "last_seen >= %(heard_since)s::timestamptz - interval '10 minutes'" in sql
     assert timedelta(minutes=10) >= AIRCRAFT_REFRESH
+
+
+@pytest.mark.parametrize(("name", "leaflet"), [("map", True), ("flight", True),
+                                               ("logbook", False), ("table", False)])
+def test_every_page_is_its_body_and_script_in_the_common_frame(name, leaflet):
+    html = pages.page(name, "soar: x", leaflet=leaflet)
+    assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
+    assert "<title>soar: x</title>" in html and "$" not in html
+    assert f'<script src="/static/{name}.js"></script>' in html
+    assert html.index("/static/common.js") < html.index(f"/static/{name}.js")
+    assert ('vendor/leaflet/leaflet.js' in html) is leaflet
+    assert ('vendor/leaflet/leaflet.css' in html) is leaflet
+    # the page's own body, once
+    body = (pages.TEMPLATES / f"{name}.html").read_text(encoding="utf-8")
+    assert html.count(body) == 1
