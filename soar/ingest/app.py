@@ -256,10 +256,14 @@ class Chunker:
     per chunk, not per message); flushed by size, or by age from a timer."""
 
     def __init__(self, pipeline: Pipeline, size: int = 500, max_age_s: float = 0.2,
-                 source: str | None = None, archive: Archive | None = None):
+                 source: str | None = None, archive: Archive | None = None,
+                 handoff: threading.Lock | None = None):
         self.pipeline, self.size, self.max_age_s = pipeline, size, max_age_s
         self.source = source      # the feed's name: drops are counted per feed
         self.archive = archive    # gets each chunk before the router does (never waits)
+        # Shared by all the chunkers of a run: the archive and the router queue get
+        # the feeds' chunks in the same order (docs/ingest.md, "Raw archive").
+        self.handoff = handoff or threading.Lock()
         self._chunk: list = []
         self._lock = threading.Lock()
 
@@ -278,9 +282,18 @@ class Chunker:
             self._submit(chunk)
 
     def _submit(self, chunk: list) -> None:
-        if self.archive is not None:
-            self.archive.offer(chunk)
-        self.pipeline.submit(chunk, self.source)
+        """The archive's offer and the router's submit of a chunk happen as one step
+        for all the feeds: the archive's FIFO queue then holds the chunks in the very
+        order the router takes them, and its order record replays that order. Holding
+        the lock is safe: `offer` never waits, and live `submit` (drop_after_s 0) never
+        waits on the router queue either (a full one drops or goes to the overflow
+        disk, which already serialises the feeds under Overflow._order). With
+        `--queue-timeout` above 0 a feed waiting for room holds the others too; they
+        would find the same full queue."""
+        with self.handoff:
+            if self.archive is not None:
+                self.archive.offer(chunk)
+            self.pipeline.submit(chunk, self.source)
 
     def run_timer(self, stop: threading.Event) -> None:
         while not stop.wait(self.max_age_s):
@@ -456,8 +469,9 @@ def live(pipeline: Pipeline, clients: list[tuple[str, object, str]],
             except PipelineError:
                 stop.set()                     # reported in the summary, once
             logger.start()
+            handoff = threading.Lock()
             for kind, client, name in ([] if stop.is_set() else clients):
-                chunker = Chunker(pipeline, source=name, archive=archive)
+                chunker = Chunker(pipeline, source=name, archive=archive, handoff=handoff)
                 if kind == "aprs":
                     def on_line(received_at, raw, c=chunker):
                         c.add(Message("aprs", received_at, raw))

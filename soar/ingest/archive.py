@@ -25,6 +25,7 @@ writes to HH.2/, HH.3/, ... instead.
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import queue
 import re
@@ -50,6 +51,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR = timedelta(hours=1)
 _HOUR_DIR = re.compile(r"(\d\d)(?:\.(\d+))?")
 _FORMATS = {"txt": "aprs", "jsonl": "modes", "sbs": "sbs"}   # file extension -> replay format
+ORDER_NAME = "order.zst"   # a part folder's order record (no feed's file name ends so)
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@,+=-]{0,99}")
 
 
@@ -68,6 +70,7 @@ class _File:
 
     def __init__(self, path: Path, hour: datetime, level: int):
         self.path, self.hour = path, hour
+        self.name = f"{path.parent.name}/{path.name}"   # as the order record names it
         self.raw = open(path, "xb")   # noqa: SIM115 -- held open for the hour
         # The checksum lets a replay tell damaged data from good (zstd has none by default).
         self.stream = zstandard.ZstdCompressor(level=level, write_checksum=True).stream_writer(
@@ -126,7 +129,9 @@ class Archive:
         self.deleted_hours = 0   # hour folders removed by retention
         self._queue: queue.Queue = queue.Queue(config.queue_chunks)
         self._closing = threading.Event()
-        self._files: dict[tuple[str, str | None], _File] = {}
+        self._files: dict[tuple[str, str | None], _File] = {}   # the current part's
+        self._order: _File | None = None     # the current part's order record
+        self._hour: datetime | None = None   # the current hour: only moves forward
         self._thread = threading.Thread(target=self._run, name="soar-archive", daemon=True)
         self._last_warning = 0.0
         self.failed: str | None = None       # why the archive thread stopped, if it did
@@ -208,78 +213,95 @@ class Archive:
                 if chunk is None and self._closing.is_set() and self._queue.empty():
                     break
         finally:
-            for key in list(self._files):
-                self._close(key)
+            self._end_part()
 
     def _write(self, chunk: tuple) -> None:
+        """A chunk goes whole into the current hour's part folder, its runs of one
+        feed each to that feed's file and, after it, a line of the order record. The
+        current hour only moves forward (the latest of its own and the chunk's last
+        receive time): replaying hour folders in order then never goes back."""
+        hour = _hour(chunk[-1].received_at)
+        if self._hour is None or hour > self._hour:
+            self._end_part()
+            self._hour = hour
         i = 0
-        while i < len(chunk):
-            first = chunk[i]
-            key = (first.kind, first.receiver)
-            hour = _hour(first.received_at)
-            end = hour + _HOUR
-            j = i + 1              # the run of messages in the same hour: one write
-            while j < len(chunk) and hour <= chunk[j].received_at < end:
-                j += 1
-            run = chunk[i:j]
-            i = j
-            try:
-                f = self._file(key, hour)
+        try:
+            self._claim()
+            while i < len(chunk):
+                key = (chunk[i].kind, chunk[i].receiver)
+                j = i + 1              # the run of one feed's messages: one write
+                while j < len(chunk) and (chunk[j].kind, chunk[j].receiver) == key:
+                    j += 1
+                run = chunk[i:j]
+                f = self._file(key)
                 f.stream.write("".join(map(encode, run)).encode("utf-8", "replace"))
                 self.lines += len(run)
-            except (OSError, zstandard.ZstdError) as exc:
-                self.errors += 1
-                self._warn("archive: %s; %d failed writes so far (ingest goes on)",
-                           exc, self.errors)
-                self._abandon(key)           # reopened (a new part) at the next write
+                i = j
+                self._order.stream.write(f"{f.name} {len(run)}\n".encode())
+        except (OSError, zstandard.ZstdError) as exc:
+            self.errors += 1
+            self._warn("archive: %s; %d failed writes so far (ingest goes on)",
+                       exc, self.errors)
+            self._end_part()           # the next chunk starts a new part folder
 
-    def _file(self, key: tuple[str, str | None], hour: datetime) -> _File:
-        f = self._files.get(key)
-        if f is not None and f.hour == hour:
-            return f
-        if f is not None:
-            self._close(key)
-        name = file_name(*key)
-        day = self.config.directory / hour.strftime("%Y-%m-%d")
+    def _claim(self) -> None:
+        """The current hour's part folder, chosen once per process and hour: the first
+        of HH/, HH.2/, ... that is new or empty, taken by creating its order record
+        (exclusively: a second process sharing DIR takes the next one)."""
+        if self._order is not None:
+            return
+        day = self.config.directory / self._hour.strftime("%Y-%m-%d")
         part = 1
         while True:
-            folder = day / (f"{hour:%H}" if part == 1 else f"{hour:%H}.{part}")
-            if not (folder / name).exists():
-                break
+            folder = day / (f"{self._hour:%H}" if part == 1 else f"{self._hour:%H}.{part}")
+            if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+                folder.mkdir(parents=True, exist_ok=True)
+                try:
+                    self._order = _File(folder / ORDER_NAME, self._hour, self.config.level)
+                    return
+                except FileExistsError:
+                    pass
             part += 1
-        folder.mkdir(parents=True, exist_ok=True)
-        f = self._files[key] = _File(folder / name, hour, self.config.level)
+
+    def _file(self, key: tuple[str, str | None]) -> _File:
+        f = self._files.get(key)
+        if f is None:
+            folder = self._order.path.parent
+            f = self._files[key] = _File(folder / file_name(*key), self._hour, self.config.level)
         return f
 
     def _flush(self) -> None:
-        now = datetime.now(UTC)
-        for key, f in list(self._files.items()):
-            try:
-                if now - (f.hour + _HOUR) > timedelta(seconds=self.config.idle_close_s):
-                    self._close(key)
-                else:
-                    self.bytes += f.flushed_bytes()
-            except (OSError, zstandard.ZstdError) as exc:
-                self.errors += 1
-                self._warn("archive: %s (ingest goes on)", exc)
-                self._abandon(key)
-
-    def _close(self, key) -> None:
-        f = self._files.pop(key)
+        """Every open stream's data to the disk, the order record's last: it never
+        names messages its files do not hold yet (a kill leaves the files ahead)."""
+        if self._order is None:
+            return
+        if datetime.now(UTC) - (self._hour + _HOUR) > timedelta(seconds=self.config.idle_close_s):
+            self._end_part()
+            return
         try:
-            self.bytes += f.flushed_bytes()
-            self.bytes += f.close()
+            for f in [*self._files.values(), self._order]:
+                self.bytes += f.flushed_bytes()
         except (OSError, zstandard.ZstdError) as exc:
             self.errors += 1
-            self._warn("archive: closing %s: %s", f.path, exc)
+            self._warn("archive: %s (ingest goes on)", exc)
+            self._end_part()
 
-    def _abandon(self, key) -> None:
-        f = self._files.pop(key, None)
-        if f is not None:
+    def _end_part(self) -> None:
+        """Close the part folder's streams, the order record last; a later chunk of
+        the same hour opens a new part."""
+        files = [*self._files.values(), *([self._order] if self._order is not None else [])]
+        self._files, self._order = {}, None
+        for f in files:
             try:
-                f.raw.close()
-            except OSError:
-                pass                      # the failure was counted; the fd is released
+                self.bytes += f.flushed_bytes()
+                self.bytes += f.close()
+            except (OSError, zstandard.ZstdError) as exc:
+                self.errors += 1
+                self._warn("archive: closing %s: %s", f.path, exc)
+                try:
+                    f.raw.close()
+                except OSError:
+                    pass                  # the failure was counted; the fd is released
 
     def _prune(self, now: datetime) -> None:
         """Delete the hour folders that ended more than `keep_s` ago (and emptied days)."""
@@ -323,24 +345,118 @@ def _hour(t: datetime) -> datetime:
 
 
 def replay_chunks(folder: Path, max_chunk: int = 1000) -> Iterator[list]:
-    """Every archive file under `folder` (an hour, a day or the whole archive) read
-    as `soar replay` reads it, merged in receive-time order as the feeds arrived
-    together, as chunks of one kind each (the pipeline parses an APRS chunk in its
-    parse process as a whole). `soar replay --format archive FOLDER`."""
-    streams = []
-    for path in sorted(Path(folder).rglob("*.zst")):
-        fmt = _FORMATS.get(path.name.removesuffix(".zst").rpartition(".")[2])
-        if fmt is not None:
-            streams.append(m for chunk in recordings.replay(path, fmt) for m in chunk)
-    if not streams:
+    """Every archive file under `folder` (an hour, a day or the whole archive) in the
+    order the live router took them, as chunks of one kind each (the pipeline parses
+    an APRS chunk in its parse process as a whole). `soar replay --format archive
+    FOLDER`. The rule: a part folder with an order record replays exactly as its
+    record says, part folders in (day, hour, part) order; files no order record
+    covers (an archive older than order records, a record lost or damaged, messages a
+    killed writer left past its record) are merged in receive-time order, as the
+    feeds arrived together, with a log line saying so."""
+    files = [p for p in sorted(Path(folder).rglob("*.zst")) if _format(p) is not None]
+    if not files:
         raise SoarError(f"{folder}: no archive files (*.txt.zst, *.jsonl.zst, *.sbs.zst) in "
                         "it; give an hour's, a day's or the archive's folder")
-    return _merged(streams, max_chunk)
+    return _chunked(_in_order(files), max_chunk)
 
 
-def _merged(streams: list, max_chunk: int) -> Iterator[list]:
+def _format(path: Path) -> str | None:
+    return _FORMATS.get(path.name.removesuffix(".zst").rpartition(".")[2])
+
+
+def _file_messages(path: Path) -> Iterator[Message]:
+    return (m for chunk in recordings.replay(path, _format(path)) for m in chunk)
+
+
+def _part_key(folder: Path) -> tuple:
+    """(day, hour, part): the order the archive wrote its part folders in."""
+    m = _HOUR_DIR.fullmatch(folder.name)
+    if m is None:
+        return (str(folder.parent), -1, 0, folder.name)
+    return (str(folder.parent), int(m[1]), int(m[2] or 1))
+
+
+def _in_order(files: list[Path]) -> Iterator[Message]:
+    by_part: dict[Path, list[Path]] = {}
+    for path in files:
+        by_part.setdefault(path.parent, []).append(path)
+    unordered: list[Path] = []
+    for part in sorted(by_part, key=_part_key):
+        runs = _order_record(part, by_part[part])
+        if runs is None:
+            unordered += by_part[part]
+            continue
+        yield from _time_merged(unordered)
+        unordered = []
+        yield from _followed(part, runs, by_part[part])
+    yield from _time_merged(unordered)
+
+
+def _order_record(part: Path, files: list[Path]) -> list[tuple[Path, int]] | None:
+    """A part folder's order record as (file, messages) runs; None when it has none
+    or it is damaged (one log line naming it)."""
+    path = part / ORDER_NAME
+    if not path.exists():
+        return None
+    try:
+        with recordings.open_recording(path, encoding="utf-8", newline="\n") as f:
+            text = f.read()
+    except (SoarError, OSError, UnicodeDecodeError) as exc:
+        log.warning("%s: order record unreadable (%s); its folder replays merged by receive "
+                    "time", path, exc)
+        return None
+    by_name = {f"{part.name}/{p.name}": p for p in files}
+    runs = []
+    lines = text.split("\n")
+    for n, line in enumerate(lines[:-1], 1):
+        name, _, count = line.rpartition(" ")
+        if name not in by_name or not count.isdigit() or int(count) == 0:
+            log.warning("%s: order record damaged at line %d (%r); its folder replays merged "
+                        "by receive time", path, n, line[:120])
+            return None
+        runs.append((by_name[name], int(count)))
+    if lines[-1]:
+        log.warning("%s: order record cut inside line %d; its folder replays merged by "
+                    "receive time", path, len(lines))
+        return None
+    return runs
+
+
+def _followed(part: Path, runs: list[tuple[Path, int]], files: list[Path]) -> Iterator[Message]:
+    """The runs in order, each the next messages of its file; then what the record
+    does not name (a killed writer's last messages), merged by receive time."""
+    streams = {path: _file_messages(path) for path in files}
+    missing = 0           # named by the record, not in the file (its last block lost)
+    for path, count in runs:
+        got = 0
+        for m in itertools.islice(streams[path], count):
+            got += 1
+            yield m
+        missing += count - got
+    left = [0]
+
+    def counted(stream):
+        for m in stream:
+            left[0] += 1
+            yield m
+    yield from heapq.merge(*map(counted, streams.values()), key=lambda m: m.received_at)
+    if missing or left[0]:
+        log.warning("%s: the order record names %d messages its files do not hold and "
+                    "leaves %d unnamed (merged by receive time at the end): its writer was "
+                    "killed", part, missing, left[0])
+
+
+def _time_merged(files: list[Path]) -> Iterator[Message]:
+    if not files:
+        return
+    log.warning("archive: %d files without an order record (written before soar kept one, "
+                "or it was lost), from %s: merged by receive time", len(files), files[0].parent)
+    yield from heapq.merge(*map(_file_messages, files), key=lambda m: m.received_at)
+
+
+def _chunked(messages: Iterator[Message], max_chunk: int) -> Iterator[list]:
     chunk: list = []
-    for m in heapq.merge(*streams, key=lambda m: m.received_at):
+    for m in messages:
         if chunk and (m.kind != chunk[0].kind or len(chunk) >= max_chunk):
             yield chunk
             chunk = []

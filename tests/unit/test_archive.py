@@ -53,7 +53,7 @@ def test_each_feed_kind_is_written_per_hour_in_the_format_replay_reads_back(tmp_
     assert archive.lines == len(messages) and archive.dropped == archive.errors == 0
     h13, h14 = tmp_path / "2026-12-06" / "13", tmp_path / "2026-12-06" / "14"
     assert sorted(p.name for p in h13.iterdir()) == sorted(
-        ["aprs.txt.zst", "127.0.0.1:30005.jsonl.zst", "adsbhub.sbs.zst"])
+        ["aprs.txt.zst", "127.0.0.1:30005.jsonl.zst", "adsbhub.sbs.zst", "order.zst"])
     assert archive.bytes == sum(p.stat().st_size for p in tmp_path.rglob("*.zst"))
     back = []
     for hour in (h13, h14):
@@ -111,13 +111,22 @@ def test_a_full_queue_drops_from_the_archive_only_and_counts(tmp_path):
 
 
 def test_a_disk_that_refuses_writes_is_counted_and_the_archive_goes_on(tmp_path):
+    (tmp_path / "2026-12-06").write_text("a file where the day's folder should be")
+    messages = [m._replace(received_at=m.received_at + timedelta(hours=10))   # to 00:00:03
+                for m in _messages() if m.kind == "aprs"]
+    archive = _write(tmp_path, messages)          # no exception reaches the feed
+    assert archive.errors == 2 and archive.lines == 4     # 23:59:58 and :59 refused
+    assert _read(tmp_path / "2026-12-07" / "00" / "aprs.txt.zst", "aprs") == messages[2:]
+
+
+def test_a_folder_in_the_way_of_an_hour_is_passed_over_for_the_next_part(tmp_path):
     day = tmp_path / "2026-12-06"
     day.mkdir()
-    (day / "13").write_text("a file where the 13:00 folder should be")   # refuses 13:xx
+    (day / "13").write_text("not a folder")
     messages = [m for m in _messages() if m.kind == "aprs"]
-    archive = _write(tmp_path, messages)          # no exception reaches the feed
-    assert archive.errors == 2 and archive.lines == 4     # 13:59:58 and :59 refused
-    assert _read(day / "14" / "aprs.txt.zst", "aprs") == messages[2:]
+    archive = _write(tmp_path, messages)
+    assert archive.errors == 0 and archive.lines == 6
+    assert _read(day / "13.2" / "aprs.txt.zst", "aprs") == messages[:2]
 
 
 def test_a_stream_cut_before_its_end_reads_up_to_its_last_block(tmp_path):
@@ -168,3 +177,140 @@ def test_damaged_compressed_data_ends_the_replay_with_one_line_naming_the_file(t
 def test_an_archive_folder_without_archive_files_is_a_one_line_error(tmp_path):
     with pytest.raises(SoarError, match="no archive files"):
         replay_chunks(tmp_path)
+
+
+# -- the order record: a replay takes the chunks in the order the router took them ----
+
+FRAME = bytes.fromhex("8d4840d6202cc371c32ce0576098")
+
+
+def _aprs(t: datetime, n: int) -> Message:
+    return Message("aprs", t, f"{APRS} #{n}")
+
+
+def _modes(t: datetime, n: int) -> Message:
+    return Message("modes", t, FRAME, -float(n), "beast1")
+
+
+def _handed_over(start: datetime) -> list[list[Message]]:
+    """Two feeds' chunks as their chunkers hand them over: each feed's 0.2 s, the
+    ADS-B feed's receive times running ahead of the OGN feed's (an APRS-IS delay)."""
+    chunks = []
+    for c in range(6):
+        t = start + timedelta(seconds=0.2 * c)
+        chunks.append([_aprs(t + timedelta(seconds=0.05 * i) - timedelta(seconds=0.3), 10 * c + i)
+                       for i in range(4)])
+        chunks.append([_modes(t + timedelta(seconds=0.05 * i), 10 * c + i) for i in range(4)])
+    return chunks
+
+
+def _offered(directory, chunks, **kw) -> Archive:
+    archive = Archive(ArchiveConfig(directory, **kw))
+    archive.start()
+    for chunk in chunks:
+        archive.offer(chunk)
+    archive.close()
+    return archive
+
+
+def _key(m: Message) -> tuple:
+    return (m.kind, m.received_at, m.payload.hex() if isinstance(m.payload, bytes) else m.payload)
+
+
+def _replayed(folder) -> list[tuple]:
+    return [_key(m) for chunk in replay_chunks(folder) for m in chunk]
+
+
+def _by_time(chunks) -> list[tuple]:
+    return sorted((_key(m) for c in chunks for m in c), key=lambda k: (k[1], k[0]))  # ties: by file
+
+
+def test_a_replay_takes_two_feeds_chunks_in_the_order_they_were_handed_over(tmp_path):
+    chunks = _handed_over(T0 - timedelta(minutes=5))
+    _offered(tmp_path, chunks)
+    handed = [_key(m) for c in chunks for m in c]
+    assert handed != _by_time(chunks)          # a receive-time merge would differ
+    assert _replayed(tmp_path) == handed
+    assert _replayed(tmp_path / "2026-12-06" / "13") == handed
+    # and each feed's file still replays alone, in its own format
+    folder = tmp_path / "2026-12-06" / "13"
+    assert [_key(m) for m in _read(folder / "aprs.txt.zst", "aprs")] == [
+        _key(m) for c in chunks for m in c if m.kind == "aprs"]
+
+
+def test_a_chunk_across_the_hour_goes_whole_into_the_later_hour_and_the_hour_never_goes_back(
+        tmp_path):
+    chunks = _handed_over(datetime(2026, 12, 6, 13, 59, 59, 900000, tzinfo=UTC))
+    _offered(tmp_path, chunks)
+    day = tmp_path / "2026-12-06"
+    # the first ADS-B chunk (13:59:59.90 .. 14:00:00.05) and every later chunk go to
+    # 14, the OGN chunk of 13:59:59.80 .. .95 after it too
+    assert [_key(m) for m in _read(day / "13" / "aprs.txt.zst", "aprs")] == [
+        _key(m) for m in chunks[0]]
+    assert not (day / "13" / "beast1.jsonl.zst").exists()
+    assert chunks[2][0].received_at < datetime(2026, 12, 6, 14, tzinfo=UTC)
+    assert _replayed(tmp_path) == [_key(m) for c in chunks for m in c]
+
+
+def test_a_restart_within_the_hour_replays_after_the_first_process_in_part_order(tmp_path):
+    chunks = _handed_over(T0 - timedelta(minutes=5))
+    _offered(tmp_path, chunks[:6])
+    _offered(tmp_path, chunks[6:])
+    day = tmp_path / "2026-12-06"
+    assert sorted(p.name for p in (day / "13.2").iterdir()) == [
+        "aprs.txt.zst", "beast1.jsonl.zst", "order.zst"]
+    assert _replayed(tmp_path) == [_key(m) for c in chunks for m in c]
+
+
+def test_an_archive_without_order_records_replays_merged_by_receive_time(tmp_path, caplog):
+    chunks = _handed_over(T0 - timedelta(minutes=5))
+    _offered(tmp_path, chunks)
+    (tmp_path / "2026-12-06" / "13" / "order.zst").unlink()
+    assert _replayed(tmp_path) == _by_time(chunks)
+    assert "2 files without an order record" in caplog.text
+    _offered(tmp_path, chunks)        # a folder written before order records: passed over
+    assert (tmp_path / "2026-12-06" / "13.2" / "order.zst").exists()
+
+
+def _rewrite_order(folder, text: str) -> None:
+    (folder / "order.zst").write_bytes(zstandard.ZstdCompressor().compress(text.encode()))
+
+
+def test_a_damaged_order_record_is_one_line_naming_it_then_a_receive_time_merge(
+        tmp_path, caplog):
+    chunks = _handed_over(T0 - timedelta(minutes=5))
+    _offered(tmp_path, chunks)
+    folder = tmp_path / "2026-12-06" / "13"
+    _rewrite_order(folder, "13/aprs.txt.zst 4\n13/aprs.txt.zst 4\n13/beast1.jsonl.zst 4\n13/be")
+    assert _replayed(tmp_path) == _by_time(chunks)
+    assert "order.zst: order record cut inside line 4" in caplog.text
+    caplog.clear()
+    _rewrite_order(folder, "13/aprs.txt.zst 4\n../../etc/passwd 4\n")
+    assert _replayed(tmp_path) == _by_time(chunks)
+    assert "order.zst: order record damaged at line 2" in caplog.text
+    caplog.clear()
+    (folder / "order.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"\xff" * 40)
+    assert _replayed(tmp_path) == _by_time(chunks)
+    assert "order.zst: order record unreadable" in caplog.text
+
+
+def test_a_killed_writers_order_record_and_files_that_disagree_replay_every_message_held(
+        tmp_path, caplog):
+    chunks = _handed_over(T0 - timedelta(minutes=5))
+    _offered(tmp_path, chunks)
+    folder = tmp_path / "2026-12-06" / "13"
+    # the record lost its last runs: they come after the named ones, by receive time
+    _rewrite_order(folder, "13/aprs.txt.zst 4\n13/beast1.jsonl.zst 4\n")
+    got = _replayed(tmp_path)
+    assert got[:8] == [_key(m) for c in chunks[:2] for m in c]
+    assert got[8:] == _by_time(chunks[2:])
+    assert "names 0 messages its files do not hold and leaves 40 unnamed" in caplog.text
+    caplog.clear()
+    # the record names more than a file holds (the file's last block was lost)
+    _rewrite_order(folder, "13/aprs.txt.zst 4\n13/beast1.jsonl.zst 4\n13/aprs.txt.zst 30\n"
+                           "13/beast1.jsonl.zst 30\n")
+    got = _replayed(tmp_path)
+    assert got == [_key(m) for c in chunks[:2] for m in c] + [
+        _key(m) for c in chunks[2:] if c[0].kind == "aprs" for m in c] + [
+        _key(m) for c in chunks[2:] if c[0].kind == "modes" for m in c]
+    assert "names 20 messages its files do not hold and leaves 0 unnamed" in caplog.text
