@@ -22,6 +22,7 @@ import pytest
 
 from helpers.database import TestDatabase
 from helpers.refdata import janitor
+from soar.ingest.archive import replay_chunks
 from soar.records import aircraft_id
 from soar.simulate import SimConfig, serve
 from soar.simulate.engine import Simulation
@@ -124,7 +125,8 @@ def _both_feeds(cfg: SimConfig) -> set[int]:
 def test_replaying_the_raw_archive_gives_the_live_runs_fixes_and_flights(
         database, replay_database, tmp_path):
     cfg = SimConfig(start=datetime.now(timezone.utc), duration_s=600, aircraft=150,
-                    beast_aircraft=30, seed=11, airborne_fraction=0.5, aircraft_per_field=30)
+                    beast_aircraft=30, seed=11, airborne_fraction=0.5, aircraft_per_field=30,
+                    share_adsb_ga=0.8)   # most ADS-B aircraft on OGN too: the order matters
     s, w, n, e = cfg.region
     position = ((s + n) / 2, (w + e) / 2)
     archive = tmp_path / "archive"
@@ -136,6 +138,12 @@ def test_replaying_the_raw_archive_gives_the_live_runs_fixes_and_flights(
     # Everything the ingest counted in is in the archive, and nothing else.
     assert kept["lines"] == acc["messages_in"] and kept["dropped"] == kept["errors"] == 0
     assert kept["bytes"] == sum(p.stat().st_size for p in archive.rglob("*.zst"))
+    # The order record holds an order of the two feeds' messages that a receive-time
+    # merge (what a replay did before it) would not give.
+    followed = [(m.kind, m.received_at, str(m.payload))
+                for chunk in replay_chunks(archive) for m in chunk]
+    assert len(followed) == kept["lines"]
+    assert followed != sorted(followed, key=lambda k: k[1])
 
     live_fixes, live_flights = _rows(database)
     assert len(live_fixes) == summary["fixes_written"] >= 1000
