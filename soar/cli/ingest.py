@@ -117,7 +117,7 @@ def replay(
                             help="aprs, beast, modes, sbs (SBS/BaseStation lines, port 30003), "
                                  "sim (a `soar simulate` folder: its APRS and Mode-S files "
                                  "merged), or archive (a `soar run --archive` folder, an hour, "
-                                 "a day or all of it: its files merged in time order)"),
+                                 "a day or all of it, in the order the live router took it)"),
     speed: str = typer.Option("max", help="N times real time, or 'max'"),
     receiver: Optional[str] = typer.Option(None, help="Receiver name for beast/modes/sbs feeds "
                                                       "(default: the file's name)."),

@@ -316,7 +316,7 @@ def _config(spool_dir: Path | str | None, shutdown_deadline_s: float | None,
 
 
 SIM = "sim"   # replay format: a `soar simulate` recording folder, APRS and Mode-S merged
-ARCHIVE = "archive"   # replay format: a folder of `soar run --archive` files, merged
+ARCHIVE = "archive"   # replay format: a folder of `soar run --archive` files, in live order
 
 
 def replay(path: Path, fmt: str, speed: float | None, receiver: str | None = None,

@@ -10,16 +10,24 @@ counts `archive_errors` (the lines not archived) and logs a warning: the live da
 goes to the database either way. All file I/O and compression happen on the
 archive's own thread.
 
-Layout, by the receive time's UTC hour:
+Layout, by UTC hour:
   DIR/YYYY-MM-DD/HH/aprs.txt.zst           OGN APRS-IS: `<ISO-8601 receive time> <line>`
                                            (`soar replay --format aprs`)
   DIR/YYYY-MM-DD/HH/<receiver>.jsonl.zst   Beast frames: {"timestamp", "frame", "signal"}
                                            (`--format modes`; the name is the receiver's)
   DIR/YYYY-MM-DD/HH/<receiver>.sbs.zst     SBS lines as received (`--format sbs`)
-A file is one zstd stream, flushed block by block every `flush_interval_s` (a crash
-loses at most that much; the reader takes a stream without its end). A stream is
-never appended to: a process that finds its file there (a restart within the hour)
-writes to HH.2/, HH.3/, ... instead.
+  DIR/YYYY-MM-DD/HH/order.zst              the order record: `HH/<file> <count>` a line,
+                                           one per run of one feed's messages, in the
+                                           order the router took them
+The feeds hand their chunks to the archive and to the router as one step (app.Chunker),
+so the archive thread writes them in the router's order. A chunk goes whole into the
+archive's current hour, the latest of the hours its chunks ended in (it never goes
+back), so replaying the part folders in (day, hour, part) order and each one's order
+record line by line gives the router's order exactly (`replay_chunks`).
+A file is one zstd stream, flushed block by block every `flush_interval_s`, the order
+record last (a crash loses at most that much; the reader takes a stream without its
+end). A stream is never appended to: a process takes one part folder per hour, the
+first of HH/, HH.2/, HH.3/, ... that is new or empty (a restart within the hour).
 """
 
 from __future__ import annotations
