@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR = timedelta(hours=1)
+_NEWLINES = re.compile(r"\r\n|\r|\n")   # the lines a replay's reader splits
 _HOUR_DIR = re.compile(r"(\d\d)(?:\.(\d+))?")
 _FORMATS = {"txt": "aprs", "jsonl": "modes", "sbs": "sbs"}   # file extension -> replay format
 ORDER_NAME = "order.zst"   # a part folder's order record (no feed's file name ends so)
@@ -242,10 +243,13 @@ class Archive:
                     j += 1
                 run = chunk[i:j]
                 f = self._file(key)
-                f.stream.write("".join(map(encode, run)).encode("utf-8", "replace"))
+                data = "".join(map(encode, run)).encode("utf-8", "replace")
+                f.stream.write(data)
                 self.lines += len(run)
                 i = j
-                self._order.stream.write(f"{f.name} {len(run)}\n".encode())
+                read_back = _read_back(key[0], data)
+                if read_back:
+                    self._order.stream.write(f"{f.name} {read_back}\n".encode())
         except (OSError, zstandard.ZstdError) as exc:
             self.errors += 1
             self._warn("archive: %s; %d failed writes so far (ingest goes on)",
@@ -346,6 +350,14 @@ def _drain(q: queue.Queue) -> Iterator[tuple]:
             yield q.get_nowait()
         except queue.Empty:
             return
+
+
+def _read_back(kind: str, data: bytes) -> int:
+    """The messages a replay reads from `data` (encoded lines): one per non-blank line
+    as its reader decodes and splits them (a payload with a CR in it is two, a blank
+    one none), so the order record counts what its file gives back."""
+    text = data.decode("ascii" if kind == "sbs" else "utf-8", "replace")
+    return sum(1 for line in _NEWLINES.split(text) if line.strip())
 
 
 def _hour(t: datetime) -> datetime:

@@ -314,3 +314,20 @@ def test_a_killed_writers_order_record_and_files_that_disagree_replay_every_mess
         _key(m) for c in chunks[2:] if c[0].kind == "aprs" for m in c] + [
         _key(m) for c in chunks[2:] if c[0].kind == "modes" for m in c]
     assert "names 20 messages its files do not hold and leaves 0 unnamed" in caplog.text
+
+
+def test_the_order_record_counts_the_messages_a_replay_reads_back_not_those_handed_over(
+        tmp_path, caplog):
+    # An APRS line with a CR inside replays as two messages, a blank SBS line as none:
+    # the record counts what the file gives back, so the runs after them stay aligned.
+    t = T0 - timedelta(minutes=5)
+    chunks = [[_aprs(t, 1), Message("aprs", t, f"{APRS} #2\rsecond half")],
+              [Message("sbs", t, " ", None, "hub"), Message("sbs", t, "", None, "hub")],
+              [_modes(t, 3)],
+              [_aprs(t + timedelta(seconds=1), 4)],
+              [_modes(t - timedelta(seconds=1), 5)]]
+    _offered(tmp_path, chunks)
+    got = _replayed(tmp_path)
+    assert [k[0] for k in got] == ["aprs", "aprs", "aprs", "modes", "aprs", "modes"]
+    assert got[1][2].endswith("#2") and got[4][2].endswith("#4")
+    assert "order record" not in caplog.text and "without" not in caplog.text
