@@ -1,7 +1,9 @@
 """The raw archive (soar.ingest.archive): what it writes is what `soar replay` reads
 back, message for message; hours split into folders; a restart never appends to a
 stream; retention deletes only old hours of its own; a full queue or a refusing disk
-is counted and never raises into the feed."""
+is counted and never raises into the feed; a replay follows the order record (the
+order chunks were handed over in), and falls back to a receive-time merge, saying so,
+where there is none or it is damaged."""
 
 from __future__ import annotations
 
