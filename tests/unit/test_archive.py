@@ -8,6 +8,8 @@ where there is none or it is damaged."""
 from __future__ import annotations
 
 import gzip
+import threading
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -15,6 +17,7 @@ import zstandard
 
 from soar.errors import SoarError
 from soar.feeds import recordings
+from soar.ingest.app import Chunker
 from soar.ingest.archive import Archive, ArchiveConfig, file_name, replay_chunks
 from soar.records import Message
 from soar.units import UTC
@@ -333,3 +336,41 @@ def test_the_order_record_counts_the_messages_a_replay_reads_back_not_those_hand
     assert [k[0] for k in got] == ["aprs", "aprs", "aprs", "modes", "aprs", "modes"]
     assert got[1][2].endswith("#2") and got[4][2].endswith("#4")
     assert "order record" not in caplog.text and "without" not in caplog.text
+
+
+class _Router:
+    """Stands in for the pipeline: the order chunks were submitted in."""
+
+    def __init__(self):
+        self.chunks: list[tuple] = []
+
+    def submit(self, chunk, source=None) -> bool:
+        time.sleep(0)          # lets the other feed's thread run here, between offer and submit
+        self.chunks.append(tuple(chunk))
+        return True
+
+
+def test_feeds_handing_over_at_once_give_the_archive_the_routers_order(tmp_path):
+    router = _Router()
+    archive = Archive(ArchiveConfig(tmp_path, queue_chunks=10_000))   # not started: kept
+    handoff = threading.Lock()
+    feeds = [Chunker(router, size=1, source=name, archive=archive, handoff=handoff)
+             for name in ("ogn", "beast")]
+    go = threading.Barrier(2)
+
+    def hand_over(chunker, make):
+        go.wait()
+        for i in range(3000):
+            chunker.add(make(T0, i))
+    threads = [threading.Thread(target=hand_over, args=(c, make))
+               for c, make in zip(feeds, (_aprs, _modes), strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    queued = []
+    while not archive._queue.empty():
+        queued.append(archive._queue.get_nowait())
+    assert len(queued) == len(router.chunks) == 6000
+    assert {c[0].kind for c in router.chunks[:3000]} == {"aprs", "modes"}   # interleaved
+    assert queued == router.chunks
