@@ -61,6 +61,7 @@ from soar.db.urls import SAFE_CONNECT
 from soar.errors import first_line
 from soar_worker import messages, metrics, overdue, regeocode
 from soar_worker.config import WorkerConfig
+from soar_worker.deadline import DeadlinePool
 from soar_worker.enrich import Deferred, Enricher, Enrichment, PermanentError, parse
 from soar_worker.geocode import Geocoder, make_geocoder
 from soar_worker.messages import Listener
@@ -104,10 +105,12 @@ def make_pool(url: str, config: WorkerConfig) -> ConnectionPool:
     """The process's database connections (opened as needed, up to db_connections)."""
     # check: a connection is tried (one round trip) before it is lent, so one that died
     # while idle in the pool is replaced instead of failing the message that got it.
-    return ConnectionPool(url, kwargs=dict(CONNECT_KWARGS), min_size=1,
-                          max_size=max(1, config.db_connections),
-                          timeout=config.db_pool_timeout_s, name="soar-worker", open=True,
-                          check=ConnectionPool.check_connection)
+    # step_deadline_s: a borrow that outlives it has its socket shut down (worker.deadline).
+    return DeadlinePool(url, kwargs=dict(CONNECT_KWARGS), min_size=1,
+                        max_size=max(1, config.db_connections),
+                        timeout=config.db_pool_timeout_s, name="soar-worker", open=True,
+                        check=ConnectionPool.check_connection,
+                        step_deadline_s=config.db_step_deadline_s)
 
 
 class Worker:
