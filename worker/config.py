@@ -119,7 +119,10 @@ class WorkerConfig:
     alert_webhook_url: str | None = field(default=None, repr=False)
     alert_webhook_deadline_s: float = 10.0      # one try in all: connect, send, answer
     alert_webhook_allow_http: bool = False      # plain http:// beyond loopback (worker.webhook)
-    alert_max_attempts: int = 10        # tries of a notice (backoff 5 s .. 600 s: ~30 min)
+    # A notice the webhook refuses is retried for ever (backoff 5 s .. backoff_max_s);
+    # from this many failed tries on, each failure is logged as an error. A notice
+    # workers crashed on this many times is dead-lettered.
+    alert_max_attempts: int = 10
     srtm_dir: str | None = None         # SRTM .hgt tiles for the ground height (SOAR_SRTM_DIR)
 
     @classmethod

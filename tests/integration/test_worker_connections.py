@@ -5,7 +5,6 @@ forwards nothing, which neither TCP keepalives nor the server's timeout can noti
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta, timezone
 
 import psycopg
@@ -14,10 +13,10 @@ from helpers import refdata
 from helpers.database import tcp_login
 from helpers.refdata import FixRow
 from helpers.tcp_proxy import TcpProxy
-from helpers.wait import CEILING_S, wait_until
+from helpers.wait import wait_until
+from helpers.worker import running_worker
 from soar_worker.config import WorkerConfig
-from soar_worker.loop import CONNECT_KWARGS, make_pool, run_workers
-from soar_worker.metrics import Stats
+from soar_worker.loop import CONNECT_KWARGS, make_pool
 
 T0 = datetime(2024, 7, 6, 12, 0, tzinfo=timezone.utc)
 
@@ -80,25 +79,12 @@ def test_a_path_gone_silent_mid_step_frees_its_slot_and_the_message_is_processed
                f"password={password}")
         cfg = _config(concurrency=1, db_connections=1, db_step_deadline_s=2,
                       visibility_timeout_s=3)
-        stop, stats = threading.Event(), Stats()
-        errors: list[BaseException] = []
         proxy.stall_at(b"update_flight_takeoff_enrichment")
-
-        def run() -> None:
-            try:
-                run_workers(url, cfg, stop=stop, stats=stats)
-            except BaseException as exc:     # noqa: BLE001 - asserted below
-                errors.append(exc)
-
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
         try:
-            wait_until(lambda: stats.processed == 4, what="all four messages processed")
+            with running_worker(url, cfg) as stats:
+                wait_until(lambda: stats.processed == 4, what="all four messages processed")
         finally:
-            stop.set()
-            t.join(CEILING_S)
             proxy.close()
-    assert not t.is_alive() and errors == []
     assert proxy.stalled.is_set()
     assert stats.processed == 4 and len(set(stats.committed)) == 4
     assert stats.dead == 0
