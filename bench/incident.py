@@ -87,7 +87,6 @@ import math
 import os
 import pickle
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -102,7 +101,7 @@ sys.path.insert(0, str(ROOT / "tests"))   # helpers.fake_pelias (used as is)
 
 import psycopg  # noqa: E402
 
-from bench import floor  # noqa: E402
+from bench import floor, process  # noqa: E402
 from bench.baseline import OldDesign  # noqa: E402
 from bench.events import LANDING, TAKEOFF, EventLog, PipelineHooks  # noqa: E402
 from bench.preload import BenchDatabase, Preload  # noqa: E402
@@ -284,13 +283,7 @@ def start_worker(url: str, pelias_url: str, extra: list[str], log_path: Path) ->
 def stop_worker(proc: subprocess.Popen) -> float | None:
     """SIGTERM, then kill after 5 s (its database is dropped anyway); its peak RSS."""
     peak = _rss_mb(proc.pid, "VmHWM")
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    process.stop(proc, 5)
     return peak
 
 

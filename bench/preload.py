@@ -12,6 +12,10 @@ the few hundred thousand rows a run writes itself.
   simulated aircraft's ids in
   turn (their index entries are the ones the runs' queries walk), positions and
   speeds varied, a fix every `86,400 / rows-per-day` s per day.
+- Optionally `flights` too (`bench/web.py`: a million): landed flights on real
+  airfields, each aircraft's in turn over the same days, so that each spans some of its
+  preloaded fixes; the aircraft rows they need; written with triggers off (no
+  enrichment messages: a backlog of a million is not production's shape).
 - Kept under the results folder in `db-<key>/`, the key a hash of the preload's
   parameters, the aircraft ids and the migrations (`alembic/sql.sha256`, the
   revisions), so a change to any of them makes a new one (and the old folder is
@@ -56,10 +60,37 @@ SELECT t, t + interval '1 second', ids[1 + g %% n], NULL, 1,
 """
 
 
+# Landed flights over the preload's days: flight f is aircraft ids[1 + f % n]'s
+# (f / n)-th, in its own slot of the timeline (`slot_s`), half of it in the air; on
+# one of the German and French airfields in turn (the logbook's and the flights list's
+# airfield filter read them).
+PRELOAD_FLIGHTS = """
+WITH fields AS (
+    SELECT row_number() OVER (ORDER BY id) - 1 AS k, id, latitude_deg, longitude_deg
+      FROM airports
+     WHERE type IN ('small_airport', 'medium_airport') AND iso_country IN ('DE', 'FR')),
+     nf AS (SELECT count(*) AS n FROM fields)
+INSERT INTO flights (id, aircraft_id, source, started_at, takeoff_time, takeoff_latitude,
+                     takeoff_longitude, landing_time, landing_latitude, landing_longitude,
+                     last_fix_at, last_latitude, last_longitude, departure_airport_id,
+                     arrival_airport_id, end_reason, takeoff_enrichment, landing_enrichment)
+SELECT gen_random_uuid(), ids[1 + g %% n], 1, t, t, fl.latitude_deg, fl.longitude_deg,
+       t + d, fl.latitude_deg, fl.longitude_deg, t + d, fl.latitude_deg, fl.longitude_deg,
+       fl.id, fl.id, 'landing', 'done', 'done'
+  FROM (SELECT %(ids)s::bigint[] AS ids, cardinality(%(ids)s::bigint[]) AS n) a,
+       generate_series(0, %(flights)s - 1) g
+       CROSS JOIN LATERAL (
+           SELECT %(first)s::timestamptz + (g / n) * %(slot_s)s * interval '1 second' AS t,
+                  %(slot_s)s * 0.5 * interval '1 second' AS d) x
+       JOIN fields fl ON fl.k = g %% (SELECT n FROM nf)
+"""
+
+
 @dataclass(frozen=True)
 class Preload:
     rows: int = 20_000_000      # fixes in the template before any run
     days: int = 20              # one-day chunks they fill, the days before the load
+    flights: int = 0            # landed flights over the same days (bench/web.py)
 
 
 def _free_port() -> int:
@@ -151,12 +182,36 @@ class BenchDatabase:
                                "WHERE hypertable_name = 'fixes'").fetchone()[0]
         print(f"database: {per_day * self.preload.days:,} fixes preloaded over {chunks} chunks "
               f"in {time.monotonic() - t1:.1f} s", file=sys.stderr)
+        if self.preload.flights:
+            self._preload_flights(url, first_day)
         with psycopg.connect(cluster.url(), autocommit=True) as c:
             c.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
                       .format(sql.Identifier(TEMPLATE)))
             # The scheduler TimescaleDB started for it while it was being made.
             c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                       "WHERE datname = %s AND pid <> pg_backend_pid()", (TEMPLATE,))
+
+    def _preload_flights(self, url: str, first_day: datetime) -> None:
+        t0 = time.monotonic()
+        n = len(self.aircraft_ids)
+        slot_s = self.preload.days * 86_400.0 / -(-self.preload.flights // n)
+        with psycopg.connect(url, autocommit=True) as c:
+            # Triggers off: no enrichment message per flight (and no foreign-key checks:
+            # the aircraft rows are written first).
+            c.execute("SET session_replication_role = replica")
+            c.execute("""INSERT INTO aircraft (id, address, address_type, aircraft_type,
+                                               registration, first_seen, last_seen)
+                         SELECT id, id & 16777215, id >> 24, 1 + id %% 9,
+                                'D-' || (id & 16777215), %(first)s, %(last)s
+                           FROM unnest(%(ids)s::bigint[]) id
+                         ON CONFLICT (id) DO NOTHING""",
+                      {"ids": self.aircraft_ids, "first": first_day, "last": self.end})
+            c.execute(PRELOAD_FLIGHTS, {"ids": self.aircraft_ids, "flights": self.preload.flights,
+                                        "first": first_day, "slot_s": slot_s})
+            c.execute("VACUUM ANALYZE flights")
+            c.execute("VACUUM ANALYZE aircraft")
+        print(f"database: {self.preload.flights:,} flights preloaded in "
+              f"{time.monotonic() - t0:.1f} s", file=sys.stderr)
 
     def clone(self, name: str) -> None:
         cluster = self.cluster

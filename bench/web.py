@@ -1,24 +1,29 @@
 """`soar web` benchmark: p50/p99 of each API route, live (SSE) clients and their update
 lag, and the server process's memory, printing JSON.
 
-Starts a throw-away embedded cluster and one database there (migrated, OurAirports
-airports and runways), fills it with SQL (`--flights` flights of `--fixes-per-flight`
-fixes each over the last 30 days, on real airfields, for `--aircraft` aircraft), runs
-`soar web` as its own process (read-only login, no public window so every query
-covers all the data), and then:
+The database is the incident benchmark's cached cluster (bench/preload.py), kept under
+`--out` (default .soar/bench-web/db-<key>/) and made once per parameter set: migrated,
+OurAirports airports and runways, `--preload-rows` fixes over `--preload-days` one-day
+chunks ending at today's midnight (UTC), and `--flights` landed flights on German and
+French airfields over the same days, for `--aircraft` aircraft. Each run clones it,
+adds the `--live` aircraft's active flights, runs `soar web` as its own process
+(read-only login, no public window so every query covers all the data), and then:
 
-- routes: `--requests` GETs per route, one after another, each timed from the client;
+- routes: `--requests` GETs per route, one after another, each timed from the client,
+  while the live aircraft move;
 - live: `--live` aircraft moving (one fix per aircraft per second, stored as the writer
   stores them: one COPY of fixes and one UPDATE of their flights per second, in one
-  transaction) while `--clients` SSE clients listen on boxes around them for
-  `--duration-s`; the lag is each update's arrival minus its fix's time (the fix time is
-  the wall clock when it was written, so lag = commit to client);
+  transaction; their aircraft rows' last_seen at the start and every 10 minutes, as the
+  router refreshes them) while `--clients` SSE clients listen on boxes around them for
+  `--duration-s`; the lag is each update's arrival minus its fix's time (the fix time
+  is the wall clock when it was written, so lag = commit to client);
 - memory: the server's VmRSS before and after, and VmHWM (its peak).
 
-The issue's target (issue 24): 1,000,000 flights, 20,000,000 fixes, 1,450 moving aircraft,
-500 clients. A smoke run:
+The defaults are the issue's scale (issue 24): 1,000,000 flights, 20,000,000 fixes,
+1,450 moving aircraft, 500 clients. A smoke run:
 
-    .venv/bin/python bench/web.py --flights 2000 --live 50 --clients 10 --duration-s 5 --requests 20
+    .venv/bin/python bench/web.py --preload-rows 200000 --preload-days 2 --flights 20000 \
+        --aircraft 2000 --live 50 --clients 10 --duration-s 5 --requests 20
 
 Figures measured on a shared development machine are not final.
 """
@@ -29,12 +34,9 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -46,11 +48,15 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 import requests  # noqa: E402
 
-from soar.db import embedded, migrate  # noqa: E402
-from soar.reference import airports  # noqa: E402
+from bench import process  # noqa: E402
+from bench.preload import BenchDatabase, Preload  # noqa: E402
 
 BOX_HALF_DEG = 1.0          # each client's box: 2 x 2 degrees around one live aircraft
 LIVE_CENTRE = (47.83, 11.46)
+DATABASE = "soar_bench_web"
+CONNECT_CEILING_S = 120     # for every live client to get its snapshot
+# The router rewrites an aircraft row heard this often (soar/ingest/router.py).
+AIRCRAFT_REFRESH_S = 600
 
 
 def free_port() -> int:
@@ -66,56 +72,33 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 2)
 
 
-def fill(url: str, flights: int, fixes_per_flight: int, aircraft: int, live: int) -> dict:
-    """The data set, generated in SQL as the owner. Flights end at a landing except the
-    `live` active ones, whose aircraft are near LIVE_CENTRE."""
-    t0 = time.monotonic()
+def aircraft_ids(n: int) -> list[int]:
+    """FLARM addresses 1..n; the first `--live` of them move during the run."""
+    return [(2 << 24) | a for a in range(1, n + 1)]
+
+
+def add_live(url: str, live_ids: list[int]) -> dict:
+    """The run's own data on the clone: an active flight for each live aircraft near
+    LIVE_CENTRE (heard now), a receiver; and a landed flight, its day and airfield for
+    the routes."""
     with psycopg.connect(url, autocommit=True) as c:
-        c.execute("""INSERT INTO aircraft (id, address, address_type, aircraft_type, registration)
-                     SELECT (2::bigint << 24) | n, n, 2, 1 + n %% 9, 'D-' || n
-                       FROM generate_series(1, %s) n""", (aircraft + live,))
-        c.execute("""CREATE TEMP TABLE fields AS
-                     SELECT row_number() OVER () AS k, id, latitude_deg, longitude_deg
-                       FROM airports
-                      WHERE type IN ('small_airport', 'medium_airport')
-                        AND iso_country IN ('DE', 'FR')""")
-        [nfields] = c.execute("SELECT count(*) FROM fields").fetchone()
-        c.execute("""INSERT INTO flights (id, aircraft_id, source, started_at, takeoff_time,
-                         takeoff_latitude, takeoff_longitude, landing_time, last_fix_at,
-                         last_latitude, last_longitude, departure_airport_id, arrival_airport_id,
-                         end_reason)
-                     SELECT gen_random_uuid(), (2::bigint << 24) | (1 + n %% %(aircraft)s), 1, t, t,
-                            f.latitude_deg, f.longitude_deg, t + d, t + d, f.latitude_deg,
-                            f.longitude_deg, f.id, f.id, 'landing'
-                       FROM generate_series(1, %(flights)s) n
-                       CROSS JOIN LATERAL (SELECT now() - interval '30 days' * random() AS t,
-                                                  interval '1 second' * %(per)s * 4 AS d) x
-                       JOIN fields f ON f.k = 1 + n %% %(nfields)s""",
-                  {"aircraft": aircraft, "flights": flights, "nfields": nfields,
-                   "per": fixes_per_flight})
-        c.execute("""INSERT INTO fixes (time, received_at, aircraft_id, source, latitude, longitude,
-                                        altitude_m, ground_speed_kmh, track_deg, flight_id)
-                     SELECT f.takeoff_time + interval '4 seconds' * i,
-                            f.takeoff_time + interval '4 seconds' * i,
-                            f.aircraft_id, 1, f.takeoff_latitude + i * 0.001, f.takeoff_longitude,
-                            500 + i * 10, 100, 0, f.id
-                       FROM flights f CROSS JOIN generate_series(0, %s - 1) i""", (fixes_per_flight,))
         c.execute("""INSERT INTO flights (id, aircraft_id, source, started_at, takeoff_time,
                          last_fix_at, last_latitude, last_longitude)
-                     SELECT gen_random_uuid(), (2::bigint << 24) | (%(aircraft)s + n), 1,
-                            now() - interval '10 minutes', now() - interval '10 minutes',
-                            now(), %(lat)s + (n %% 40) * 0.05, %(lon)s + (n / 40) * 0.05
-                       FROM generate_series(1, %(live)s) n""",
-                  {"aircraft": aircraft, "live": live, "lat": LIVE_CENTRE[0], "lon": LIVE_CENTRE[1]})
+                     SELECT gen_random_uuid(), aid, 1, now() - interval '10 minutes',
+                            now() - interval '10 minutes', now(),
+                            %(lat)s + (n %% 40) * 0.05, %(lon)s + (n / 40) * 0.05
+                       FROM unnest(%(ids)s::bigint[]) WITH ORDINALITY AS l(aid, n)""",
+                  {"ids": live_ids, "lat": LIVE_CENTRE[0], "lon": LIVE_CENTRE[1]})
+        c.execute("UPDATE aircraft SET last_seen = now() WHERE id = ANY(%s)", (live_ids,))
         c.execute("INSERT INTO receivers (name, latitude, longitude) VALUES ('bench', 47.8, 11.4)")
-        c.execute("ANALYZE")
-        [nfixes] = c.execute("SELECT count(*) FROM fixes").fetchone()
-        [field] = c.execute("SELECT a.ident FROM airports a JOIN fields f ON f.id = a.id "
-                            "WHERE f.k = 1").fetchone()
-        [[fid, day]] = c.execute("SELECT id, started_at::date FROM flights "
-                                 "WHERE landing_time IS NOT NULL LIMIT 1").fetchall()
-    return {"flights": flights + live, "fixes": nfixes, "fill_s": round(time.monotonic() - t0, 1),
-            "airfield": field, "flight": str(fid), "day": str(day)}
+        c.execute("ANALYZE flights")
+        c.execute("ANALYZE aircraft")
+        [[fid, day, field]] = c.execute(
+            "SELECT f.id, f.started_at::date, a.ident FROM flights f "
+            "JOIN airports a ON a.id = f.departure_airport_id "
+            "WHERE f.landing_time IS NOT NULL ORDER BY f.started_at DESC LIMIT 1").fetchall()
+        [flights] = c.execute("SELECT count(*) FROM flights").fetchone()
+    return {"flights": flights, "airfield": field, "flight": str(fid), "day": str(day)}
 
 
 class Mover(threading.Thread):
@@ -130,9 +113,12 @@ class Mover(threading.Thread):
             live = c.execute("SELECT id, aircraft_id, last_latitude, last_longitude FROM flights "
                              "WHERE landing_time IS NULL").fetchall()
             next_at = time.monotonic()
+            ids = [aid for _, aid, _, _ in live]
             while not self.stop_event.is_set():
                 now = datetime.now(timezone.utc)
                 step = self.seconds * 0.0003
+                if self.seconds % AIRCRAFT_REFRESH_S == 0:
+                    c.execute("UPDATE aircraft SET last_seen = %s WHERE id = ANY(%s)", (now, ids))
                 with c.cursor().copy("COPY fixes (time, received_at, aircraft_id, source, latitude, "
                                      "longitude, altitude_m, ground_speed_kmh, track_deg) "
                                      "FROM STDIN") as cp:
@@ -175,7 +161,8 @@ def route_latencies(base: str, data: dict, n: int) -> dict:
     return out
 
 
-async def sse_client(port: int, box: str, lags: list[float], counts: list[int], stop: asyncio.Event):
+async def sse_client(port: int, box: str, lags: list[float], counts: list[int],
+                     started: list[int], stop: asyncio.Event):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"GET /api/v1/live?bbox={box} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
     await writer.drain()
@@ -192,6 +179,8 @@ async def sse_client(port: int, box: str, lags: list[float], counts: list[int], 
             if line.startswith(b"data: "):
                 arrived = time.time()
                 body = json.loads(line[6:])
+                if not updates:
+                    started.append(1)       # its snapshot: this client is in
                 updates += 1
                 for p in body["positions"]:
                     t = datetime.fromisoformat(p["time"].replace("Z", "+00:00")).timestamp()
@@ -211,13 +200,19 @@ async def live_clients(port: int, clients: int, duration_s: float) -> dict:
         lon = LIVE_CENTRE[1] + (i // 10 % 10) * 0.1
         boxes.append(f"{lon - BOX_HALF_DEG},{lat - BOX_HALF_DEG},"
                      f"{lon + BOX_HALF_DEG},{lat + BOX_HALF_DEG}")
-    tasks = [asyncio.create_task(sse_client(port, b, lags, counts, stop)) for b in boxes]
-    await asyncio.sleep(2.0)             # everyone connected and had its snapshot
+    started: list[int] = []
+    tasks = [asyncio.create_task(sse_client(port, b, lags, counts, started, stop))
+             for b in boxes]
+    deadline = time.monotonic() + CONNECT_CEILING_S
+    while len(started) < clients and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)         # until every client has had its snapshot
+    connected = len(started)
     lags.clear()
     await asyncio.sleep(duration_s)
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"clients": clients, "clients_with_updates": sum(1 for c in counts if c > 1),
+    return {"clients": clients, "clients_connected": connected,
+            "clients_with_updates": sum(1 for c in counts if c > 1),
             "positions_received": len(lags), "lag_p50_s": percentile(lags, 0.5),
             "lag_p99_s": percentile(lags, 0.99), "lag_max_s": percentile(lags, 1.0)}
 
@@ -234,34 +229,45 @@ def memory_kb(pid: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--flights", type=int, default=1_000_000)
-    ap.add_argument("--fixes-per-flight", type=int, default=20)
-    ap.add_argument("--aircraft", type=int, default=20_000)
-    ap.add_argument("--live", type=int, default=1450)
-    ap.add_argument("--clients", type=int, default=500)
-    ap.add_argument("--duration-s", type=float, default=60.0)
+    ap.add_argument("--preload-rows", type=int, default=Preload.rows, help="fixes preloaded")
+    ap.add_argument("--preload-days", type=int, default=Preload.days,
+                    help="one-day chunks they fill, ending at today's midnight (UTC)")
+    ap.add_argument("--flights", type=int, default=1_000_000, help="landed flights preloaded")
+    ap.add_argument("--aircraft", type=int, default=20_000,
+                    help="aircraft of the preload (flights and fixes in turn)")
+    ap.add_argument("--live", type=int, default=1450, help="of those, moving during the run")
+    ap.add_argument("--clients", type=int, default=500, help="live (SSE) clients")
+    ap.add_argument("--duration-s", type=float, default=60.0, help="live clients listen this long")
     ap.add_argument("--requests", type=int, default=200, help="GETs per route")
+    ap.add_argument("--out", type=Path, default=ROOT / ".soar" / "bench-web",
+                    help="where the cached cluster is kept")
     args = ap.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="soar-bench-web-"))
-    os.chmod(home, 0o755)
-    cluster = embedded.Cluster(home=home, port=free_port())
+    if not 0 < args.live <= args.aircraft:
+        ap.error("--live must be 1 to --aircraft")
+    args.out.mkdir(parents=True, exist_ok=True)
+    ids = aircraft_ids(args.aircraft)
+    end = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    db = BenchDatabase(args.out, Preload(args.preload_rows, args.preload_days, args.flights),
+                       ids, end)
     server = None
     result: dict = {"note": "figures from a shared development machine are not final"}
+    t_start = time.monotonic()
     try:
-        cluster.start()
-        with psycopg.connect(cluster.url(), autocommit=True) as c:
-            c.execute("CREATE DATABASE soar_bench_web")
-        url = cluster.url("soar_bench_web")
-        migrate.upgrade(url)
-        with psycopg.connect(url) as c:
-            airports.import_airports(c, *airports.default_sources())
-        data = fill(url, args.flights, args.fixes_per_flight, args.aircraft, args.live)
-        result["data"] = data
+        cluster = db.start()
+        t0 = time.monotonic()
+        db.clone(DATABASE)
+        url = cluster.url(DATABASE)
+        data = add_live(url, ids[:args.live])
+        result["data"] = {**data, "preload_fixes": args.preload_rows,
+                          "preload_days": args.preload_days, "aircraft": args.aircraft,
+                          "cache": str(db.home), "cache_reused": db.reused,
+                          "prepare_s": round(db.prepare_s, 1),
+                          "clone_s": round(time.monotonic() - t0, 1)}
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("SOAR_")}
         server = subprocess.Popen(
             [sys.executable, "-m", "soar", "--database-url",
-             cluster.url("soar_bench_web", "soar_readonly"),
+             cluster.url(DATABASE, "soar_readonly"),
              "web", "--port", str(port), "--window-h", "0"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         base = f"http://127.0.0.1:{port}"
@@ -291,13 +297,11 @@ def main() -> None:
         result["health"] = requests.get(base + "/api/v1/health", timeout=30).json()["live"]
     finally:
         if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        cluster.stop()
-        shutil.rmtree(home, ignore_errors=True)
+            process.stop(server, 30)
+        if db.cluster is not None:
+            db.drop(DATABASE)
+        db.stop()
+    result["total_s"] = round(time.monotonic() - t_start, 1)
     print(json.dumps(result, indent=1, default=str))
 
 

@@ -44,7 +44,7 @@ class WorkerConfig:
     # A pooled connection is given back within this, or its socket is shut down under
     # its user (worker.deadline): a path that accepts bytes and forwards nothing (a
     # PgBouncer whose server went half-open) is noticed neither by TCP keepalives nor by
-    # the role's statement_timeout (30 s, sql/schema/140_...). Above that timeout, so a
+    # the role's statement_timeout (30 s, sql/schema/160_...). Above that timeout, so a
     # slow statement is the server's to cancel; 0: no deadline.
     db_step_deadline_s: float = 60.0
     visibility_timeout_s: int = 60      # a message read and not finished reappears after this

@@ -68,6 +68,7 @@ from pyModeS.position import (
     surface_position_with_ref,
 )
 
+from soar.feeds.memory import AircraftMemory
 from soar.records import (
     BAD_CRC,
     DUPLICATE,
@@ -94,7 +95,6 @@ DUPLICATE_WINDOW_S = 2.0
 MAX_SPEED_KMS = 2000.0 / 3600  # sanity check: faster than any civil aircraft
 JUMP_MARGIN_KM = 2.0           # CPR resolution plus timestamp jitter
 MAX_REJECTS = 3                # consecutive failed checks: the reference is the bad one
-SWEEP_EVERY_S = 30.0
 # Surface positions are on an airfield: a candidate within this of an airport's
 # reference point is taken for real (CDG's runways reach 3 km from it).
 AIRPORT_SURFACE_RADIUS_M = 6000.0
@@ -208,7 +208,7 @@ def _surface_pair(odd: int, lat17: int, lon17: int, other: tuple, lat_ref: float
                                  lon_ref=lon_ref, even_is_newer=True)
 
 
-class ModeSDecoder:
+class ModeSDecoder(AircraftMemory[_Transponder]):
     """Stateful decoder for one feed; not thread-safe (one reader thread per feed)."""
 
     def __init__(self, receiver: str, receiver_lat: float | None = None,
@@ -217,6 +217,7 @@ class ModeSDecoder:
                  airport_near: Callable[[float, float, float], bool] | None = None) -> None:
         """`airport_near(lat, lon, radius_m)`: whether a known airport is that close;
         resolves surface positions when the receiver's position is not given."""
+        super().__init__(state_ttl)
         self.receiver = receiver
         self._name_reject = name_reject(receiver)
         self.airport_near = airport_near
@@ -224,13 +225,6 @@ class ModeSDecoder:
                              else (float(receiver_lat), float(receiver_lon)))
         # No default range limit: merged feeds (several receivers) exceed any single one.
         self.max_range_km = max_range_km
-        self.state_ttl = state_ttl
-        self._aircraft: dict[int, _Transponder] = {}
-        self._next_sweep = -math.inf
-
-    @property
-    def tracked(self) -> int:
-        return len(self._aircraft)
 
     def decode(self, msg: str | bytes, received_at: datetime,
                signal_db: float | None = None) -> Fix | Reject | None:
@@ -250,8 +244,7 @@ class ModeSDecoder:
         if received_at.tzinfo is None:
             received_at = received_at.replace(tzinfo=UTC)
         t = received_at.timestamp()
-        if t >= self._next_sweep or t < self._next_sweep - 2 * SWEEP_EVERY_S:
-            self._sweep(t)
+        self._maybe_sweep(t)
 
     def _decode(self, msg, received_at, signal_db):
         if isinstance(msg, str):
@@ -270,8 +263,7 @@ class ModeSDecoder:
         if received_at.tzinfo is None:
             received_at = received_at.replace(tzinfo=UTC)
         t = received_at.timestamp()
-        if t >= self._next_sweep or t < self._next_sweep - 2 * SWEEP_EVERY_S:
-            self._sweep(t)   # (the second test: data time jumped back, e.g. a new replay)
+        self._maybe_sweep(t)
 
         if df == 17 or df == 18:
             if crc_remainder(b):
@@ -491,14 +483,6 @@ class ModeSDecoder:
         if callsign and "#" not in callsign:
             ac.callsign = callsign
         ac.aircraft_type = _AIRCRAFT_TYPE.get((tc, b[4] & 7), ac.aircraft_type)
-
-    def _sweep(self, t: float) -> None:
-        """Forget aircraft silent for more than state_ttl seconds of data time."""
-        cutoff = t - self.state_ttl
-        stale = [icao for icao, ac in self._aircraft.items() if ac.last_seen < cutoff]
-        for icao in stale:
-            del self._aircraft[icao]
-        self._next_sweep = t + SWEEP_EVERY_S
 
 
 def parse_modes_line(line: str) -> tuple[datetime, str] | None:

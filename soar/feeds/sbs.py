@@ -52,6 +52,7 @@ import math
 import re
 from datetime import datetime, timedelta, tzinfo
 
+from soar.feeds.memory import AircraftMemory
 from soar.records import (
     NO_POSITION,
     OUT_OF_RANGE,
@@ -69,7 +70,6 @@ FIELDS = 22
 VELOCITY_TTL_S = 10.0       # as soar.feeds.modes: a takeoff roll changes speed fast
 ALTITUDE_TTL_S = 10.0
 GROUND_TTL_S = 30.0
-SWEEP_EVERY_S = 30.0
 # Physical ranges of the fields (Mode-S's own field limits, with room): beyond them a
 # value is garbage, not an aircraft.
 MIN_ALTITUDE_FT = -2_000.0
@@ -164,22 +164,16 @@ class _Aircraft:
         self.ground_t = -math.inf
 
 
-class SbsDecoder:
+class SbsDecoder(AircraftMemory[_Aircraft]):
     """Stateful decoder for one SBS feed (one receiver name); not thread-safe (the
     router thread owns it)."""
 
     def __init__(self, receiver: str, tz: tzinfo | None = None, *,
                  state_ttl: float = 300.0) -> None:
+        super().__init__(state_ttl)
         self.receiver = receiver
         self._name_reject = name_reject(receiver)
         self.clock = Clock(tz)
-        self.state_ttl = state_ttl
-        self._aircraft: dict[int, _Aircraft] = {}
-        self._next_sweep = -math.inf
-
-    @property
-    def tracked(self) -> int:
-        return len(self._aircraft)
 
     def decode(self, line: str | bytes, received_at: datetime,
                signal_db: float | None = None) -> Fix | Reject | None:
@@ -249,8 +243,7 @@ class SbsDecoder:
                 return PARSE_ERROR
             return OUT_OF_RANGE
 
-        if t >= self._next_sweep or t < self._next_sweep - 2 * SWEEP_EVERY_S:
-            self._sweep(t)   # (the second test: data time jumped back, e.g. a new replay)
+        self._maybe_sweep(t)
         ac = self._aircraft.get(icao)
         if ac is None or abs(t - ac.last_seen) > self.state_ttl:
             ac = self._aircraft[icao] = _Aircraft(t)
@@ -290,14 +283,6 @@ class SbsDecoder:
                    ac.gs_kmh if fresh else None, ac.track if fresh else None,
                    ac.climb_ms if fresh else None, None, self.receiver, None,
                    ground, None, ac.callsign)
-
-    def _sweep(self, t: float) -> None:
-        """Forget aircraft silent for more than state_ttl seconds of data time (memory
-        only: a decode treats such an aircraft as new anyway)."""
-        cutoff = t - self.state_ttl
-        for icao in [i for i, ac in self._aircraft.items() if ac.last_seen < cutoff]:
-            del self._aircraft[icao]
-        self._next_sweep = t + SWEEP_EVERY_S
 
 
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)

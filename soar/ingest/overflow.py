@@ -22,26 +22,34 @@ Rules this module keeps:
 - A write the file system refuses (disk full despite the floor, an I/O error) is a
   refusal like the budget's: the torn frame is cut off again, the chunk refused and
   counted, never a traceback in the feed's thread.
+- Order between the router queue and the disk (`Overflow`, the pipeline's side): while
+  anything waits on disk, or is on its way from it to the queue, a new live chunk goes
+  to the disk too, so it never overtakes an older one.
 """
 
 from __future__ import annotations
 
 import fcntl
 import io
+import logging
 import os
 import pickle
+import queue
 import shutil
 import struct
 import threading
 import time
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from soar.errors import SoarError
 from soar.records import Message
+
+log = logging.getLogger(__name__)
 
 _FRAME = struct.Struct("<II")          # payload length, CRC-32 of the payload
 _SUFFIX = ".chunks"
@@ -270,6 +278,115 @@ class DiskBuffer:
             if self._owner is not None:
                 os.close(self._owner)        # releases the flock
                 self._owner = None
+
+
+class Overflow:
+    """A live pipeline's disk buffer in use: which way a live chunk goes (the router
+    queue, or the disk while anything waits there) and the feeder's loop taking chunks
+    back, oldest first, waiting for room like a replay. The pipeline keeps the threads
+    and the failure: it hands in how to start a chunk's parse (`parsing`), whether it
+    has failed (`failed`), and `router_stopped` (True once it failed, a dead router
+    thread found and named first) and `lose` (count a chunk it will never handle)."""
+
+    def __init__(self, buf: DiskBuffer, inq: queue.Queue, stats, *,
+                 parsing: Callable[[list[Message]], object],
+                 failed: Callable[[], bool], router_stopped: Callable[[], bool],
+                 lose: Callable[[list[Message]], None], slice_s: float):
+        self.buf, self.inq, self.stats = buf, inq, stats
+        self._parsing, self._failed = parsing, failed
+        self._router_stopped, self._lose = router_stopped, lose
+        self._slice_s = slice_s
+        # `_order` is held while a live chunk chooses between the queue and the disk,
+        # and while the feeder takes a chunk off the disk; `_in_transit` is set while
+        # that chunk is on its way to the queue.
+        self._order = threading.Lock()
+        self._in_transit = False
+        self._overflowing = False        # logged once a streak
+        self._more = threading.Event()   # wakes the feeder: a chunk was put on disk
+        self.stopping = threading.Event()   # set by close(): the feeder ends
+
+    def submit(self, chunk: list[Message], wait_s: float) -> bool:
+        """A live chunk: to the queue if nothing waits on disk (or is in transit from
+        it) and there is room (within `wait_s`), else to the disk. False: the disk
+        refused it (counted `overflow_refused`; the caller drops it)."""
+        with self._order:
+            if not (self._in_transit or self.buf.chunks):
+                try:
+                    if wait_s == 0 and self.inq.full():
+                        raise queue.Full
+                    item = self._parsing(chunk)
+                    try:
+                        if wait_s:
+                            self.inq.put(item, timeout=wait_s)
+                        else:
+                            self.inq.put_nowait(item)
+                    except queue.Full:
+                        if item is not chunk:
+                            item[1].cancel()
+                        raise
+                    return True
+                except queue.Full:
+                    pass
+            return self._to_disk(chunk)
+
+    def _to_disk(self, chunk: list[Message]) -> bool:
+        stats = self.stats
+        if not self.buf.put(chunk):
+            stats.overflow_refused += len(chunk)
+            return False
+        stats.overflow_in += len(chunk)
+        if not self._overflowing:
+            self._overflowing = True
+            log.warning("router queue full: live chunks wait in the disk buffer %s (in order) "
+                        "until the router catches up", self.buf.folder)
+        self._more.set()
+        return True
+
+    def feed_back(self) -> None:
+        """The feeder thread's loop: move chunks from the disk to the router queue,
+        oldest first, waiting for room like a replay; ends when `stopping` is set
+        (after the chunk in transit is queued) or the pipeline failed."""
+        buf, stats = self.buf, self.stats
+        while not self.stopping.is_set() and not self._failed():
+            with self._order:
+                chunk = buf.get() if buf.chunks else None
+                self._in_transit = chunk is not None
+                if chunk is None:
+                    self._more.clear()
+                    if self._overflowing:
+                        self._overflowing = False
+                        log.info("disk buffer drained: live chunks go to the router again")
+            if chunk is None:
+                self._more.wait(self._slice_s)
+                continue
+            try:
+                stats.overflow_out += len(chunk)
+                item = self._parsing(chunk)
+                self._put_back(item, chunk)
+            finally:
+                with self._order:
+                    self._in_transit = False
+
+    def _put_back(self, item, chunk: list[Message]) -> None:
+        while True:
+            try:
+                self.inq.put(item, timeout=self._slice_s)
+                return
+            except queue.Full:
+                pass
+            if self._router_stopped():
+                if item is not chunk:
+                    item[1].cancel()
+                self._lose(chunk)
+                return
+
+    def close(self) -> None:
+        """Close the buffer; what still waits there is routed at the next start."""
+        buf = self.buf
+        if buf.messages:
+            log.warning("disk buffer %s keeps %d messages (%d bytes): they are routed at "
+                        "the next start, before new data", buf.folder, buf.messages, buf.bytes)
+        buf.close()
 
 
 @dataclass

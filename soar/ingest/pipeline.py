@@ -52,12 +52,13 @@ from soar.errors import SoarError, first_line
 from soar.feeds.parse_pool import BrokenProcessPool, ParsePool
 from soar.ingest import reader
 from soar.ingest.batch import Batch
-from soar.ingest.overflow import DiskBuffer, OverflowConfig
+from soar.ingest.overflow import DiskBuffer, Overflow, OverflowConfig
+from soar.ingest.quarantine import FatalWriteError
 from soar.ingest.router import Router, RouterConfig
 from soar.ingest.shard import Shard
 from soar.ingest.spool import Spool
 from soar.ingest.stats import IngestStats, fixes_in, fixes_queued
-from soar.ingest.writer import END_OF_BATCHES, FatalWriteError, Writer
+from soar.ingest.writer import END_OF_BATCHES, Writer
 from soar.records import DB, PIPELINE_FAILED, QUEUE_FULL, UNWRITTEN, Message
 
 log = logging.getLogger(__name__)
@@ -163,16 +164,8 @@ class Pipeline:
         self._unsent: list[Batch] = []
         self._closed = False
         self._dropping: set[str] = set()   # sources whose drops were logged (once a streak)
-        # The disk buffer (opened by start) and what keeps its order: `_order` is held
-        # while a live chunk chooses between the queue and the disk, and while the
-        # feeder takes a chunk off the disk; `_in_transit` is set while that chunk is
-        # on its way to the queue.
-        self.overflow: DiskBuffer | None = None
-        self._order = threading.Lock()
-        self._in_transit = False
-        self._overflowing = False        # logged once a streak
-        self._more = threading.Event()   # wakes the feeder: a chunk was put on disk
-        self._feeder_stop = threading.Event()
+        # The disk buffer in use (opened by start, live feeds only) and its feeder thread.
+        self.overflow: Overflow | None = None
         self._feeder: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------
@@ -219,9 +212,13 @@ class Pipeline:
         cfg = self.config
         if cfg.overflow_dir is None or cfg.drop_after_s is None:
             return
-        self.overflow = buf = DiskBuffer(Path(cfg.overflow_dir), OverflowConfig(
+        buf = DiskBuffer(Path(cfg.overflow_dir), OverflowConfig(
             budget_bytes=cfg.overflow_budget_bytes,
             free_floor_bytes=cfg.overflow_free_floor_bytes))
+        self.overflow = Overflow(buf, self.inq, self.stats, parsing=self._parsing,
+                                 failed=lambda: self.failed is not None,
+                                 router_stopped=self._router_stopped, lose=self._lose,
+                                 slice_s=_SLICE_S)
         self.stats.disk_buffer = buf
         self.stats.overflow_resumed = buf.messages
         if buf.messages:
@@ -348,10 +345,6 @@ class Pipeline:
                     self._lose(item[0] if type(item) is tuple else item)
         self._keep(left)
         if self.overflow is not None:
-            if self.overflow.messages:
-                log.warning("disk buffer %s keeps %d messages (%d bytes): they are routed at "
-                            "the next start, before new data", self.overflow.folder,
-                            self.overflow.messages, self.overflow.bytes)
             self.overflow.close()
         if self._pool is not None:
             self._pool.close()
@@ -366,7 +359,8 @@ class Pipeline:
                     else time.monotonic() + self.config.shutdown_deadline_s)
         abandoned_at = None
         stop_sent = False
-        self._feeder_stop.set()
+        if self.overflow is not None:
+            self.overflow.stopping.set()
         feeder = self._feeder
         while router.is_alive() or writer.is_alive():
             if feeder is not None and feeder.is_alive():
@@ -440,7 +434,10 @@ class Pipeline:
             raise self.failed
         drop_after = self.config.drop_after_s
         if drop_after is not None and self.overflow is not None:
-            return self._submit_live(chunk, source, drop_after)
+            if not self.overflow.submit(chunk, drop_after):
+                return self._drop(chunk, source)      # the disk refused it
+            self._dropping.discard(source or chunk[0].kind)
+            return True
         if drop_after == 0 and self.inq.full():
             return self._drop(chunk, source)      # not even parsed: nowhere to put it
         item = self._parsing(chunk)
@@ -470,45 +467,6 @@ class Pipeline:
             self._fail(PARSE_DIED, exc)
             self._lose(chunk)
             raise self.failed from None
-
-    def _submit_live(self, chunk: list[Message], source: str | None, wait_s: float) -> bool:
-        """A live chunk with a disk buffer: to the queue if nothing waits on disk (or
-        is in transit from it) and there is room (within `wait_s`), else to the disk;
-        dropped only when the disk refuses it."""
-        with self._order:
-            if not (self._in_transit or self.overflow.chunks):
-                try:
-                    if wait_s == 0 and self.inq.full():
-                        raise queue.Full
-                    item = self._parsing(chunk)
-                    try:
-                        if wait_s:
-                            self.inq.put(item, timeout=wait_s)
-                        else:
-                            self.inq.put_nowait(item)
-                    except queue.Full:
-                        if item is not chunk:
-                            item[1].cancel()
-                        raise
-                    self._dropping.discard(source or chunk[0].kind)
-                    return True
-                except queue.Full:
-                    pass
-            return self._to_disk(chunk, source)
-
-    def _to_disk(self, chunk: list[Message], source: str | None) -> bool:
-        stats = self.stats
-        if not self.overflow.put(chunk):
-            stats.overflow_refused += len(chunk)
-            return self._drop(chunk, source)
-        stats.overflow_in += len(chunk)
-        self._dropping.discard(source or chunk[0].kind)
-        if not self._overflowing:
-            self._overflowing = True
-            log.warning("router queue full: live chunks wait in the disk buffer %s (in order) "
-                        "until the router catches up", self.overflow.folder)
-        self._more.set()
-        return True
 
     def _put_waiting(self, item, chunk: list[Message], stop: threading.Event | None) -> bool:
         while True:
@@ -551,50 +509,17 @@ class Pipeline:
 
     def _feeder_thread(self) -> None:
         try:
-            self._feed_back()
+            self.overflow.feed_back()
         except BrokenProcessPool as exc:
             self._fail(PARSE_DIED, exc)
         except BaseException as exc:   # noqa: BLE001 -- reported through `failed`
             self._fail("the overflow feeder thread died", exc)
 
-    def _feed_back(self) -> None:
-        """Move chunks from the disk to the router queue, oldest first, waiting for room
-        like a replay; ends when close() asks (after the chunk in transit is queued)."""
-        buf, stats = self.overflow, self.stats
-        while not self._feeder_stop.is_set() and self.failed is None:
-            with self._order:
-                chunk = buf.get() if buf.chunks else None
-                self._in_transit = chunk is not None
-                if chunk is None:
-                    self._more.clear()
-                    if self._overflowing:
-                        self._overflowing = False
-                        log.info("disk buffer drained: live chunks go to the router again")
-            if chunk is None:
-                self._more.wait(_SLICE_S)
-                continue
-            try:
-                stats.overflow_out += len(chunk)
-                item = self._parsing(chunk)
-                self._put_back(item, chunk)
-            finally:
-                with self._order:
-                    self._in_transit = False
-
-    def _put_back(self, item, chunk: list[Message]) -> None:
-        while True:
-            try:
-                self.inq.put(item, timeout=_SLICE_S)
-                return
-            except queue.Full:
-                pass
-            if self.failed is None and self._threads and not self._threads[0].is_alive():
-                self._fail("the router thread stopped", None)
-            if self.failed is not None:
-                if item is not chunk:
-                    item[1].cancel()
-                self._lose(chunk)
-                return
+    def _router_stopped(self) -> bool:
+        """True once the pipeline failed; a router thread found dead fails it first."""
+        if self.failed is None and self._threads and not self._threads[0].is_alive():
+            self._fail("the router thread stopped", None)
+        return self.failed is not None
 
     # -- router thread -------------------------------------------------------
 

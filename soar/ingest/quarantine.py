@@ -6,19 +6,33 @@ half in its own savepoint, down to the single rows refused (`bisected`), and eac
 those is kept in ingest_quarantine as JSON that jsonb accepts whatever the row held
 (`raw`, `raw_op`), with a one-line reason (`reason`). Errors that are no row's fault
 (the connection, a privilege) are raised, never quarantined (`row_error`).
+
+A fatal error (the setup's, not a row's: `FatalWriteError`) discards nothing: the
+pipeline spools the batch. The same SQLSTATE again for that batch after a restart
+keeps it in ingest_quarantine whole (`keep_whole`), so a start never loops on it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import struct
+from collections.abc import Callable
 from datetime import date, datetime
 from uuid import UUID
 
 import psycopg
+from psycopg.types.json import Jsonb
 
-from soar.db import sqlstate
-from soar.errors import first_line
+from soar.db import sqlfiles, sqlstate
+from soar.errors import SoarError, first_line
+from soar.ingest.batch import Batch
+from soar.ingest.stats import IngestStats
+from soar.records import DB, QUARANTINED, WRITE_ERROR
+
+log = logging.getLogger(__name__)
+
+QUERIES = sqlfiles.queries("queries/ingest.sql")
 
 # Quarantine `what` values (ingest_quarantine.what).
 FIX, AIRCRAFT, RECEIVER, FLIGHT_OP = "fix", "aircraft", "receiver", "flight_op"
@@ -127,3 +141,32 @@ def bisected(conn: psycopg.Connection, rows: list, write, refused) -> list:
             mid = len(part) // 2
             parts += (part[mid:], part[:mid])
     return results
+
+
+class FatalWriteError(SoarError):
+    """The database refuses the batch for a reason of the setup, not of a row or of
+    the moment (soar.db.sqlstate.Action.FATAL): one line, with its SQLSTATE and fix."""
+
+    def __init__(self, exc: BaseException):
+        self.sqlstate = sqlstate.sqlstate(exc)
+        super().__init__(f"the database refuses ingest's writes: {sqlstate.explain(exc)}")
+
+
+def keep_whole(connect: Callable[[], psycopg.Connection], batch: Batch,
+               fatal: FatalWriteError, stats: IngestStats) -> None:
+    """Keep a batch that failed the same fatal way twice (before and after a restart)
+    in ingest_quarantine, fix by fix, counted as quarantined: the start goes on instead
+    of looping on it. If even that is refused (or no connection), FatalWriteError again."""
+    why = f"{WRITE_ERROR}: {fatal}"
+    try:
+        conn = connect()
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(QUERIES["quarantine"], [
+                (FIX, why, Jsonb(raw(f)), batch.key) for f in batch.fixes] + [
+                (FLIGHT_OP, why, Jsonb(raw_op(op)), batch.key) for op in batch.flight_ops])
+    except psycopg.Error as exc:
+        raise FatalWriteError(exc) from exc
+    log.error("batch %s failed again after a restart (%s): %d fixes and %d flight ops "
+              "kept in ingest_quarantine", batch.key, fatal, len(batch.fixes),
+              len(batch.flight_ops))
+    stats.reject(DB, QUARANTINED, len(batch.fixes))

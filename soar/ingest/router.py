@@ -2,9 +2,9 @@
 
 For each message: decode it (APRS parsed here or by the parse pool, Mode-S and SBS by
 a stateful decoder per kind and feed: `decoders[kind]`), validate it, drop what
-another shard owns, de-duplicate (one fix per aircraft per second, the best signal
-kept), remember the aircraft row (written again only when it changes or every
-AIRCRAFT_REFRESH), run the flight tracker and its timeout sweep (data time), and add
+another shard owns, de-duplicate (one fix per aircraft per second, the first copy
+kept: the one the tracker meets), remember the aircraft row (written again only when
+it changes or every AIRCRAFT_REFRESH), run the flight tracker and its timeout sweep (data time), and add
 its flight writes. A full batch goes to the `hand_off` callback (the pipeline's
 queue to the writer). Every message ends counted: an outcome in IngestStats.
 
@@ -113,10 +113,9 @@ class Router:
         self.batch = Batch()
         self.aircraft: dict[int, AircraftRow] = {}
         self.untracked: set[int] = set()
-        # De-duplication: second -> {aircraft id: (batch number, index in that batch)}.
-        # Bucketed by second so that forgetting old seconds costs nothing per key.
-        self._seen: dict[int, dict[int, tuple[int, int]]] = {}
-        self._batch_no = 0
+        # De-duplication: second -> the aircraft ids with a fix in it. Bucketed by
+        # second so that forgetting old seconds costs nothing per key.
+        self._seen: dict[int, set[int]] = {}
         self._newest: datetime | None = None
         self._last_expire: datetime | None = None
         self.server_time: datetime | None = None
@@ -160,7 +159,6 @@ class Router:
             return
         self._send(self.batch)
         self.batch = Batch()
-        self._batch_no += 1
         self._prune_seen()
         self._prune_aircraft()
 
@@ -282,22 +280,14 @@ class Router:
         second = int(fix.time.timestamp())
         bucket = self._seen.get(second)
         if bucket is None:
-            bucket = self._seen[second] = {}
-        seen = bucket.get(aid)
-        if seen is not None:
+            bucket = self._seen[second] = set()
+        if aid in bucket:
+            # The first copy of a second is kept: the one the tracker met. (Keeping the
+            # best signal instead depended on whether the first copy's batch was still
+            # unwritten, so on wall-clock batch cuts: a replay stored other rows.)
             stats.reject(kind, DUPLICATE)
-            # Keep the copy heard with the best signal while it is still unwritten.
-            if seen[0] == self._batch_no:
-                kept = self.batch.fixes[seen[1]]
-                if (fix.signal_db or -1e9) > (kept.signal_db or -1e9):
-                    fix.flight_id = kept.flight_id
-                    # received_at stays the first copy's: when soar first heard the
-                    # position, the order the tracker met it in (soar backfill flights
-                    # reads fixes again in that order).
-                    fix.received_at = kept.received_at
-                    self.batch.fixes[seen[1]] = fix
             return
-        bucket[aid] = (self._batch_no, len(self.batch.fixes))
+        bucket.add(aid)
         self._remember_aircraft(aid, fix)
         if self.tracker is not None:
             self._track(fix)
@@ -322,10 +312,10 @@ class Router:
         second = int(fix.time.timestamp())
         bucket = self._seen.get(second)
         if bucket is None:
-            bucket = self._seen[second] = {}
+            bucket = self._seen[second] = set()
         if aid in bucket:
             return
-        bucket[aid] = (-1, -1)           # never this batch's: nothing to replace
+        bucket.add(aid)
         self.shadows.saw(fix)
         self.stats.shadow_fixes += 1
         self._track(fix)

@@ -37,8 +37,9 @@ one place, `Writer._retryable` and `quarantine.row_error`):
   is discarded. `FatalWriteError` ends the writer with one line naming the fix; the
   pipeline spools the batch and everything behind it and the process exits non-zero
   for its service manager to restart it. A spooled batch that meets the same SQLSTATE
-  again at the next start is quarantined whole (`quarantined`, `db`) instead of
-  looping; if even that fails, its file stays and the start fails with the fix.
+  again at the next start is quarantined whole (`quarantined`, `db`;
+  soar.ingest.quarantine.keep_whole) instead of looping; if even that fails, its file
+  stays and the start fails with the fix.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from soar.db import sqlfiles, sqlstate
-from soar.errors import SoarError, first_line
+from soar.errors import first_line
 from soar.ingest import reader
 from soar.ingest.batch import AircraftRow, Batch
 from soar.ingest.quarantine import (
@@ -66,8 +67,10 @@ from soar.ingest.quarantine import (
     FIX,
     FLIGHT_OP,
     RECEIVER,
+    FatalWriteError,
     bisected,
     isolated,
+    keep_whole,
     raw,
     raw_op,
     reason,
@@ -75,7 +78,7 @@ from soar.ingest.quarantine import (
     text,
 )
 from soar.ingest.stats import IngestStats
-from soar.records import DB, QUARANTINED, WRITE_ERROR, Fix
+from soar.records import DB, QUARANTINED, Fix
 from soar.tracker import store
 from soar.units import UTC
 
@@ -128,15 +131,6 @@ class WriterConfig:
     batch_keys_keep_h: float = 168.0
     # ... and pruned this often by the writer (one DELETE after a commit).
     batch_keys_prune_every_s: float = 3600.0
-
-
-class FatalWriteError(SoarError):
-    """The database refuses the batch for a reason of the setup, not of a row or of
-    the moment (soar.db.sqlstate.Action.FATAL): one line, with its SQLSTATE and fix."""
-
-    def __init__(self, exc: BaseException):
-        self.sqlstate = sqlstate.sqlstate(exc)
-        super().__init__(f"the database refuses ingest's writes: {sqlstate.explain(exc)}")
 
 
 class TransientWriteError(Exception):
@@ -553,24 +547,6 @@ class Writer:
                 return [batch, *until_end()]
             self.writing = None
 
-    def quarantine_whole(self, batch: Batch, fatal: FatalWriteError) -> None:
-        """Keep a batch that failed the same fatal way twice (before and after a
-        restart) in ingest_quarantine, fix by fix, counted as quarantined: the start goes
-        on instead of looping on it. If even that is refused, FatalWriteError again."""
-        why = f"{WRITE_ERROR}: {fatal}"
-        self._drop_connection()
-        try:
-            with self._connection().transaction(), self.conn.cursor() as cur:
-                cur.executemany(QUERIES["quarantine"], [
-                    (FIX, why, Jsonb(raw(f)), batch.key) for f in batch.fixes] + [
-                    (FLIGHT_OP, why, Jsonb(raw_op(op)), batch.key) for op in batch.flight_ops])
-        except psycopg.Error as exc:
-            raise FatalWriteError(exc) from exc
-        log.error("batch %s failed again after a restart (%s): %d fixes and %d flight ops "
-                  "kept in ingest_quarantine", batch.key, fatal, len(batch.fixes),
-                  len(batch.flight_ops))
-        self.stats.reject(DB, QUARANTINED, len(batch.fixes))
-
     def write_until_done(self, batch: Batch, abandon: threading.Event | None = None) -> bool:
         """Commit the batch, retrying while the error is transient. True when done with
         it (committed, or quarantined whole after failing the same fatal way twice);
@@ -594,7 +570,8 @@ class Writer:
             except psycopg.Error as exc:
                 fatal = FatalWriteError(exc)
                 if batch.fatal is not None and batch.fatal == fatal.sqlstate:
-                    self.quarantine_whole(batch, fatal)   # the same after a restart
+                    self._drop_connection()             # the same after a restart
+                    keep_whole(self._connection, batch, fatal, self.stats)
                     return True
                 batch.fatal = fatal.sqlstate
                 raise fatal from exc

@@ -102,6 +102,16 @@ def _record(r: dict, tz: tzinfo) -> dict:
     return out
 
 
+def rows(conn: psycopg.Connection, airfield: Airfield, start: datetime, end: datetime,
+         tz: tzinfo = UTC) -> list[dict]:
+    """The logbook rows of `airfield` whose movement is in [start, end), oldest first,
+    on the caller's connection (`soar logbook` opens its own, `soar web` reads in its
+    pool's read-only transaction): keys FIELDS, dates and times in `tz`."""
+    found = conn.cursor(row_factory=dict_row).execute(
+        QUERIES["rows"], {"airfield_id": airfield.id, "start": start, "end": end}).fetchall()
+    return [_record(r, tz) for r in found]
+
+
 def fetch(url: str, code: str, first: date, last: date | None = None,
           tz: tzinfo = UTC) -> tuple[Airfield, list[dict]]:
     """The airfield and its logbook rows from day `first` to day `last` (inclusive,
@@ -111,13 +121,10 @@ def fetch(url: str, code: str, first: date, last: date | None = None,
     with db.connect(url) as conn:
         try:
             airfield = resolve_airfield(conn, code)
-            rows = conn.cursor(row_factory=dict_row).execute(
-                QUERIES["rows"], {"airfield_id": airfield.id, "start": start, "end": end}
-            ).fetchall()
+            return airfield, rows(conn, airfield, start, end, tz)
         except psycopg.errors.UndefinedTable as exc:
             raise SoarError(f"the database lacks {exc.diag.message_primary or 'a table'}: "
                             "run `soar db upgrade`") from None
-    return airfield, [_record(r, tz) for r in rows]
 
 
 def _text(value) -> str:

@@ -26,7 +26,8 @@ decided at the end in the end's UPDATE).
 When a takeoff is confirmed, the earlier fixes of its confirmation window (already
 returned by process() with flight_id None) are tagged in place -- same Fix objects,
 listed in `CreateFlight.window`: a writer that has not written them yet stores them
-with the flight id.
+with the flight id, and the create's statement tags those an earlier batch stored
+(soar.tracker.store), so the stored fixes do not depend on batch cuts.
 """
 
 from soar.tracker.ops import CreateFlight, UpdateFlight, flight_id

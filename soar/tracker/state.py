@@ -8,7 +8,7 @@ An aircraft continuously airborne is on one flight whatever its callsign says: a
 confirmed new callsign updates the flight (keeping the one before it), and splits it
 only across a silence it could have landed and taken off again in. Each flight that
 took off gets its launch method (aerotow, winch, self, unknown) from its first
-minute and a half, with a few numbers of state while it is judged.
+minute and a half (soar.tracker.launch), with a few numbers of state while it is judged.
 """
 
 from __future__ import annotations
@@ -20,12 +20,9 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from soar.records import Fix, Source, split_aircraft_id
-from soar.tracker import ops
+from soar.tracker import launch, ops
 from soar.tracker.ops import CreateFlight, UpdateFlight, flight_id
 from soar.tracker.rules import (
-    GLIDER,
-    POWERED_TYPES,
-    UNLAUNCHED_TYPES,
     TrackerConfig,
     looks_airborne,
     looks_landed,
@@ -61,20 +58,7 @@ class Flight:
     towed_by: UUID | None = None
     tow_release: datetime | None = None
     launch_method: str | None = None      # as written; None: not decided (yet)
-    launch: _Launch | None = None         # while the launch is being judged
-
-
-class _Launch:
-    """What the launch method is judged on, from the takeoff time on."""
-    __slots__ = ("t0", "h0", "glider", "fixes", "gain", "fast")
-
-    def __init__(self, t0: datetime, h0: float | None, glider: bool):
-        self.t0 = t0                      # takeoff time
-        self.h0 = h0                      # ground altitude at takeoff (MSL)
-        self.glider = glider              # OGN type 1: a tow was looked for
-        self.fixes = 0                    # fixes in the window
-        self.gain = 0.0                   # highest height above h0 in the window
-        self.fast = False                 # a fix faster than any winch or aerotow
+    launch: launch.Launch | None = None         # while the launch is being judged
 
 
 @dataclass(slots=True)
@@ -221,7 +205,8 @@ class FlightTracker:
                     del self.aircraft[af.aircraft_id]   # nothing to continue from
                     continue
                 fixes = [_stub_fix(af)]
-            replayed = self._launch_restart(st, f, af)
+            replayed = launch.restarted(f, st.aircraft_type, af.launch_method,
+                                        af.takeoff_time, af.takeoff_altitude_m)
             for fx in fixes:
                 replayed += self.process(fx)
             if af.timed_out_at is None:
@@ -299,14 +284,14 @@ class FlightTracker:
             if takeoff and st.ref_alt is not None:
                 f.ground_ref = (first.latitude, first.longitude, st.ref_alt)
             if takeoff:
-                self._launch_start(st, f, first.time, first.altitude_m)
+                launch.start(f, st.aircraft_type, first.time, first.altitude_m)
             else:
                 f.launch_method = ops.UNKNOWN            # first seen in the air
             for p in st.run:
                 p[0].flight_id = f.id
                 self._grow(f, p[0], p[1])
                 if f.launch is not None:
-                    self._launch_fix(f, p[0])            # a winch climb may be decided here
+                    launch.on_fix(cfg, f, p[0])          # a winch climb may be decided here
             row = self._row(st, f, first, fix)
             if f.launch_method is not None:
                 row["launch_method"] = f.launch_method
@@ -330,78 +315,13 @@ class FlightTracker:
                        takeoff_altitude_m=first.altitude_m)
         return row
 
-    # -- launch method ----------------------------------------------------------
-
-    def _launch_restart(self, st: _Track, f: Flight, af: ActiveFlight) -> list:
-        """A restored flight whose launch is not stored: the previous process stopped
-        while judging it, or wrote the flight before launch methods existed. A flight
-        that took off is judged again from its takeoff, on the fixes replayed now and
-        those to come (a window already over is decided by the next fix, on what it
-        holds); one first seen airborne is `unknown`, as it would be now. Ops for what
-        is decided at once."""
-        if af.launch_method is not None:
-            return []
-        if af.takeoff_time is None:
-            f.launch_method = ops.UNKNOWN
-        else:
-            self._launch_start(st, f, af.takeoff_time, af.takeoff_altitude_m)
-        if f.launch_method is None:
-            return []
-        return [UpdateFlight(f.id, {"launch_method": f.launch_method}, ops.LAUNCH,
-                             f.aircraft_id)]
-
-
-    def _launch_start(self, st: _Track, f: Flight, takeoff: datetime,
-                      altitude_m: float | None) -> None:
-        """At takeoff: the method the type alone tells, else start judging the climb."""
-        t = st.aircraft_type
-        if t in POWERED_TYPES:
-            f.launch_method = ops.SELF
-        elif t in UNLAUNCHED_TYPES:
-            f.launch_method = ops.UNKNOWN
-        else:
-            h0 = f.ground_ref[2] if f.ground_ref is not None else altitude_m
-            f.launch = _Launch(takeoff, h0, t == GLIDER)
-
-    def _launch_fix(self, f: Flight, fix: Fix) -> str | None:
-        """One more fix of a launch being judged; the method once decided (also set on
-        the flight), else None. Winch as soon as its climb is seen; the rest at the
-        end of the window."""
-        lt, cfg = f.launch, self.cfg
-        dt = (fix.time - lt.t0).total_seconds()
-        if dt >= cfg.launch_window_s:
-            return self._launch_end(f)
-        lt.fixes += 1
-        v = fix.ground_speed_kmh
-        if v is not None and v > cfg.launch_max_speed_kmh:
-            lt.fast = True
-        if fix.altitude_m is not None and lt.h0 is not None:
-            gain = fix.altitude_m - lt.h0
-            if gain > lt.gain:
-                lt.gain = gain
-                if (dt <= cfg.winch_window_s and gain >= cfg.winch_gain_m
-                        and gain >= cfg.winch_climb_ms * dt and not lt.fast):
-                    f.launch, f.launch_method = None, ops.WINCH
-                    return ops.WINCH
-        return None
-
-    def _launch_end(self, f: Flight) -> str:
-        """The window is over (or the flight): a glider that climbed with no tow plane
-        found launched itself, so did anything faster than a winch or a tow; anything
-        else has no evidence."""
-        lt, cfg = f.launch, self.cfg
-        climbed = lt.fixes >= cfg.launch_min_fixes and lt.gain >= cfg.self_gain_m
-        method = ops.SELF if (lt.glider and climbed) or lt.fast else ops.UNKNOWN
-        f.launch, f.launch_method = None, method
-        return method
-
     # -- flying: looking for a landing -----------------------------------------
 
     def _flying(self, st: _Track, fix: Fix) -> list:
         cfg, f = self.cfg, st.flight
         fix.flight_id = f.id
         if f.launch is not None:
-            method = self._launch_fix(f, fix)
+            method = launch.on_fix(cfg, f, fix)
             if method is not None:
                 return [UpdateFlight(f.id, {"launch_method": method}, ops.LAUNCH,
                                      f.aircraft_id)] + self._flying(st, fix)
@@ -449,7 +369,7 @@ class FlightTracker:
         if reason:
             values["spurious_reason"] = reason
         if f.launch is not None:                  # landed within the launch window
-            values["launch_method"] = self._launch_end(f)
+            values["launch_method"] = launch.end(self.cfg, f)
         f.ended = ops.END_LANDING
         st.previous, st.flight, st.airborne = f, None, False
         st.run.clear()
@@ -467,7 +387,7 @@ class FlightTracker:
         if reason:
             values["spurious_reason"] = reason
         if f.launch is not None:
-            values["launch_method"] = self._launch_end(f)
+            values["launch_method"] = launch.end(self.cfg, f)
         f.ended = kind
         st.previous, st.flight, st.airborne = f, None, False
         st.run.clear()

@@ -55,6 +55,20 @@ def _insert(columns: tuple[str, ...]) -> str:
         sql.SQL(", ").join(sql.Placeholder() * len(columns))).as_string()
 
 
+def _insert_tagging(columns: tuple[str, ...]) -> str:
+    # The create, and the window's fixes that an earlier batch already stored untagged
+    # (their ids reach only the fixes still unwritten when the flight is confirmed):
+    # one statement, so every fix of the window carries the id whichever batch it was
+    # in, and a replay cut into other batches stores the same rows. The SELECT's rows
+    # are the create's (1 stored, 0 skipped), as the plain insert's rowcount.
+    return sql.SQL(
+        "WITH created AS ({} RETURNING id, aircraft_id), "
+        "tagged AS (UPDATE fixes SET flight_id = c.id FROM created c "
+        "WHERE fixes.aircraft_id = c.aircraft_id AND fixes.time = ANY(%s::timestamptz[]) "
+        "AND fixes.flight_id IS NULL) "
+        "SELECT 1 FROM created").format(sql.SQL(_insert(columns))).as_string()
+
+
 def _update(columns: tuple[str, ...]) -> str:
     return sql.SQL("UPDATE flights SET {}, updated_at = now() WHERE id = %s").format(
         sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns)
@@ -71,10 +85,16 @@ def statement(op) -> tuple[str, tuple]:
         cols = tuple(c for c in op.row)
         if not INSERT_COLUMNS.issuperset(cols):
             raise ValueError(f"unknown flights columns: {set(cols) - INSERT_COLUMNS}")
+        values = tuple(op.row[c] for c in cols)
+        if op.window:
+            key = ("w",) + cols
+            if key not in _cache:
+                _cache[key] = _insert_tagging(cols)
+            return _cache[key], values + ([f.time for f in op.window],)
         key = ("i",) + cols
         if key not in _cache:
             _cache[key] = _insert(cols)
-        return _cache[key], tuple(op.row[c] for c in cols)
+        return _cache[key], values
     if isinstance(op, UpdateFlight):
         if op.kind == TOW:
             return _TOW, (op.flight_id, op.values["towed_by_flight_id"])

@@ -24,9 +24,11 @@ def kind(aircraft_type: int | None, category: str | None, source: int | None) ->
 
 
 def position(row: dict) -> dict:
-    """A live_positions row as the API and the live stream send it."""
+    """A live_positions_v2 row as the API and the live stream send it: keyed by
+    aircraft_id; flight_id is its active flight, null when it has none (on the ground
+    before takeoff, landed)."""
     out = dict(row)
-    out["flight_id"] = str(row["flight_id"])
+    out["flight_id"] = str(row["flight_id"]) if row["flight_id"] else None
     out["kind"] = kind(row["aircraft_type"], row["category"], row["source"])
     for k in ("latitude", "longitude"):
         out[k] = round(row[k], 6)

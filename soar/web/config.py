@@ -18,7 +18,10 @@ class WebConfig:
     max_page: int = 500                 # largest page of flights, receivers, airfields
     default_page: int = 100
     max_positions: int = 5000           # most positions one answer carries
-    live_poll_s: float = 0.5            # how often the live stream reads live_positions
+    live_poll_s: float = 0.5            # how often the live stream reads live_positions_v2
+    # The map shows an aircraft heard this recently (data time: before the newest fix
+    # stored), in the air or on the ground, as OGN's live map and tar1090 do.
+    live_recent_s: float = 600.0
     live_client_queue: int = 30         # updates buffered per SSE client before it is dropped
     live_heartbeat_s: float = 15.0      # SSE comment line, keeps proxies from closing
     max_live_clients: int = 1000        # SSE connections beyond this get 503

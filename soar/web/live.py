@@ -1,5 +1,5 @@
 """The live stream behind /api/v1/live: ONE reader per process, whatever the number
-of clients. While anyone listens it reads live_positions for the whole world every
+of clients. While anyone listens it reads live_positions_v2 for the whole world every
 `live_poll_s`, works out what changed since the last read (moved, appeared, gone), and
 hands each client the changes inside its box. A client that does not keep up (its
 queue full) is disconnected and counted, so one slow reader never holds memory or
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from starlette.concurrency import run_in_threadpool
 
@@ -28,25 +28,36 @@ QUERIES = queries("queries/web.sql")
 WORLD = params.Box(-180.0, -90.0, 180.0, 90.0)
 
 
+def recent(conn, config: WebConfig) -> dict:
+    """The parameters of the `positions` and `home` queries: the public window (`since`,
+    wall-clock) and `heard_since`, `live_recent_s` before the newest aircraft heard
+    (data time; None when none ever was, and then nothing is shown)."""
+    [row] = dicts(conn, QUERIES["newest_heard"], {})
+    newest = row["newest"]
+    return {"since": params.window_start(config),
+            "heard_since": newest - timedelta(seconds=config.live_recent_s) if newest else None}
+
+
 @dataclass(frozen=True)
 class Changes:
-    moved: dict[str, dict]      # flight id -> its new position (appeared or moved)
-    gone: frozenset[str]        # flight ids no longer live (landed, timed out, left the window)
+    moved: dict[int, dict]      # aircraft id -> its new position (appeared, moved, flight changed)
+    gone: frozenset[int]        # aircraft ids no longer live (not heard recently, left the window)
 
 
 @dataclass(eq=False)
 class Client:
     box: params.Box
     queue: asyncio.Queue
-    known: set[str] = field(default_factory=set)   # flight ids this client has been sent
+    known: set[int] = field(default_factory=set)   # aircraft ids this client has been sent
     dropped: bool = False
     snapshot_sent: bool = False     # every client starts with one, even of an empty box
 
 
-def diff(before: dict[str, dict], after: dict[str, dict]) -> Changes:
-    """What changed between two reads (keyed by flight id): a position is new when its
-    fix time differs."""
-    moved = {k: v for k, v in after.items() if k not in before or before[k]["time"] != v["time"]}
+def diff(before: dict[int, dict], after: dict[int, dict]) -> Changes:
+    """What changed between two reads (keyed by aircraft id): a position is new when its
+    fix time or its flight (a takeoff, a landing) differs."""
+    moved = {k: v for k, v in after.items() if k not in before
+             or (before[k]["time"], before[k]["flight_id"]) != (v["time"], v["flight_id"])}
     return Changes(moved, frozenset(before.keys() - after.keys()))
 
 
@@ -54,7 +65,7 @@ def for_client(client: Client, changes: Changes) -> dict | None:
     """The update one client gets (None: nothing for it): positions inside its box, and
     'gone' for what it was shown that has left the box or stopped."""
     inside = [p for p in changes.moved.values() if client.box.contains(p["latitude"], p["longitude"])]
-    inside_ids = {p["flight_id"] for p in inside}
+    inside_ids = {p["aircraft_id"] for p in inside}
     left = {k for k in changes.moved if k in client.known and k not in inside_ids}
     gone = sorted((changes.gone & client.known) | left)
     if not inside and not gone:
@@ -69,7 +80,7 @@ class LiveFeed:
         self.database = database
         self.config = config
         self.clients: set[Client] = set()
-        self.latest: dict[str, dict] = {}
+        self.latest: dict[int, dict] = {}
         self.read_at: datetime | None = None
         self.reads = 0
         self.read_errors = 0
@@ -103,7 +114,7 @@ class LiveFeed:
         return client
 
     @staticmethod
-    def _snapshot(client: Client, positions: dict[str, dict]) -> None:
+    def _snapshot(client: Client, positions: dict[int, dict]) -> None:
         snapshot = for_client(client, Changes(positions, frozenset()))
         client.queue.put_nowait(("snapshot", snapshot or {"positions": [], "gone": []}))
         client.snapshot_sent = True
@@ -119,11 +130,10 @@ class LiveFeed:
         client.queue.put_nowait(None)
 
     def _read(self) -> dict[str, dict]:
-        since = params.window_start(self.config)
         with self.database.read() as conn:
             rows = dicts(conn, QUERIES["positions"], {
-                **WORLD.as_params(), "since": since, "limit": 1_000_000})
-        return {p["flight_id"]: p for p in map(position, rows)}
+                **WORLD.as_params(), **recent(conn, self.config), "limit": 1_000_000})
+        return {p["aircraft_id"]: p for p in map(position, rows)}
 
     async def _run(self) -> None:
         while True:

@@ -1,20 +1,32 @@
 -- `soar web` (soar/web/): the API's reads, as the read-only role, through the public
--- views (flights_public, aircraft_public, logbook, live_positions, queue_health) and
+-- views (flights_public, aircraft_public, logbook, live_positions_v2, queue_health) and
 -- the reference tables. Every query takes %(since)s, the start of the public window
 -- (NULL: no window), and leaves out what is older.
 
+-- name: newest_heard
+-- Data time's "now" for the live map: the newest aircraft.last_seen (one probe of
+-- aircraft_last_seen_idx), as the tracker's timeouts run on data time, so a replay of an
+-- old recording shows its aircraft as live did.
+SELECT max(last_seen) AS newest FROM aircraft_public
+
 -- name: positions
--- The live map: each active flight's latest fix in a box (live_positions: one probe of
--- the fixes index per active flight). The box may cross the antimeridian (west > east).
-SELECT flight_id, aircraft_address, registration, callsign, model, aircraft_type, category,
-       source, time, latitude, longitude, altitude_m, ground_speed_kmh, track_deg,
-       climb_rate_ms, on_ground
-  FROM live_positions
- WHERE (%(since)s::timestamptz IS NULL OR last_fix_at >= %(since)s::timestamptz)
+-- The live map: each aircraft heard since %(heard_since)s at its latest fix, with its
+-- active flight if any, in a box. live_positions_v2 gives each aircraft's latest fix;
+-- last_seen is rewritten at most every 10 minutes while an aircraft is heard (the
+-- router's AIRCRAFT_REFRESH), so the candidates are last_seen >= heard_since - 10 min:
+-- an index range the planner sees as values, then one probe of the fixes index each.
+-- The box may cross the antimeridian (west > east).
+SELECT aircraft_id, flight_id, aircraft_address, registration, callsign, model,
+       aircraft_type, category, source, time, latitude, longitude, altitude_m,
+       ground_speed_kmh, track_deg, climb_rate_ms, on_ground
+  FROM live_positions_v2
+ WHERE last_seen >= %(heard_since)s::timestamptz - interval '10 minutes'
+   AND time >= %(heard_since)s::timestamptz
+   AND (%(since)s::timestamptz IS NULL OR time >= %(since)s::timestamptz)
    AND latitude BETWEEN %(south)s AND %(north)s
    AND CASE WHEN %(west)s <= %(east)s THEN longitude BETWEEN %(west)s AND %(east)s
             ELSE longitude >= %(west)s OR longitude <= %(east)s END
- ORDER BY aircraft_address
+ ORDER BY aircraft_address, aircraft_id
  LIMIT %(limit)s
 
 -- name: flights
@@ -97,10 +109,12 @@ SELECT receiver_id, count(*) AS fixes
  GROUP BY receiver_id
 
 -- name: home
--- Where the map opens: the middle of the aircraft in the air.
+-- Where the map opens: the middle of the aircraft heard recently.
 SELECT avg(latitude) AS latitude, avg(longitude) AS longitude, count(*) AS aircraft
-  FROM live_positions
- WHERE %(since)s::timestamptz IS NULL OR last_fix_at >= %(since)s::timestamptz
+  FROM live_positions_v2
+ WHERE last_seen >= %(heard_since)s::timestamptz - interval '10 minutes'
+   AND time >= %(heard_since)s::timestamptz
+   AND (%(since)s::timestamptz IS NULL OR time >= %(since)s::timestamptz)
 
 -- name: ping
 SELECT 1

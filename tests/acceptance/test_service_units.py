@@ -35,17 +35,26 @@ def verify(units: list[Path], tmp_path: Path) -> str:
     return (out.stdout + out.stderr).strip()
 
 
+# What every soar unit keeps from the system (the web server, the one facing the
+# internet, adds more).
+HARDENING = ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes")
+
+
 def test_the_soar_units_are_valid_and_use_each_components_own_login(tmp_path):
     units = sorted(DEPLOY.glob("*.service"))
-    assert [u.name for u in units] == ["soar-ingest.service", "soar-worker.service"]
+    assert [u.name for u in units] == ["soar-ingest.service", "soar-web.service",
+                                       "soar-worker.service"]
     assert verify(units, tmp_path) == ""
     for unit, command, login in ((units[0], "soar run", "SOAR_INGEST_DATABASE_URL"),
-                                 (units[1], "soar worker", "SOAR_WORKER_DATABASE_URL")):
+                                 (units[1], "soar web", "SOAR_READONLY_DATABASE_URL"),
+                                 (units[2], "soar worker", "SOAR_WORKER_DATABASE_URL")):
         text = unit.read_text()
         assert f"/bin/{command} $" in text
         assert login in text
         assert "Environment=SOAR_ALLOW_OWNER=0" in text and "--allow-owner" not in text
         assert "Restart=on-failure" in text and "User=soar" in text
+        for hardening in HARDENING:
+            assert f"\n{hardening}\n" in text, (unit.name, hardening)
     # The raw archive is on for the ingest, in its state directory (which it may write).
     assert "Environment=SOAR_ARCHIVE_DIR=/var/lib/soar/archive" in units[0].read_text()
     assert "ReadWritePaths=/var/lib/soar" in units[0].read_text()
@@ -72,7 +81,11 @@ def test_the_pgbouncer_unit_setup_writes_is_valid(tmp_path):
 OWNER_KEY = "SOAR_DATABASE_URL"
 OWN_KEYS = {"ingest": {"SOAR_INGEST_DATABASE_URL", "SOAR_RUN_ARGS"},
             "worker": {"SOAR_WORKER_DATABASE_URL", "SOAR_WORKER_ARGS", "SOAR_WORKER_PELIAS_URL",
-                       "SOAR_ALERT_WEBHOOK_URL", "SOAR_WORKER_ALERT_WEBHOOK_ALLOW_HTTP"}}
+                       "SOAR_ALERT_WEBHOOK_URL", "SOAR_WORKER_ALERT_WEBHOOK_ALLOW_HTTP"},
+            "web": {"SOAR_READONLY_DATABASE_URL", "SOAR_WEB_ARGS", "SOAR_WEB_TILE_URL"}}
+# The login each service's file holds (the web server's is the read-only one).
+OWN_LOGIN = {"ingest": "SOAR_INGEST_DATABASE_URL", "worker": "SOAR_WORKER_DATABASE_URL",
+             "web": "SOAR_READONLY_DATABASE_URL"}
 
 
 def environment_files(unit_text: str) -> list[str]:
@@ -80,7 +93,9 @@ def environment_files(unit_text: str) -> list[str]:
 
 
 def test_no_unit_loads_the_owners_login():
-    for component in ("ingest", "worker"):
+    assert {u.name for u in DEPLOY.glob("*.service")} == {
+        f"soar-{component}.service" for component in OWN_KEYS}
+    for component in OWN_KEYS:
         text = (DEPLOY / f"soar-{component}.service").read_text()
         assert environment_files(text) == [str(pgbouncer_setup.service_env_file(
             "production", component))]
@@ -100,7 +115,7 @@ def test_the_documented_service_files_hold_only_their_own_login_and_read_whole()
     for component, keys in OWN_KEYS.items():
         values = pgbouncer_setup.parse_env_text(documented_file(f"{component}.env"))
         assert OWNER_KEY not in values and set(values) <= keys, values
-        assert f"SOAR_{component.upper()}_DATABASE_URL" in values
+        assert OWN_LOGIN[component] in values
     ingest = pgbouncer_setup.parse_env_text(documented_file("ingest.env"))
     assert len(ingest["SOAR_RUN_ARGS"].split()) > 2          # an unquoted value keeps its words
     owner = pgbouncer_setup.parse_env_text(documented_file("env"))

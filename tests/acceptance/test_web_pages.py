@@ -1,9 +1,9 @@
 """The pages of `soar web` in a real headless browser: Debian's chromium driven by
 playwright through executable_path, against `soar web` run as a user runs it. The map
-shows the simulated aircraft and moves one when new fixes arrive, a click draws its
-track; the logbook page shows the rows of a real recording; the flight page its track
-and barogram; a registration that is HTML shows as text. The map test writes
-docs/web-map.png, the README's screenshot."""
+shows the simulated aircraft (those on the ground too) and moves one when new fixes
+arrive, a click draws its track; the logbook page shows the rows of a real recording;
+the flight page its track and barogram; a registration that is HTML shows as text. The
+map test writes docs/web-map.png, the README's screenshot."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_live_map_markers_move_and_a_click_draws_the_track(refdb, soar_web, page
         traffic = live_traffic(c)
     base = soar_web(refdb.url("readonly"))
     page.goto(base + "/")
-    page.wait_for_function("() => window.soar && soar.markers && soar.markers.size === 4")
+    page.wait_for_function("() => window.soar && soar.markers && soar.markers.size === 6")
     # By kind; the aircraft not tracked is not there; the one not identified has no name.
     assert page.locator(".ac-glider [data-address='DD1001']").count() == 1
     assert page.locator(".ac-tow [data-address='DD2002'] .label").text_content().startswith("DD2002")
@@ -106,6 +106,12 @@ def test_live_map_markers_move_and_a_click_draws_the_track(refdb, soar_web, page
     label = page.locator("[data-address='DD4004'] .label").text_content()
     assert label.startswith(HOSTILE)
     assert page.evaluate("window.p === undefined")
+    # On the ground without an active flight (landed; standing before any flight): shown,
+    # and a click says who it is with no flight to link.
+    assert page.locator(".ac-glider [data-address='DD5005'].ac-no-flight").count() == 1
+    page.locator("[data-address='DD6006']").click()
+    page.wait_for_function("() => document.getElementById('panel-name').textContent === 'D-6666'")
+    assert page.locator("#panel-link").is_hidden()
     # Airfields from the airports table as a vector layer (no tiles).
     page.wait_for_selector("path.runway", state="attached")
 

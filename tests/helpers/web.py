@@ -53,7 +53,8 @@ class Traffic:
     aircraft: dict[str, int]          # name -> aircraft id
 
 
-# name: (address, address type, OGN type, source, registration, identified, tracked, active)
+# name: (address, address type, OGN type, source, registration, identified, tracked, flight)
+# flight: True active, False landed, None none at all (standing on the field).
 AIRCRAFT = {
     "glider": (0xDD1001, 2, 1, Source.OGN, "D-1234", True, True, True),
     "towplane": (0xDD2002, 2, 2, Source.OGN, "D-EXYZ", False, True, True),
@@ -61,36 +62,45 @@ AIRCRAFT = {
     "untracked": (0xDD3003, 2, 1, Source.OGN, "D-HIDE", True, False, True),
     "hostile": (0xDD4004, 2, 8, Source.OGN, HOSTILE, True, True, True),
     "landed": (0xDD5005, 2, 1, Source.OGN, "D-5555", True, True, False),
+    "standing": (0xDD6006, 2, 1, Source.OGN, "D-6666", True, True, None),
 }
 
 
 def live_traffic(conn, now: datetime | None = None) -> Traffic:
-    """Six aircraft near Königsdorf flying the last ten minutes (fixes every 4 s): a
+    """Seven aircraft near Königsdorf heard in the last ten minutes (fixes every 4 s): a
     glider, a tow plane not identified in the device database, an airliner (ADS-B,
     callsign EIN123), an aircraft marked not tracked (its rows there anyway, as if the
-    flag came after), one whose registration is HTML, and a glider that has landed."""
+    flag came after), one whose registration is HTML, a glider that has landed, and one
+    standing on the field that has not flown (fixes, no flight). Each aircraft row's
+    last_seen is its last fix, as the writer leaves it."""
     now = now or datetime.now(UTC)
     flights, sims, ids = {}, {}, {}
-    for i, (name, (address, atype, otype, source, reg, identified, tracked, active)) \
+    for i, (name, (address, atype, otype, source, reg, identified, tracked, flight)) \
             in enumerate(AIRCRAFT.items()):
         aid = refdata.add_aircraft(conn, address, atype, otype, reg)
         assert aid == aircraft_id(atype, address)
-        conn.execute("UPDATE aircraft SET identified = %s, tracked = %s, callsign = %s "
-                     "WHERE id = %s", (identified, tracked,
-                                       "EIN123" if name == "airliner" else None, aid))
         s = Sim(address, otype, lat=FIELD[0] + 0.01 * i, lon=FIELD[1] + 0.01 * i,
-                alt=FIELD[2] + 400 + 100 * i, t=now - timedelta(minutes=10), source=source,
-                address_type=atype, seed=i + 1)
-        s.straight(600 if active else 300, 4, 100 + 20 * i, track=30 * i)
+                alt=FIELD[2] + (0 if flight is None else 400 + 100 * i),
+                t=now - timedelta(minutes=10), source=source, address_type=atype, seed=i + 1)
+        if flight is None:
+            s.stand(600, 4)
+        else:
+            s.straight(600 if flight else 300, 4, 100 + 20 * i, track=30 * i)
         refdata.copy_fixes(conn, aid, s.fixes, source=int(source))
         first, last = s.fixes[0], s.fixes[-1]
+        conn.execute("UPDATE aircraft SET identified = %s, tracked = %s, callsign = %s, "
+                     "last_seen = %s WHERE id = %s",
+                     (identified, tracked, "EIN123" if name == "airliner" else None, last.time,
+                      aid))
+        sims[name], ids[name] = s, aid
+        if flight is None:
+            continue
         flights[name] = refdata.add_flight(
             conn, aid, started_at=first.time, source=int(source),
             callsign="EIN123" if name == "airliner" else None,
             takeoff=(first.time, first.latitude, first.longitude),
-            landing=None if active else (last.time, last.latitude, last.longitude),
+            landing=None if flight else (last.time, last.latitude, last.longitude),
             last=(last.time, last.latitude, last.longitude))
-        sims[name], ids[name] = s, aid
     conn.commit()
     return Traffic(flights, sims, ids)
 

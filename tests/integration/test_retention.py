@@ -119,12 +119,15 @@ def test_a_chunk_someone_is_reading_is_left_for_the_next_prune_instead_of_waitin
 
 def test_the_worker_prunes_on_its_own_schedule_with_its_own_login(refdb):
     """`soar worker --prune-every 1d --keep 4d --drain`: the worker's login (no ownership
-    of fixes) drops the old chunks through drop_fix_chunk_v1, and nothing newer."""
+    of fixes) drops the old chunks through drop_fix_chunk_v1, and nothing newer.
+    `--max-wait 0`: the history's flights have no fixes after their events, and the
+    drain would wait the default two minutes for them."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOAR_")}
     env.update(SOAR_DATABASE_URL=refdb.url(), SOAR_WORKER_DATABASE_URL=refdb.url("worker"))
     history = fill(refdb.connect())
     history.rollback()
-    out = subprocess.run([SOAR, "worker", "--drain", "--prune-every", "1d", "--keep", "4d"],
+    out = subprocess.run([SOAR, "worker", "--drain", "--max-wait", "0", "--prune-every", "1d",
+                          "--keep", "4d"],
                          env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "retention: dropped 4 chunk(s)" in out.stderr

@@ -116,8 +116,8 @@ def test_beast_capture_and_its_sbs_decode_give_the_same_aircraft_and_positions(
     # Every position either path stored is one the other path decoded: to SBS's 5
     # decimals, the altitude to the foot, the time to the millisecond (the same frame;
     # dump1090 writes milliseconds of the same 12 MHz counter). The stored sets
-    # themselves differ in which fix of a second is kept: the Beast path keeps the copy
-    # with the best signal, SBS lines have none, so the first is kept.
+    # themselves differ in which fix of a second is kept: each path keeps the first of
+    # the second by its own clock.
     sbs_decoded = _decoded_sbs(reference)
     beast_decoded = _decoded_beast(beast)
     for source, other in ((2, sbs_decoded), (3, beast_decoded)):

@@ -29,6 +29,8 @@ from soar_worker.config import WorkerConfig
 from soar_worker.loop import run_workers
 
 BOX = "10.5,47.2,12.8,48.6"
+# The aircraft of helpers.web.live_traffic the map shows: all but the one not tracked.
+LIVE = {"DD1001", "DD2002", "4CA123", "DD4004", "DD5005", "DD6006"}
 QUERIES = queries("queries/web.sql")
 CEILING_S = 60
 
@@ -51,11 +53,19 @@ def get(base, path, status=200, **params):
     return r
 
 
-def test_positions_in_a_box_are_the_live_aircraft_at_their_latest_fix(api, traffic):
+def test_positions_in_a_box_are_the_aircraft_heard_recently_at_their_latest_fix(api, traffic):
     body = get(api, "/api/v1/positions", bbox=BOX).json()
     by_address = {p["aircraft_address"]: p for p in body["positions"]}
-    # Not tracked: never; landed: not live.
-    assert set(by_address) == {"DD1001", "DD2002", "4CA123", "DD4004"}
+    # Not tracked: never. On the ground without an active flight (landed, or standing
+    # before any flight): there, with no flight.
+    assert set(by_address) == LIVE
+    assert by_address["DD5005"]["flight_id"] is None
+    standing = by_address["DD6006"]
+    assert standing["flight_id"] is None and standing["registration"] == "D-6666"
+    assert standing["aircraft_id"] == traffic.aircraft["standing"]
+    last = traffic.sims["standing"].fixes[-1]
+    assert (standing["latitude"], standing["longitude"]) == (round(last.latitude, 6),
+                                                              round(last.longitude, 6))
     glider = by_address["DD1001"]
     last = traffic.sims["glider"].fixes[-1]
     assert glider["flight_id"] == str(traffic.flights["glider"])
@@ -188,7 +198,8 @@ def test_public_window_hides_what_is_older(database):
         assert get(base, "/api/v1/flights").json()["flights"] == []
         assert "public window" in get(base, f"/api/v1/flights/{fid}", 404).json()["error"]
     with serve(database.url("readonly"), WebConfig(public_window_h=None)) as base:
-        assert len(get(base, "/api/v1/positions", bbox=BOX).json()["positions"]) == 4
+        positions = get(base, "/api/v1/positions", bbox=BOX).json()["positions"]
+        assert {p["aircraft_address"] for p in positions} == LIVE
         assert len(get(base, "/api/v1/flights").json()["flights"]) == 5
         assert get(base, f"/api/v1/flights/{fid}").json()["id"] == str(fid)
 
@@ -206,27 +217,33 @@ def _events(response):
             kind, data = None, []
 
 
-def test_live_stream_sends_moves_and_landings_in_its_box(database, api, traffic):
+def test_live_stream_sends_moves_landings_and_departures_in_its_box(database, api, traffic):
     with requests.get(api + "/api/v1/live", params={"bbox": BOX}, stream=True,
                       timeout=(CEILING_S, CEILING_S)) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         events = _events(r)
         kind, first = next(events)
-        assert {p["aircraft_address"] for p in first["positions"]} == \
-            {"DD1001", "DD2002", "4CA123", "DD4004"}
+        assert {p["aircraft_address"] for p in first["positions"]} == LIVE
         with database.connect() as c:
             fly_on(c, traffic, "glider", 60)
+            # The tow plane lands: it stays on the map, without its flight.
             c.execute("UPDATE flights SET landing_time = last_fix_at WHERE id = %s",
                       (traffic.flights["towplane"],))
+            # The standing glider's owner opts out: it leaves the map.
+            c.execute("UPDATE aircraft SET tracked = false WHERE id = %s",
+                      (traffic.aircraft["standing"],))
         want = traffic.sims["glider"].fixes[-1]
-        moved = gone = False
+        moved = landed = gone = False
         for kind, update in events:
             assert kind == "update"
             for p in update["positions"]:
                 if p["aircraft_address"] == "DD1001":
                     moved = p["latitude"] == round(want.latitude, 6)
-            gone = gone or str(traffic.flights["towplane"]) in update["gone"]
-            if moved and gone:
+                if p["aircraft_address"] == "DD2002":
+                    landed = p["flight_id"] is None
+            gone = gone or traffic.aircraft["standing"] in update["gone"]
+            assert traffic.aircraft["towplane"] not in update["gone"]
+            if moved and landed and gone:
                 break
     # A stream in another box hears nothing of these aircraft.
     with requests.get(api + "/api/v1/live", params={"bbox": "0,0,1,1"}, stream=True,
@@ -329,15 +346,33 @@ def _nodes(plan: dict):
         yield from _nodes(child)
 
 
-def test_live_positions_probe_the_fixes_index_once_per_active_flight(database, traffic):
-    """The live map's cost (docs/api.md): fixes are read by their index, newest first,
-    one probe per active flight; no chunk of fixes is scanned."""
+def test_live_positions_are_index_lookups_on_recent_data(database, traffic):
+    """The live map's cost (docs/api.md): the aircraft heard recently are a range of the
+    last_seen index, their fixes read by the fixes index, newest first, one probe each;
+    no chunk of fixes is scanned, nor the aircraft table."""
+    # Aircraft heard long ago, as a real database holds many: the planner sees the
+    # recent ones as a small range of the last_seen index.
+    with database.connect() as c:
+        c.execute("INSERT INTO aircraft (id, address, address_type, last_seen) "
+                  "SELECT (3::bigint << 24) | a, a, 3, now() - interval '3 days' "
+                  "FROM generate_series(1, 20000) a")
+        c.execute("ANALYZE aircraft")
+        c.commit()
     with database.connect(role="readonly") as c:
         [[plan]] = c.execute("EXPLAIN (FORMAT JSON) " + QUERIES["positions"], {
-            "since": None, "west": -180, "south": -90, "east": 180, "north": 90,
-            "limit": 10}).fetchall()
+            "since": None, "heard_since": datetime.now(UTC) - timedelta(minutes=10),
+            "west": -180, "south": -90, "east": 180, "north": 90, "limit": 10}).fetchall()
+        [[newest]] = c.execute("EXPLAIN (FORMAT JSON) " + QUERIES["newest_heard"]).fetchall()
+    # Data time's "now": the end of the last_seen index, not a scan of the aircraft.
+    assert {n.get("Index Name") for n in _nodes(newest[0]["Plan"])
+            if n.get("Relation Name") == "aircraft"} == {"aircraft_last_seen_idx"}
     nodes = list(_nodes(plan[0]["Plan"]))
     chunk_reads = [(n["Node Type"], n.get("Index Name")) for n in nodes
                    if n.get("Relation Name", "").startswith("_hyper")]
     assert chunk_reads and all(kind.startswith("Index") and name.endswith("fixes_aircraft_time_idx")
                                for kind, name in chunk_reads), chunk_reads
+    aircraft_reads = {(n["Node Type"], n.get("Index Name")) for n in nodes
+                      if n.get("Relation Name") == "aircraft"}
+    assert aircraft_reads and all(kind.startswith("Index") for kind, _ in aircraft_reads), \
+        aircraft_reads
+    assert ("Index Scan", "aircraft_last_seen_idx") in aircraft_reads

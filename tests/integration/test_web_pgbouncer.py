@@ -45,7 +45,7 @@ def test_routes_and_live_stream_through_pgbouncer(small_bouncer, database):
             t.join(300)
         assert failures == [] and len(answered) == CLIENTS * ROUNDS * len(paths)
         r = requests.get(f"{base}/api/v1/positions?bbox={BOX}", timeout=60)
-        assert len(r.json()["positions"]) == 4
+        assert len(r.json()["positions"]) == 6      # all of live_traffic's but the untracked
         with requests.get(f"{base}/api/v1/live?bbox={BOX}", stream=True, timeout=60) as r:
             data = next(x for x in r.iter_lines(decode_unicode=True) if x.startswith("data:"))
         assert "DD1001" in data

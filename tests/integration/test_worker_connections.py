@@ -1,5 +1,5 @@
 """The worker's connections never hang (issue 21 item 5): a statement timeout that holds
-through PgBouncer in transaction mode (set on the role, sql/schema/140_...), and a
+through PgBouncer in transaction mode (set on the role, sql/schema/160_...), and a
 deadline on every pooled borrow (worker.deadline) for a path that accepts bytes and
 forwards nothing, which neither TCP keepalives nor the server's timeout can notice."""
 

@@ -16,11 +16,13 @@ from soar.web.app import content_security_policy
 from soar.web.encoding import dumps
 from soar.web.errors import ApiError
 from soar.web.live import Changes, Client, LiveFeed, diff, for_client
+from soar.web.routes import pages
 from soar.web.routes.flights import cache_control
 
 
-def pos(fid: str, lat: float, lon: float, t: int) -> dict:
-    return {"flight_id": fid, "latitude": lat, "longitude": lon, "time": t}
+def pos(aid: str, lat: float, lon: float, t: int, flight: str | None = "f") -> dict:
+    return {"aircraft_id": aid, "flight_id": flight, "latitude": lat, "longitude": lon,
+            "time": t}
 
 
 def test_a_box_across_the_antimeridian_contains_both_sides():
@@ -45,12 +47,19 @@ def test_live_changes_are_moves_appearances_and_departures():
     assert diff(after, {"c": after["c"]}).gone == {"a", "b"}
 
 
+def test_a_landing_or_takeoff_is_a_change_even_at_the_same_fix():
+    # The aircraft stays on the map on the ground; its flight link changes.
+    flying = {"a": pos("a", 1, 1, 10, flight="f1")}
+    assert set(diff(flying, {"a": pos("a", 1, 1, 10, flight=None)}).moved) == {"a"}
+    assert diff(flying, dict(flying)).moved == {}
+
+
 def test_a_client_hears_only_its_box_and_what_it_was_shown_leaving():
     client = Client(params.Box(0, 0, 5, 5), asyncio.Queue())
     first = for_client(client, Changes({"a": pos("a", 1, 1, 1), "far": pos("far", 50, 50, 1)},
                                        frozenset()))
-    assert [p["flight_id"] for p in first["positions"]] == ["a"] and first["gone"] == []
-    # "a" flies out of the box: gone for this client; "far" landing: nothing to say.
+    assert [p["aircraft_id"] for p in first["positions"]] == ["a"] and first["gone"] == []
+    # "a" flies out of the box: gone for this client; "far" unheard: nothing to say.
     out = for_client(client, Changes({"a": pos("a", 9, 9, 2)}, frozenset({"far"})))
     assert out == {"positions": [], "gone": ["a"]} and client.known == set()
     assert for_client(client, Changes({}, frozenset({"far"}))) is None
@@ -150,3 +159,30 @@ def test_only_a_completed_flight_is_cached_and_never_past_the_public_window():
     assert 3000 < age <= 3600          # leaves the 24 h window within the hour
     assert cache_control(landed, WebConfig(public_window_h=None)) == \
         "public, max-age=86400, immutable"
+
+
+def test_the_live_maps_last_seen_range_covers_the_routers_refresh_interval():
+    """The positions query finds an aircraft heard since T among last_seen >= T - 10 min
+    because the router rewrites last_seen at least that often: a longer refresh would
+    hide aircraft heard recently."""
+    from soar.db.sqlfiles import queries
+    from soar.ingest.router import AIRCRAFT_REFRESH
+
+    sql = queries("queries/web.sql")["positions"]
+    assert "last_seen >= %(heard_since)s::timestamptz - interval '10 minutes'" in sql
+    assert timedelta(minutes=10) >= AIRCRAFT_REFRESH
+
+
+@pytest.mark.parametrize(("name", "leaflet"), [("map", True), ("flight", True),
+                                               ("logbook", False), ("table", False)])
+def test_every_page_is_its_body_and_script_in_the_common_frame(name, leaflet):
+    html = pages.page(name, "soar: x", leaflet=leaflet)
+    assert html.startswith("<!doctype html>") and html.rstrip().endswith("</html>")
+    assert "<title>soar: x</title>" in html and "$" not in html
+    assert f'<script src="/static/{name}.js"></script>' in html
+    assert html.index("/static/common.js") < html.index(f"/static/{name}.js")
+    assert ('vendor/leaflet/leaflet.js' in html) is leaflet
+    assert ('vendor/leaflet/leaflet.css' in html) is leaflet
+    # the page's own body, once
+    body = (pages.TEMPLATES / f"{name}.html").read_text(encoding="utf-8")
+    assert html.count(body) == 1

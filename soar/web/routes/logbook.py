@@ -11,7 +11,6 @@ from starlette.routing import Route
 
 from soar.products import logbook as products
 from soar.web import params
-from soar.web.database import dicts
 from soar.web.encoding import JSON
 from soar.web.errors import bad_request
 from soar.web.routes.common import airfield, config, database, safe_filename
@@ -29,11 +28,8 @@ def logbook(request: Request) -> Response:
     since = params.window_start(cfg)
     with database(request).read() as conn:
         field = airfield(conn, request.path_params["code"])
-        rows = dicts(conn, products.QUERIES["rows"], {
-            "airfield_id": field.id, "start": max(start, since) if since else start,
-            "end": end})
-    # The CLI's own row shaping (dates and times in `tz`, durations), not a second copy.
-    records = [products._record(r, tz) for r in rows]
+        # `soar logbook`'s rows (dates and times in `tz`, durations), within the window.
+        records = products.rows(conn, field, max(start, since) if since else start, end, tz)
     if fmt == "csv":
         name = safe_filename(f"logbook-{field.ident}-{d}.csv")
         return Response(products.to_csv(records), media_type="text/csv; charset=utf-8", headers={

@@ -14,6 +14,7 @@ from soar.web import params
 from soar.web.aircraft import position
 from soar.web.database import dicts
 from soar.web.encoding import JSON, dumps
+from soar.web.live import recent
 from soar.web.routes.common import config, database
 
 QUERIES = queries("queries/web.sql")
@@ -24,8 +25,7 @@ def positions(request: Request) -> JSON:
     box = params.box(request.query_params.get("bbox"), cfg)
     with database(request).read() as conn:
         rows = dicts(conn, QUERIES["positions"], {
-            **box.as_params(), "since": params.window_start(cfg),
-            "limit": cfg.max_positions + 1})
+            **box.as_params(), **recent(conn, cfg), "limit": cfg.max_positions + 1})
     out = [position(r) for r in rows[:cfg.max_positions]]
     return JSON({"bbox": list(box), "positions": out,
                  "truncated": len(rows) > cfg.max_positions},

@@ -15,6 +15,7 @@ from soar.web import params
 from soar.web.database import dicts
 from soar.web.encoding import JSON
 from soar.web.errors import ApiError, bad_request
+from soar.web.live import recent
 from soar.web.routes.common import config, database
 from soar_worker.config import DEAD_QUEUE, QUEUE
 
@@ -89,10 +90,10 @@ def health(request: Request) -> JSON:
 
 def settings(request: Request) -> JSON:
     """What the pages need: the tile server (if any), the limits, and where the map opens
-    (the middle of the aircraft in the air, else central Europe)."""
+    (the middle of the aircraft heard recently, else central Europe)."""
     cfg = config(request)
     with database(request).read() as conn:
-        [home] = dicts(conn, QUERIES["home"], {"since": params.window_start(cfg)})
+        [home] = dicts(conn, QUERIES["home"], recent(conn, cfg))
     if not home["aircraft"]:
         home = {"latitude": DEFAULT_HOME[0], "longitude": DEFAULT_HOME[1], "aircraft": 0}
     return JSON({"tile_url": cfg.tile_url, "tile_attribution": cfg.tile_attribution,

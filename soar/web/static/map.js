@@ -1,17 +1,18 @@
 // The live map: positions in the visible box from /api/v1/live (SSE), a marker per
-// aircraft by kind with its heading and altitude; a click draws the flight's track and
-// barogram.
+// aircraft heard recently (in the air or on the ground) by kind with its heading and
+// altitude; a click draws its active flight's track and barogram.
 "use strict";
 
 (async function () {
   const map = await soar.plainMap("map");
-  const markers = soar.markers = new Map();      // flight id -> marker
+  const markers = soar.markers = new Map();      // aircraft id -> marker
   const trackLayer = L.layerGroup().addTo(map);
   let source = null;
 
   function icon(p) {
-    const root = soar.el("div", {"class": "ac-body", "data-address": p.aircraft_address,
-                                 "data-flight": p.flight_id});
+    const root = soar.el("div", {"class": "ac-body" + (p.flight_id ? "" : " ac-no-flight"),
+                                 "data-address": p.aircraft_address,
+                                 "data-flight": p.flight_id || ""});
     const arrow = soar.el("div", {"class": "arrow"});
     arrow.style.transform = "rotate(" + (p.track_deg || 0) + "deg)";
     const alt = p.altitude_m === null ? "" : " " + Math.round(p.altitude_m) + " m";
@@ -22,11 +23,11 @@
   }
 
   function place(p) {
-    let m = markers.get(p.flight_id);
+    let m = markers.get(p.aircraft_id);
     if (!m) {
       m = L.marker([p.latitude, p.longitude], {icon: icon(p), keyboard: false}).addTo(map);
       m.on("click", () => select(m.position));
-      markers.set(p.flight_id, m);
+      markers.set(p.aircraft_id, m);
     } else {
       m.setLatLng([p.latitude, p.longitude]);
       m.setIcon(icon(p));
@@ -49,19 +50,24 @@
     document.getElementById("panel-name").textContent = soar.name(p);
     document.getElementById("panel-detail").textContent =
       [p.model, p.kind, p.aircraft_address].filter(Boolean).join(", ");
-    document.getElementById("panel-link").href = "/flights/" + encodeURIComponent(p.flight_id);
+    const link = document.getElementById("panel-link");
+    trackLayer.clearLayers();
+    document.getElementById("panel-baro").replaceChildren();
+    soar.selected = p.aircraft_id;
     panel.hidden = false;
+    // On the ground with no active flight (before takeoff, landed): nothing to draw.
+    link.hidden = !p.flight_id;
+    if (!p.flight_id) return;
+    link.href = "/flights/" + encodeURIComponent(p.flight_id);
     let body;
     try { body = await soar.api("/api/v1/flights/" + encodeURIComponent(p.flight_id) + "/fixes"); }
     catch (err) { soar.status(err.message); return; }
     const f = body.fields, lat = f.indexOf("latitude"), lon = f.indexOf("longitude");
     const alt = f.indexOf("altitude_m"), t = f.indexOf("time");
-    trackLayer.clearLayers();
     L.polyline(body.fixes.map((x) => [x[lat], x[lon]]), {className: "track", weight: 3})
       .addTo(trackLayer);
     soar.barogram(document.getElementById("panel-baro"), body.fixes.map((x) => x[t]),
                   body.fixes.map((x) => x[alt]));
-    soar.selected = p.flight_id;
   }
 
   function stream() {

@@ -2,22 +2,22 @@
 SET statement_timeout, which holds through PgBouncer in transaction
 mode (docs/operations.md, "Worker connections"). The downgrade resets it.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 """
 from alembic import op
 from soar.db import sqlfiles
 
-revision = "0014"
-down_revision = "0013"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
 UPGRADE_FILES: tuple[str, ...] = (
-    "schema/140_worker_statement_timeout.sql",
+    "schema/160_worker_statement_timeout.sql",
 )
 DOWNGRADE_FILES: tuple[str, ...] = (
-    "schema/140_down.sql",
+    "schema/160_worker_statement_timeout_down.sql",
 )
 
 

@@ -1,0 +1,57 @@
+"""Where the router cuts its batches (by size, or by wall-clock age live) must not change
+what is stored: the same recording replayed with batches of 5,000 fixes and with
+batches of 37 stores the same fixes, row for row with their flight ids, and the same
+flights. Two rules keep it so: the first copy of an aircraft's second is kept (not the
+best signal while its batch happens to be unwritten), and a flight's create also tags
+the fixes of its confirmation window that an earlier batch already stored.
+
+The one-minute OGN capture: the whole network, with many receivers hearing one
+aircraft (duplicates) and flights confirmed as the capture starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers.database import new_database
+from helpers.pipeline import replay
+from soar.ingest.pipeline import PipelineConfig
+from soar.reference import samples
+
+ONEMINUTE = samples.path("oneminute.txt")
+
+
+def _stored(db) -> tuple[int, list, list]:
+    with db.connect() as c:
+        batches = c.execute("SELECT count(*) FROM ingest_batches").fetchone()[0]
+        fixes = c.execute(
+            "SELECT to_jsonb(f) - 'receiver_id' || jsonb_build_object('receiver', r.name) "
+            "FROM fixes f LEFT JOIN receivers r ON r.id = f.receiver_id "
+            "ORDER BY f.aircraft_id, f.time").fetchall()
+        flights = c.execute("SELECT to_jsonb(f) - 'created_at' - 'updated_at' FROM flights f "
+                            "ORDER BY id").fetchall()
+    return batches, [r for (r,) in fixes], [r for (r,) in flights]
+
+
+@pytest.fixture(scope="module")
+def two_runs(pg_cluster, db_template):
+    runs = []
+    for size in (5000, 37):
+        with new_database(pg_cluster, db_template, f"soar_cut{size}") as db:
+            stats = replay(db, ONEMINUTE, "aprs", PipelineConfig(batch_size=size))
+            runs.append((stats.summary(), *_stored(db)))
+    return runs
+
+
+def test_batch_cuts_do_not_change_the_stored_fixes_or_flights(two_runs):
+    (big, big_n, big_fixes, big_flights), (small, small_n, small_fixes, small_flights) = \
+        two_runs
+    assert big["rejected"] == small["rejected"]
+    assert big["rejected"]["duplicate"] > 1000          # copies to choose between
+    assert small_n > 10 * big_n
+    assert len(big_fixes) == big["fixes_written"] > 60_000
+    assert len(big_flights) >= 100
+    # Fixes of confirmation windows stored before their flight existed carry its id.
+    tagged = sum(1 for f in small_fixes if f["flight_id"] is not None)
+    assert tagged > 1000
+    assert small_flights == big_flights
+    assert small_fixes == big_fixes
