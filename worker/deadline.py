@@ -107,6 +107,14 @@ class DeadlinePool(ConnectionPool):
     def __init__(self, *args, step_deadline_s: float, **kwargs):
         self.step_deadline_s = step_deadline_s
         self.watchdog = Watchdog()
+        check = kwargs.get("check")
+        if check is not None and step_deadline_s > 0:
+            # The pool's check of an idle connection before lending it is a round trip
+            # too: one whose path went silent while idle must not hang the borrower.
+            def guarded_check(conn: psycopg.Connection) -> None:
+                with self.watchdog.guard(conn, step_deadline_s):
+                    check(conn)
+            kwargs["check"] = guarded_check
         super().__init__(*args, **kwargs)
 
     @contextmanager

@@ -544,8 +544,10 @@ class AlertSweeper(Periodic):
                 for flight_id in ids:
                     with conn.transaction():
                         check = self.alerter.evaluate(conn, flight_id, self.config.queue)
-                    self.stats.on_overdue_check(check.outcome, raised=check.alert_id is not None)
+                    # Counted when raised only: a flight that raises nothing is looked
+                    # at again each round (no mark of it is kept), not checked anew.
                     if check.alert_id is not None:
+                        self.stats.on_overdue_check(check.outcome, raised=True)
                         log.warning("overdue alert %d raised (%s) for flight %s, whose "
                                     "enrichment failed", check.alert_id, check.outcome, flight_id)
                     done.append(check)
