@@ -41,6 +41,12 @@ class WorkerConfig:
     concurrency: int = 64
     db_connections: int = 4             # the process's connection pool (psycopg_pool) size
     db_pool_timeout_s: float = 30.0     # a message waits this long for a pooled connection
+    # A pooled connection is given back within this, or its socket is shut down under
+    # its user (worker.deadline): a path that accepts bytes and forwards nothing (a
+    # PgBouncer whose server went half-open) is noticed neither by TCP keepalives nor by
+    # the role's statement_timeout (30 s, sql/schema/160_...). Above that timeout, so a
+    # slow statement is the server's to cancel; 0: no deadline.
+    db_step_deadline_s: float = 60.0
     visibility_timeout_s: int = 60      # a message read and not finished reappears after this
     poll_interval_s: float = 1.0        # sleep when the queue is idle
     listen: bool = True                 # LISTEN for pgmq insert notifications (a hint only)
@@ -113,7 +119,10 @@ class WorkerConfig:
     alert_webhook_url: str | None = field(default=None, repr=False)
     alert_webhook_deadline_s: float = 10.0      # one try in all: connect, send, answer
     alert_webhook_allow_http: bool = False      # plain http:// beyond loopback (worker.webhook)
-    alert_max_attempts: int = 10        # tries of a notice (backoff 5 s .. 600 s: ~30 min)
+    # A notice the webhook refuses is retried for ever (backoff 5 s .. backoff_max_s);
+    # from this many failed tries on, each failure is logged as an error. A notice
+    # workers crashed on this many times is dead-lettered.
+    alert_max_attempts: int = 10
     srtm_dir: str | None = None         # SRTM .hgt tiles for the ground height (SOAR_SRTM_DIR)
 
     @classmethod

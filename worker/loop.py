@@ -34,7 +34,8 @@ in its own transaction, and may raise an alert and queue its `raised` notice; a
 sweeper thread clears alerts (and queues `cleared` notices) every
 alert_sweep_interval_s, and once at the start of a drain. A notice message (event
 `overdue_alert`) is POSTed to the webhook holding no connection, with the same
-ownership, backoff and dead letters as an enrichment (alert_max_attempts tries).
+ownership and backoff as an enrichment; a notice the webhook refuses is retried until
+it is taken, never dead-lettered (`soar alerts list` and `soar queue check` show it).
 
 Idle: sleep poll_interval_s, or less when a LISTEN notification (pgmq insert
 notify, a hint only: lossy, and not through PgBouncer) arrives.
@@ -61,6 +62,7 @@ from soar.db.urls import SAFE_CONNECT
 from soar.errors import first_line
 from soar_worker import messages, metrics, overdue, regeocode
 from soar_worker.config import WorkerConfig
+from soar_worker.deadline import DeadlinePool
 from soar_worker.enrich import Deferred, Enricher, Enrichment, PermanentError, parse
 from soar_worker.geocode import Geocoder, make_geocoder
 from soar_worker.messages import Listener
@@ -104,10 +106,12 @@ def make_pool(url: str, config: WorkerConfig) -> ConnectionPool:
     """The process's database connections (opened as needed, up to db_connections)."""
     # check: a connection is tried (one round trip) before it is lent, so one that died
     # while idle in the pool is replaced instead of failing the message that got it.
-    return ConnectionPool(url, kwargs=dict(CONNECT_KWARGS), min_size=1,
-                          max_size=max(1, config.db_connections),
-                          timeout=config.db_pool_timeout_s, name="soar-worker", open=True,
-                          check=ConnectionPool.check_connection)
+    # step_deadline_s: a borrow that outlives it has its socket shut down (worker.deadline).
+    return DeadlinePool(url, kwargs=dict(CONNECT_KWARGS), min_size=1,
+                        max_size=max(1, config.db_connections),
+                        timeout=config.db_pool_timeout_s, name="soar-worker", open=True,
+                        check=ConnectionPool.check_connection,
+                        step_deadline_s=config.db_step_deadline_s)
 
 
 class Worker:
@@ -403,8 +407,10 @@ class Worker:
         """Deliver one alert notice: read it, POST it holding no connection (the
         message's visibility extended by the webhook's deadline first), then record the
         delivery and archive in one transaction that checks the message is still ours.
-        A failed POST is put back after backoff(attempt), dead-lettered after
-        alert_max_attempts. Without a webhook the notice is recorded as no_webhook."""
+        A failed POST is put back after backoff(failures), never dead-lettered (an
+        error in the log from alert_max_attempts failures on); a notice workers keep
+        crashing on is, after alert_max_attempts such reads. Without a webhook the
+        notice is recorded as no_webhook."""
         cfg = self.config
         started = time.perf_counter()
         try:
@@ -414,11 +420,10 @@ class Worker:
                 return self._dead_notice(conn, msg, None, None, f"{ALERT_EVENT}: {exc}")
         try:
             with self._db() as conn:
-                if msg.attempts > cfg.alert_max_attempts:
-                    error = msg.body.get("last_error") or (
-                        f"{ALERT_EVENT}: delivered {msg.read_ct} times without completing "
-                        "(worker stopped or crashed while processing it?)")
-                    return self._dead_notice(conn, msg, alert_id, notice, str(error))
+                if msg.attempts - _failures(msg) > cfg.alert_max_attempts:
+                    error = (f"{ALERT_EVENT}: delivered {msg.read_ct} times without completing "
+                             "(worker stopped or crashed while processing it?)")
+                    return self._dead_notice(conn, msg, alert_id, notice, error)
                 found = overdue.load_notice(conn, alert_id, notice)
                 if found is None:
                     return self._dead_notice(conn, msg, None, None,
@@ -447,14 +452,20 @@ class Worker:
             why = exc if isinstance(exc, WebhookError) else first_line(exc, named=True)
             error = f"{ALERT_EVENT}: {why}"
             self.stats.on_delivery_failed()
-            with self._db() as conn:
-                if msg.attempts >= cfg.alert_max_attempts:
-                    return self._dead_notice(conn, msg, alert_id, notice, error)
-                delay = cfg.backoff(msg.attempts)
-                log.warning("%s: alert %d %s notice, try %d of %d failed, retry in %.0f s: %s",
-                            self.name, alert_id, notice, msg.attempts, cfg.alert_max_attempts,
-                            delay, error)
-                if messages.put_back(conn, cfg.queue, msg, delay, {"last_error": error[:1000]}):
+            failures = _failures(msg) + 1
+            delay = cfg.backoff(failures)
+            # Never dead-lettered for a failed delivery: a search-and-rescue notice is
+            # retried (every backoff_max_s at most) until the webhook takes it, its last
+            # error kept on the alert and in the message (`soar alerts list`, `soar queue
+            # check`); from alert_max_attempts failed tries on, each is logged as an error.
+            level = logging.ERROR if failures >= cfg.alert_max_attempts else logging.WARNING
+            log.log(level, "%s: alert %d %s notice not delivered (try %d; alert_max_attempts "
+                    "%d), retry in %.0f s: %s", self.name, alert_id, notice, failures,
+                    cfg.alert_max_attempts, delay, error)
+            with self._db() as conn, conn.transaction():
+                if messages.put_back(conn, cfg.queue, msg, delay,
+                                     {"last_error": error[:1000], "failures": failures}):
+                    overdue.mark_delivery(conn, alert_id, notice, "pending", error[:1000])
                     self.stats.on_retried()
                     return "retried"
             self.stats.on_lost()
@@ -482,6 +493,15 @@ class Worker:
                   self.config.dead_queue, msg.attempts, error)
         self.stats.on_dead(notice=True)
         return "dead"
+
+
+def _failures(msg: messages.Message) -> int:
+    """Failed deliveries of a notice so far (recorded in its body at each put-back):
+    its other reads were workers that stopped or crashed on it."""
+    try:
+        return max(0, int(msg.body.get("failures", 0)))
+    except (TypeError, ValueError):
+        return 0
 
 
 def lower_priority(niceness: int) -> int:

@@ -20,6 +20,11 @@ Height above ground: SRTM terrain (SOAR_SRTM_DIR) where a tile is present, else 
 nearest airport's elevation within alert_airport_radius_m, else the departure field's
 within alert_departure_radius_m of it, else unknown (then only `descending` can raise).
 
+Alerts do not depend on enrichment: a flight whose `timeout` enrichment failed for good
+(dead-lettered) is evaluated by the sweep instead (AlertSweeper.round), with the same
+rule and the same single raise (the insert's ON CONFLICT); only the place name of its
+end is missing from the text.
+
 Cleared (sweep, every alert_sweep_interval_s and once per drain): the aircraft heard
 again (one probe of the fixes index per active alert), the flight resumed or landed or
 is gone, the aircraft no longer tracked; or by hand (`soar alerts clear`).
@@ -508,7 +513,12 @@ class AlertSweeper(Periodic):
         super().__init__("soar-worker-alert-sweep", config.alert_sweep_interval_s, stop)
         self.pool, self.alerter, self.config, self.stats = pool, alerter, config, stats
 
+    # Flights evaluated per round, at most (failed timeouts are rare; a backlog drains
+    # over the next rounds).
+    EVALUATE_PER_ROUND = 100
+
     def round(self) -> int:
+        self.evaluate_failed()
         try:
             with self.pool.connection() as conn:
                 cleared = self.alerter.sweep(conn, self.config.queue)
@@ -520,3 +530,28 @@ class AlertSweeper(Periodic):
             log.info("overdue alert %d cleared: %s", alert_id, reason)
         self.stats.on_alerts_cleared([reason for _, reason in cleared])
         return len(cleared)
+
+    def evaluate_failed(self) -> list[Check]:
+        """Evaluate the timed-out flights whose enrichment failed for good (QUERIES
+        ["failed_timeouts"]), each in its own transaction: an alert never waits on, nor
+        dies with, the enrichment."""
+        done = []
+        try:
+            with self.pool.connection() as conn:
+                ids = [r[0] for r in conn.execute(QUERIES["failed_timeouts"], {
+                    "max_age_s": self.config.alert_max_age_s,
+                    "limit": self.EVALUATE_PER_ROUND}).fetchall()]
+                for flight_id in ids:
+                    with conn.transaction():
+                        check = self.alerter.evaluate(conn, flight_id, self.config.queue)
+                    # Counted when raised only: a flight that raises nothing is looked
+                    # at again each round (no mark of it is kept), not checked anew.
+                    if check.alert_id is not None:
+                        self.stats.on_overdue_check(check.outcome, raised=True)
+                        log.warning("overdue alert %d raised (%s) for flight %s, whose "
+                                    "enrichment failed", check.alert_id, check.outcome, flight_id)
+                    done.append(check)
+        except psycopg.Error as exc:
+            log.warning("overdue evaluation of failed enrichments failed (%s); trying again "
+                        "in %.0f s", first_line(exc, named=True), self.every_s)
+        return done

@@ -8,7 +8,7 @@ import typer
 
 from soar import db
 from soar.errors import SoarError
-from soar.products import alerts
+from soar.products import alerts, queue_health
 
 alerts_app = typer.Typer(no_args_is_help=True,
                          help="Overdue alerts: flights that timed out low or descending, "
@@ -21,6 +21,7 @@ def list_command(as_json: bool = typer.Option(False, "--json",
     """The active overdue alerts (read-only login), the most recently heard first."""
     with db.connect(db.role_url("readonly")) as conn:
         found = alerts.active(conn)
+        failing = {n.alert_id: n for n in queue_health.undelivered(conn) if n.notice == "raised"}
     if as_json:
         for a in found:
             typer.echo(json.dumps(alerts.as_json(a), ensure_ascii=False))
@@ -30,7 +31,9 @@ def list_command(as_json: bool = typer.Option(False, "--json",
         return
     for a in found:
         typer.echo(f"alert {a.alert_id} ({a.reason}), flight {a.flight_id}, raised "
-                   f"{a.raised_at:%Y-%m-%d %H:%M:%S} UTC, webhook: {a.raise_delivery}")
+                   f"{a.raised_at:%Y-%m-%d %H:%M:%S} UTC, webhook: {a.raise_delivery}"
+                   + (f" ({failing[a.alert_id].failures} failed tries, retried: "
+                      f"{failing[a.alert_id].last_error})" if a.alert_id in failing else ""))
         typer.echo("  " + (a.message or "(details withheld: the aircraft is no longer "
                                          "identified)").replace("\n", "\n  "))
 

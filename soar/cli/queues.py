@@ -25,17 +25,18 @@ def _health():
     from soar_worker import regeocode
 
     with db.connect(db.role_url("readonly")) as conn:
-        return queue_health.read(conn), regeocode.pending(conn)
+        return queue_health.read(conn), regeocode.pending(conn), queue_health.undelivered(conn)
 
 
 @queue_app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Depth, age of the oldest message, messages in and out per minute, dead letters."""
     cfg = _config()
-    health, fallbacks = _health()
+    health, fallbacks, notices = _health()
     if as_json:
         typer.echo(json.dumps({"queues": {k: v._asdict() for k, v in health.items()},
-                               "geocoding_fallbacks": fallbacks}))
+                               "geocoding_fallbacks": fallbacks,
+                               "undelivered_notices": [n._asdict() for n in notices]}))
         return
     for q in health.values():
         age = f"{q.oldest_age_s} s" if q.oldest_age_s is not None else "-"
@@ -45,6 +46,9 @@ def status(as_json: bool = typer.Option(False, "--json", help="One JSON object."
                    f"last minute: {q.in_last_minute} in, {q.out_last_minute} out{hint}")
     typer.echo(f"geocoding fallbacks: {fallbacks} offline place(s) waiting for Pelias"
                + ("  (`soar queue regeocode`)" if fallbacks else ""))
+    for n in notices:
+        typer.echo(f"alert {n.alert_id} {n.notice} notice not delivered, {n.failures} failed "
+                   f"tries, retried: {n.last_error}")
 
 
 @queue_app.command()
@@ -85,9 +89,10 @@ def check(
             typer.echo("OK: disk buffers within their limits")
             return
     cfg = _config()
-    health, _ = _health()
+    health, _, notices = _health()
     found = queue_health.problems(health, cfg.queue, cfg.dead_queue, max_age_s=max_age,
-                                  max_depth=max_depth, max_dead=max_dead) + found
+                                  max_depth=max_depth, max_dead=max_dead,
+                                  notices=notices) + found
     if found:
         typer.echo("CRITICAL: " + "; ".join(found))
         raise typer.Exit(1)

@@ -40,6 +40,7 @@ from soar.feeds import sbs
 from soar.feeds.parse_pool import parse_line, unpack
 from soar.ingest import validate
 from soar.ingest.batch import AircraftRow, Batch
+from soar.ingest.clock import HostClock
 from soar.ingest.shard import Shadows, Shard
 from soar.ingest.stats import IngestStats
 from soar.records import (
@@ -81,6 +82,14 @@ class RouterConfig:
     # the window a repeat is stored again (memory: ~2,500 keys per second of window).
     dedup_window_s: int = 120
     expire_every_s: float = 60.0        # data time between flight timeout sweeps
+    # An APRS-IS server time line this far (s) from the host clock counts as
+    # `clock_skew`, is warned about, and its skew is applied to OGN fixes' received_at
+    # until the next line (soar.ingest.clock). 10 s: validate's future_skew.
+    clock_skew_max_s: float = 10.0
+    # ...but a server line further off than this (s) is counted and warned about, not
+    # believed: a host clock a day off is not a step, and a wrong server line must not
+    # make every fix look future or stale.
+    clock_skew_trusted_max_s: float = 86400.0
 
 
 class Router:
@@ -110,6 +119,8 @@ class Router:
         self._newest: datetime | None = None
         self._last_expire: datetime | None = None
         self.server_time: datetime | None = None
+        self.clock = HostClock(stats, config.clock_skew_max_s,
+                               config.clock_skew_trusted_max_s)
         self._last_prune: datetime | None = None
         # Sharding: None (or 1 shard) keeps everything.
         self.shard = shard if shard is not None and shard.n > 1 else None
@@ -217,6 +228,8 @@ class Router:
                         result = PARSE_ERROR
                 if type(result) is ServerTime:
                     self.server_time = result.time or self.server_time   # every shard's
+                    if result.time is not None:
+                        self.clock.observe(result.time, msg.received_at)
                     stats.reject(kind, SERVER_COMMENT if first else OTHER_SHARD)
                 elif isinstance(result, Fix):
                     if shard is not None and not shard.owns_address(result.address):
@@ -254,6 +267,8 @@ class Router:
 
     def _accept(self, kind: str, fix: Fix) -> None:
         stats = self.stats
+        if kind == "aprs":
+            self.clock.correct(fix)
         reason = validate.check(fix)
         if reason is not None:
             stats.reject(kind, reason)
@@ -290,6 +305,8 @@ class Router:
         if self.tracker is None or not self.shadows.follows(fix):
             return
         aid = fix.aircraft_id
+        if kind == "aprs":
+            self.clock.correct(fix)
         if validate.check(fix) is not None or fix.no_tracking or aid in self.untracked:
             return
         second = int(fix.time.timestamp())

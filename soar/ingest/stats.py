@@ -123,6 +123,12 @@ class IngestStats:
     # here as well (their own shard writes the same: a create goes in once).
     shard: str | None = None
     shadow_fixes: int = 0
+    # The host clock against the APRS-IS server's (soar.ingest.clock): server time lines
+    # that found it off by more than clock_skew_max_s, and the last skew measured (s,
+    # server minus host; None before the first line).
+    clock_skew: int = 0
+    clock_skew_s: float | None = None
+    clock_retimed: int = 0       # OGN fixes accepted on the server's clock instead
     shadow_flight_ops: int = 0
     # Where accepted fixes wait for the database: place -> callable returning how many
     # are there now (registered by the pipeline; the accounting's in_flight term).
@@ -246,6 +252,9 @@ class IngestStats:
                 "shadow_flight_ops": self.shadow_flight_ops}
                if self.shard is not None else {}),
             "accounting": self.accounting(),
+            "clock_skew": self.clock_skew,
+            "clock_skew_s": self.clock_skew_s,
+            "clock_retimed": self.clock_retimed,
             "flights": dict(self.flights),
             **{f"{name}_p99_ms": (round(lat.percentile(99), 3) if lat.recent else None)
                for name, lat in self.latency.items()},
@@ -343,6 +352,15 @@ class IngestCollector:
             cleaned.add_metric([kind, name], n)
         yield cleaned
         yield from _overflow_metrics(s.overflow())
+        yield CounterMetricFamily("soar_ingest_clock_skew",
+                                  "APRS-IS server time lines that found the host clock off "
+                                  "by more than clock_skew_max_s", value=s.clock_skew)
+        yield GaugeMetricFamily("soar_ingest_clock_skew_seconds",
+                                "The APRS-IS server's time minus the host clock's, last measured",
+                                value=s.clock_skew_s or 0.0)
+        yield CounterMetricFamily("soar_ingest_clock_retimed",
+                                  "OGN fixes the host clock refused and the APRS-IS server's "
+                                  "clock accepted (received_at moved)", value=s.clock_retimed)
         depth = GaugeMetricFamily("soar_router_queue_depth", "Router queue depth", labels=["queue"])
         for name, fn in s.queue_depth.items():
             depth.add_metric([name], fn())

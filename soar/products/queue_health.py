@@ -31,11 +31,32 @@ def read(conn: psycopg.Connection) -> dict[str, QueueHealth]:
     return {r[0]: QueueHealth(*r) for r in rows.fetchall()}
 
 
+class Undelivered(NamedTuple):
+    alert_id: int
+    notice: str                # 'raised' or 'cleared'
+    failures: int              # failed tries so far
+    last_error: str | None     # the webhook's refusal (never its URL)
+
+
+def undelivered(conn: psycopg.Connection) -> list[Undelivered]:
+    """Overdue-alert notices the webhook refused, waiting for their next try (the
+    worker retries them until they are taken). Reads the flight_enrichment queue."""
+    return [Undelivered(*r) for r in conn.execute(QUERIES["undelivered_notices"]).fetchall()]
+
+
 def problems(health: dict[str, QueueHealth], queue: str, dead_queue: str, *,
              max_age_s: float | None = None, max_depth: int | None = None,
-             max_dead: int | None = None) -> list[str]:
-    """What crosses a threshold, one short phrase each (empty: healthy)."""
+             max_dead: int | None = None,
+             notices: list[Undelivered] | None = None) -> list[str]:
+    """What crosses a threshold, one short phrase each (empty: healthy). Any
+    undelivered alert notice is a problem whatever the thresholds: someone may be
+    waiting for it."""
     out = []
+    if notices:
+        n = notices[0]
+        out.append(f"{len(notices)} overdue-alert notice(s) not delivered (alert {n.alert_id} "
+                   f"{n.notice}, {n.failures} failed tries: {n.last_error}); retried until the "
+                   "webhook takes them: fix the receiver or SOAR_ALERT_WEBHOOK_URL")
     q = health.get(queue)
     if q is None:
         return [f"queue {queue} does not exist (run `soar db upgrade`)"]

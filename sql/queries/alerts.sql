@@ -125,3 +125,18 @@ SELECT alert_id, flight_id, address, address_type, registration, callsign, aircr
        takeoff_time, departure_airport, raised_at, message, raise_delivery
   FROM overdue_flights
  ORDER BY last_heard_at DESC, alert_id
+
+-- name: failed_timeouts
+-- Flights whose `timeout` enrichment failed for good (dead-lettered, the flight marked
+-- failed): the enrichment never evaluated them, so the sweep does, through the partial
+-- index of failed enrichments (flights_enrichment_failed_idx), for alert_max_age_s
+-- after they were marked. Those with an alert already are left out; the insert's
+-- ON CONFLICT keeps a raise single anyway.
+SELECT f.id
+  FROM flights f
+ WHERE (f.takeoff_enrichment = 'failed' OR f.landing_enrichment = 'failed')
+   AND f.updated_at > now() - make_interval(secs => %(max_age_s)s)
+   AND f.landing_enrichment = 'failed' AND f.timed_out_at IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM overdue_alerts o WHERE o.flight_id = f.id)
+ ORDER BY f.updated_at
+ LIMIT %(limit)s

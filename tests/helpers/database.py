@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import tempfile
 import uuid
@@ -145,3 +146,20 @@ def small_bouncer(pg_cluster):
     b.start()
     yield b
     b.stop()
+
+
+@contextmanager
+def tcp_login(conn: psycopg.Connection, member_of: str):
+    """A login with `member_of`'s privileges and a password, for TCP (the cluster asks
+    TCP clients for SCRAM), as (role, password); dropped afterwards (roles are
+    cluster-wide). Role settings (ALTER ROLE ... SET) are not inherited by it."""
+    role, password = f"soar_tcp_{secrets.token_hex(4)}", secrets.token_hex(12)
+    conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
+        psycopg.sql.Identifier(role), psycopg.sql.Literal(password),
+        psycopg.sql.Identifier(member_of)))
+    conn.commit()
+    try:
+        yield role, password
+    finally:
+        conn.execute(psycopg.sql.SQL("DROP ROLE {}").format(psycopg.sql.Identifier(role)))
+        conn.commit()

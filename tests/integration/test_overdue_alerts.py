@@ -24,6 +24,7 @@ from helpers.fake_webhook import FakeWebhook
 from helpers.recordings import afr34zg_fixes, winch_fixes
 from helpers.simulator import copy_fix
 from helpers.wait import wait_until
+from helpers.worker import running_worker
 from soar.records import split_aircraft_id
 from soar.tracker import FlightTracker
 from soar.tracker import ops as flight_ops
@@ -405,38 +406,89 @@ def test_webhook_delivery_retries_then_succeeds(refdb, data_dir, hook, caplog):
     assert_no_secret(caplog.text, archived)
 
 
-def test_webhook_failing_forever_goes_to_dead_letter(refdb, data_dir, hook, caplog):
+def _cli(db, *args) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOAR_")}
+    env.update({"SOAR_DATABASE_URL": db.url(), "SOAR_WORKER_DATABASE_URL": db.url("worker"),
+                "SOAR_READONLY_DATABASE_URL": db.url("readonly")})
+    return subprocess.run([*SOAR, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_a_refused_notice_is_retried_shown_and_delivered_once_the_webhook_works(
+        refdb, data_dir, hook, caplog):
+    """A notice is never dead-lettered for a refusal: past alert_max_attempts it is still
+    retried (an error in the log), `soar alerts list` and `soar queue check` show it with
+    the refusal, and once the receiver works it is delivered, once."""
     caplog.set_level(logging.DEBUG)
     hook.fail_always, hook.fail_status = True, 503
     store(refdb, glider_lost(data_dir))
     cfg = config(alert_webhook_url=hook.url, alert_max_attempts=3)
-    stats = drain(refdb, cfg)
-    assert hook.count == 3                                 # exactly the limit, no more
-    assert (stats.retried, stats.dead, stats.notices_delivered) == (2, 1, 0)
+    with running_worker(refdb.url("worker"), cfg) as stats:
+        # Twice the tries after which the notice used to be dead-lettered.
+        wait_until(lambda: hook.count >= 2 * cfg.alert_max_attempts,
+                   what="the refused notice to be tried again and again")
+        listed = _cli(refdb, "alerts", "list")
+        checked = _cli(refdb, "queue", "check", "--max-dead", "0")
+        with refdb.connect() as c:
+            (a,) = alerts(c)
+            assert (a["raise_delivery"], a["delivery_error"]) == (
+                "pending", "overdue_alert: webhook: HTTP 503")
+            assert queue_counts(c)["dead"] == 0
+        hook.fail_always = False
+        wait_until(lambda: stats.notices_delivered == 1, what="the notice delivered")
+    assert listed.returncode == 0, listed.stderr
+    assert f"alert {a['id']} (low_descending)" in listed.stdout
+    assert "webhook: pending" in listed.stdout and "HTTP 503" in listed.stdout
+    assert checked.returncode == 1 and checked.stdout.startswith("CRITICAL: 1 overdue-alert")
+    assert "HTTP 503" in checked.stdout and checked.stdout.count("\n") == 1
+    statuses = [r["status"] for r in hook.requests]
+    assert statuses.count(200) == 1 and statuses[-1] == 200
+    assert set(statuses[:-1]) == {503}
+    assert stats.dead == 0 and stats.notices_delivered == 1
+    assert "not delivered (try 3; alert_max_attempts 3)" in caplog.text
+    assert [r.levelname for r in caplog.records if "try 3;" in r.getMessage()] == ["ERROR"]
     with refdb.connect() as c:
         (a,) = alerts(c)
-        assert a["raise_delivery"] == "failed"
-        assert a["delivery_error"] == "overdue_alert: webhook: HTTP 503"
-        (dead,) = [r[0] for r in c.execute("SELECT message FROM pgmq.q_flight_enrichment_dead")]
-        assert (dead["event"], dead["alert_id"], dead["notice"], dead["attempts"]) == (
-            "overdue_alert", a["id"], "raised", 3)
-        assert dead["error"] == "overdue_alert: webhook: HTTP 503"
-        assert queue_counts(c)["queue"] == 0
-    assert_no_secret(caplog.text, dead)
-    # The receiver is fixed; the operator re-enqueues the dead letter: delivered once.
-    hook.fail_always = False
-    with refdb.connect("worker", autocommit=True) as w:
-        assert messages.retry_dead(w, cfg.queue, cfg.dead_queue) == [
-            {"event": "overdue_alert", "alert_id": a["id"], "flight_id": str(a["flight_id"]),
-             "notice": "raised"}]
+        assert a["raise_delivery"] == "delivered"
+        assert queue_counts(c) == {"queue": 0, "dead": 0, "archived": {
+            "takeoff": 1, "timeout": 1, "overdue_alert": 1}}
+    assert_no_secret(caplog.text, listed.stdout, checked.stdout)
+    assert "OK" in _cli(refdb, "queue", "check", "--max-dead", "0").stdout
+
+
+def test_a_flight_whose_enrichment_fails_for_good_still_raises_its_alert_once(
+        refdb, data_dir, hook):
+    """The timeout enrichment fails every time (a test trigger refuses the flight's
+    `done`), so it is dead-lettered and the flight marked failed; the sweep evaluates
+    the flight on its own and raises the alert, once, however many sweeps follow."""
+    store(refdb, glider_lost(data_dir))
     with refdb.connect() as c:
-        assert alerts(c)[0]["raise_delivery"] == "pending"
-    stats = drain(refdb, cfg)
-    assert stats.notices_delivered == 1 and [r["status"] for r in hook.requests][-1] == 200
-    assert hook.count == 4
+        c.execute("""
+            CREATE FUNCTION test_refuse_landing() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'test: this flight cannot be enriched';
+            END $$;
+            CREATE TRIGGER test_refuse_landing BEFORE UPDATE ON flights FOR EACH ROW
+                WHEN (NEW.landing_enrichment = 'done'
+                      AND OLD.landing_enrichment IS DISTINCT FROM 'done')
+                EXECUTE FUNCTION test_refuse_landing();""")
+    before = checks()
+    first = drain(refdb, config())
+    assert (first.processed, first.dead) == (1, 1)          # the takeoff; the timeout dead
     with refdb.connect() as c:
-        assert alerts(c)[0]["raise_delivery"] == "delivered"
-        assert queue_counts(c)["dead"] == 0
+        assert c.execute("SELECT landing_enrichment FROM flights").fetchone() == ("failed",)
+    stats = [drain(refdb, config(alert_webhook_url=hook.url)) for _ in range(3)]
+    assert [s.notices_delivered for s in stats] == [1, 0, 0]
+    assert delta(before, checks()) == {"low_descending": 1}
+    (body,) = hook.bodies()
+    assert body["type"] == "overdue" and body["reason"] == "low_descending"
+    assert body["text"].startswith("OVERDUE glider (FLARM DDEFF7)")
+    with refdb.connect() as c:
+        (a,) = alerts(c)
+        assert (a["reason"], a["raise_delivery"], a["cleared_at"]) == (
+            "low_descending", "delivered", None)
+        # The dead letter's original is archived too (worker.messages.dead_letter).
+        assert queue_counts(c) == {"queue": 0, "dead": 1, "archived": {
+            "takeoff": 1, "timeout": 1, "overdue_alert": 1}}
 
 
 def test_slow_webhook_times_out_and_is_retried(refdb, data_dir, hook):
@@ -477,10 +529,13 @@ def test_webhook_refusing_connections_is_retried_without_the_url(refdb, data_dir
     url = hook.url
     hook.stop()                                           # nothing listens there any more
     store(refdb, glider_lost(data_dir))
-    stats = drain(refdb, config(alert_webhook_url=url, alert_max_attempts=2))
-    assert (stats.retried, stats.dead) == (1, 1)
+    with running_worker(refdb.url("worker"), config(alert_webhook_url=url,
+                                                     alert_max_attempts=2)) as stats:
+        wait_until(lambda: stats.retried >= 3, what="three refused tries")
+    assert stats.dead == 0
     with refdb.connect() as c:
         (a,) = alerts(c)
+        assert a["raise_delivery"] == "pending"
         assert a["delivery_error"].startswith("overdue_alert: webhook: cannot connect (")
     assert_no_secret(caplog.text, a["delivery_error"])
 

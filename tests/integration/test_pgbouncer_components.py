@@ -130,6 +130,7 @@ def test_readers_run_through_the_pool(small_bouncer, refdb):
             with db.connect(url) as c:
                 assert alerts.active(c) == []
                 assert set(queue_health.read(c)) >= {"flight_enrichment"}
+                assert queue_health.undelivered(c) == []
                 assert statistics.report(c, days=1)["days"] == 1
                 c.commit()
             assert retention.prune(worker_url, timedelta(days=3650), dry_run=True).chunks == []

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 import socket
 import threading
 import uuid
@@ -18,6 +17,7 @@ import psycopg
 import pytest
 
 from helpers.database import own_cluster
+from helpers.database import tcp_login as new_tcp_login
 from helpers.net import free_port
 from helpers.recordings import winch_fixes
 from helpers.tcp_proxy import TcpProxy
@@ -379,15 +379,9 @@ def test_old_batch_keys_are_pruned(database, conn):
 
 @pytest.fixture
 def tcp_login(database, conn):
-    """A login with the ingest role's privileges and a password, for TCP (the cluster
-    asks TCP clients for SCRAM); dropped afterwards (roles are cluster-wide)."""
-    role, password = f"soar_tcp_{secrets.token_hex(4)}", secrets.token_hex(12)
-    conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE soar_ingest").format(
-        psycopg.sql.Identifier(role), psycopg.sql.Literal(password)))
-    conn.commit()
-    yield role, password
-    conn.execute(psycopg.sql.SQL("DROP ROLE {}").format(psycopg.sql.Identifier(role)))
-    conn.commit()
+    """A TCP login with the ingest role's privileges (helpers.database.tcp_login)."""
+    with new_tcp_login(conn, "soar_ingest") as login:
+        yield login
 
 
 def test_a_lost_commit_acknowledgement_stores_nothing_twice(database, conn, tcp_login):

@@ -1,0 +1,12 @@
+-- The worker's statement timeout, set on its role: the server applies it at every
+-- login of soar_worker, so it holds on a direct connection, through PgBouncer in
+-- transaction mode (which drops the `options` startup parameter, so
+-- `-c statement_timeout` never arrives) and on every server connection PgBouncer
+-- opens, without a SET in each transaction of a worker that runs most statements in
+-- autocommit. On the role, not `IN DATABASE`: a database copied from a template (or
+-- restored into a new one) does not carry per-database role settings. Roles are
+-- cluster-wide, as in 030_roles.sql. 30 s: under the message visibility timeout
+-- (60 s), so a statement that outlives it is cancelled before its message is handed
+-- to another worker anyway. A login granted soar_worker does not inherit role
+-- settings: docs/operations.md says how to give it the same.
+ALTER ROLE soar_worker SET statement_timeout = '30s';
