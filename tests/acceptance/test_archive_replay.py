@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from helpers import rows
 from helpers.database import TestDatabase
 from helpers.refdata import janitor
 from soar.ingest.archive import replay_chunks
@@ -103,16 +104,11 @@ def _replay(database, archive, position) -> dict:
 
 
 def _rows(database) -> tuple[dict, list]:
-    """Fixes by (aircraft, second) as JSON, the receiver by name (its id is a sequence's,
-    in the order receivers were met), and flights without their row times."""
+    """Fixes by (aircraft, second) and flights, as helpers.rows.stored gives them."""
     with database.connect() as c:
-        fixes = c.execute("SELECT to_jsonb(f) - 'receiver_id' || jsonb_build_object("
-                          "'receiver', r.name) FROM fixes f "
-                          "LEFT JOIN receivers r ON r.id = f.receiver_id").fetchall()
-        flights = c.execute("SELECT to_jsonb(f) - 'created_at' - 'updated_at' FROM flights f "
-                            "ORDER BY id").fetchall()
+        fixes, flights = rows.stored(c)
     return {(r["aircraft_id"], int(datetime.fromisoformat(r["time"]).timestamp())): r
-            for (r,) in fixes}, flights
+            for r in fixes}, flights
 
 
 def _both_feeds(cfg: SimConfig) -> set[int]:
@@ -160,6 +156,6 @@ def test_replaying_the_raw_archive_gives_the_live_runs_fixes_and_flights(
                      if {f["source"] for (a2, _), f in live_fixes.items() if a2 == a} == {1, 2}}
     assert heard_on_both, "no aircraft heard on OGN and ADS-B both: the order is not tested"
     assert len(live_flights) >= 10
-    assert any(f["aircraft_id"] in heard_on_both for (f,) in live_flights)
+    assert any(f["aircraft_id"] in heard_on_both for f in live_flights)
     assert replay_flights == live_flights
     assert replay_fixes == live_fixes

@@ -37,6 +37,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from helpers import rows
 from helpers.database import own_cluster
 from helpers.net import free_port
 from helpers.wait import wait_until
@@ -154,15 +155,10 @@ def _replay(cluster, db: str, archive: Path) -> dict:
 
 
 def _rows(cluster, db: str) -> tuple[list, dict, list]:
-    """Fix rows (the receiver by name), fixes by source, flights without row times."""
+    """Fixes and flights (helpers.rows.stored), and fixes by source."""
     with psycopg.connect(cluster.conninfo(db)) as c:
-        fixes = c.execute("SELECT to_jsonb(f) - 'receiver_id' || jsonb_build_object("
-                          "'receiver', r.name) FROM fixes f "
-                          "LEFT JOIN receivers r ON r.id = f.receiver_id "
-                          "ORDER BY f.aircraft_id, f.time").fetchall()
+        fixes, flights = rows.stored(c)
         by_source = dict(c.execute("SELECT source, count(*) FROM fixes GROUP BY 1").fetchall())
-        flights = c.execute("SELECT to_jsonb(f) - 'created_at' - 'updated_at' FROM flights f "
-                            "ORDER BY id").fetchall()
     return fixes, by_source, flights
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import rows
 from helpers.database import new_database
 from helpers.pipeline import replay
 from soar.ingest.pipeline import PipelineConfig
@@ -23,13 +24,7 @@ ONEMINUTE = samples.path("oneminute.txt")
 def _stored(db) -> tuple[int, list, list]:
     with db.connect() as c:
         batches = c.execute("SELECT count(*) FROM ingest_batches").fetchone()[0]
-        fixes = c.execute(
-            "SELECT to_jsonb(f) - 'receiver_id' || jsonb_build_object('receiver', r.name) "
-            "FROM fixes f LEFT JOIN receivers r ON r.id = f.receiver_id "
-            "ORDER BY f.aircraft_id, f.time").fetchall()
-        flights = c.execute("SELECT to_jsonb(f) - 'created_at' - 'updated_at' FROM flights f "
-                            "ORDER BY id").fetchall()
-    return batches, [r for (r,) in fixes], [r for (r,) in flights]
+        return (batches, *rows.stored(c))
 
 
 @pytest.fixture(scope="module")
