@@ -38,7 +38,6 @@ import argparse
 import itertools
 import json
 import os
-import re
 import resource
 import shutil
 import socket
@@ -52,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
+from bench.capture import later  # noqa: E402
 from bench.floor import Floor  # noqa: E402
 from bench.floor import summarise as floor_summary  # noqa: E402
 from soar import ingest  # noqa: E402
@@ -66,23 +66,6 @@ def shifted(messages, days: int):
     delta = timedelta(days=days)
     for m in messages:
         yield m._replace(received_at=m.received_at + delta)
-
-
-_HMS = re.compile(r":/(\d{6})h")
-
-
-def continued(messages, minutes: int):
-    """The capture again, `minutes` later: receive times and the packets' own hhmmss
-    moved on, so the same aircraft keep flying (steady state, not a cold start)."""
-    delta = timedelta(minutes=minutes)
-
-    def later(m):
-        t = (datetime.strptime(m.group(1), "%H%M%S") + delta).strftime("%H%M%S")
-        return f":/{t}h"
-
-    for m in messages:
-        yield m._replace(received_at=m.received_at + delta,
-                         payload=_HMS.sub(later, m.payload, count=1))
 
 
 def sbs_loops(path: Path, loops: int):
@@ -135,7 +118,7 @@ def catch_up(cluster: embedded.Cluster, url: str, home: Path, rate: float,
     stopped `outage_s` seconds, then the drain of the disk buffer timed."""
     oneminute = samples.path("oneminute.txt")
     # Later than the other phases' loops: new data for the same database.
-    messages = (m for k in itertools.count(60) for m in continued(
+    messages = (m for k in itertools.count(60) for m in later(
         recordings.aprs_messages(oneminute), k))
     stats = IngestStats()
     pipeline = ingest.build(url, stats, PipelineConfig(
@@ -232,7 +215,7 @@ def main() -> None:
             airports.import_airports(conn, *airports.default_sources())
         url = cluster.url(user="soar_ingest")
         aprs = run(url, cluster.url(), (m for k in range(args.aprs_loops)
-                         for m in continued(recordings.aprs_messages(oneminute), k)), "aprs",
+                         for m in later(recordings.aprs_messages(oneminute), k)), "aprs",
                    args.switch_interval_ms)
         modes = run(url, cluster.url(), (m for k in range(args.modes_loops)
                           for m in shifted(recordings.modes_messages(flight, "bench"), k)), "modes",

@@ -32,13 +32,13 @@ import socket
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
+from bench.capture import later  # noqa: E402
 from soar import ingest  # noqa: E402
 from soar.db import embedded, migrate  # noqa: E402
 from soar.feeds import recordings  # noqa: E402
@@ -46,21 +46,15 @@ from soar.ingest.pipeline import PipelineConfig  # noqa: E402
 from soar.ingest.stats import IngestStats  # noqa: E402
 from soar.reference import airports, samples  # noqa: E402
 
-_HMS = re.compile(r":/(\d{6})h")
 _ID = re.compile(r" id([0-9A-Fa-f]{2}|[0-9A-Fa-f]{4})([0-9A-Fa-f]{6})(?= |$)")
 _SRC = re.compile(r"^([A-Z]{3})([0-9A-F]{6})>")
 _MIX = 0x9E3779 | 1        # odd: multiplying by it is a bijection of 24-bit numbers
 
 
 def renamed(messages, loop: int, minutes: int, mask: int):
-    """The capture `minutes` later, every address replaced by a fresh one."""
-    delta = timedelta(minutes=minutes)
-
-    def later(m):
-        t = (datetime.strptime(m.group(1), "%H%M%S") + delta).strftime("%H%M%S")
-        return f":/{t}h"
-
-    for m in messages:
+    """The capture `minutes` later (bench.capture.later), every address replaced by a
+    fresh one."""
+    for m in later(messages, minutes):
         line = m.payload
         idm = _ID.search(line)
         if idm is not None:
@@ -70,8 +64,7 @@ def renamed(messages, loop: int, minutes: int, mask: int):
             src = _SRC.match(line)
             if src is not None and int(src.group(2), 16) == old:
                 line = f"{src.group(1)}{new}{line[src.end(2):]}"
-        yield m._replace(received_at=m.received_at + delta,
-                         payload=_HMS.sub(later, line, count=1))
+        yield m._replace(payload=line)
 
 
 def rss_mb(pid: int | str = "self") -> float | None:
