@@ -16,11 +16,10 @@ server's) drives what the host clock would get wrong. Within the threshold the h
 clock is trusted and nothing is moved (a server line has whole seconds and arrives a
 network delay late); beyond `clock_skew_trusted_max_s` (a day) the server line is
 counted and warned about but not believed (a wrong server line must not make every
-fix look future or stale). Flight
-timeouts and de-duplication already run on fix times, never on the host clock
-(ingest.router). Until the first server time line of a feed, or between a step and the
-next line, the host clock is all there is: fixes it misjudges are rejected and counted,
-never stored wrongly."""
+fix look future or stale). Flight timeouts and de-duplication already run on fix
+times, never on the host clock (ingest.router). Until the first server time line of
+a feed, or between a step and the next line, the host clock is all there is: fixes it
+misjudges are rejected and counted, never stored wrongly."""
 
 from __future__ import annotations
 
