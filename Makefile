@@ -7,6 +7,10 @@ PYTHON ?= python3
 # pytest-xdist: one process per core, each test file whole in one process (module fixtures
 # built once). `make unit PARALLEL=` runs in one process.
 PARALLEL ?= -n 2 --dist loadfile
+# The database suites wait about half their time (servers, subprocesses, outages), so
+# twice as many processes as cores, each with its own cluster; the longest files first
+# (tests/conftest.py LONGEST_FIRST), in that order (docs/testing.md).
+DB_PARALLEL ?= -n 4 --dist loadfile --no-loadscope-reorder
 
 .PHONY: setup system venv run test lint unit bench bench-incident clean
 
@@ -29,7 +33,7 @@ run: setup
 # on both cores (they are CPU-bound), then the database suites.
 test: setup lint
 	$(BIN)/pytest $(PARALLEL) tests/unit
-	$(BIN)/pytest tests/integration tests/acceptance
+	$(BIN)/pytest $(DB_PARALLEL) tests/integration tests/acceptance
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,27 +1,34 @@
-"""Alembic migrations, run on a connection we open (so errors are ours to phrase)."""
+"""Alembic migrations, run on a connection we open (so errors are ours to phrase).
+
+Alembic and SQLAlchemy are imported where a migration is run, not at module import:
+every `soar` command imports the CLI, which imports this module, and the two cost
+more than the rest of the CLI's imports together (`python -X importtime -m soar`)."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from alembic.config import Config
-from sqlalchemy import create_engine
-from sqlalchemy.pool import NullPool
-
-from alembic import command
 from soar import db
 from soar.db.sqlfiles import project_dir
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 ALEMBIC_DIR = project_dir("alembic")
 
 
 def _config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(ALEMBIC_DIR))
     return cfg
 
 
 def _run(url: str, action, *args) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
     db.connect(url).close()     # fail early with a one-line error
     engine = create_engine("postgresql+psycopg://", creator=lambda: db.connect(url),
                            poolclass=NullPool)
@@ -36,10 +43,14 @@ def _run(url: str, action, *args) -> None:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    from alembic import command
+
     _run(url, command.upgrade, revision)
 
 
 def downgrade(url: str, revision: str = "base") -> None:
+    from alembic import command
+
     _run(url, command.downgrade, revision)
 
 

@@ -6,8 +6,8 @@ psycopg prepares a statement after 5 executions on one connection; PgBouncer 1.1
 meets a server that never saw it (`prepared statement "_pg3_0" does not exist`), or a
 server where another client, or an earlier connection, already prepared that name
 (`prepared statement "_pg3_0" already exists`): which of the two comes first depends on
-how the pool hands out servers. The first test shows the hazard is real in this set-up (so the others can fail), the rest
-run each component's own code through it."""
+how the pool hands out servers. The first test shows the hazard is real in this set-up
+(so the others can fail), the rest run each component's own code through it."""
 
 from __future__ import annotations
 

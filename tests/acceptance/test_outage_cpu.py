@@ -1,0 +1,88 @@
+"""Outages drop nothing (issue 22, the first two "done when" tests): `soar run` reads
+the simulator served on loopback (5,000 APRS lines/s plus a Beast feed) while
+(a) PostgreSQL is stopped for 120 s in the middle, or (b) the ingest process gets no
+CPU for 60 s. What does not fit in memory waits in the disk buffer and is routed, in
+order, once there is room; after the feed ends the database holds the same fixes and
+flights as an undisturbed replay of what the run received (its raw archive, `soar
+replay --format archive`), and nothing was dropped.
+
+The starvation is a SIGSTOP of the `soar run` process for 60 s, then SIGCONT: it takes
+the CPU away completely and for exactly that long, while the feed server keeps sending
+into the socket (and its own client queue), as a starved host's feeds do. A competing
+busy process pinned to the same cores would take only a share the scheduler decides on
+a shared machine: it may not starve ingest at all, so the test would not show that the
+buffer took the overflow. The 120 s and 60 s are the scenario (outage lengths), not
+waits for an event: every wait for an event has a ceiling.
+
+Fixes and flights are compared row for row (the receiver by name: its id is a
+sequence's): what is stored depends neither on the router's wall-clock batch cuts
+(tests/integration/test_batch_cuts.py) nor on how the feeds' chunks interleaved (the
+archive keeps the hand-off order, tests/acceptance/test_archive_replay.py)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from datetime import datetime, timezone
+
+import pytest
+
+from helpers.database import own_cluster
+from helpers.outage import (
+    BEAST_AIRCRAFT,
+    CEILING_S,
+    DURATION_S,
+    RATE,
+    STOPPED_S,
+    Run,
+    same_as_replay,
+    wait_for,
+)
+from soar.simulate import SimConfig, serve
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A cluster of its own: the other scenario's stop does not reach it. One database per run."""
+    with own_cluster("soar-outage-cpu-", ("live_cpu", "replay_cpu")) as c:
+        yield c
+
+
+def test_ingest_without_cpu_for_a_minute_drops_nothing(cluster, tmp_path):
+    cfg = SimConfig(start=datetime.now(timezone.utc), duration_s=DURATION_S["cpu"], rate=RATE,
+                    beast_aircraft=BEAST_AIRCRAFT, seed=23, airborne_fraction=0.5)
+    ready, stop = threading.Event(), threading.Event()
+    info: dict = {}
+    served: dict = {}
+    # The server keeps a client's unsent data for longer than the stop (the command's
+    # default keeps 30 s, as APRS-IS cuts a client that far behind).
+    server = threading.Thread(
+        target=lambda: served.update(serve(cfg, 0, 0, 1.0, None, stop,
+                                           lambda i: (info.update(i), ready.set()),
+                                           client_queue_s=STOPPED_S * 3)),
+        daemon=True)
+    server.start()
+    assert ready.wait(CEILING_S)
+    run = Run(cluster, "live_cpu", tmp_path, info["aprs_port"], info["beast_port"])
+    try:
+        run.writing()
+        run.proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(STOPPED_S)                                   # the starvation itself
+        finally:
+            run.proc.send_signal(signal.SIGCONT)
+        # Woken with a socket full of data: more than the router queue holds at once.
+        wait_for(lambda: run.metric("soar_ingest_overflow_in_total") > 0,
+                 "live chunks in the disk buffer", run.proc)
+        server.join(CEILING_S)
+        assert not server.is_alive()
+        assert served["served"]["aprs"]["dropped_slow_clients"] == 0
+        run.caught_up(served["served"]["aprs"]["lines_sent"],
+                      served["served"]["beast"]["frames_sent"])
+        summary, err = run.stop()
+    finally:
+        stop.set()
+        run.kill()
+    summary["_archive"] = str(run.archive)
+    same_as_replay(cluster, "live_cpu", "replay_cpu", summary, err)

@@ -1,0 +1,164 @@
+"""The outage scenarios' shared parts (tests/acceptance/test_outage_*.py): a `soar run`
+with a raw archive, a disk buffer and metrics against the simulator's feed ports, and
+the check that what it stored is what an undisturbed replay of its archive stores.
+Each scenario is its own file (its own cluster), so that the two long runs can go to
+different pytest-xdist workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+
+from helpers import rows
+from helpers.net import free_port
+from helpers.wait import wait_until
+from soar.simulate import SimConfig
+
+SOAR = [sys.executable, "-m", "soar"]
+CEILING_S = 900          # generous: a shared machine; only a hang reaches it
+RATE = 5000              # APRS lines/s
+BEAST_AIRCRAFT = 30
+DB_DOWN_S = 120
+STOPPED_S = 60
+# Seconds of data: enough for ingest to be writing before the outage and to see live
+# data after it, little more (the outage starts once the first fixes are written).
+DURATION_S = {"db": DB_DOWN_S + 60, "cpu": STOPPED_S + 60}
+BANNER = re.compile(r"serving APRS-IS on 127\.0\.0\.1:(\d+), Beast on 127\.0\.0\.1:(\d+)")
+
+
+def env(cluster, db: str) -> dict:
+    """The environment of a `soar` command on database `db`, no SOAR_ setting inherited."""
+    out = {k: v for k, v in os.environ.items() if not k.startswith("SOAR_")}
+    out.update(SOAR_DATABASE_URL=cluster.url(db), SOAR_ALLOW_OWNER="1",
+               SOAR_INGEST_DATABASE_URL=cluster.url(db, user="soar_ingest"))
+    return out
+
+
+def read_lines(stream, out: queue.Queue) -> None:
+    for line in stream:
+        out.put(line)
+    out.put(None)
+
+
+def metrics(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines() if line and not line.startswith("#")}
+
+
+def wait_for(condition, what: str, proc: subprocess.Popen) -> None:
+    def ready():
+        assert proc.poll() is None, f"soar run exited while waiting for {what}"
+        return condition()
+    wait_until(ready, CEILING_S, what=what, poll_s=0.5)
+
+
+def position() -> tuple[float, float]:
+    s, w, n, e = SimConfig(start=datetime.now(timezone.utc)).region
+    return (s + n) / 2, (w + e) / 2
+
+
+class Run:
+    """`soar run --archive` with a disk buffer and metrics, against the feed ports."""
+
+    def __init__(self, cluster, db: str, tmp: Path, aprs_port: int, beast_port: int):
+        self.metrics_port = free_port()
+        self.archive = tmp / "archive"
+        lat, lon = position()
+        self.proc = subprocess.Popen(
+            [*SOAR, "run", "--ogn", f"127.0.0.1:{aprs_port}", "--ogn-filter", "r/49/8/2000",
+             "--beast", f"127.0.0.1:{beast_port}", "--beast-position", f"{lat},{lon}",
+             "--stats-interval", "5", "--metrics-port", str(self.metrics_port),
+             "--archive", str(self.archive), "--overflow-dir", str(tmp / "overflow"),
+             "--spool-dir", str(tmp / "spool")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(cluster, db))
+        self.log: queue.Queue = queue.Queue()
+        threading.Thread(target=read_lines, args=(self.proc.stderr, self.log), daemon=True).start()
+
+    def metric(self, name: str) -> float:
+        try:
+            return metrics(self.metrics_port).get(name, 0.0)
+        except OSError:
+            return 0.0          # not serving yet
+
+    def writing(self) -> None:
+        wait_for(lambda: self.metric("soar_ingest_fixes_written_total") > 0,
+                 "the first fixes written", self.proc)
+
+    def caught_up(self, aprs_lines: int, beast_frames: int) -> None:
+        """Every line and frame the server sent was routed and nothing waits on disk."""
+        def done() -> bool:
+            m = metrics(self.metrics_port)
+            return (m.get('soar_ingest_messages_total{source="aprs"}', 0) >= aprs_lines
+                    and m.get('soar_ingest_messages_total{source="modes"}', 0) >= beast_frames
+                    and m.get("soar_ingest_overflow_messages", 1) == 0)
+        wait_for(done, "every message sent to be routed", self.proc)
+
+    def stop(self) -> tuple[dict, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        out = self.proc.stdout.read()
+        self.proc.wait(timeout=CEILING_S)
+        err = "".join(x for x in iter(self.log.get, None))
+        assert self.proc.returncode == 0, err[-3000:]
+        return json.loads(out.strip().splitlines()[-1]), err
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+
+
+def replay(cluster, db: str, archive: Path) -> dict:
+    lat, lon = position()
+    out = subprocess.run([*SOAR, "replay", "--format", "archive", str(archive),
+                          "--receiver-position", f"{lat},{lon}"],
+                         capture_output=True, text=True, env=env(cluster, db), timeout=CEILING_S)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def stored_rows(cluster, db: str) -> tuple[list, dict, list]:
+    """Fixes and flights (helpers.rows.stored), and fixes by source."""
+    with psycopg.connect(cluster.conninfo(db)) as c:
+        fixes, flights = rows.stored(c)
+        by_source = dict(c.execute("SELECT source, count(*) FROM fixes GROUP BY 1").fetchall())
+    return fixes, by_source, flights
+
+
+def same_as_replay(cluster, live_db: str, replay_db: str, summary: dict, err: str) -> None:
+    """The run dropped nothing and stored what a replay of its raw archive stores, row
+    for row."""
+    assert "Traceback" not in err
+    acc = summary["accounting"]
+    overflow = summary["overflow"]
+    # The outage sent live data to disk, all of it came back, nothing was dropped.
+    assert summary["dropped_queue_full"] == 0 and acc["dropped"] == {}, acc
+    assert overflow["in"] > 0 and overflow["out"] == overflow["in"]
+    assert overflow["refused"] == overflow["messages"] == overflow["damaged"] == 0
+    assert acc["balanced"] and acc["buffered"] == acc["in_flight"] == 0, acc
+    kept = summary["archive"]
+    assert kept["lines"] == acc["messages_in"] and kept["dropped"] == kept["errors"] == 0
+
+    replayed = replay(cluster, replay_db, Path(summary["_archive"]))
+    assert replayed["accounting"]["messages_in"] == acc["messages_in"]
+    assert replayed["rejected"] == summary["rejected"]
+    fixes, by_source, flights = stored_rows(cluster, live_db)
+    r_fixes, _, r_flights = stored_rows(cluster, replay_db)
+    assert len(fixes) == summary["fixes_written"] == len(r_fixes) == replayed["fixes_written"]
+    assert by_source.get(1, 0) >= 10_000 and by_source.get(2, 0) >= 100, by_source  # OGN, ADS-B
+    assert fixes == r_fixes
+    assert len(flights) >= 10
+    assert flights == r_flights
