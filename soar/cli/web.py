@@ -40,7 +40,17 @@ def web(
     except OSError as exc:
         raise SoarError(f"cannot listen on {host}:{port} ({exc.strerror}): give another "
                         "--port, or stop what uses it") from None
-    app = create_app(config, db.role_url("readonly"))
+    url = db.role_url("readonly")
+    try:
+        conn = db.connect(url)
+    except SoarError as exc:
+        # It serves while the database is down (/api/v1/health says so); the pool checks
+        # the login on its first connection instead (soar.web.database).
+        typer.echo(f"soar web: {exc}; serving anyway", err=True)
+    else:
+        with conn:
+            db.check_role(conn, "readonly")
+    app = create_app(config, url)
     typer.echo(f"soar web: http://{host}:{port}/ (API: /api/v1, docs/api.md)")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, server_header=False)

@@ -5,11 +5,11 @@ SOAR_DATABASE_URL (or --database-url) everything uses that server; each componen
 may have its own login through SOAR_INGEST_DATABASE_URL, SOAR_WORKER_DATABASE_URL
 or SOAR_READONLY_DATABASE_URL (production: one login per least-privilege role).
 
-The rule this module enforces: ingest and the worker run as their own role. A login
-that is a superuser or owns the schema (e.g. SOAR_DATABASE_URL alone, which they fall
-back to) could change the privacy flags, the enrichment columns or drop tables, so
-`check_role` refuses it unless the owner was allowed explicitly (`soar --allow-owner`,
-SOAR_ALLOW_OWNER=1), and then logs a warning.
+The rule this module enforces: ingest, the worker and the web run as their own role. A
+login that is a superuser or owns the schema (e.g. SOAR_DATABASE_URL alone, which they
+fall back to) could change the privacy flags, the enrichment columns or drop tables, and
+reads the rows the public views hide, so `check_role` refuses it unless the owner was
+allowed explicitly (`soar --allow-owner`, SOAR_ALLOW_OWNER=1), and then logs a warning.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from soar.db import embedded, sqlfiles
 from soar.errors import SoarError, last_line
 
 ROLES = ("ingest", "worker", "readonly")
-# The components that write and so must not run as the owner (check_role).
-COMPONENTS = ("ingest", "worker")
+# The components that must not run as the owner (check_role): ingest and the worker
+# write; the web (readonly) answers anyone on the network through the public views.
+COMPONENTS = ("ingest", "worker", "readonly")
 _override: str | None = None
 _allow_owner = False
 log = logging.getLogger("soar.db")
@@ -68,8 +69,8 @@ def role_url(role: str) -> str:
 
 
 def set_allow_owner(allow: bool) -> None:
-    """`soar --allow-owner` (or SOAR_ALLOW_OWNER=1): let ingest or the worker log in as
-    the owner or a superuser, with a warning."""
+    """`soar --allow-owner` (or SOAR_ALLOW_OWNER=1): let ingest, the worker or the web
+    log in as the owner or a superuser, with a warning."""
     global _allow_owner
     _allow_owner = allow
 
@@ -79,9 +80,10 @@ def _env_allows_owner() -> bool:
 
 
 def check_role(conn: psycopg.Connection, role: str, allow_owner: bool | None = None) -> None:
-    """Refuse (SoarError naming the fix) a connection of component `role` (ingest or
-    worker) whose login is a superuser or owns the schema, unless the owner is allowed
-    (`allow_owner`, default: --allow-owner or SOAR_ALLOW_OWNER), then log a warning.
+    """Refuse (SoarError naming the fix) a connection of component `role` (ingest,
+    worker, or readonly: the web) whose login is a superuser or owns the schema, unless
+    the owner is allowed (`allow_owner`, default: --allow-owner or SOAR_ALLOW_OWNER),
+    then log a warning.
     Also refuse a login that lacks the role's privileges (neither soar_<role> nor a
     member of it): its first write would fail anyway, later and less clearly."""
     if role not in COMPONENTS:

@@ -13,9 +13,9 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from soar.db import redact
+from soar.db import check_role, redact
 from soar.db.urls import SAFE_CONNECT
-from soar.errors import first_line
+from soar.errors import SoarError, first_line
 from soar.web.config import WebConfig
 from soar.web.errors import ApiError
 
@@ -30,7 +30,8 @@ class Database:
                                    timeout=config.pool_timeout_s, open=False,
                                    # No prepared statements, keepalives: safe through
                                    # PgBouncer in transaction mode and half-open links.
-                                   kwargs={**SAFE_CONNECT, "application_name": "soar web"})
+                                   kwargs={**SAFE_CONNECT, "application_name": "soar web"},
+                                   configure=_checked_login)
 
     def open(self) -> None:
         # Not waiting: the server starts (and /api/v1/health says why) while the
@@ -55,6 +56,18 @@ class Database:
                            {"Retry-After": "5"}) from None
         except psycopg.Error as exc:
             raise _api_error(exc, self.url) from None
+
+
+def _checked_login(conn: psycopg.Connection) -> None:
+    """The pool's check of each new connection: never serve as the owner or a superuser
+    (check_role; `soar web` checks at start too, unless the database was down then). A
+    refused login fails the connection, the log says why and what to set."""
+    try:
+        check_role(conn, "readonly")
+    except SoarError as exc:
+        log.error("%s", exc)
+        raise
+    conn.commit()
 
 
 def dicts(conn: psycopg.Connection, query: str, params: dict) -> list[dict]:

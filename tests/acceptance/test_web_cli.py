@@ -1,6 +1,6 @@
-"""`soar web` as a user starts it: a port already taken is one line naming the fix; a
-SIGTERM stops it even with a live stream open (which never ends by itself), without a
-traceback."""
+"""`soar web` as a user starts it: a port already taken is one line naming the fix; an
+owner login is refused in one line unless allowed; a SIGTERM stops it even with a live
+stream open (which never ends by itself), without a traceback."""
 
 from __future__ import annotations
 
@@ -30,6 +30,32 @@ def test_a_port_in_use_is_one_line_naming_the_fix(database):
                            env=_env())
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "give another --port" in r.stderr
+
+
+def test_an_owner_login_is_refused_in_one_line_unless_allowed(database):
+    owner = [*SOAR, "--database-url", database.url(), "web", "--port", str(free_port())]
+    r = subprocess.run(owner, capture_output=True, text=True, timeout=60, env=_env())
+    assert r.returncode == 2, r.stderr
+    line = r.stderr.strip()
+    assert line.count("\n") == 0 and "Traceback" not in line
+    assert "SOAR_READONLY_DATABASE_URL" in line and "--allow-owner" in line
+    # Allowed: it starts and serves, with the warning.
+    port = free_port()
+    proc = subprocess.Popen([*SOAR, "--allow-owner", "--database-url", database.url(), "web",
+                             "--port", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        def healthy() -> bool:
+            assert proc.poll() is None
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).ok
+            except requests.ConnectionError:
+                return False
+        wait_until(healthy, 60, what="soar web as the owner to answer")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert "--allow-owner" in err and "Traceback" not in err
 
 
 def test_sigterm_stops_it_with_a_live_stream_open(database):
