@@ -37,8 +37,10 @@ class WorkerConfig:
     # most (each waits on the network, not on the database), independent of the
     # database connections, which each message holds only while it runs SQL. A
     # message is read only when one of these slots is free, so none waits unworked
-    # while its visibility timeout runs.
-    concurrency: int = 64
+    # while its visibility timeout runs. Sized for a slow Pelias: calls in flight =
+    # events/s x latency, and the incident benchmark offers about 40 flight events/s
+    # (docs/benchmarks.md: 64 slots kept up at 1 s, not at 2 s or 5 s).
+    concurrency: int = 256
     db_connections: int = 4             # the process's connection pool (psycopg_pool) size
     db_pool_timeout_s: float = 30.0     # a message waits this long for a pooled connection
     # A pooled connection is given back within this, or its socket is shut down under
