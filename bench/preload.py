@@ -166,7 +166,11 @@ class BenchDatabase:
         per_day = self.preload.rows // self.preload.days
         first_day = (self.end.replace(hour=0, minute=0, second=0, microsecond=0)
                      - timedelta(days=self.preload.days))
-        with psycopg.connect(url, autocommit=True) as c:
+        # Never prepared: psycopg prepares a statement from its 6th execution, the
+        # server then plans it once for any parameters, and that generic plan casts the
+        # ids array per row (perf: array_map), O(aircraft) per row. With 20,000 aircraft
+        # the 11th day's INSERT ran for minutes where each of the first ten took seconds.
+        with psycopg.connect(url, autocommit=True, prepare_threshold=None) as c:
             # The one index built once after the rows, not maintained row by row; the
             # same name and definition as the migration's (sql/schema/016_fixes.sql).
             index = c.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'fixes' "
