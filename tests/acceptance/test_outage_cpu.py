@@ -1,23 +1,15 @@
-"""Outages drop nothing (issue 22, the first two "done when" tests): `soar run` reads
-the simulator served on loopback (5,000 APRS lines/s plus a Beast feed) while
-(a) PostgreSQL is stopped for 120 s in the middle, or (b) the ingest process gets no
-CPU for 60 s. What does not fit in memory waits in the disk buffer and is routed, in
-order, once there is room; after the feed ends the database holds the same fixes and
-flights as an undisturbed replay of what the run received (its raw archive, `soar
-replay --format archive`), and nothing was dropped.
+"""Ingest without CPU for a minute drops nothing (issue 22): `soar run` reads the
+simulator's feeds on loopback (5,000 APRS lines/s plus a Beast feed) and is stopped
+(SIGSTOP) for 60 s, then continued. It wakes with a socket full of data, more than the
+router queue holds: the rest waits in the disk buffer and comes back in order, and the
+database ends with what an undisturbed replay of the run's raw archive stores.
 
-The starvation is a SIGSTOP of the `soar run` process for 60 s, then SIGCONT: it takes
-the CPU away completely and for exactly that long, while the feed server keeps sending
-into the socket (and its own client queue), as a starved host's feeds do. A competing
-busy process pinned to the same cores would take only a share the scheduler decides on
-a shared machine: it may not starve ingest at all, so the test would not show that the
-buffer took the overflow. The 120 s and 60 s are the scenario (outage lengths), not
-waits for an event: every wait for an event has a ceiling.
-
-Fixes and flights are compared row for row (the receiver by name: its id is a
-sequence's): what is stored depends neither on the router's wall-clock batch cuts
-(tests/integration/test_batch_cuts.py) nor on how the feeds' chunks interleaved (the
-archive keeps the hand-off order, tests/acceptance/test_archive_replay.py)."""
+A SIGSTOP takes the CPU away completely and for exactly that long, while the feed server
+keeps sending into the socket (and its own client queue), as a starved host's feeds do.
+A competing busy process pinned to the same cores would take only a share the scheduler
+decides on a shared machine: it may not starve ingest at all, so the test would not
+show that the buffer took the overflow. The shared parts and the comparison:
+tests/helpers/outage.py."""
 
 from __future__ import annotations
 

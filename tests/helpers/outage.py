@@ -1,8 +1,17 @@
-"""The outage scenarios' shared parts (tests/acceptance/test_outage_*.py): a `soar run`
-with a raw archive, a disk buffer and metrics against the simulator's feed ports, and
-the check that what it stored is what an undisturbed replay of its archive stores.
-Each scenario is its own file (its own cluster), so that the two long runs can go to
-different pytest-xdist workers."""
+"""The outage scenarios' shared parts (tests/acceptance/test_outage_*.py, issue 22's
+first two "done when" tests): a `soar run` with a raw archive, a disk buffer and
+metrics against the simulator's feed ports, and the check that what it stored is what
+an undisturbed replay of its archive stores (`soar replay --format archive`), with
+nothing dropped. Each scenario is its own file (its own cluster), so that the two long
+runs can go to different pytest-xdist workers.
+
+The 120 s and 60 s are the scenarios (outage lengths), not waits for an event: every
+wait for an event has a ceiling (CEILING_S).
+
+Fixes and flights are compared row for row (the receiver by name: its id is a
+sequence's): what is stored depends neither on the router's wall-clock batch cuts
+(tests/integration/test_batch_cuts.py) nor on how the feeds' chunks interleaved (the
+archive keeps the hand-off order, tests/acceptance/test_archive_replay.py)."""
 
 from __future__ import annotations
 
