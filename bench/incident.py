@@ -29,8 +29,8 @@ in a process of its own):
   that finds it full goes to the disk buffer, `overflow-<run>/`, as `soar run`'s default
   `--overflow-dir` does, and comes back in order; after the feed the run waits up to
   `--overflow-drain` s for the buffer to empty before closing); the enrichment worker
-  is a real `soar worker` subprocess (default options, PELIAS_URL set), stopped once its queue drained
-  (bounded by `--drain-ceiling`).
+  is a real `soar worker` subprocess (default options, PELIAS_URL set), stopped once
+  its queue drained (bounded by `--drain-ceiling`).
 - sync, the old design (bench/baseline.py): a router queue of 1,000 messages (2 chunks
   of 500) that blocks the feed reader up to `FEED_BLOCK_S`, then drops (counted); a
   reader that fell more than `UPSTREAM_BUFFER_S` behind loses what the server could
@@ -451,8 +451,8 @@ def run_once(db: BenchDatabase, load: Load, fake: PeliasProcess, design: str,
                       tolerance_s=args.tolerance, edge_s=EDGE_S)
     bgw = db.background_workers(name)
     db.drop(name)
-    if design != "sync":
-        shutil.rmtree(overflow_dir, ignore_errors=True)
+    if config.overflow_dir is not None:
+        shutil.rmtree(config.overflow_dir, ignore_errors=True)
 
     rows = sampler.rows
     win = [r for r in rows if w0 <= r[0] <= w1]
