@@ -22,6 +22,29 @@ def _env() -> dict:
     return {k: v for k, v in os.environ.items() if not k.startswith("SOAR_")}
 
 
+def _serving(url: str, *flags: str) -> tuple[subprocess.Popen, str]:
+    """`soar [flags] --database-url URL web` on a free port, once it answers HTTP."""
+    port = free_port()
+    proc = subprocess.Popen([*SOAR, *flags, "--database-url", url, "web", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env())
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        assert proc.poll() is None, proc.stderr.read()
+        try:
+            return requests.get(base + "/api/v1/health", timeout=5) is not None
+        except requests.ConnectionError:
+            return False
+    try:
+        wait_until(answers, 60, what="soar web to answer")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc, base
+
+
 def test_a_port_in_use_is_one_line_naming_the_fix(database):
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
@@ -40,18 +63,9 @@ def test_an_owner_login_is_refused_in_one_line_unless_allowed(database):
     assert line.count("\n") == 0 and "Traceback" not in line
     assert "SOAR_READONLY_DATABASE_URL" in line and "--allow-owner" in line
     # Allowed: it starts and serves, with the warning.
-    port = free_port()
-    proc = subprocess.Popen([*SOAR, "--allow-owner", "--database-url", database.url(), "web",
-                             "--port", str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env())
+    proc, base = _serving(database.url(), "--allow-owner")
     try:
-        def healthy() -> bool:
-            assert proc.poll() is None
-            try:
-                return requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5).ok
-            except requests.ConnectionError:
-                return False
-        wait_until(healthy, 60, what="soar web as the owner to answer")
+        assert requests.get(base + "/api/v1/health", timeout=30).ok
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
@@ -59,19 +73,8 @@ def test_an_owner_login_is_refused_in_one_line_unless_allowed(database):
 
 
 def test_sigterm_stops_it_with_a_live_stream_open(database):
-    port = free_port()
-    proc = subprocess.Popen([*SOAR, "--database-url", database.url("readonly"), "web",
-                             "--port", str(port)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env())
-    base = f"http://127.0.0.1:{port}"
+    proc, base = _serving(database.url("readonly"))
     try:
-        def answers() -> bool:
-            assert proc.poll() is None
-            try:
-                return requests.get(base + "/api/v1/health", timeout=5) is not None
-            except requests.ConnectionError:
-                return False
-        wait_until(answers, 60, what="soar web to answer")
         with requests.get(base + "/api/v1/live?bbox=0,0,1,1", stream=True, timeout=60) as r:
             assert next(x for x in r.iter_lines(decode_unicode=True) if x.startswith("data:"))
             proc.send_signal(signal.SIGTERM)
@@ -83,4 +86,4 @@ def test_sigterm_stops_it_with_a_live_stream_open(database):
     # (systemd counts SIGTERM as a clean stop).
     assert proc.returncode in (0, -signal.SIGTERM), err
     assert "Traceback" not in err
-    assert f"http://127.0.0.1:{port}/" in out
+    assert f"{base}/" in out
