@@ -383,7 +383,9 @@ def run_replay(pipeline: Pipeline, chunks: Iterable[list], progress_interval: fl
         except PipelineError:
             pass                               # named below, once
         finally:
-            pipeline.close(sig.abandon)
+            # The file's end is no stop signal: what is read is written, however slow
+            # the database; a signal starts the shutdown deadline.
+            pipeline.close(sig.abandon, stop=sig.stop)
             progress.stop.set()
     if pipeline.failed is not None:
         raise SoarError(f"ingest stopped: {pipeline.failed}")

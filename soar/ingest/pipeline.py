@@ -26,7 +26,9 @@ Lifecycle rules:
   that dies sets `failed` (a PipelineError naming which and why), which ends the
   feeding loop; `submit` then raises it.
 - `close` has a deadline (`shutdown_deadline_s`, or at once when the caller's
-  `abandon` event is set: a second signal). What the writer has not committed by
+  `abandon` event is set: a second signal). It counts from the stop signal: a
+  finite input that simply ended (a replay given its `stop` event) is written to
+  the end however long that takes, until a signal. What the writer has not committed by
   then (the database down, the writer retrying) is spooled to disk
   (soar.ingest.spool) and written by the next `start`, before new data; both are
   counted (spooled_*, restored_*). Without a spool folder it is counted as lost
@@ -312,14 +314,16 @@ class Pipeline:
                 self._fail(f"the {t.name} thread stopped", None)
 
     def close(self, abandon: threading.Event | None = None,
-              deadline_at: float | None = None) -> None:
+              deadline_at: float | None = None, stop: threading.Event | None = None) -> None:
         """Flush and stop within `shutdown_deadline_s` (sooner once `abandon` is
-        set); spool what the writer could not commit by then."""
+        set); spool what the writer could not commit by then. With `stop` (the
+        caller's stop signal) not yet set, the input ended by itself: the deadline
+        starts only when `stop` is set, so a replay is written to its end."""
         if self._closed:
             return
         self._closed = True
         if self._threads:
-            self._stop_threads(abandon, deadline_at)
+            self._stop_threads(abandon, deadline_at, stop)
         left, self._writer_left = list(self._writer_left), []
         writer_thread = self._threads[1] if self._threads else None
         if writer_thread is not None and writer_thread.is_alive():
@@ -351,12 +355,19 @@ class Pipeline:
         if writer_thread is None or not writer_thread.is_alive():
             self.writer.close()
 
-    def _stop_threads(self, abandon: threading.Event | None, deadline_at: float | None) -> None:
+    def _stop_threads(self, abandon: threading.Event | None, deadline_at: float | None,
+                      stop: threading.Event | None) -> None:
         router, writer = self._threads
         # The deadline counts from the stop signal when the caller knows when that was
-        # (run_live: its readers' joins spent part of the budget already).
-        deadline = (deadline_at if deadline_at is not None
-                    else time.monotonic() + self.config.shutdown_deadline_s)
+        # (run_live: its readers' joins spent part of the budget already); with a
+        # `stop` not yet set, from the moment it is or a stage fails.
+        budget = self.config.shutdown_deadline_s
+        if deadline_at is not None:
+            deadline = deadline_at
+        elif stop is not None and not stop.is_set() and self.failed is None:
+            deadline = None
+        else:
+            deadline = time.monotonic() + budget
         abandoned_at = None
         stop_sent = False
         if self.overflow is not None:
@@ -377,10 +388,13 @@ class Pipeline:
             if abandoned_at is None:
                 if abandon is not None and abandon.is_set():
                     log.warning("second signal: spooling what is not written, then exiting")
+                elif deadline is None:
+                    if stop.is_set() or self.failed is not None:
+                        deadline = time.monotonic() + budget
+                    continue
                 elif time.monotonic() >= deadline:
                     log.warning("shutdown deadline (%.0f s) passed with the writer still "
-                                "retrying: spooling what is not written",
-                                self.config.shutdown_deadline_s)
+                                "writing: spooling what is not written", budget)
                 else:
                     continue
                 self._abandon.set()

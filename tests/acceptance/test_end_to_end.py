@@ -7,26 +7,13 @@ import csv
 import json
 import subprocess
 import sys
-import threading
 from datetime import datetime, timezone
 
-from soar import ingest
-from soar.feeds import recordings
-from soar.ingest.stats import IngestStats
+from helpers.pipeline import replay
 from soar.products.flights import fetch
 from soar.reference import samples
 from soar_worker.config import WorkerConfig
 from soar_worker.loop import run_workers
-
-
-def replay(db, path, fmt, **kw) -> IngestStats:
-    stats = IngestStats()
-    pipeline = ingest.build(db.url("ingest"), stats)
-    pipeline.start()
-    ingest.feed(pipeline, recordings.replay(path, fmt, None, **kw), threading.Event())
-    pipeline.close()
-    assert pipeline.failed is None
-    return stats
 
 
 def drain(db) -> None:

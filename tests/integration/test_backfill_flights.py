@@ -93,13 +93,24 @@ def test_rebuilding_a_replayed_range_gives_the_same_flights_and_repairs_damage(r
     with refdb.connect() as c:
         with_fixes = [r[0] for r in c.execute(
             "SELECT flight_id FROM fixes WHERE flight_id IS NOT NULL "
-            "GROUP BY flight_id ORDER BY flight_id LIMIT 4").fetchall()]
+            "GROUP BY flight_id ORDER BY flight_id LIMIT 3").fetchall()]
+        # The flight whose fixes lose their tag is not written again (its aircraft
+        # untouched, no tow), so the re-pointing alone must mend them: a rewritten
+        # flight's create tags its untagged window itself.
+        hit = [r[0] for r in c.execute(
+            "SELECT aircraft_id FROM flights WHERE id = ANY(%s)", (with_fixes,))]
+        fourth, fourth_aircraft = c.execute(
+            "SELECT f.id, f.aircraft_id FROM flights f WHERE f.aircraft_id <> ALL(%s) "
+            "AND f.towed_by_flight_id IS NULL AND EXISTS (SELECT FROM fixes x "
+            "WHERE x.flight_id = f.id) ORDER BY f.id LIMIT 1", (hit,)).fetchone()
+        with_fixes.append(fourth)
         c.execute("DELETE FROM flights WHERE id = ANY(%s)", (with_fixes[:2],))
         c.execute("UPDATE flights SET last_fix_at = last_fix_at + interval '1 hour', "
                   "end_reason = 'gap' WHERE id = %s", (with_fixes[2],))
         damaged_fixes = c.execute("UPDATE fixes SET flight_id = NULL WHERE flight_id = %s",
                                   (with_fixes[3],)).rowcount
-        aid = c.execute("SELECT aircraft_id FROM fixes LIMIT 1").fetchone()[0]
+        aid = c.execute("SELECT min(aircraft_id) FROM fixes WHERE aircraft_id <> %s",
+                        (fourth_aircraft,)).fetchone()[0]
         # An invented flight (ended, so the aircraft's real active flight stays legal).
         c.execute("INSERT INTO flights (id, aircraft_id, source, started_at, timed_out_at, "
                   "end_reason) VALUES (gen_random_uuid(), %s, 1, %s, %s, 'timeout')",

@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from helpers.paths import FIXTURES
+from helpers.pipeline import run
 from soar import ingest
 from soar.errors import SoarError
 from soar.feeds import recordings
@@ -29,9 +30,7 @@ def test_not_tracked_is_not_stored_and_not_identified_is_not_shown(database, con
     assert "6 devices (1 not tracked, 1 not identified, 2 skipped)" in out.stdout
     stats = IngestStats()
     pipeline = ingest.build(database.url("ingest"), stats)
-    pipeline.start()
-    ingest.feed(pipeline, recordings.replay(samples.path("oneminute.txt"), "aprs"), threading.Event())
-    pipeline.close()
+    run(pipeline, recordings.replay(samples.path("oneminute.txt"), "aprs"))
     assert stats.rejected[("aprs", "no_tracking")] >= 1
     untracked, shown = aircraft_id(2, 0xDDABFF), aircraft_id(2, 0xDDDAEB)
     assert conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s",
@@ -98,9 +97,7 @@ def test_empty_tracked_and_identified_mean_yes_end_to_end(database, conn, ddb_se
     conn.commit()
     stats = IngestStats()
     pipeline = ingest.build(database.url("ingest"), stats)
-    pipeline.start()
-    ingest.feed(pipeline, recordings.replay(samples.path("oneminute.txt"), "aprs"), threading.Event())
-    pipeline.close()
+    run(pipeline, recordings.replay(samples.path("oneminute.txt"), "aprs"))
     assert pipeline.failed is None
     for address in (0xDDABFF, 0xDDDAEB):
         assert conn.execute("SELECT count(*) FROM fixes WHERE aircraft_id = %s",
@@ -224,9 +221,7 @@ def test_the_device_databases_registration_wins_over_an_aprs_reg_token(database,
         "A=002000 id06DD0001 +100fpm regD-KXYZ\n")
     stats = IngestStats()
     pipeline = ingest.build(database.url("ingest"), stats)
-    pipeline.start()
-    ingest.feed(pipeline, recordings.replay(recording, "aprs"), threading.Event())
-    pipeline.close()
+    run(pipeline, recordings.replay(recording, "aprs"))
     assert pipeline.failed is None
     regs = dict(conn.execute("SELECT address, registration FROM aircraft").fetchall())
     assert regs == {0xDDABFF: "D-0001", 0xDD0001: "D-KXYZ"}

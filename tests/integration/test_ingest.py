@@ -10,7 +10,7 @@ import pytest
 
 from helpers.database import new_database
 from helpers.net import HangUpServer
-from helpers.pipeline import replay
+from helpers.pipeline import drain, replay
 from helpers.wait import wait_until
 from soar import ingest
 from soar.feeds import recordings
@@ -133,7 +133,7 @@ def test_writer_survives_a_database_outage(database, conn, tmp_path, oneminute_l
                    what="the accepted fixes, all in flight")
         assert stats.fixes_written == 0 and stats.batches == 0
         pipeline.writer.conninfo = good_url
-        pipeline.close()
+        drain(pipeline)
     assert pipeline.failed is None
     assert stats.fixes_written == stats.fixes_accepted > 1000
     assert stats.accounting()["balanced"]
@@ -302,7 +302,7 @@ def test_aircraft_marked_untracked_while_running_stops_being_stored(database, co
     written_before = stats.fixes_written
     heard = sum(": FLRDDABFF>" in line for line in rest)
     submit(rest)
-    pipeline.close()
+    drain(pipeline)
     assert stored_before >= 1 and heard >= 10
     # Once the router knows, not one more of its fixes is stored, every one is refused
     # as no_tracking (or a duplicate of one refused), and the other aircraft still are.

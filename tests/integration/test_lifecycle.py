@@ -26,6 +26,7 @@ from soar.ingest import app
 from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.spool import Spool
 from soar.ingest.stats import IngestStats
+from soar.records import DB, UNWRITTEN
 from soar.records import PIPELINE_FAILED as LOST
 from soar.reference import samples
 
@@ -162,6 +163,34 @@ def test_writer_crash_spools_and_the_next_start_writes_it(database, fresh_databa
     expected = undisturbed(other, handled)
     assert expected.fixes_written == stats.fixes_accepted
     assert counts(database) == counts(other)
+
+
+def test_a_replay_that_ended_is_written_to_its_end_past_the_shutdown_deadline(database,
+                                                                           tmp_path):
+    # No shutdown budget at all, and a writer that commits nothing before close()
+    # begins: were the file's end taken for a stop signal, close() would spool at once
+    # what the writer had not committed (it did so on a busy machine with 30 s).
+    stats = IngestStats()
+    pipeline = ingest.build(database.url("ingest"), stats, PipelineConfig(
+        batch_size=500, spool_dir=tmp_path / "spool", shutdown_deadline_s=0.0))
+    closing = threading.Event()
+    stop_threads, write = pipeline._stop_threads, pipeline.writer.write
+
+    def stopping(*args):
+        closing.set()
+        return stop_threads(*args)
+
+    def held(batch):
+        assert closing.wait(CEILING_S), "close() never began"
+        return write(batch)
+
+    pipeline._stop_threads = stopping           # the test's hooks
+    pipeline.writer.write = held
+    # A part that fits in the router's queue while the writer holds: the feed ends.
+    messages = list(recordings.aprs_messages(ONEMINUTE))[:10_000]
+    app.run_replay(pipeline, recordings.chunked(iter(messages), None), signals=app.Signals())
+    assert (stats.spooled_fixes, stats.rejected[(DB, UNWRITTEN)]) == (0, 0)
+    assert stats.fixes_written == stats.fixes_accepted == counts(database)[0] > 5_000
 
 
 def test_killed_parse_process_ends_the_replay_with_one_line(database):

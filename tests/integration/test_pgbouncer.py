@@ -8,13 +8,13 @@ import shutil
 import stat
 import subprocess
 import tempfile
-import threading
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from helpers.net import free_port
+from helpers.pipeline import run
 from soar import ingest
 from soar.db.embedded import Cluster
 from soar.db.pgbouncer import Bouncer
@@ -46,9 +46,7 @@ def test_ingest_through_pgbouncer(bouncer, database, conn, tmp_path):
     stats = IngestStats()
     url = bouncer.url(database.name, user="soar_ingest")
     pipeline = ingest.build(url, stats, PipelineConfig(batch_size=500))
-    pipeline.start()
-    ingest.feed(pipeline, recordings.replay(part, "aprs"), threading.Event())
-    pipeline.close()
+    run(pipeline, recordings.replay(part, "aprs"))
     assert pipeline.failed is None
     assert stats.batches >= 5
     assert conn.execute("SELECT count(*) FROM fixes").fetchone()[0] == stats.fixes_written > 3000

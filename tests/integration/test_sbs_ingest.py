@@ -4,13 +4,12 @@ flights, and compared with the Beast capture it was decoded from."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from helpers.pipeline import replay
+from helpers.pipeline import drain, replay, run
 from soar import ingest
 from soar.feeds import recordings
 from soar.feeds.modes import ModeSDecoder
@@ -88,9 +87,7 @@ def _run(database, messages, fmt_kind: str) -> IngestStats:
     flights would meet: the same aircraft, restored as active by the second run)."""
     stats = IngestStats()
     pipeline = ingest.build(database.url("ingest"), stats, PipelineConfig(), track=False)
-    pipeline.start()
-    ingest.feed(pipeline, recordings.chunked(messages, None), threading.Event())
-    pipeline.close()
+    run(pipeline, recordings.chunked(messages, None))
     assert pipeline.failed is None
     assert stats.accounting()["balanced"], fmt_kind
     return stats
@@ -181,10 +178,7 @@ def test_two_shards_store_exactly_what_one_process_stores(database, conn, refere
         stats = IngestStats()
         pipeline = ingest.build(database.url("ingest"), stats, PipelineConfig(), track=False,
                                 shard=Shard(k, 2))
-        pipeline.start()
-        ingest.feed(pipeline, recordings.replay(reference, "sbs", receiver="ulss7"),
-                    threading.Event())
-        pipeline.close()
+        run(pipeline, recordings.replay(reference, "sbs", receiver="ulss7"))
         assert pipeline.failed is None and stats.accounting()["balanced"]
         shards.append(stats)
     assert sorted(conn.execute("SELECT aircraft_id, time, latitude, longitude FROM fixes")
@@ -215,7 +209,7 @@ def test_live_lines_in_the_future_or_stale_are_rejected_and_counted(database, co
              Message("sbs", now, line(now - timedelta(hours=1), "4CA002"), None, "feed"),
              Message("sbs", now, line(now - timedelta(seconds=1), "4CA003"), None, "feed")]
     pipeline.submit(chunk)
-    pipeline.close()
+    drain(pipeline)
     assert pipeline.failed is None
     assert stats.rejected == Counter({("sbs", "future"): 1, ("sbs", "stale"): 1})
     assert stats.fixes_written == 1

@@ -6,9 +6,9 @@ airport and runway of each event), and every message is accounted for."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime, timezone
 
+from helpers.pipeline import run
 from soar import ingest
 from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.stats import IngestStats
@@ -32,9 +32,7 @@ def test_simulated_traffic_through_the_pipeline_matches_the_ground_truth(refdb, 
     stats = IngestStats()
     pipeline = ingest.build(refdb.url("ingest"), stats, PipelineConfig(),
                             receiver_position=tuple(meta["beast_receiver_position"]))
-    pipeline.start()
-    ingest.feed(pipeline, replay_chunks(tmp_path), threading.Event())
-    pipeline.close()
+    run(pipeline, replay_chunks(tmp_path))
     assert pipeline.failed is None
     s = stats.summary()
     total = meta["aprs_lines"] + meta["frames"]

@@ -5,11 +5,10 @@ and the launch method (flights.launch_method), scored against a simulation's tru
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime, timezone
 
 from helpers import renamed_capture
-from helpers.pipeline import replay
+from helpers.pipeline import replay, run
 from soar import ingest
 from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.stats import IngestStats
@@ -70,9 +69,7 @@ def test_launch_methods_of_a_simulated_recording_are_stored_and_right(database, 
     stats = IngestStats()
     pipeline = ingest.build(database.url("ingest"), stats, CONFIG,
                             receiver_position=tuple(meta["beast_receiver_position"]))
-    pipeline.start()
-    ingest.feed(pipeline, replay_chunks(tmp_path), threading.Event())
-    pipeline.close()
+    run(pipeline, replay_chunks(tmp_path))
     assert pipeline.failed is None
     assert stats.summary()["fixes_written"] == stats.summary()["fixes_accepted"]
     cur = conn.cursor()

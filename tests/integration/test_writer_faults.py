@@ -19,6 +19,7 @@ import pytest
 from helpers.database import own_cluster
 from helpers.database import tcp_login as new_tcp_login
 from helpers.net import free_port
+from helpers.pipeline import drain
 from helpers.recordings import winch_fixes
 from helpers.tcp_proxy import TcpProxy
 from helpers.wait import CEILING_S, wait_until
@@ -570,7 +571,7 @@ def _replay(url: str, stats: IngestStats, gate: threading.Event | None = None):
 def _finish(pipeline, feeder) -> None:
     feeder.join(WAIT_S)
     assert not feeder.is_alive()
-    pipeline.close()
+    drain(pipeline)
     assert pipeline.failed is None
 
 
