@@ -9,7 +9,7 @@ under 40 km/h, level and low), so a fix between the two never flips the state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from soar.records import Fix
 
@@ -58,6 +58,17 @@ class TrackerConfig:
     # Landing confirmation: N consecutive ground fixes spanning at least this long.
     landing_fixes: int = 3
     landing_min_s: float = 10.0
+    # Touchdown: a confirmed landing is dated back over the fixes before its landed run
+    # that were already rolling out (`rolling`): level, within touchdown_height_m of the
+    # first of them (GPS altitude noise, a sloping runway) and no faster than the fix
+    # before by more than touchdown_speed_slack_kmh (a roll-out only slows down; GPS
+    # speed noise is 1-3 km/h).
+    touchdown_height_m: float = 10.0
+    touchdown_speed_slack_kmh: float = 5.0
+    # The fix before the roll, sinking and at most this long before it: the touchdown is
+    # where its sink rate meets the roll's height (a final's sink rate holds for seconds,
+    # not for a circuit).
+    touchdown_interp_max_s: float = 30.0
     # ADS-B: trust the transponder, but not a single message.
     adsb_fixes: int = 2
     # Standing still this long (within radius/height) ends a flight whatever the
@@ -152,3 +163,57 @@ def standing(cfg: TrackerConfig, fix: Fix) -> bool:
     """Not moving and level: on the ground whatever the terrain data says."""
     return (fix.ground_speed_kmh is not None and fix.ground_speed_kmh < cfg.moving_speed_kmh
             and (fix.climb_rate_ms is None or abs(fix.climb_rate_ms) < cfg.ground_climb_ms))
+
+
+def rolling(cfg: TrackerConfig, fix: Fix, prev: Fix | None, start: Fix | None,
+            aircraft_type: int | None) -> bool:
+    """Asked while flying, of every fix: could it be on the ground roll that begins at
+    `start` (None: could a roll begin here)? ADS-B: the transponder's flag. Otherwise
+    level as `looks_landed` asks, at any speed (a glider touches down at 70 km/h, an
+    airliner at 250), at `start`'s height within touchdown_height_m, and no faster
+    than `prev` (the fix before it on the roll) by more than touchdown_speed_slack_kmh
+    unless slower than the landing speed (taxiing on after slowing down). Turning is
+    allowed: a roll that turns round to back-track is still on the ground,
+    and a flight level at the landed fixes' height is not circling."""
+    if fix.on_ground is not None:
+        return fix.on_ground
+    v = fix.ground_speed_kmh
+    if v is None or fix.altitude_m is None:
+        return False
+    if fix.climb_rate_ms is not None and abs(fix.climb_rate_ms) >= cfg.ground_climb_ms:
+        return False
+    if start is None:
+        return True
+    if start.altitude_m is None or abs(fix.altitude_m - start.altitude_m) > cfg.touchdown_height_m:
+        return False
+    return (prev is None or prev.ground_speed_kmh is None
+            or v <= prev.ground_speed_kmh + cfg.touchdown_speed_slack_kmh
+            or v < cfg.landing_speed(aircraft_type))
+
+
+def touchdown(cfg: TrackerConfig, start: Fix, before: Fix | None, landed: Fix
+              ) -> tuple[datetime, float, float, float | None]:
+    """The touchdown of a landing: time, latitude, longitude, altitude. `start` is the
+    first fix of the ground roll (`rolling`) that reaches `landed`, the first fix of the
+    confirmed landed run; `before` the fix before `start` (not rolling), or None.
+
+    The time and place are `start`'s, unless `before` is an OGN fix sinking at most
+    touchdown_interp_max_s earlier: then the moment its sink rate brings it down to
+    `landed`'s height (rounded to the second, the resolution of OGN fix times; never
+    before `before`, never after `start`), at the point that far along the straight
+    line from `before` to `start`. ADS-B's first surface fix is its touchdown (the
+    squat switch decides it). The altitude is `landed`'s (on the ground, slow: the
+    steadiest ground height), else `start`'s."""
+    alt = landed.altitude_m if landed.altitude_m is not None else start.altitude_m
+    at = (start.time, start.latitude, start.longitude, alt)
+    if (before is None or start.on_ground is not None or before.climb_rate_ms is None
+            or before.climb_rate_ms >= 0 or before.altitude_m is None or alt is None):
+        return at
+    gap = (start.time - before.time).total_seconds()
+    if not 0 < gap <= cfg.touchdown_interp_max_s:
+        return at
+    s = min(float(round(max(0.0, before.altitude_m - alt) / -before.climb_rate_ms)), gap)
+    k = s / gap
+    return (before.time + timedelta(seconds=s),
+            before.latitude + k * (start.latitude - before.latitude),
+            before.longitude + k * (start.longitude - before.longitude), alt)

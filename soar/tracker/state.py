@@ -26,7 +26,9 @@ from soar.tracker.rules import (
     TrackerConfig,
     looks_airborne,
     looks_landed,
+    rolling,
     standing,
+    touchdown,
 )
 from soar.tracker.tow import TowPairing
 from soar.units import distance_m
@@ -82,7 +84,7 @@ class ActiveFlight:
 class _Track:
     __slots__ = ("aircraft_id", "aircraft_type", "last", "airborne", "run", "ref_alt",
                  "ground_at", "flight", "previous", "anchor", "rejects", "callsign",
-                 "pending_callsign")
+                 "pending_callsign", "roll", "touchdown")
 
     def __init__(self, aircraft_id: int, aircraft_type: int | None):
         self.aircraft_id = aircraft_id
@@ -98,6 +100,10 @@ class _Track:
         self.rejects = 0                       # consecutive impossible jumps rejected
         self.callsign: str | None = None       # last non-empty callsign heard
         self.pending_callsign: tuple[str, Fix] | None = None
+        # While flying: (first fix, fix before it) of the ground roll the last fix may be
+        # on (rules.rolling), and that pair as it stood at the landed run's first fix.
+        self.roll: tuple[Fix, Fix | None] | None = None
+        self.touchdown: tuple[Fix, Fix | None] | None = None
 
     def flight_at(self, t: datetime) -> UUID | None:
         f = self.flight
@@ -299,7 +305,7 @@ class FlightTracker:
                                     tuple(p[0] for p in list(st.run)[:-1])))
         st.flight, st.airborne, st.anchor = f, True, fix
         st.run.clear()
-        st.ref_alt = st.ground_at = None
+        st.ref_alt = st.ground_at = st.roll = None
         if out[0].kind == ops.START_TAKEOFF:
             out += self.tows.on_takeoff(st.aircraft_type, f, first)
         return out
@@ -328,9 +334,14 @@ class FlightTracker:
         probe = [fix, _UNKNOWN]
         if fix.on_ground is None:
             self._agl(probe)              # every flying OGN fix: max height for the spurious rule
+        roll = st.roll
+        if roll is None or not rolling(cfg, fix, f.last, roll[0], st.aircraft_type):
+            st.roll = (fix, f.last) if rolling(cfg, fix, None, None, None) else None
         if looks_landed(cfg, fix, lambda: self._height(f, probe), st.aircraft_type):
             st.run.append(probe)
             run = st.run
+            if len(run) == 1:
+                st.touchdown = st.roll or (fix, None)
             if run[-1][0].on_ground is not None:
                 done = len(run) >= cfg.adsb_fixes
             else:
@@ -338,7 +349,7 @@ class FlightTracker:
                         (fix.time - run[0][0].time).total_seconds() >= cfg.landing_min_s)
             if done:
                 self._grow(f, fix, probe[1])
-                return self._land(st, run[0][0], fix)
+                return self._land(st, touchdown(cfg, *st.touchdown, run[0][0]), fix)
         else:
             st.run.clear()
         self._grow(f, fix, probe[1])
@@ -347,7 +358,7 @@ class FlightTracker:
         if a is None or self._moved(a, fix):
             st.anchor = fix
         elif (fix.time - a.time).total_seconds() >= cfg.stationary_s:
-            return self._land(st, a, fix)
+            return self._land(st, (a.time, a.latitude, a.longitude, a.altitude_m), fix)
         return []
 
     def _moved(self, a: Fix, fix: Fix) -> bool:
@@ -359,10 +370,13 @@ class FlightTracker:
         return (a.altitude_m is not None and fix.altitude_m is not None
                 and abs(fix.altitude_m - a.altitude_m) > cfg.stationary_height_m)
 
-    def _land(self, st: _Track, first: Fix, fix: Fix) -> list:
+    def _land(self, st: _Track, at: tuple, fix: Fix) -> list:
+        """`at`: the landing's time, latitude, longitude and altitude (rules.touchdown,
+        or where it stood still); `fix`: the one that confirmed it."""
         f = st.flight
-        values = {"landing_time": first.time, "landing_latitude": first.latitude,
-                  "landing_longitude": first.longitude, "landing_altitude_m": first.altitude_m,
+        t, lat, lon, alt = at
+        values = {"landing_time": t, "landing_latitude": lat,
+                  "landing_longitude": lon, "landing_altitude_m": alt,
                   "last_fix_at": fix.time, "last_latitude": fix.latitude,
                   "last_longitude": fix.longitude, "end_reason": "landing"}
         reason = self._spurious(f, landed=True)
@@ -508,6 +522,7 @@ class FlightTracker:
         first.flight_id = new.id
         self._grow(new, first, _UNKNOWN)
         st.flight, st.airborne, st.anchor = new, True, fix
+        st.roll = None                  # the new flight's roll starts with its own fixes
         row = self._row(st, new, first, first)
         row["launch_method"] = ops.UNKNOWN
         out.append(CreateFlight(row, ops.START_CALLSIGN))

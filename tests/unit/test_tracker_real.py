@@ -15,10 +15,15 @@ from soar.tracker import ops as flight_ops
 
 # The expected times follow from the rules in docs/flight-detection.md: takeoff is the
 # first fix of the confirmed airborne run (the 55 km/h crossing, as in OGN's logbook),
-# landing the first fix of the confirmed ground run.
+# landing the touchdown. DDEFF7: from 10:49:51 (607 m, level, 74 km/h) its fixes stay
+# within 4 m of where it stops (603-604 m) and slow by 1.0-1.5 m/s^2, more than a
+# glider's drag gives in the air; the fix before sinks at 1.3 m/s 3 m higher (2 s
+# away). DDAC7C: 09:24:19 at 598 m sinking 0.7 m/s, 2 m above its roll (596-597 m):
+# down 3 s later, and by 09:24:24 it slowed from 89 to 59 km/h. The first fixes under
+# 40 km/h (10:50:04, 09:24:28) came 13 and 6 s after.
 EXPECTED = {
-    0xDDEFF7: (utc("2016-07-02 10:48:26"), utc("2016-07-02 10:50:04")),
-    0xDDAC7C: (utc("2019-04-13 09:22:42"), utc("2019-04-13 09:24:28")),
+    0xDDEFF7: (utc("2016-07-02 10:48:26"), utc("2016-07-02 10:49:51")),
+    0xDDAC7C: (utc("2019-04-13 09:22:42"), utc("2019-04-13 09:24:22")),
 }
 
 
