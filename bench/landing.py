@@ -8,7 +8,9 @@ Figures: `landings_scored` (true landings before the horizon, the last `EDGE_S` 
 data, where a landing may not be confirmed yet), `error_s_p50/p95/max`
 (|found - touchdown| over the landings matched within 60 s), `over_10s` (landings
 not found within 10 s: what `make bench-incident` counts as `landings_missed`, each
-also an extra), `missed_60s` (not found at all), `bias_s` (median of found - truth).
+also an extra), `missed_60s` (not found within 60 s: an aircraft no receiver heard,
+say), `found_over_10s` (the difference: found, but late or early),
+`bias_s` (median of found - truth).
 
     .venv/bin/python bench/landing.py [--aircraft 300] [--beast-aircraft 30]
                                       [--duration 1800] [--seed 1]
@@ -59,6 +61,7 @@ def main() -> None:
         "error_s_p50": wide["error_s_p50"], "error_s_p95": wide["error_s_p95"],
         "error_s_max": wide["error_s_max"], "bias_s": wide["bias_s"],
         "over_10s": tight["missed"], "over_10s_by_kind": tight["missed_by_kind"],
+        "found_over_10s": tight["missed"] - wide["missed"],
         "missed_60s": wide["missed"], "extra_60s": wide["extra"],
     }))
 
