@@ -15,7 +15,7 @@ from soar.web.aircraft import kind
 from soar.web.app import content_security_policy
 from soar.web.encoding import dumps
 from soar.web.errors import ApiError
-from soar.web.live import Changes, Client, LiveFeed, diff, for_client
+from soar.web.live import Changes, Client, LiveFeed, diff, for_client, placed
 from soar.web.routes import pages
 from soar.web.routes.flights import cache_control
 
@@ -56,12 +56,12 @@ def test_a_landing_or_takeoff_is_a_change_even_at_the_same_fix():
 
 def test_a_client_hears_only_its_box_and_what_it_was_shown_leaving():
     client = Client(params.Box(0, 0, 5, 5), asyncio.Queue())
-    first = for_client(client, Changes({"a": pos("a", 1, 1, 1), "far": pos("far", 50, 50, 1)},
-                                       frozenset()))
-    assert [p["aircraft_id"] for p in first["positions"]] == ["a"] and first["gone"] == []
+    first = json.loads(for_client(client, Changes(
+        placed({"a": pos("a", 1, 1, 1), "far": pos("far", 50, 50, 1)}), frozenset())))
+    assert first == {"positions": [pos("a", 1, 1, 1)], "gone": []}
     # "a" flies out of the box: gone for this client; "far" unheard: nothing to say.
-    out = for_client(client, Changes({"a": pos("a", 9, 9, 2)}, frozenset({"far"})))
-    assert out == {"positions": [], "gone": ["a"]} and client.known == set()
+    out = for_client(client, Changes(placed({"a": pos("a", 9, 9, 2)}), frozenset({"far"})))
+    assert json.loads(out) == {"positions": [], "gone": ["a"]} and client.known == set()
     assert for_client(client, Changes({}, frozenset({"far"}))) is None
 
 
@@ -116,7 +116,7 @@ def test_a_client_that_does_not_read_is_dropped_and_the_others_still_hear_everyt
 
         async def reader():
             while (item := await fast.queue.get()) is not None:
-                heard.append(item[1]["positions"][0]["time"])
+                heard.append(json.loads(item[1])["positions"][0]["time"])
                 if heard[-1] == 5:
                     return
         task = asyncio.create_task(reader())
@@ -145,8 +145,8 @@ def test_every_client_starts_with_a_snapshot_even_of_an_empty_box():
         return first, second
 
     first, second = asyncio.run(scenario())
-    assert first == ("snapshot", {"positions": [], "gone": []})
-    assert second[0] == "snapshot" and [p["time"] for p in second[1]["positions"]] == [1]
+    assert (first[0], json.loads(first[1])) == ("snapshot", {"positions": [], "gone": []})
+    assert second[0] == "snapshot" and [p["time"] for p in json.loads(second[1])["positions"]] == [1]
 
 
 def test_only_a_completed_flight_is_cached_and_never_past_the_public_window():

@@ -74,7 +74,8 @@ def health(request: Request) -> JSON:
     live = request.app.state.live
     out: dict = {"database": "ok", "live": {
         "clients": len(live.clients), "reads": live.reads, "read_errors": live.read_errors,
-        "dropped_clients": live.dropped_clients, "last_read": live.read_at}}
+        "dropped_clients": live.dropped_clients, "last_read": live.read_at,
+        "read_ms": live.read_ms, "fanout_ms": live.fanout_ms}}
     try:
         with database(request).read() as conn:
             conn.execute(QUERIES["ping"])
