@@ -164,8 +164,9 @@ def route_latencies(base: str, data: dict, n: int) -> dict:
                 r = s.get(base + path, timeout=60)
                 times.append((time.perf_counter() - t) * 1000)
                 statuses.add(r.status_code)
+            # first_ms: the cold answer (the stats route computes, later ones are cached).
             out[name] = {"p50_ms": percentile(times, 0.5), "p99_ms": percentile(times, 0.99),
-                         "status": sorted(statuses)}
+                         "first_ms": round(times[0], 1), "status": sorted(statuses)}
     return out
 
 

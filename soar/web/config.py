@@ -33,4 +33,6 @@ class WebConfig:
     # (its origin is added to the Content-Security-Policy's img-src).
     tile_url: str | None = None
     tile_attribution: str = ""
-    receivers_cache_s: float = 60.0     # fixes per receiver: recomputed at most this often
+    # Recomputed at most this often, served stale while recomputed (soar/web/cache.py):
+    receivers_cache_s: float = 60.0     # fixes per receiver in the last hour
+    stats_cache_s: float = 60.0         # /api/v1/stats (its Cache-Control max-age too)
