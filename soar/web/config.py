@@ -18,7 +18,7 @@ class WebConfig:
     max_page: int = 500                 # largest page of flights, receivers, airfields
     default_page: int = 100
     max_positions: int = 5000           # most positions one answer carries
-    live_poll_s: float = 0.5            # how often the live stream reads live_positions_v2
+    live_poll_s: float = 0.5            # how often the live stream reads live_positions_v3
     # The map shows an aircraft heard this recently (data time: before the newest fix
     # stored), in the air or on the ground, as OGN's live map and tar1090 do.
     live_recent_s: float = 600.0

@@ -1,5 +1,5 @@
 """The live stream behind /api/v1/live: ONE reader per process, whatever the number
-of clients. While anyone listens it reads live_positions_v2 for the whole world every
+of clients. While anyone listens it reads live_positions_v3 for the whole world every
 `live_poll_s`, works out what changed since the last read (moved, appeared, gone), and
 hands each client the changes inside its box. A client that does not keep up (its
 queue full) is disconnected and counted, so one slow reader never holds memory or
