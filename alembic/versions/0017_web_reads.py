@@ -3,8 +3,9 @@ as heard, live_positions_v3(heard_since), replacing the view live_positions_v2: 
 same rows, with the chunks of fixes older than that time excluded once at plan time
 instead of once per aircraft at run time (sql/functions/live_positions_v3.sql).
 
-Nothing in the ingest path changes. The downgrade drops the function and re-creates
-the view.
+The flights list's index follows its order and keyset, (started_at, id), replacing
+the index on started_at alone (schema/171_flights_started_at_id.sql). Nothing in the
+ingest path changes: one index on flights, as before. The downgrade restores both.
 
 Revision ID: 0017
 Revises: 0016
@@ -19,8 +20,10 @@ depends_on = None
 
 UPGRADE_FILES: tuple[str, ...] = (
     "functions/live_positions_v3.sql",
+    "schema/171_flights_started_at_id.sql",
 )
 DOWNGRADE_FILES: tuple[str, ...] = (
+    "schema/171_flights_started_at_id_down.sql",
     "schema/170_live_positions_v3_down.sql",
 )
 
