@@ -162,14 +162,15 @@ def test_only_a_completed_flight_is_cached_and_never_past_the_public_window():
 
 
 def test_the_live_maps_last_seen_range_covers_the_routers_refresh_interval():
-    """The positions query finds an aircraft heard since T among last_seen >= T - 10 min
+    """live_positions_v3 finds an aircraft heard since T among last_seen >= T - 10 min
     because the router rewrites last_seen at least that often: a longer refresh would
     hide aircraft heard recently."""
-    from soar.db.sqlfiles import queries
+    from soar.db import sqlfiles
     from soar.ingest.router import AIRCRAFT_REFRESH
 
-    sql = queries("queries/web.sql")["positions"]
-    assert "last_seen >= %(heard_since)s::timestamptz - interval '10 minutes'" in sql
+    assert "live_positions_v3(%(heard_since)s" in sqlfiles.queries("queries/web.sql")["positions"]
+    sql = sqlfiles.read("functions/live_positions_v3.sql")
+    assert "a.last_seen >= heard_since - interval '10 minutes'" in sql
     assert timedelta(minutes=10) >= AIRCRAFT_REFRESH
 
 
