@@ -46,15 +46,36 @@ def recent(conn, config: WebConfig) -> dict:
             "heard_since": newest - timedelta(seconds=config.live_recent_s) if newest else None}
 
 
+# What a move carries, in this order: the fields that change from fix to fix. The rest
+# (the aircraft's address, registration, callsign, model, type, category and kind) a
+# client has from the full position it was sent when the aircraft entered its box.
+MOVE_FIELDS = ("aircraft_id", "flight_id", "source", "time", "latitude", "longitude",
+               "altitude_m", "ground_speed_kmh", "track_deg", "climb_rate_ms", "on_ground")
+_MOVE_FIELDS_JSON = dumps(MOVE_FIELDS)
+EMPTY = f'{{"positions":[],"moves":[],"fields":{_MOVE_FIELDS_JSON},"gone":[]}}'
+_IDENTITY = ("aircraft_address", "registration", "callsign", "model", "aircraft_type",
+             "category", "kind")
+
+
 class Placed(NamedTuple):
-    """A position as the stream sends it: where (to pick the clients) and its JSON."""
+    """A position as the stream sends it: where (to pick the clients), its JSON in full,
+    and as a move (None when the aircraft is new or its identity changed: every client
+    then gets it in full)."""
     latitude: float
     longitude: float
     json: str
+    move: str | None
 
 
-def placed(positions: dict[int, dict]) -> dict[int, Placed]:
-    return {k: Placed(p["latitude"], p["longitude"], dumps(p)) for k, p in positions.items()}
+def placed(positions: dict[int, dict], before: dict[int, dict] | None = None) -> dict[int, Placed]:
+    before = before or {}
+    out = {}
+    for k, p in positions.items():
+        was = before.get(k)
+        same = was is not None and all(was.get(f) == p.get(f) for f in _IDENTITY)
+        out[k] = Placed(p["latitude"], p["longitude"], dumps(p),
+                        dumps([p.get(f) for f in MOVE_FIELDS]) if same else None)
+    return out
 
 
 @dataclass(frozen=True)
@@ -77,28 +98,32 @@ def diff(before: dict[int, dict], after: dict[int, dict]) -> Changes:
     fix time or its flight (a takeoff, a landing) differs."""
     moved = {k: v for k, v in after.items() if k not in before
              or (before[k]["time"], before[k]["flight_id"]) != (v["time"], v["flight_id"])}
-    return Changes(placed(moved), frozenset(before.keys() - after.keys()))
+    return Changes(placed(moved, before), frozenset(before.keys() - after.keys()))
 
 
 def for_client(client: Client, changes: Changes) -> str | None:
-    """The update one client gets, as the event's JSON text {positions, gone} (None:
-    nothing for it): positions inside its box (Box.contains, written out inline: this
-    runs for every client and position of a read), and 'gone' for what it was shown that
-    has left the box or stopped."""
+    """The update one client gets, as the event's JSON text {positions, moves, fields,
+    gone} (None: nothing for it): positions inside its box (Box.contains, written out
+    inline: this runs for every client and position of a read), in full when new to the
+    client, else as a move (an array of MOVE_FIELDS, about a third of the bytes); and
+    'gone' for what it was shown that has left the box or stopped."""
     w, s, e, n = client.box
     moved = changes.moved.items()
     if w <= e:
-        inside = {k: p[2] for k, p in moved if s <= p[0] <= n and w <= p[1] <= e}
+        inside = {k: p for k, p in moved if s <= p[0] <= n and w <= p[1] <= e}
     else:                                                       # across 180 deg
-        inside = {k: p[2] for k, p in moved if s <= p[0] <= n and (p[1] >= w or p[1] <= e)}
+        inside = {k: p for k, p in moved if s <= p[0] <= n and (p[1] >= w or p[1] <= e)}
     known = client.known
     left = known.intersection(changes.moved).difference(inside)
     gone = sorted(known.intersection(changes.gone).union(left))
     if not inside and not gone:
         return None
+    full = [p[2] for k, p in inside.items() if p[3] is None or k not in known]
+    moves = [p[3] for k, p in inside.items() if p[3] is not None and k in known]
     known.difference_update(gone)
     known.update(inside)
-    return f'{{"positions":[{",".join(inside.values())}],"gone":{json.dumps(gone)}}}'
+    return (f'{{"positions":[{",".join(full)}],"moves":[{",".join(moves)}],'
+            f'"fields":{_MOVE_FIELDS_JSON},"gone":{json.dumps(gone)}}}')
 
 
 class LiveFeed:
@@ -150,7 +175,7 @@ class LiveFeed:
     @staticmethod
     def _snapshot(client: Client, positions: dict[int, Placed]) -> None:
         snapshot = for_client(client, Changes(positions, frozenset()))
-        client.queue.put_nowait(("snapshot", snapshot or '{"positions":[],"gone":[]}'))
+        client.queue.put_nowait(("snapshot", snapshot or EMPTY))
         client.snapshot_sent = True
 
     def unsubscribe(self, client: Client) -> None:
