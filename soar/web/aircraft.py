@@ -24,7 +24,7 @@ def kind(aircraft_type: int | None, category: str | None, source: int | None) ->
 
 
 def position(row: dict) -> dict:
-    """A live_positions_v2 row as the API and the live stream send it: keyed by
+    """A live_positions_v3 row as the API and the live stream send it: keyed by
     aircraft_id; flight_id is its active flight, null when it has none (on the ground
     before takeoff, landed)."""
     out = dict(row)

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from soar.web.cache import Refreshing
 from soar.web.config import WebConfig
 from soar.web.database import Database
 from soar.web.encoding import JSON
@@ -99,4 +100,7 @@ def create_app(config: WebConfig, url: str) -> ASGIApp:
         lifespan=lifespan)
     app.state.config = config
     app.state.database = database
+    app.state.stats_cache = Refreshing("statistics", config.stats_cache_s)
+    app.state.receivers_cache = Refreshing("fixes per receiver", config.receivers_cache_s,
+                                           entries=1)
     return SecurityHeaders(app, config)

@@ -18,7 +18,7 @@ class WebConfig:
     max_page: int = 500                 # largest page of flights, receivers, airfields
     default_page: int = 100
     max_positions: int = 5000           # most positions one answer carries
-    live_poll_s: float = 0.5            # how often the live stream reads live_positions_v2
+    live_poll_s: float = 0.5            # how often the live stream reads live_positions_v3
     # The map shows an aircraft heard this recently (data time: before the newest fix
     # stored), in the air or on the ground, as OGN's live map and tar1090 do.
     live_recent_s: float = 600.0
@@ -33,4 +33,6 @@ class WebConfig:
     # (its origin is added to the Content-Security-Policy's img-src).
     tile_url: str | None = None
     tile_attribution: str = ""
-    receivers_cache_s: float = 60.0     # fixes per receiver: recomputed at most this often
+    # Recomputed at most this often, served stale while recomputed (soar/web/cache.py):
+    receivers_cache_s: float = 60.0     # fixes per receiver in the last hour
+    stats_cache_s: float = 60.0         # /api/v1/stats (its Cache-Control max-age too)

@@ -1,5 +1,5 @@
 -- `soar web` (soar/web/): the API's reads, as the read-only role, through the public
--- views (flights_public, aircraft_public, logbook, live_positions_v2, queue_health) and
+-- views (flights_public, aircraft_public, logbook, queue_health), live_positions_v3 and
 -- the reference tables. Every query takes %(since)s, the start of the public window
 -- (NULL: no window), and leaves out what is older.
 
@@ -11,18 +11,14 @@ SELECT max(last_seen) AS newest FROM aircraft_public
 
 -- name: positions
 -- The live map: each aircraft heard since %(heard_since)s at its latest fix, with its
--- active flight if any, in a box. live_positions_v2 gives each aircraft's latest fix;
--- last_seen is rewritten at most every 10 minutes while an aircraft is heard (the
--- router's AIRCRAFT_REFRESH), so the candidates are last_seen >= heard_since - 10 min:
--- an index range the planner sees as values, then one probe of the fixes index each.
+-- active flight if any, in a box. live_positions_v3 (inlined: its argument is a value
+-- to the planner) finds them by last_seen, then one probe of the fixes index each.
 -- The box may cross the antimeridian (west > east).
 SELECT aircraft_id, flight_id, aircraft_address, registration, callsign, model,
        aircraft_type, category, source, time, latitude, longitude, altitude_m,
        ground_speed_kmh, track_deg, climb_rate_ms, on_ground
-  FROM live_positions_v2
- WHERE last_seen >= %(heard_since)s::timestamptz - interval '10 minutes'
-   AND time >= %(heard_since)s::timestamptz
-   AND (%(since)s::timestamptz IS NULL OR time >= %(since)s::timestamptz)
+  FROM live_positions_v3(%(heard_since)s::timestamptz)
+ WHERE (%(since)s::timestamptz IS NULL OR time >= %(since)s::timestamptz)
    AND latitude BETWEEN %(south)s AND %(north)s
    AND CASE WHEN %(west)s <= %(east)s THEN longitude BETWEEN %(west)s AND %(east)s
             ELSE longitude >= %(west)s OR longitude <= %(east)s END
@@ -111,10 +107,8 @@ SELECT receiver_id, count(*) AS fixes
 -- name: home
 -- Where the map opens: the middle of the aircraft heard recently.
 SELECT avg(latitude) AS latitude, avg(longitude) AS longitude, count(*) AS aircraft
-  FROM live_positions_v2
- WHERE last_seen >= %(heard_since)s::timestamptz - interval '10 minutes'
-   AND time >= %(heard_since)s::timestamptz
-   AND (%(since)s::timestamptz IS NULL OR time >= %(since)s::timestamptz)
+  FROM live_positions_v3(%(heard_since)s::timestamptz)
+ WHERE (%(since)s::timestamptz IS NULL OR time >= %(since)s::timestamptz)
 
 -- name: ping
 SELECT 1

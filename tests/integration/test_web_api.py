@@ -224,6 +224,7 @@ def test_live_stream_sends_moves_landings_and_departures_in_its_box(database, ap
         events = _events(r)
         kind, first = next(events)
         assert {p["aircraft_address"] for p in first["positions"]} == LIVE
+        addresses = {p["aircraft_id"]: p["aircraft_address"] for p in first["positions"]}
         with database.connect() as c:
             fly_on(c, traffic, "glider", 60)
             # The tow plane lands: it stays on the map, without its flight.
@@ -236,7 +237,10 @@ def test_live_stream_sends_moves_landings_and_departures_in_its_box(database, ap
         moved = landed = gone = False
         for kind, update in events:
             assert kind == "update"
-            for p in update["positions"]:
+            # Known aircraft come as moves (their changing fields), new ones in full.
+            moves = [dict(zip(update["fields"], m, strict=True)) for m in update["moves"]]
+            for p in update["positions"] + moves:
+                p.setdefault("aircraft_address", addresses.get(p["aircraft_id"]))
                 if p["aircraft_address"] == "DD1001":
                     moved = p["latitude"] == round(want.latitude, 6)
                 if p["aircraft_address"] == "DD2002":

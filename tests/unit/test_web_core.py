@@ -15,7 +15,7 @@ from soar.web.aircraft import kind
 from soar.web.app import content_security_policy
 from soar.web.encoding import dumps
 from soar.web.errors import ApiError
-from soar.web.live import Changes, Client, LiveFeed, diff, for_client
+from soar.web.live import MOVE_FIELDS, Changes, Client, LiveFeed, diff, for_client, placed
 from soar.web.routes import pages
 from soar.web.routes.flights import cache_control
 
@@ -56,13 +56,32 @@ def test_a_landing_or_takeoff_is_a_change_even_at_the_same_fix():
 
 def test_a_client_hears_only_its_box_and_what_it_was_shown_leaving():
     client = Client(params.Box(0, 0, 5, 5), asyncio.Queue())
-    first = for_client(client, Changes({"a": pos("a", 1, 1, 1), "far": pos("far", 50, 50, 1)},
-                                       frozenset()))
-    assert [p["aircraft_id"] for p in first["positions"]] == ["a"] and first["gone"] == []
+    first = json.loads(for_client(client, Changes(
+        placed({"a": pos("a", 1, 1, 1), "far": pos("far", 50, 50, 1)}), frozenset())))
+    assert first == {"positions": [pos("a", 1, 1, 1)], "moves": [],
+                     "fields": list(MOVE_FIELDS), "gone": []}
     # "a" flies out of the box: gone for this client; "far" unheard: nothing to say.
-    out = for_client(client, Changes({"a": pos("a", 9, 9, 2)}, frozenset({"far"})))
-    assert out == {"positions": [], "gone": ["a"]} and client.known == set()
+    out = for_client(client, Changes(placed({"a": pos("a", 9, 9, 2)}), frozenset({"far"})))
+    assert json.loads(out)["positions"] == [] and json.loads(out)["gone"] == ["a"]
+    assert client.known == set()
     assert for_client(client, Changes({}, frozenset({"far"}))) is None
+
+
+def test_an_aircraft_the_client_knows_comes_as_a_move_and_in_full_when_its_name_changes():
+    client = Client(params.Box(0, 0, 5, 5), asyncio.Queue())
+    a1 = {**pos("a", 1, 1, 1), "registration": "D-1234", "kind": "glider"}
+    for_client(client, diff({}, {"a": a1}))
+    a2 = {**a1, "latitude": 1.5, "time": 2}
+    out = json.loads(for_client(client, diff({"a": a1}, {"a": a2})))
+    assert out["positions"] == []
+    assert [dict(zip(out["fields"], m, strict=True)) for m in out["moves"]] == [
+        {f: a2.get(f) for f in MOVE_FIELDS}]
+    # A new client gets it in full; a changed registration comes in full to all.
+    other = Client(params.Box(0, 0, 5, 5), asyncio.Queue())
+    assert json.loads(for_client(other, diff({"a": a1}, {"a": a2})))["positions"] == [a2]
+    a3 = {**a2, "registration": "D-5678", "time": 3}
+    out = json.loads(for_client(client, diff({"a": a2}, {"a": a3})))
+    assert out["positions"] == [a3] and out["moves"] == []
 
 
 @pytest.mark.parametrize("aircraft_type, category, source, expected", [
@@ -86,6 +105,13 @@ def test_json_never_carries_markup():
     text = dumps({"registration": "<script>alert('x')</script>&"})
     assert "<" not in text and ">" not in text and "&" not in text
     assert json.loads(text)["registration"] == "<script>alert('x')</script>&"
+
+
+def times(event: str) -> list:
+    """The fix times an event carries, in full positions and in moves."""
+    data = json.loads(event)
+    return ([p["time"] for p in data["positions"]]
+            + [dict(zip(data["fields"], m, strict=True))["time"] for m in data["moves"]])
 
 
 class ScriptedFeed(LiveFeed):
@@ -116,7 +142,7 @@ def test_a_client_that_does_not_read_is_dropped_and_the_others_still_hear_everyt
 
         async def reader():
             while (item := await fast.queue.get()) is not None:
-                heard.append(item[1]["positions"][0]["time"])
+                heard.extend(times(item[1]))
                 if heard[-1] == 5:
                     return
         task = asyncio.create_task(reader())
@@ -145,8 +171,8 @@ def test_every_client_starts_with_a_snapshot_even_of_an_empty_box():
         return first, second
 
     first, second = asyncio.run(scenario())
-    assert first == ("snapshot", {"positions": [], "gone": []})
-    assert second[0] == "snapshot" and [p["time"] for p in second[1]["positions"]] == [1]
+    assert first[0] == "snapshot" and json.loads(first[1])["positions"] == []
+    assert second[0] == "snapshot" and times(second[1]) == [1]
 
 
 def test_only_a_completed_flight_is_cached_and_never_past_the_public_window():
@@ -162,14 +188,15 @@ def test_only_a_completed_flight_is_cached_and_never_past_the_public_window():
 
 
 def test_the_live_maps_last_seen_range_covers_the_routers_refresh_interval():
-    """The positions query finds an aircraft heard since T among last_seen >= T - 10 min
+    """live_positions_v3 finds an aircraft heard since T among last_seen >= T - 10 min
     because the router rewrites last_seen at least that often: a longer refresh would
     hide aircraft heard recently."""
-    from soar.db.sqlfiles import queries
+    from soar.db import sqlfiles
     from soar.ingest.router import AIRCRAFT_REFRESH
 
-    sql = queries("queries/web.sql")["positions"]
-    assert "last_seen >= %(heard_since)s::timestamptz - interval '10 minutes'" in sql
+    assert "live_positions_v3(%(heard_since)s" in sqlfiles.queries("queries/web.sql")["positions"]
+    sql = sqlfiles.read("functions/live_positions_v3.sql")
+    assert "a.last_seen >= heard_since - interval '10 minutes'" in sql
     assert timedelta(minutes=10) >= AIRCRAFT_REFRESH
 
 

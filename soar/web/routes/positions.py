@@ -13,7 +13,7 @@ from soar.db.sqlfiles import queries
 from soar.web import params
 from soar.web.aircraft import position
 from soar.web.database import dicts
-from soar.web.encoding import JSON, dumps
+from soar.web.encoding import JSON
 from soar.web.live import recent
 from soar.web.routes.common import config, database
 
@@ -63,8 +63,8 @@ async def live(request: Request) -> StreamingResponse:
                     continue
                 if item.result() is None:
                     return
-                kind, data = item.result()
-                yield f"event: {kind}\ndata: {dumps(data)}\n\n"
+                kind, data = item.result()         # data: JSON text, one line
+                yield f"event: {kind}\ndata: {data}\n\n"
         finally:
             gone.cancel()
             feed.unsubscribe(client)

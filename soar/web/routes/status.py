@@ -3,16 +3,13 @@ the pages' settings."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 from starlette.requests import Request
 from starlette.routing import Route
 
 from soar.db.sqlfiles import queries
 from soar.products import queue_health, statistics
 from soar.web import params
-from soar.web.database import dicts
+from soar.web.database import Database, dicts
 from soar.web.encoding import JSON
 from soar.web.errors import ApiError, bad_request
 from soar.web.live import recent
@@ -23,31 +20,25 @@ QUERIES = queries("queries/web.sql")
 
 MAX_STATS_DAYS = 366
 DEFAULT_HOME = (48.0, 10.0)
-_fixes_lock = threading.Lock()
 
 
 def receivers(request: Request) -> JSON:
     cfg = config(request)
     limit = params.page_size(request.query_params.get("limit"), cfg)
-    with database(request).read() as conn:
+    db = database(request)
+    with db.read() as conn:
         rows = dicts(conn, QUERIES["receivers"], {
             "since": params.window_start(cfg), "limit": limit})
-        per_hour = _fixes_per_hour(request, conn)
+    per_hour = request.app.state.receivers_cache.get("all", lambda: _fixes_per_hour(db))
     for r in rows:
         r["fixes_last_hour"] = per_hour.get(r.pop("id"), 0)
     return JSON({"receivers": rows}, headers={"Cache-Control": "public, max-age=60"})
 
 
-def _fixes_per_hour(request: Request, conn) -> dict[int, int]:
-    """Counted at most once per receivers_cache_s per process (a scan of the newest chunk)."""
-    state = request.app.state
-    with _fixes_lock:
-        cached = getattr(state, "fixes_per_hour", None)
-        if cached and time.monotonic() - cached[0] < config(request).receivers_cache_s:
-            return cached[1]
+def _fixes_per_hour(db: Database) -> dict[int, int]:
+    with db.read() as conn:
         rows = dicts(conn, QUERIES["receiver_fixes_last_hour"], {})
-        state.fixes_per_hour = (time.monotonic(), {r["receiver_id"]: r["fixes"] for r in rows})
-        return state.fixes_per_hour[1]
+    return {r["receiver_id"]: r["fixes"] for r in rows}
 
 
 def stats(request: Request) -> JSON:
@@ -63,9 +54,13 @@ def stats(request: Request) -> JSON:
         raise bad_request(f"days: 1 to {MAX_STATS_DAYS}; top: 1 to {cfg.max_page}")
     if cfg.public_window_h:
         days = min(days, max(1, int(cfg.public_window_h // 24)))
-    with database(request).read() as conn:
-        report = statistics.report(conn, days, top)
-    return JSON(report, headers={"Cache-Control": "public, max-age=60"})
+    db = database(request)
+
+    def compute() -> dict:
+        with db.read() as conn:
+            return statistics.report(conn, days, top)
+    report = request.app.state.stats_cache.get((days, top), compute)
+    return JSON(report, headers={"Cache-Control": f"public, max-age={int(cfg.stats_cache_s)}"})
 
 
 def health(request: Request) -> JSON:
@@ -74,7 +69,8 @@ def health(request: Request) -> JSON:
     live = request.app.state.live
     out: dict = {"database": "ok", "live": {
         "clients": len(live.clients), "reads": live.reads, "read_errors": live.read_errors,
-        "dropped_clients": live.dropped_clients, "last_read": live.read_at}}
+        "dropped_clients": live.dropped_clients, "last_read": live.read_at,
+        "read_ms": live.read_ms, "fanout_ms": live.fanout_ms}}
     try:
         with database(request).read() as conn:
             conn.execute(QUERIES["ping"])

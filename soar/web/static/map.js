@@ -37,6 +37,14 @@
 
   function apply(update) {
     for (const p of update.positions) place(p);
+    // A move: the changing fields of an aircraft this stream already sent in full.
+    for (const row of update.moves) {
+      const m = markers.get(row[0]);
+      if (!m) continue;
+      const p = Object.assign({}, m.position);
+      update.fields.forEach((f, i) => { p[f] = row[i]; });
+      place(p);
+    }
     for (const id of update.gone) {
       const m = markers.get(id);
       if (m) { map.removeLayer(m); markers.delete(id); }
