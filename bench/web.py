@@ -195,7 +195,8 @@ async def sse_client(port: int, box: str, lags: list[float], counts: list[int],
                 # The fix times only, without decoding the whole event: a client in this
                 # process that decoded every position of 500 streams would measure its
                 # own CPU, not the server (the mover gives a second's fixes one time).
-                for t, n in Counter(TIME_FIELD.findall(line)).items():
+                times = TIME_FIELD.findall(line) + MOVE_TIME.findall(line)
+                for t, n in Counter(times).items():
                     lags.extend([arrived - fix_time(t)] * n)
     finally:
         counts.append(updates)
@@ -251,6 +252,8 @@ async def live_clients(port: int, clients: int, duration_s: float) -> dict:
 
 
 TIME_FIELD = re.compile(rb'"time":"([^"]+)"')
+# A move: [aircraft_id, flight_id, source, time, ...] (soar/web/live.py MOVE_FIELDS).
+MOVE_TIME = re.compile(rb'\[\d+,(?:null|"[^"]*"),(?:null|\d+),"([^"]+)"')
 
 
 @functools.lru_cache(maxsize=4096)
