@@ -13,7 +13,6 @@ most of the process's CPU with 500 clients (py-spy, docs/benchmarks.md).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -108,6 +107,7 @@ def for_client(client: Client, changes: Changes) -> str | None:
     client, else as a move (an array of MOVE_FIELDS, about a third of the bytes); and
     'gone' for what it was shown that has left the box or stopped."""
     w, s, e, n = client.box
+    # Placed read by index (latitude, longitude, json, move): an attribute is a call.
     moved = changes.moved.items()
     if w <= e:
         inside = {k: p for k, p in moved if s <= p[0] <= n and w <= p[1] <= e}
@@ -123,7 +123,7 @@ def for_client(client: Client, changes: Changes) -> str | None:
     known.difference_update(gone)
     known.update(inside)
     return (f'{{"positions":[{",".join(full)}],"moves":[{",".join(moves)}],'
-            f'"fields":{_MOVE_FIELDS_JSON},"gone":{json.dumps(gone)}}}')
+            f'"fields":{_MOVE_FIELDS_JSON},"gone":{dumps(gone)}}}')
 
 
 class LiveFeed:
