@@ -24,6 +24,7 @@ from helpers.fake_pelias import FakePelias
 from helpers.net import free_port
 from helpers.refdata import FixRow
 from helpers.wait import CEILING_S, wait_until
+from helpers.worker import running_worker
 from soar_worker import messages, metrics, regeocode
 from soar_worker.config import WorkerConfig
 from soar_worker.geocode import make_geocoder
@@ -263,18 +264,12 @@ def test_airborne_start_timeout_and_landing_before_takeoff(refdb):
         # landing is handled first.
         c.execute("SELECT pgmq.set_vt('flight_enrichment', %s, %s)", (takeoff_msg, int(HOUR_S)))
         c.commit()
-    stats = Stats()
-    t = threading.Thread(target=drain, args=(refdb, config()), kwargs=dict(stats=stats),
-                         daemon=True)
-    t.start()
-    try:
+    with running_worker(refdb.url("worker"), config()) as stats:
         wait_until(lambda: stats.processed == 3, what="the three visible messages")
         with refdb.connect() as c:
             assert c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment").fetchone()[0] == 1
             c.execute("SELECT pgmq.set_vt('flight_enrichment', %s, 0)", (takeoff_msg,))
-    finally:
-        t.join(CEILING_S)
-    assert not t.is_alive()
+        wait_until(lambda: stats.processed == 4, what="the takeoff, once visible")
     assert stats.processed == 4
     with refdb.connect() as c:
         a = flight(c, airborne)
