@@ -12,10 +12,9 @@ import logging
 import sys
 from typing import Optional
 
-import psycopg
 import typer
 
-from soar import __version__, db
+from soar import __version__
 from soar.cli.alerts import alerts_app
 from soar.cli.backfill import backfill_app
 from soar.cli.database import db_app
@@ -38,6 +37,8 @@ def _as_component(role: str, command):
     functools.wraps keeps the signature and annotations typer reads the options from."""
     @functools.wraps(command)
     def checked(*args, **kwargs):
+        from soar import db
+
         db.component_url(role)
         return command(*args, **kwargs)
     return checked
@@ -82,6 +83,8 @@ def _root(
              "(SOAR_INGEST_DATABASE_URL, SOAR_WORKER_DATABASE_URL)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
 ) -> None:
+    from soar import db
+
     db.set_database_url(database_url)
     db.set_allow_owner(allow_owner)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
@@ -96,7 +99,12 @@ def main() -> None:
     except SoarError as exc:
         print(f"soar: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except psycopg.Error as exc:
+    except Exception as exc:
+        # psycopg is imported only by the commands that use the database (a start of
+        # `soar` stays cheap): an error of its cannot come from one that did not.
+        psycopg = sys.modules.get("psycopg")
+        if psycopg is None or not isinstance(exc, psycopg.Error):
+            raise
         # Unexpected, but still one line: the server's message names the problem.
         print(f"soar: database error: {first_line(exc)} (run with --verbose for details)",
               file=sys.stderr)

@@ -6,9 +6,7 @@ import json
 
 import typer
 
-from soar import db
 from soar.errors import SoarError
-from soar.products import alerts, queue_health
 
 alerts_app = typer.Typer(no_args_is_help=True,
                          help="Overdue alerts: flights that timed out low or descending, "
@@ -19,6 +17,9 @@ alerts_app = typer.Typer(no_args_is_help=True,
 def list_command(as_json: bool = typer.Option(False, "--json",
                                               help="One JSON object per line.")) -> None:
     """The active overdue alerts (read-only login), the most recently heard first."""
+    from soar import db
+    from soar.products import alerts, queue_health
+
     with db.connect(db.role_url("readonly")) as conn:
         found = alerts.active(conn)
         failing = {n.alert_id: n for n in queue_health.undelivered(conn) if n.notice == "raised"}
@@ -43,6 +44,7 @@ def clear_command(alert_id: int = typer.Argument(..., help="The alert's id (soar
                   ) -> None:
     """Clear an alert by hand (the pilot called in); its `cleared` notice goes to the
     webhook like any other (worker login)."""
+    from soar import db
     from soar_worker import overdue
     from soar_worker.config import WorkerConfig
 

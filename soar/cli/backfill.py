@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from soar import db
-from soar.backfill import enrichment
 from soar.errors import SoarError
 from soar.units import UTC
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 backfill_app = typer.Typer(no_args_is_help=True,
                            help="Repairs over a range of flights: idempotent and resumable.")
@@ -24,6 +24,8 @@ def _utc(value: Optional[datetime], default: datetime) -> datetime:
 
 
 def _progress(what: str) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     transient=True)
 
@@ -37,6 +39,9 @@ def enrichment_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Count, change nothing."),
 ) -> None:
     """Re-enqueue flight ends whose enrichment failed, was lost or lacks a runway/place."""
+    from soar import db
+    from soar.backfill import enrichment
+
     if missing not in enrichment.MISSING:
         raise SoarError(f"--missing {missing!r}: use one of {', '.join(enrichment.MISSING)}")
     start = _utc(since, datetime(1970, 1, 1, tzinfo=UTC))
@@ -65,6 +70,9 @@ def flights_command(
 ) -> None:
     """Rebuild the range's flights from the stored fixes with the tracker, replacing
     those that differ, and re-point the fixes (owner login)."""
+    from rich.progress import MofNCompleteColumn, Progress, TextColumn
+
+    from soar import db
     from soar.backfill import flights
     from soar.products.flights import parse_address
     from soar.records import aircraft_id

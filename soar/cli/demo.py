@@ -17,7 +17,7 @@ import psycopg
 import typer
 from psycopg import sql
 
-from soar import db, ingest
+from soar import db
 from soar.db import embedded, migrate
 from soar.errors import SoarError
 from soar.products.flights import fetch
@@ -47,6 +47,7 @@ def _recreate(cluster: embedded.Cluster) -> None:
 
 def demo() -> None:
     """Run the whole system on the sample recordings and print the flights found."""
+    from soar import ingest
     from soar.reference.airports import default_sources, import_airports
     from soar.reference.places import default_source, import_places
     from soar_worker.config import WorkerConfig

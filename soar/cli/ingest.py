@@ -6,21 +6,18 @@ import json
 import sys
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from soar import ingest
 from soar.errors import SoarError
-from soar.feeds import recordings
-from soar.feeds.sbs_client import SbsFeed
-from soar.ingest.app import ARCHIVE, SIM
-from soar.ingest.archive import ArchiveConfig
-from soar.ingest.shard import Shard
 from soar.units import UTC
 
-FORMATS = (*recordings.FORMATS, SIM, ARCHIVE)
+# The pipeline and the feeds are imported by the commands that run them: every start of
+# `soar` imports this module to register them.
+if TYPE_CHECKING:
+    from soar.feeds.sbs_client import SbsFeed
 
 
 def _speed(value: str) -> float | None:
@@ -133,8 +130,14 @@ def replay(
                                  help="The summary as one JSON object (default), or as text."),
 ) -> None:
     """Replay a recording through the live ingest path."""
-    if fmt not in FORMATS:
-        raise SoarError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    from soar import ingest
+    from soar.feeds import recordings
+    from soar.ingest.app import ARCHIVE, SIM
+    from soar.ingest.shard import Shard
+
+    formats = (*recordings.FORMATS, SIM, ARCHIVE)
+    if fmt not in formats:
+        raise SoarError(f"--format {fmt!r}: use one of {', '.join(formats)}")
     if fmt in (SIM, ARCHIVE):
         if not path.is_dir():
             raise SoarError(f"{path}: no such folder (--format {fmt} reads a folder: a `soar "
@@ -173,6 +176,8 @@ def _hostport(value: str, option: str) -> tuple[str, int]:
 def _sbs_feeds(values: list[str]) -> list[SbsFeed]:
     """`--sbs [NAME=]HOST:PORT[@ZONE]` options; names unique. ZONE: this feed's time
     zone (UTC for an ADSBHub feed beside local receivers), else --sbs-timezone's."""
+    from soar.feeds.sbs_client import SbsFeed
+
     feeds: list[SbsFeed] = []
     for value in values:
         name, sep, rest = value.rpartition("=")
@@ -235,6 +240,10 @@ def run(
         "7d", help="--archive: delete archive hours older than this: days (7d) or hours (36h)."),
 ) -> None:
     """Ingest live feeds until SIGINT/SIGTERM, then flush and exit."""
+    from soar import ingest
+    from soar.ingest.archive import ArchiveConfig
+    from soar.ingest.shard import Shard
+
     if not ogn and not beast and not sbs:
         raise SoarError("nothing to read: give --ogn HOST:PORT, --beast HOST:PORT and/or "
                         "--sbs HOST:PORT")

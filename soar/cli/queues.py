@@ -10,7 +10,6 @@ import typer
 
 from soar import db
 from soar.errors import SoarError
-from soar.ingest import overflow
 from soar.products import queue_health
 
 queue_app = typer.Typer(no_args_is_help=True, help="The flight enrichment queue.")
@@ -77,6 +76,7 @@ def check(
     found = []
     if ingest_side:
         from soar.cli.ingest import _size
+        from soar.ingest import overflow
         from soar.ingest.app import default_overflow_dir
         found = overflow.problems(
             overflow_dir or default_overflow_dir(), max_age_s=overflow_max_age,

@@ -10,7 +10,6 @@ from typing import Optional
 
 import typer
 
-from soar import simulate as sim
 from soar.errors import SoarError
 from soar.units import UTC
 
@@ -52,6 +51,8 @@ def simulate(
     no_beast_file: bool = typer.Option(False, "--no-beast-file", help="Write modes.jsonl only."),
 ) -> None:
     """Simulated OGN and ADS-B traffic from real airfields, with its ground truth."""
+    from soar import simulate as sim
+
     if aircraft is not None and rate is not None:
         raise SoarError("give --aircraft or --rate, not both")
     if not serve and out is None:

@@ -7,9 +7,7 @@ from typing import Optional
 
 import typer
 
-from soar import db
 from soar.errors import SoarError
-from soar.web import WebConfig, create_app
 
 # Open SSE streams never end by themselves: at a shutdown they get this long.
 GRACEFUL_SHUTDOWN_S = 2
@@ -31,6 +29,9 @@ def web(
 ) -> None:
     """Serve the live map, flight and logbook pages and the API under /api/v1."""
     import uvicorn
+
+    from soar import db
+    from soar.web import WebConfig, create_app
 
     config = WebConfig(host=host, port=port, public_window_h=window_h or None,
                        tile_url=tile_url, tile_attribution=tile_attribution)

@@ -26,18 +26,19 @@ import io
 import time
 import zlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
 import psycopg
-import requests
-import urllib3
 
 from soar.columns import COMPETITION_NUMBER_MAX, MODEL_MAX, REGISTRATION_MAX
 from soar.db import sqlfiles
 from soar.errors import SoarError
 from soar.net import is_loopback
 from soar.records import AddressType, aircraft_id
-from soar.reference import sources
+
+if TYPE_CHECKING:
+    import requests
 
 DEFAULT_SOURCE = "https://ddb.glidernet.org/download/"
 DEVICE_TYPES = {"F": AddressType.FLARM, "I": AddressType.ICAO, "O": AddressType.OGN}
@@ -121,6 +122,11 @@ def download(source: str, limits: DownloadLimits | None = None) -> bytes:
     """The body at `source` (https://, or http:// on loopback), following redirects
     only to where check_source allows and never from https:// down to http://; over
     `max_bytes` or `deadline_s` it stops with a one-line SoarError naming the fix."""
+    # requests (and its TLS stack) is imported on use, not with the module: `soar`
+    # imports this module at every start to show the default source in --help.
+    import requests
+    import urllib3
+
     limits = limits or DownloadLimits()
     deadline = time.monotonic() + limits.deadline_s
     url = source
@@ -156,6 +162,8 @@ def download(source: str, limits: DownloadLimits | None = None) -> bytes:
 
 
 def _read(resp: requests.Response, source: str, limits: DownloadLimits, deadline: float) -> bytes:
+    import urllib3
+
     raw = resp.raw
     sock = getattr(getattr(raw, "connection", None), "sock", None)
     body = bytearray()
@@ -200,6 +208,9 @@ def _too_slow(source: str, limits: DownloadLimits) -> SoarError:
 
 
 def _failed(source: str, limits: DownloadLimits, exc: BaseException) -> SoarError:
+    import requests
+    import urllib3
+
     text = str(exc)
     if isinstance(exc, (TimeoutError, requests.Timeout, urllib3.exceptions.TimeoutError)) \
             or "timed out" in text:
@@ -211,6 +222,8 @@ def _failed(source: str, limits: DownloadLimits, exc: BaseException) -> SoarErro
 
 def import_ddb(conn: psycopg.Connection, source: str,
                limits: DownloadLimits | None = None) -> DdbImport:
+    from soar.reference import sources
+
     check_source(source)
     started = time.monotonic()
     try:
