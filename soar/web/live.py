@@ -80,8 +80,8 @@ def placed(positions: dict[int, dict], before: dict[int, dict] | None = None) ->
 
 # The fan-out groups a read's changed positions into cells of this size, so that a
 # client's box is tested against each cell, and a cell wholly inside it is sent as one
-# pre-joined text: per-position work only at the box's edges (measured in
-# docs/benchmarks.md, "The live fan-out").
+# pre-joined text: per-position work only at the box's edges. The size: bench/fanout.py
+# (docs/benchmarks.md, "The live fan-out").
 CELL_DEG = 0.25
 
 
