@@ -31,17 +31,8 @@ from soar.records import PIPELINE_FAILED as LOST
 from soar.reference import samples
 
 ONEMINUTE = samples.path("oneminute.txt")
-# The crash tests need a crash in the middle of a replay, not the capture's volume:
-# its first lines (~10 s as received) give batches before and after the crash.
-CRASH_LINES = 15_000
 CEILING_S = 300          # generous: only a hang reaches it (a loaded machine may take long
                          # to flush, so tests that count written fixes wait this long too)
-
-
-@pytest.fixture(scope="module")
-def capture() -> list:
-    """The capture's messages, read once (the tests take slices; messages are tuples)."""
-    return list(recordings.aprs_messages(ONEMINUTE))
 
 
 @pytest.fixture
@@ -72,11 +63,6 @@ class Counted:
             yield chunk
 
 
-def head(capture: list, n: int) -> Counted:
-    """The first `n` messages of the capture, chunked as a replay chunks them."""
-    return Counted(recordings.chunked(iter(capture[:n]), None))
-
-
 def accounted(stats: IngestStats) -> int:
     """Every outcome of a message: fix, receiver beacon, state only, or a counted reason."""
     return (stats.fixes_accepted + stats.receiver_beacons + stats.state_only
@@ -103,7 +89,7 @@ def undisturbed(database, messages) -> IngestStats:
     return stats
 
 
-def test_router_crash_ends_the_replay_with_one_line(database, capture, tmp_path):
+def test_router_crash_ends_the_replay_with_one_line(database, tmp_path):
     stats = IngestStats()
     pipeline = ingest.build(database.url("ingest"), stats,
                             PipelineConfig(batch_size=500, spool_dir=tmp_path / "spool",
@@ -118,7 +104,7 @@ def test_router_crash_ends_the_replay_with_one_line(database, capture, tmp_path)
         return process(fix)
 
     pipeline.router.tracker.process = crashing      # the test's hook: the router thread dies
-    chunks = head(capture, CRASH_LINES)
+    chunks = Counted(recordings.replay(ONEMINUTE, "aprs"))
     with pytest.raises(SoarError) as err:
         app.run_replay(pipeline, chunks, signals=app.Signals())
     assert one_line(err.value) == \
@@ -133,8 +119,7 @@ def test_router_crash_ends_the_replay_with_one_line(database, capture, tmp_path)
     assert counts(database)[0] == stats.fixes_written
 
 
-def test_writer_crash_spools_and_the_next_start_writes_it(database, fresh_database, capture,
-                                                          tmp_path):
+def test_writer_crash_spools_and_the_next_start_writes_it(database, fresh_database, tmp_path):
     spool_dir = tmp_path / "spool"
     stats = IngestStats()
     pipeline = ingest.build(database.url("ingest"), stats,
@@ -149,7 +134,7 @@ def test_writer_crash_spools_and_the_next_start_writes_it(database, fresh_databa
         return write(batch)
 
     pipeline.writer.write = crashing         # the test's hook: the writer thread dies
-    chunks = head(capture, CRASH_LINES)
+    chunks = Counted(recordings.replay(ONEMINUTE, "aprs"))
     with pytest.raises(SoarError) as err:
         app.run_replay(pipeline, chunks, signals=app.Signals())
     assert one_line(err.value) == "ingest stopped: the writer thread died: ValueError: boom"
@@ -181,7 +166,7 @@ def test_writer_crash_spools_and_the_next_start_writes_it(database, fresh_databa
 
 
 def test_a_replay_that_ended_is_written_to_its_end_past_the_shutdown_deadline(database,
-                                                                           capture, tmp_path):
+                                                                           tmp_path):
     # No shutdown budget at all, and a writer that commits nothing before close()
     # begins: were the file's end taken for a stop signal, close() would spool at once
     # what the writer had not committed (it did so on a busy machine with 30 s).
@@ -202,7 +187,8 @@ def test_a_replay_that_ended_is_written_to_its_end_past_the_shutdown_deadline(da
     pipeline._stop_threads = stopping           # the test's hooks
     pipeline.writer.write = held
     # A part that fits in the router's queue while the writer holds: the feed ends.
-    app.run_replay(pipeline, head(capture, 10_000), signals=app.Signals())
+    messages = list(recordings.aprs_messages(ONEMINUTE))[:10_000]
+    app.run_replay(pipeline, recordings.chunked(iter(messages), None), signals=app.Signals())
     assert (stats.spooled_fixes, stats.rejected[(DB, UNWRITTEN)]) == (0, 0)
     assert stats.fixes_written == stats.fixes_accepted == counts(database)[0] > 5_000
 
@@ -248,10 +234,10 @@ def test_idle_pipeline_notices_a_dead_parse_process(database):
         pipeline.close()
 
 
-def test_aircraft_cache_is_bounded_without_losing_rows(fresh_database, capture):
+def test_aircraft_cache_is_bounded_without_losing_rows(fresh_database):
     # The first 30,000 lines (~20 s as received, ~40 s of data time): 3,100 aircraft,
     # three times the cap, at a third of the cost of three whole replays.
-    messages = capture[:30_000]
+    messages = list(recordings.aprs_messages(ONEMINUTE))[:30_000]
 
     def run(**limits):
         db = fresh_database()
