@@ -14,7 +14,8 @@ import pytest
 DEFERRED = (
     "soar.ingest", "soar.feeds", "soar.simulate", "soar.web", "soar.backfill",
     "soar.reference.airports", "soar.reference.places", "soar.reference.sources",
-    "soar_worker", "starlette", "uvicorn", "orjson", "requests", "rich.progress",
+    "soar_worker", "starlette", "uvicorn", "uvloop", "httptools", "orjson", "requests",
+    "rich.progress",
     "pyModeS", "aprslib", "alembic", "sqlalchemy", "matplotlib",
 )
 
