@@ -15,8 +15,7 @@ DEFERRED = (
     "soar.ingest", "soar.feeds", "soar.simulate", "soar.web", "soar.backfill",
     "soar.reference.airports", "soar.reference.places", "soar.reference.sources",
     "soar_worker", "starlette", "uvicorn", "uvloop", "httptools", "orjson", "requests",
-    "rich.progress",
-    "pyModeS", "aprslib", "alembic", "sqlalchemy", "matplotlib",
+    "rich.progress", "pyModeS", "aprslib", "alembic", "sqlalchemy", "matplotlib",
 )
 
 # Runs the app as `soar ARGS...` would (a command's error ends it like an exit), then
