@@ -22,6 +22,7 @@ import pytest
 
 from helpers.database import own_cluster
 from helpers.outage import (
+    AFTER_S,
     BEAST_AIRCRAFT,
     CEILING_S,
     DURATION_S,
@@ -59,6 +60,7 @@ def test_ingest_without_cpu_for_a_minute_drops_nothing(cluster, tmp_path):
     run = Run(cluster, "live_cpu", tmp_path, info["aprs_port"], info["beast_port"])
     try:
         run.writing()
+        before = run.received()
         run.proc.send_signal(signal.SIGSTOP)
         try:
             time.sleep(STOPPED_S)                                   # the starvation itself
@@ -67,6 +69,9 @@ def test_ingest_without_cpu_for_a_minute_drops_nothing(cluster, tmp_path):
         # Woken with a socket full of data: more than the router queue holds at once.
         wait_for(lambda: run.metric("soar_ingest_overflow_in_total") > 0,
                  "live chunks in the disk buffer", run.proc)
+        # The data of the stop, then live data after it; then the feed ends.
+        run.fed_past(before + (STOPPED_S + AFTER_S) * RATE, lambda: not server.is_alive())
+        stop.set()
         server.join(CEILING_S)
         assert not server.is_alive()
         assert served["served"]["aprs"]["dropped_slow_clients"] == 0
