@@ -400,6 +400,11 @@ class Pipeline:
                 self._abandon.set()
                 abandoned_at = time.monotonic()
             elif time.monotonic() - abandoned_at > self.config.abandon_grace_s:
+                if (self.failed is not None and router.is_alive()
+                        and self._writer_done.is_set()):
+                    # Failed with the writer gone: the router ends within one chunk
+                    # (_route), and its last batches are taken from `_unsent` after it.
+                    continue
                 return
 
     def _keep(self, batches: list[Batch]) -> None:
@@ -540,6 +545,12 @@ class Pipeline:
     def _route(self) -> None:
         router, cfg = self.router, self.config
         while True:
+            if self.failed is not None:
+                # Nothing more will be written: what is still queued is counted as lost by
+                # close(), and what this thread routed is handed over now. Routing on (a
+                # busy machine: for longer than the shutdown grace) would add batches to
+                # `_unsent` after close() had taken it, lost without a count.
+                break
             try:
                 chunk = self.inq.get(timeout=cfg.batch_age_s / 2)
             except queue.Empty:

@@ -24,7 +24,8 @@ from helpers.fake_pelias import FakePelias
 from helpers.net import free_port
 from helpers.refdata import FixRow
 from helpers.wait import CEILING_S, wait_until
-from soar_worker import messages, metrics
+from helpers.worker import running_worker
+from soar_worker import messages, metrics, regeocode
 from soar_worker.config import WorkerConfig
 from soar_worker.geocode import make_geocoder
 from soar_worker.loop import Worker, run_workers
@@ -259,10 +260,16 @@ def test_airborne_start_timeout_and_landing_before_takeoff(refdb):
         takeoff_msg = c.execute("SELECT msg_id FROM pgmq.q_flight_enrichment "
                                 "WHERE message->>'flight_id' = %s AND message->>'event' = 'takeoff'",
                                 (str(both),)).fetchone()[0]
-        # Hidden long enough that a loaded machine still reads the landing first.
-        c.execute("SELECT pgmq.set_vt('flight_enrichment', %s, 6)", (takeoff_msg,))
+        # Hidden until the other three are done, however slow the machine: the
+        # landing is handled first.
+        c.execute("SELECT pgmq.set_vt('flight_enrichment', %s, %s)", (takeoff_msg, int(HOUR_S)))
         c.commit()
-    stats = drain(refdb, config())
+    with running_worker(refdb.url("worker"), config()) as stats:
+        wait_until(lambda: stats.processed == 3, what="the three visible messages")
+        with refdb.connect() as c:
+            assert c.execute("SELECT count(*) FROM pgmq.q_flight_enrichment").fetchone()[0] == 1
+            c.execute("SELECT pgmq.set_vt('flight_enrichment', %s, 0)", (takeoff_msg,))
+        wait_until(lambda: stats.processed == 4, what="the takeoff, once visible")
     assert stats.processed == 4
     with refdb.connect() as c:
         a = flight(c, airborne)
@@ -346,11 +353,13 @@ def test_takeoff_decides_on_partial_data_after_max_wait(refdb):
 
 # -- failures ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("mode", ["error", "malformed", "slow", "down", "nested", "huge"])
-def test_pelias_failing_falls_back_to_places_then_regeocode_restores_pelias(refdb, fake, mode):
-    """No message waits or dies because Pelias fails: each flight end gets the offline
-    place at once (source 'places', listed as a fallback); `soar queue regeocode`
-    later replaces it with Pelias' answer and re-points the flight."""
+FAILING_READ_TIMEOUT_S = 0.3      # below the fake's delay in mode slow
+
+
+def _pelias_failing_falls_back(refdb, fake, mode: str):
+    """Pelias failing in `mode` while the worker drains one flight: both ends get the
+    offline place at once (source 'places', listed as a fallback), no message waits or
+    dies. Returns the flight's id."""
     if mode == "slow":
         fake.delay_s = 0.6
     else:
@@ -359,8 +368,8 @@ def test_pelias_failing_falls_back_to_places_then_regeocode_restores_pelias(refd
         fid = lfpg_takeoff(c, 0x800001, landing_at="LFBO")
     dead_before = metrics.MESSAGES_DEAD._value.get()
     fallback_before = metrics.GEOCODE_LOOKUPS.labels("fallback")._value.get()
-    cfg = config(pelias_url=fake.url, pelias_read_timeout_s=0.3, pelias_deadline_s=5,
-                 max_attempts=3)
+    cfg = config(pelias_url=fake.url, pelias_read_timeout_s=FAILING_READ_TIMEOUT_S,
+                 pelias_deadline_s=5, max_attempts=3)
     stats = drain(refdb, cfg)
     assert (stats.processed, stats.dead, stats.retried, stats.fallbacks) == (2, 0, 0, 2)
     assert metrics.MESSAGES_DEAD._value.get() == dead_before
@@ -379,15 +388,68 @@ def test_pelias_failing_falls_back_to_places_then_regeocode_restores_pelias(refd
         assert (f["end_city"], f["end_cc"]) == ("Blagnac", "FR")
         assert sources(c) == {"places": 2}
         assert fallbacks(c) == 2
+    return fid
+
+
+def _regeocoded_with_pelias(refdb, fid, calls_before: int, fake) -> None:
+    """After re-geocoding with a Pelias that answers: one call per cell, both ends
+    re-pointed to Pelias' places, the offline rows kept as the cells' fallback."""
+    assert fake.count == calls_before + 2
+    with refdb.connect() as c:
+        f = flight(c, fid)
+        assert (f["takeoff_enrichment"], f["landing_enrichment"]) == ("done", "done")
+        assert (f["start_city"], f["start_source"]) == ("Bray-et-Lû", "pelias")
+        assert f["end_cc"] == "FR"
+        assert sources(c) == {"pelias": 2}
+        assert fallbacks(c) == 0
+        # The offline rows stay as the cells' fallback; the Pelias rows are new rows.
+        assert c.execute("SELECT source, count(*) FROM locations GROUP BY 1 ORDER BY 1"
+                         ).fetchall() == [("pelias", 2), ("places", 2)]
+
+
+@pytest.mark.parametrize("mode", ["error", "malformed", "slow", "down", "nested", "huge"])
+def test_pelias_failing_falls_back_to_places_then_regeocode_restores_pelias(refdb, fake, mode):
+    """No message waits or dies because Pelias fails: each flight end gets the offline
+    place at once; re-geocoding (what `soar queue regeocode` and the worker run) keeps
+    every place listed while Pelias still fails, and later replaces each with Pelias'
+    answer and re-points the flight. (The command itself, its words and exit codes:
+    test_regeocode_command_reports_failing_and_restored_pelias.)"""
+    fid = _pelias_failing_falls_back(refdb, fake, mode)
+    failing = make_geocoder(config(pelias_url=fake.url, pelias_read_timeout_s=FAILING_READ_TIMEOUT_S,
+                                   pelias_deadline_s=5))
+    with refdb.connect("worker", autocommit=True) as c:
+        # Still failing: it stops, saying why, and keeps every place listed.
+        result = regeocode.regeocode(c, failing, None)
+        assert (result.locations, result.flight_ends, result.left) == (0, 0, 2)
+        assert result.error
+        assert sources(c) == {"places": 2} and fallbacks(c) == 2
+        # The service is back: one call per cell, both ends re-pointed.
+        fake.mode, fake.delay_s = "ok", 0
+        before = fake.count
+        answering = make_geocoder(config(pelias_url=fake.url))
+        assert regeocode.regeocode(c, answering, 1) == (1, 1, 1, None)
+        assert sources(c) == {"pelias": 1, "places": 1} and fallbacks(c) == 1
+        assert regeocode.regeocode(c, answering, None) == (1, 1, 0, None)
+        _regeocoded_with_pelias(refdb, fid, before, fake)
+        assert regeocode.regeocode(c, answering, None) == (0, 0, 0, None)
+    assert fake.count == before + 2
+
+
+def test_regeocode_command_reports_failing_and_restored_pelias(refdb, fake):
+    """`soar queue status` and `soar queue regeocode` after Pelias failed (slow: the
+    command's read timeout comes from the environment, PELIAS_READ_TIMEOUT, or the
+    fake would answer in time): one line naming the fix and exit 2 while it still
+    fails, the counts once it answers."""
+    fid = _pelias_failing_falls_back(refdb, fake, "slow")
     status = cli(refdb, "queue", "status")
     assert status.returncode == 0, status.stderr
     assert "flight_enrichment_dead: 0 message(s)" in status.stdout
     assert "geocoding fallbacks: 2 offline place(s) waiting for Pelias" in status.stdout
 
     # Still failing: the command says so, and keeps every place listed.
-    out = cli(refdb, "queue", "regeocode", env_extra={"PELIAS_URL": fake.url,
-                                                       "PELIAS_READ_TIMEOUT": "0.3",
-                                                       "SOAR_WORKER_PELIAS_DEADLINE_S": "5"})
+    out = cli(refdb, "queue", "regeocode",
+              env_extra={"PELIAS_URL": fake.url, "PELIAS_READ_TIMEOUT": str(FAILING_READ_TIMEOUT_S),
+                         "SOAR_WORKER_PELIAS_DEADLINE_S": "5"})
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "re-geocoded 0 fallback place(s)" in out.stdout and "2 left" in out.stdout
     assert "soar queue regeocode" in out.stderr
@@ -404,17 +466,7 @@ def test_pelias_failing_falls_back_to_places_then_regeocode_restores_pelias(refd
     assert out.returncode == 0, out.stderr
     assert ("re-geocoded 1 fallback place(s) with Pelias, 1 flight end(s) re-pointed; 0 left"
             in out.stdout)
-    assert fake.count == before + 2
-    with refdb.connect() as c:
-        f = flight(c, fid)
-        assert (f["takeoff_enrichment"], f["landing_enrichment"]) == ("done", "done")
-        assert (f["start_city"], f["start_source"]) == ("Bray-et-Lû", "pelias")
-        assert f["end_cc"] == "FR"
-        assert sources(c) == {"pelias": 2}
-        assert fallbacks(c) == 0
-        # The offline rows stay as the cells' fallback; the Pelias rows are new rows.
-        assert c.execute("SELECT source, count(*) FROM locations GROUP BY 1 ORDER BY 1"
-                         ).fetchall() == [("pelias", 2), ("places", 2)]
+    _regeocoded_with_pelias(refdb, fid, before, fake)
     out = cli(refdb, "queue", "regeocode", env_extra={"PELIAS_URL": fake.url})
     assert out.returncode == 0 and "re-geocoded 0 fallback place(s)" in out.stdout
     assert fake.count == before + 2
