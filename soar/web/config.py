@@ -18,7 +18,9 @@ class WebConfig:
     max_page: int = 500                 # largest page of flights, receivers, airfields
     default_page: int = 100
     max_positions: int = 5000           # most positions one answer carries
-    live_poll_s: float = 0.5            # how often the live stream reads live_positions_v3
+    live_poll_s: float = 0.25           # how often the live stream reads live_positions_v3
+    positions_max_age_s: float = 1.0    # /api/v1/positions answers from a read this old at most
+    positions_keep_s: float = 60.0      # reads go on this long after the last /positions request
     # The map shows an aircraft heard this recently (data time: before the newest fix
     # stored), in the air or on the ground, as OGN's live map and tar1090 do.
     live_recent_s: float = 600.0

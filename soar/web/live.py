@@ -13,6 +13,7 @@ most of the process's CPU with 500 clients (py-spy, docs/benchmarks.md).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -77,10 +78,56 @@ def placed(positions: dict[int, dict], before: dict[int, dict] | None = None) ->
     return out
 
 
+# The fan-out groups a read's changed positions into cells of this size, so that a
+# client's box is tested against each cell, and a cell wholly inside it is sent as one
+# pre-joined text: per-position work only at the box's edges. The size: bench/fanout.py
+# (docs/benchmarks.md, "The live fan-out").
+CELL_DEG = 0.25
+
+
+class Cell(NamedTuple):
+    """Changed positions in one grid cell: the rectangle they span (not the grid's: a
+    box that holds it holds every one of them), and what a client whose box holds it is
+    sent, prepared once per read."""
+    south: float
+    west: float
+    north: float
+    east: float
+    items: list[tuple[int, Placed]]
+    ids: frozenset[int]
+    movers: frozenset[int]      # ids that have a move (known identity)
+    moves: str                  # their moves, joined
+    full: list[str]             # positions of the others (new, identity changed), in full
+
+
+def cells(moved: dict[int, Placed]) -> list[Cell]:
+    grid: dict[tuple[int, int], list[tuple[int, Placed]]] = {}
+    for k, p in moved.items():
+        grid.setdefault((int(p[0] // CELL_DEG), int(p[1] // CELL_DEG)), []).append((k, p))
+    out = []
+    for items in grid.values():
+        lats = [p[0] for _, p in items]
+        lons = [p[1] for _, p in items]
+        out.append(Cell(min(lats), min(lons), max(lats), max(lons), items,
+                        frozenset(k for k, _ in items),
+                        frozenset(k for k, p in items if p[3] is not None),
+                        ",".join(p[3] for _, p in items if p[3] is not None),
+                        [p[2] for _, p in items if p[3] is None]))
+    return out
+
+
 @dataclass(frozen=True)
 class Changes:
     moved: dict[int, Placed]    # aircraft id -> its new position (appeared, moved, flight changed)
     gone: frozenset[int]        # aircraft ids no longer live (not heard recently, left the window)
+
+    @functools.cached_property
+    def cells(self) -> list[Cell]:      # built once per read, shared by every client
+        return cells(self.moved)
+
+    @functools.cached_property
+    def ids(self) -> frozenset[int]:
+        return frozenset(self.moved)
 
 
 @dataclass(eq=False)
@@ -102,41 +149,84 @@ def diff(before: dict[int, dict], after: dict[int, dict]) -> Changes:
 
 def for_client(client: Client, changes: Changes) -> str | None:
     """The update one client gets, as the event's JSON text {positions, moves, fields,
-    gone} (None: nothing for it): positions inside its box (Box.contains, written out
-    inline: this runs for every client and position of a read), in full when new to the
+    gone} (None: nothing for it): positions inside its box, in full when new to the
     client, else as a move (an array of MOVE_FIELDS, about a third of the bytes); and
-    'gone' for what it was shown that has left the box or stopped."""
+    'gone' for what it was shown that has left the box or stopped.
+
+    A cell wholly inside the box goes whole (its moves pre-joined when the client knows
+    every aircraft in it); a cell the box's edge crosses is tested position by position
+    (Box.contains, written out inline: this runs for every client of a read)."""
     w, s, e, n = client.box
-    # Placed read by index (latitude, longitude, json, move): an attribute is a call.
-    moved = changes.moved.items()
-    if w <= e:
-        inside = {k: p for k, p in moved if s <= p[0] <= n and w <= p[1] <= e}
-    else:                                                       # across 180 deg
-        inside = {k: p for k, p in moved if s <= p[0] <= n and (p[1] >= w or p[1] <= e)}
+    across = w > e                                              # across 180 deg
     known = client.known
-    left = known.intersection(changes.moved).difference(inside)
-    gone = sorted(known.intersection(changes.gone).union(left))
-    if not inside and not gone:
+    full: list[str] = []
+    moves: list[str] = []
+    left: list[int] = []          # known, moved, now outside the box
+    sent = False
+    # Cells partition the aircraft, so `known` can grow cell by cell.
+    for c in changes.cells:
+        if across:
+            out = c.north < s or c.south > n or (c.west > e and c.east < w)
+        else:
+            out = c.north < s or c.south > n or c.east < w or c.west > e
+        if out:
+            if known and not c.ids.isdisjoint(known):
+                left.extend(c.ids.intersection(known))
+            continue
+        if s <= c.south and c.north <= n and (
+                (c.west >= w or c.east <= e) if across else (w <= c.west and c.east <= e)):
+            sent = True
+            full.extend(c.full)
+            if c.movers <= known:
+                if c.moves:
+                    moves.append(c.moves)
+            else:
+                for k, p in c.items:
+                    if p[3] is not None and k in known:
+                        moves.append(p[3])
+                    elif p[3] is not None:
+                        full.append(p[2])
+            known.update(c.ids)
+            continue
+        # Placed read by index (latitude, longitude, json, move): an attribute is a call.
+        for k, p in c.items:
+            if s <= p[0] <= n and ((p[1] >= w or p[1] <= e) if across else w <= p[1] <= e):
+                sent = True
+                if p[3] is not None and k in known:
+                    moves.append(p[3])
+                else:
+                    full.append(p[2])
+                    known.add(k)
+            elif k in known:
+                left.append(k)
+    if changes.gone and known:
+        left.extend(changes.gone.intersection(known))
+    if not sent and not left:
         return None
-    full = [p[2] for k, p in inside.items() if p[3] is None or k not in known]
-    moves = [p[3] for k, p in inside.items() if p[3] is not None and k in known]
+    gone = sorted(left)
     known.difference_update(gone)
-    known.update(inside)
     return (f'{{"positions":[{",".join(full)}],"moves":[{",".join(moves)}],'
             f'"fields":{_MOVE_FIELDS_JSON},"gone":{dumps(gone)}}}')
 
 
 class LiveFeed:
-    """Reads every `live_poll_s` (from the start of one read to the next, so the fan-out
-    does not stretch the interval) while anyone listens."""
+    """The world's live positions, read at most once per `live_poll_s` and shared: the
+    live stream's clients get each read's changes in their boxes, /api/v1/positions
+    answers from the last read (never older than `positions_max_age_s`). It reads every
+    `live_poll_s` (from the start of one read to the next, so the fan-out does not
+    stretch the interval) while a client listens or for `positions_keep_s` after the
+    last /positions request, so a polling map is answered from memory."""
 
     def __init__(self, database: Database, config: WebConfig):
         self.database = database
         self.config = config
         self.clients: set[Client] = set()
         self.latest: dict[int, dict] = {}
-        self.latest_placed: dict[int, Placed] = {}      # the same, as sent
+        self.latest_placed: dict[int, Placed] = {}      # the same, as sent, in the read's order
         self.read_at: datetime | None = None
+        self._read_started: float | None = None         # time.monotonic() of the last read
+        self._reading: asyncio.Future | None = None     # the read in progress, shared
+        self._wanted_until = 0.0                        # time.monotonic(): /positions keeps it reading
         self.reads = 0
         self.read_errors = 0
         # The last cycle's two parts (health shows them): the database read, and
@@ -166,11 +256,26 @@ class LiveFeed:
                                 "takes: retry later or poll /api/v1/positions",
                            {"Retry-After": "30"})
         client = Client(box, asyncio.Queue(self.config.live_client_queue))
-        if self.read_at is not None:
+        if self._fresh():
             self._snapshot(client, self.latest_placed)
+        # else the next read sends it one (a stale snapshot would show aircraft long gone)
         self.clients.add(client)
         self._wake.set()
         return client
+
+    async def positions(self) -> dict[int, Placed]:
+        """Every live position (in the query's order), from a read no older than
+        `positions_max_age_s`: the last one, or one made now and shared by every request
+        that comes meanwhile; reads go on in the background for `positions_keep_s`."""
+        self._wanted_until = time.monotonic() + self.config.positions_keep_s
+        self._wake.set()
+        if not self._fresh():
+            await self._refresh()
+        return self.latest_placed
+
+    def _fresh(self) -> bool:
+        return (self._read_started is not None and
+                time.monotonic() - self._read_started <= self.config.positions_max_age_s)
 
     @staticmethod
     def _snapshot(client: Client, positions: dict[int, Placed]) -> None:
@@ -188,49 +293,66 @@ class LiveFeed:
             client.queue.get_nowait()
         client.queue.put_nowait(None)
 
-    def _read(self) -> dict[str, dict]:
+    def _read(self) -> dict[int, dict]:
         with self.database.read() as conn:
             rows = dicts(conn, QUERIES["positions"], {
                 **WORLD.as_params(), **recent(conn, self.config), "limit": 1_000_000})
         return {p["aircraft_id"]: p for p in map(position, rows)}
 
+    async def _refresh(self) -> None:
+        """One read, whoever asks (the loop, /positions): a second caller waits for the
+        read in progress, so changes are worked out against the last read, once."""
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(self._read_and_send())
+            self._reading.add_done_callback(self._read_done)
+        await asyncio.shield(self._reading)
+
+    def _read_done(self, future: asyncio.Future) -> None:
+        self._reading = None
+        if not future.cancelled() and future.exception() is not None:
+            self.read_errors += 1
+
+    async def _read_and_send(self) -> None:
+        started_at = time.monotonic()
+        started = time.perf_counter()
+        after = await run_in_threadpool(self._read)
+        read = time.perf_counter()
+        changes = diff(self.latest, after)
+        before = self.latest_placed
+        self.latest_placed = {k: changes.moved.get(k) or before[k] for k in after}
+        self.latest, self.read_at = after, datetime.now().astimezone()
+        self._read_started = started_at
+        self.reads += 1
+        for client in list(self.clients):
+            if not client.snapshot_sent:      # came before this read
+                self._snapshot(client, self.latest_placed)
+                continue
+            update = for_client(client, changes)
+            if update is None:
+                continue
+            try:
+                client.queue.put_nowait(("update", update))
+            except asyncio.QueueFull:
+                self.dropped_clients += 1
+                log.info("live client dropped: %d updates behind", client.queue.qsize())
+                self._close(client)
+        done = time.perf_counter()
+        self.read_ms = round((read - started) * 1000, 1)
+        self.fanout_ms = round((done - read) * 1000, 1)
+
     async def _run(self) -> None:
+        poll = self.config.live_poll_s
         while True:
-            if not self.clients:
-                # Idle: what was read goes stale, so the next client waits for a fresh read.
-                self.latest, self.latest_placed, self.read_at = {}, {}, None
+            if not self.clients and time.monotonic() >= self._wanted_until:
                 self._wake.clear()
                 await self._wake.wait()
-            next_read = time.monotonic() + self.config.live_poll_s
-            started = time.perf_counter()
-            try:
-                after = await run_in_threadpool(self._read)
-            except ApiError as exc:
-                self.read_errors += 1
-                log.warning("live positions not read: %s", first_line(exc))
-                await asyncio.sleep(self.config.live_poll_s)
                 continue
-            read = time.perf_counter()
-            changes = diff(self.latest, after)
-            for k in changes.gone:
-                del self.latest_placed[k]
-            self.latest_placed.update(changes.moved)
-            self.latest, self.read_at = after, datetime.now().astimezone()
-            self.reads += 1
-            for client in list(self.clients):
-                if not client.snapshot_sent:      # came before the first read
-                    self._snapshot(client, self.latest_placed)
-                    continue
-                update = for_client(client, changes)
-                if update is None:
-                    continue
-                try:
-                    client.queue.put_nowait(("update", update))
-                except asyncio.QueueFull:
-                    self.dropped_clients += 1
-                    log.info("live client dropped: %d updates behind", client.queue.qsize())
-                    self._close(client)
-            done = time.perf_counter()
-            self.read_ms = round((read - started) * 1000, 1)
-            self.fanout_ms = round((done - read) * 1000, 1)
-            await asyncio.sleep(max(0.0, next_read - time.monotonic()))
+            due = (self._read_started or 0.0) + poll - time.monotonic()
+            if due > 0:
+                await asyncio.sleep(due)
+                continue
+            try:
+                await self._refresh()
+            except ApiError as exc:
+                log.warning("live positions not read: %s", first_line(exc))
+                await asyncio.sleep(poll)

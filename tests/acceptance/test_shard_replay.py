@@ -27,8 +27,8 @@ from soar.simulate import Profile, SimConfig, record
 
 # Enough aerotows that several pair a glider and a tow plane of different shards
 # (asserted below), short flights so most land within the recording.
-SIM = SimConfig(start=datetime(2024, 6, 15, 9, 0, tzinfo=timezone.utc), duration_s=1500,
-                aircraft=120, beast_aircraft=12, seed=5, airborne_fraction=0.0,
+SIM = SimConfig(start=datetime(2024, 6, 15, 9, 0, tzinfo=timezone.utc), duration_s=1100,
+                aircraft=100, beast_aircraft=8, seed=5, airborne_fraction=0.0,
                 gliders_per_tow_plane=2,
                 profile=Profile(glider_flight_s=(300.0, 700.0), powered_flight_s=(300.0, 700.0),
                                 wait_s=(30.0, 300.0)))

@@ -16,10 +16,12 @@ T0 = datetime(2024, 6, 15, 10, 0, tzinfo=timezone.utc)
 
 
 def test_the_tracker_finds_every_simulated_takeoff_landing_and_tow():
-    cfg = SimConfig(start=T0, duration_s=3600, aircraft=40, beast_aircraft=6, seed=21,
+    # 40 min of short flights and short waits: enough launches of each kind for every
+    # check below, for two thirds of the messages an hour of longer ones took.
+    cfg = SimConfig(start=T0, duration_s=2400, aircraft=40, beast_aircraft=6, seed=21,
                     airborne_fraction=0.3, aircraft_per_field=20,
-                    profile=Profile(glider_flight_s=(300.0, 900.0),
-                                    powered_flight_s=(300.0, 900.0), wait_s=(60.0, 600.0)))
+                    profile=Profile(glider_flight_s=(300.0, 600.0),
+                                    powered_flight_s=(300.0, 600.0), wait_s=(60.0, 300.0)))
     sim = Simulation(cfg)
     flights = track(sim, (49.5, 7.5))
     truth = [record(d) for d in sim.describe()] + [record(e) for e in sim.events]

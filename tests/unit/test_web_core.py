@@ -175,6 +175,71 @@ def test_every_client_starts_with_a_snapshot_even_of_an_empty_box():
     assert second[0] == "snapshot" and times(second[1]) == [1]
 
 
+def reference_update(box: params.Box, known: set, changes: Changes) -> tuple:
+    """What a client must get, position by position (the rule for_client implements
+    with cells): in the box, in full when new to it or renamed, else as a move; gone
+    for what it knew that stopped or left the box."""
+    inside = {k: p for k, p in changes.moved.items() if box.contains(p.latitude, p.longitude)}
+    full = sorted(p.json for k, p in inside.items() if p.move is None or k not in known)
+    moves = sorted(p.move for k, p in inside.items() if p.move is not None and k in known)
+    gone = sorted((known & changes.gone) | ((known & set(changes.moved)) - set(inside)))
+    return full, moves, gone
+
+
+def test_the_cells_give_every_client_what_the_position_by_position_rule_gives():
+    import random
+    rng = random.Random(7)
+
+    def world(t: int, n: int) -> dict:
+        # Clusters (airfields) and strays, some near the antimeridian, a few renamed.
+        out = {}
+        for i in range(n):
+            lat = rng.choice([46.1, 47.83, -33.9, 0.0]) + rng.uniform(-1.2, 1.2)
+            lon = rng.choice([11.46, 179.7, -179.8, 6.0]) + rng.uniform(-1.2, 1.2)
+            lon = (lon + 180) % 360 - 180
+            out[i] = {**pos(i, round(lat, 6), round(lon, 6), t),
+                      "registration": f"D-{i}" if rng.random() > 0.05 else f"X-{t}"}
+        return out
+
+    boxes = [params.Box(*b) for b in [(10, 46, 13, 49), (11.3, 47.5, 11.9, 48.2),
+                                      (179, -2, -179, 2), (170, -40, -170, 10),
+                                      (179.13, -1.07, -179.13, 1.07), (178.9, -0.5, -179.6, 0.9),
+                                      (-180, -90, 180, 90), (5, 45, 5.5, 45.5),
+                                      (11.46, 47.83, 11.46, 47.83)]]
+    boxes += [params.Box(w, s, w + rng.uniform(0.1, 5), s + rng.uniform(0.1, 5))
+              for w, s in ((rng.uniform(-180, 175), rng.uniform(-90, 85)) for _ in range(40))]
+    clients = [Client(b, asyncio.Queue()) for b in boxes]
+    before: dict = {}
+    for t in range(4):
+        after = world(t, 600 - 100 * t)          # aircraft stop being heard: gone
+        changes = diff(before, after)
+        for c in clients:
+            expected = reference_update(c.box, set(c.known), changes)
+            out = for_client(c, changes)
+            got = (([], [], []) if out is None else
+                   (sorted(dumps(p) for p in json.loads(out)["positions"]),
+                    sorted(dumps(m) for m in json.loads(out)["moves"]), json.loads(out)["gone"]))
+            assert got == expected
+        before = after
+    assert any(c.known for c in clients) and any(not c.known for c in clients)
+
+
+def test_positions_requests_at_once_share_one_read_and_keep_the_reads_going():
+    async def scenario():
+        feed = ScriptedFeed([{"a": pos("a", 1, 1, t)} for t in range(50)])
+        feed.config = WebConfig(live_poll_s=0, positions_max_age_s=3600, positions_keep_s=3600)
+        answers = await asyncio.gather(*(feed.positions() for _ in range(20)))
+        shared = feed.reads
+        feed.start()          # the loop reads on while /positions was asked recently
+        await asyncio.wait_for(feed.done.wait(), 10)
+        await feed.stop()
+        return answers, shared
+
+    answers, shared = asyncio.run(scenario())
+    assert shared == 1
+    assert all(json.loads(a["a"].json)["time"] == 0 for a in answers)
+
+
 def test_only_a_completed_flight_is_cached_and_never_past_the_public_window():
     now = datetime.now(UTC)
     active = {"landing_time": None, "timed_out_at": None, "last_fix_at": now, "started_at": now}

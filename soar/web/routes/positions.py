@@ -6,30 +6,29 @@ from __future__ import annotations
 import asyncio
 
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from soar.db.sqlfiles import queries
 from soar.web import params
-from soar.web.aircraft import position
 from soar.web.database import dicts
-from soar.web.encoding import JSON
-from soar.web.live import recent
+from soar.web.encoding import JSON, dumps
 from soar.web.routes.common import config, database
 
 QUERIES = queries("queries/web.sql")
 
 
-def positions(request: Request) -> JSON:
+async def positions(request: Request) -> Response:
+    """The live positions in a box, from the live feed's last read (at most
+    `positions_max_age_s` old), each position's JSON as the live stream sends it."""
     cfg = config(request)
     box = params.box(request.query_params.get("bbox"), cfg)
-    with database(request).read() as conn:
-        rows = dicts(conn, QUERIES["positions"], {
-            **box.as_params(), **recent(conn, cfg), "limit": cfg.max_positions + 1})
-    out = [position(r) for r in rows[:cfg.max_positions]]
-    return JSON({"bbox": list(box), "positions": out,
-                 "truncated": len(rows) > cfg.max_positions},
-                headers={"Cache-Control": "no-store"})
+    world = await request.app.state.live.positions()
+    inside = [p.json for p in world.values() if box.contains(p.latitude, p.longitude)]
+    truncated = len(inside) > cfg.max_positions
+    body = (f'{{"bbox":{dumps(list(box))},"positions":[{",".join(inside[:cfg.max_positions])}],'
+            f'"truncated":{"true" if truncated else "false"}}}')
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 async def live(request: Request) -> StreamingResponse:
