@@ -108,6 +108,13 @@ def _deadline(value: float) -> float:
     return value
 
 
+def _retry_max(value: float) -> float:
+    # An hour bounds it: longer would leave a recovered database unused for that long.
+    if not 0 < value <= 3600:
+        raise SoarError("--retry-max must be more than 0 and at most 3600 seconds")
+    return value
+
+
 def replay(
     path: Path = typer.Argument(..., help="Recording to replay."),
     fmt: str = typer.Option(..., "--format", "-f",
@@ -238,6 +245,10 @@ def run(
              "Off unless given; the systemd unit gives $SOAR_HOME/archive."),
     archive_keep: str = typer.Option(
         "7d", help="--archive: delete archive hours older than this: days (7d) or hours (36h)."),
+    retry_max: float = typer.Option(
+        30.0, help="Longest pause, in seconds, between attempts to write a batch while the "
+                   "database is unreachable (from 0.5 s, doubling): how long after the "
+                   "database is back the writer may still wait."),
 ) -> None:
     """Ingest live feeds until SIGINT/SIGTERM, then flush and exit."""
     from soar import ingest
@@ -264,7 +275,7 @@ def run(
         overflow_dir=overflow_dir,
         overflow_budget_bytes=_size(overflow_budget, "--overflow-budget"),
         overflow_free_floor_bytes=_size(overflow_free_floor, "--overflow-free-floor"),
-        archive=archive_config)
+        archive=archive_config, retry_max_s=_retry_max(retry_max))
     json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
     if "failed" in summary:

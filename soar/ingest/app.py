@@ -37,7 +37,7 @@ from soar.ingest.pipeline import Pipeline, PipelineConfig, PipelineError
 from soar.ingest.shard import Shard
 from soar.ingest.spool import Spool
 from soar.ingest.stats import IngestStats
-from soar.ingest.writer import Writer
+from soar.ingest.writer import Writer, WriterConfig
 from soar.records import Message
 from soar.reference import terrain
 from soar.tracker import FlightTracker, TrackerConfig, store
@@ -50,7 +50,8 @@ def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = Non
           srtm_dir: str | None = None,
           receiver_position: tuple[float, float] | None = None,
           shard: Shard | None = None, sbs_timezone: tzinfo | None = None,
-          sbs_timezones: dict[str, tzinfo] | None = None) -> Pipeline:
+          sbs_timezones: dict[str, tzinfo] | None = None,
+          writer_config: WriterConfig | None = None) -> Pipeline:
     """The ingest pipeline, with the flight tracker unless `track` is False.
 
     `sbs_timezone`: the zone of the SBS feeds' generated times (None: UTC);
@@ -61,6 +62,7 @@ def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = Non
     `receiver_position`: where the Beast/Mode-S receiver stands; lets the decoder place
     aircraft on the ground before they have flown (surface CPR needs a reference).
     `srtm_dir`: SRTM .hgt tiles for height above ground (else airport elevations only).
+    `writer_config`: the writer's connection and retry settings (None: the defaults).
     """
     def latency(op, ms: float) -> None:
         metric = store.latency_metric(op)
@@ -69,7 +71,7 @@ def build(conninfo: str, stats: IngestStats, config: PipelineConfig | None = Non
 
     def writer(**callbacks) -> Writer:
         return Writer(conninfo, stats, write_flight_op=store.write_op,
-                      on_flight_latency=latency, **callbacks)
+                      on_flight_latency=latency, config=writer_config, **callbacks)
 
     airports = _airports(conninfo)
     tracker = None
@@ -410,14 +412,17 @@ def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
              shutdown_deadline_s: float | None = None, shard: Shard | None = None,
              overflow_dir: Path | str | None = None, overflow_budget_bytes: int | None = None,
              overflow_free_floor_bytes: int | None = None,
-             archive: ArchiveConfig | None = None) -> dict:
+             archive: ArchiveConfig | None = None,
+             retry_max_s: float | None = None) -> dict:
     """Ingest live feeds until SIGINT/SIGTERM (or the pipeline fails), flush, and
     return the stats summary (with `failed` when the pipeline stopped on an error).
     One reader thread and one chunk timer per feed. `sbs_timezone`: the SBS feeds'
     times' zone (None: UTC), unless a feed gives its own. `overflow_dir`: the root of
     the disk buffer (default $SOAR_HOME/overflow; a folder per database under it),
     with its size budget and free-space floor (None: PipelineConfig's defaults).
-    `archive`: keep every received line or frame there too (soar.ingest.archive)."""
+    `archive`: keep every received line or frame there too (soar.ingest.archive).
+    `retry_max_s`: the longest pause between write attempts while the database is
+    unreachable (None: WriterConfig's default)."""
     clients: list[tuple[str, object, str]] = []
     if ogn:
         host, port = ogn
@@ -439,7 +444,9 @@ def run_live(ogn: tuple[str, int] | None, beast: list[tuple[str, int]], *,
                          overflow_dir=overflow_folder(overflow_dir or default_overflow_dir(),
                                                       url, shard), **limits),
                      receiver_position=beast_position, shard=shard, sbs_timezone=sbs_timezone,
-                     sbs_timezones={f.name: f.timezone for f in sbs_feeds if f.timezone})
+                     sbs_timezones={f.name: f.timezone for f in sbs_feeds if f.timezone},
+                     writer_config=(WriterConfig(retry_max_s=retry_max_s)
+                                    if retry_max_s is not None else None))
     if metrics_port:
         from soar.ingest import metrics
         metrics.serve(metrics_port, stats)

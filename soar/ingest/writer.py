@@ -96,7 +96,6 @@ QUERIES = sqlfiles.queries("queries/ingest.sql")
 # Put on the writer's queue after the last batch.
 END_OF_BATCHES = object()
 RETRY_FIRST_S = 0.5
-RETRY_MAX_S = 30.0
 
 # Writes one flight op as one statement and returns the rows it touched (0: skipped,
 # then explained by soar.tracker.store.resolve_skipped); supplied by the flight tracker.
@@ -115,6 +114,10 @@ class WriterConfig:
     # TCP_USER_TIMEOUT): the peer vanished while the writer was sending (a COPY).
     tcp_user_timeout_ms: int = 25_000
     connect_timeout_s: int = 10
+    # While the database is unreachable the same batch is tried again after 0.5 s,
+    # then twice as long each time up to this: the writer is back within this long
+    # after the database is (soar run --retry-max).
+    retry_max_s: float = 30.0
     # The server cancels any one statement of the writer's running longer than this
     # (a lock wait, a stuck server); the batch is then retried. Set per transaction,
     # so it holds through PgBouncer. Hundreds of times what a batch's COPY takes
@@ -552,7 +555,7 @@ class Writer:
         it (committed, or quarantined whole after failing the same fatal way twice);
         False when `abandon` was set first (not committed). A fatal error raises
         FatalWriteError, the batch marked with its SQLSTATE (`Batch.fatal`)."""
-        delay = RETRY_FIRST_S
+        delay = min(RETRY_FIRST_S, self.config.retry_max_s)
         while True:
             if abandon is not None and abandon.is_set():
                 return False
@@ -566,7 +569,7 @@ class Writer:
                     time.sleep(delay)
                 elif abandon.wait(delay):
                     return False
-                delay = min(delay * 2, RETRY_MAX_S)
+                delay = min(delay * 2, self.config.retry_max_s)
             except psycopg.Error as exc:
                 fatal = FatalWriteError(exc)
                 if batch.fatal is not None and batch.fatal == fatal.sqlstate:

@@ -20,8 +20,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from helpers.database import own_cluster
+from helpers.database import new_database
 from helpers.outage import (
+    AFTER_S,
     BEAST_AIRCRAFT,
     CEILING_S,
     DURATION_S,
@@ -34,14 +35,17 @@ from helpers.outage import (
 from soar.simulate import SimConfig, serve
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A cluster of its own: the other scenario's stop does not reach it. One database per run."""
-    with own_cluster("soar-outage-cpu-", ("live_cpu", "replay_cpu")) as c:
-        yield c
+@pytest.fixture
+def live_and_replay(pg_cluster, db_template):
+    """One database per run, on the session's cluster (this scenario stops ingest, not
+    the server; the database scenario's own cluster is another)."""
+    with new_database(pg_cluster, db_template, "soar_outage_live") as live, \
+            new_database(pg_cluster, db_template, "soar_outage_replay") as replayed:
+        yield live.name, replayed.name
 
 
-def test_ingest_without_cpu_for_a_minute_drops_nothing(cluster, tmp_path):
+def test_ingest_without_cpu_for_a_minute_drops_nothing(pg_cluster, live_and_replay, tmp_path):
+    live_db, replay_db = live_and_replay
     cfg = SimConfig(start=datetime.now(timezone.utc), duration_s=DURATION_S["cpu"], rate=RATE,
                     beast_aircraft=BEAST_AIRCRAFT, seed=23, airborne_fraction=0.5)
     ready, stop = threading.Event(), threading.Event()
@@ -56,9 +60,10 @@ def test_ingest_without_cpu_for_a_minute_drops_nothing(cluster, tmp_path):
         daemon=True)
     server.start()
     assert ready.wait(CEILING_S)
-    run = Run(cluster, "live_cpu", tmp_path, info["aprs_port"], info["beast_port"])
+    run = Run(pg_cluster, live_db, tmp_path, info["aprs_port"], info["beast_port"])
     try:
         run.writing()
+        before = run.received()
         run.proc.send_signal(signal.SIGSTOP)
         try:
             time.sleep(STOPPED_S)                                   # the starvation itself
@@ -67,6 +72,9 @@ def test_ingest_without_cpu_for_a_minute_drops_nothing(cluster, tmp_path):
         # Woken with a socket full of data: more than the router queue holds at once.
         wait_for(lambda: run.metric("soar_ingest_overflow_in_total") > 0,
                  "live chunks in the disk buffer", run.proc)
+        # The data of the stop, then live data after it; then the feed ends.
+        run.fed_past(before + (STOPPED_S + AFTER_S) * RATE, lambda: not server.is_alive())
+        stop.set()
         server.join(CEILING_S)
         assert not server.is_alive()
         assert served["served"]["aprs"]["dropped_slow_clients"] == 0
@@ -77,4 +85,4 @@ def test_ingest_without_cpu_for_a_minute_drops_nothing(cluster, tmp_path):
         stop.set()
         run.kill()
     summary["_archive"] = str(run.archive)
-    same_as_replay(cluster, "live_cpu", "replay_cpu", summary, err)
+    same_as_replay(pg_cluster, live_db, replay_db, summary, err)

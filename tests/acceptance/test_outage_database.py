@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import threading
 import time
@@ -18,6 +19,7 @@ import pytest
 
 from helpers.database import own_cluster
 from helpers.outage import (
+    AFTER_S,
     BANNER,
     BEAST_AIRCRAFT,
     CEILING_S,
@@ -64,6 +66,10 @@ def test_postgresql_down_for_two_minutes_drops_nothing(cluster, tmp_path):
             time.sleep(max(0.0, DB_DOWN_S - (time.monotonic() - down)))   # the outage itself
         finally:
             cluster.start()
+        # Live data after the outage, queued behind the backlog on disk; then the feed ends.
+        run.fed_past(run.received() + AFTER_S * RATE, lambda: sim.poll() is not None)
+        if sim.poll() is None:
+            sim.send_signal(signal.SIGTERM)
         served = json.loads(sim.communicate(timeout=CEILING_S)[0].strip().splitlines()[-1])
         assert sim.returncode == 0
         assert served["served"]["aprs"]["dropped_slow_clients"] == 0

@@ -20,6 +20,7 @@ from soar import ingest
 from soar.feeds import recordings
 from soar.ingest.pipeline import PipelineConfig
 from soar.ingest.stats import IngestStats
+from soar.ingest.writer import WriterConfig
 from soar.records import QUEUE_FULL
 from soar.reference import samples
 
@@ -49,7 +50,10 @@ def _live(cluster, db: str, tmp_path: Path, **kw) -> ingest.Pipeline:
     stats = IngestStats()
     config = _config(drop_after_s=0.0, in_queue_chunks=4, overflow_dir=tmp_path / "overflow",
                      spool_dir=tmp_path / "spool", **kw)
-    pipeline = ingest.build(cluster.url(db, user="soar_ingest"), stats, config)
+    # The writer's pause between attempts capped at 1 s (`soar run --retry-max`): the
+    # tests restart the database and would otherwise wait out up to 30 s of doubling.
+    pipeline = ingest.build(cluster.url(db, user="soar_ingest"), stats, config,
+                            writer_config=WriterConfig(retry_max_s=1.0))
     pipeline.start()
     return pipeline
 

@@ -21,7 +21,11 @@ T0 = datetime(2024, 6, 15, 10, 0, tzinfo=timezone.utc)
 
 
 def test_simulated_traffic_through_the_pipeline_matches_the_ground_truth(refdb, tmp_path):
-    cfg = SimConfig(start=T0, duration_s=3600, aircraft=40, beast_aircraft=6, seed=21,
+    # 45 minutes: the truth holds 62 takeoffs, 45 landings and 12 aerotows, above what
+    # is asserted below. A shorter run of one seed is the same simulation cut earlier
+    # (the first 45 minutes of the 60 this test used); events in the last minute are
+    # optional to the score, so the cut adds no misses.
+    cfg = SimConfig(start=T0, duration_s=2700, aircraft=40, beast_aircraft=6, seed=21,
                     airborne_fraction=0.3, aircraft_per_field=20,
                     profile=Profile(glider_flight_s=(300.0, 900.0),
                                     powered_flight_s=(300.0, 900.0), wait_s=(60.0, 600.0),
