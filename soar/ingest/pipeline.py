@@ -402,8 +402,11 @@ class Pipeline:
             elif time.monotonic() - abandoned_at > self.config.abandon_grace_s:
                 if (self.failed is not None and router.is_alive()
                         and self._writer_done.is_set()):
-                    # Failed with the writer gone: the router ends within one chunk
-                    # (_route), and its last batches are taken from `_unsent` after it.
+                    # Failed with the writer gone: the router routes what was queued
+                    # before the failure into `_unsent` (spooled: a revoked INSERT keeps
+                    # everything) and ends, as nothing more is taken. Leaving before it
+                    # ended lost what it routed after close() took `_unsent`, uncounted
+                    # (a busy machine: the backlog outlived the grace).
                     continue
                 return
 
@@ -545,12 +548,6 @@ class Pipeline:
     def _route(self) -> None:
         router, cfg = self.router, self.config
         while True:
-            if self.failed is not None:
-                # Nothing more will be written: what is still queued is counted as lost by
-                # close(), and what this thread routed is handed over now. Routing on (a
-                # busy machine: for longer than the shutdown grace) would add batches to
-                # `_unsent` after close() had taken it, lost without a count.
-                break
             try:
                 chunk = self.inq.get(timeout=cfg.batch_age_s / 2)
             except queue.Empty:

@@ -354,8 +354,8 @@ def test_live_feed_drops_at_once_on_a_full_queue_and_counts_per_feed(database):
 def test_a_writer_that_dies_with_a_backlog_queued_loses_nothing_uncounted(database, tmp_path):
     # On a busy machine the router outlived the shutdown grace after the writer died, and
     # the batches it routed after close() had taken `_unsent` were lost without a count
-    # (fixes accepted 40,538; written and spooled 39,500). No budget and no grace here,
-    # so close() returns as soon as it may: a router still routing would show below.
+    # (fixes accepted 40,538; written and spooled 39,500). No budget and no grace here:
+    # close() must still wait for the router to route what was queued, and spool it.
     stats = IngestStats()
     pipeline = ingest.build(database.url("ingest"), stats, PipelineConfig(
         batch_size=500, spool_dir=tmp_path / "spool", shutdown_deadline_s=0.0,
@@ -377,5 +377,5 @@ def test_a_writer_that_dies_with_a_backlog_queued_loses_nothing_uncounted(databa
     at_close = (stats.fixes_accepted, stats.fixes_written, stats.spooled_fixes)
     assert sum(stats.messages.values()) == chunks.messages == accounted(stats)
     assert stats.fixes_written + stats.spooled_fixes == stats.fixes_accepted > 0
-    assert stats.spooled_fixes > 0 and stats.rejected[("aprs", LOST)] > 0
+    assert stats.spooled_fixes > 0
     assert (stats.fixes_accepted, stats.fixes_written, stats.spooled_fixes) == at_close
