@@ -341,12 +341,16 @@ class LiveFeed:
         self.fanout_ms = round((done - read) * 1000, 1)
 
     async def _run(self) -> None:
-        poll = self.config.live_poll_s
         while True:
             if not self.clients and time.monotonic() >= self._wanted_until:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            # Every live_poll_s while a client listens; for /positions alone, often
+            # enough that its answers are read in the background (two reads a second at
+            # the default age, not four: each read competes with the other routes).
+            poll = (self.config.live_poll_s if self.clients
+                    else self.config.positions_max_age_s / 2)
             due = (self._read_started or 0.0) + poll - time.monotonic()
             if due > 0:
                 await asyncio.sleep(due)
@@ -355,4 +359,4 @@ class LiveFeed:
                 await self._refresh()
             except ApiError as exc:
                 log.warning("live positions not read: %s", first_line(exc))
-                await asyncio.sleep(poll)
+                await asyncio.sleep(self.config.live_poll_s)

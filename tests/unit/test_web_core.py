@@ -227,7 +227,8 @@ def test_the_cells_give_every_client_what_the_position_by_position_rule_gives():
 def test_positions_requests_at_once_share_one_read_and_keep_the_reads_going():
     async def scenario():
         feed = ScriptedFeed([{"a": pos("a", 1, 1, t)} for t in range(50)])
-        feed.config = WebConfig(live_poll_s=0, positions_max_age_s=3600, positions_keep_s=3600)
+        # No age is fresh enough: every call reads, unless a read is already under way.
+        feed.config = WebConfig(live_poll_s=0, positions_max_age_s=0, positions_keep_s=3600)
         answers = await asyncio.gather(*(feed.positions() for _ in range(20)))
         shared = feed.reads
         feed.start()          # the loop reads on while /positions was asked recently
