@@ -21,17 +21,17 @@ TESTS = Path(__file__).resolve().parent
 # files last: 12 min 48 s against 9 min 3 s in this order, docs/testing.md).
 LONGEST_FIRST = (
     "acceptance/test_outage_database.py",
-    "integration/test_worker.py",
     "acceptance/test_outage_cpu.py",
-    "integration/test_logbook_export.py",
-    "integration/test_lifecycle.py",
-    "acceptance/test_shard_replay.py",
-    "integration/test_overflow_pipeline.py",
-    "integration/test_web_api.py",
-    "integration/test_overdue_alerts.py",
+    "integration/test_worker.py",
     "integration/test_writer_faults.py",
     "acceptance/test_bench_incident.py",
+    "integration/test_lifecycle.py",
+    "acceptance/test_shard_replay.py",
+    "integration/test_runway_sql.py",
+    "integration/test_ingest.py",
     "acceptance/test_pgbouncer_setup.py",
+    "integration/test_overdue_alerts.py",
+    "integration/test_web_api.py",
 )
 
 
