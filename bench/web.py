@@ -53,7 +53,6 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 import requests  # noqa: E402
-import uvloop  # noqa: E402
 
 from bench import process  # noqa: E402
 from bench.preload import BenchDatabase, Preload  # noqa: E402
@@ -382,9 +381,7 @@ def main() -> None:
         while mover.seconds < 2:
             time.sleep(0.1)
         result["routes"] = route_latencies(base, data, args.requests)
-        # The 500 clients share one process: uvloop (soar web's loop too) keeps the
-        # instrument's own cost down, or the lag measured would be the client's.
-        result["live"] = uvloop.run(live_clients(port, args.clients, args.duration_s, server.pid,
+        result["live"] = asyncio.run(live_clients(port, args.clients, args.duration_s, server.pid,
                                                   mover.committed))
         stop.set()
         mover.join(30)

@@ -14,7 +14,7 @@ import pytest
 DEFERRED = (
     "soar.ingest", "soar.feeds", "soar.simulate", "soar.web", "soar.backfill",
     "soar.reference.airports", "soar.reference.places", "soar.reference.sources",
-    "soar_worker", "starlette", "uvicorn", "uvloop", "httptools", "orjson", "requests",
+    "soar_worker", "starlette", "uvicorn", "orjson", "requests",
     "rich.progress", "pyModeS", "aprslib", "alembic", "sqlalchemy", "matplotlib",
 )
 
