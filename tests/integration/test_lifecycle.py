@@ -63,6 +63,20 @@ class Counted:
             yield chunk
 
 
+def crash_writer_at(pipeline, n: int) -> None:
+    """The test's hook: the writer thread dies (ValueError "boom") at its n-th batch."""
+    write = pipeline.writer.write
+    calls = {"n": 0}
+
+    def crashing(batch):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise ValueError("boom")
+        return write(batch)
+
+    pipeline.writer.write = crashing
+
+
 def accounted(stats: IngestStats) -> int:
     """Every outcome of a message: fix, receiver beacon, state only, or a counted reason."""
     return (stats.fixes_accepted + stats.receiver_beacons + stats.state_only
@@ -124,16 +138,7 @@ def test_writer_crash_spools_and_the_next_start_writes_it(database, fresh_databa
     stats = IngestStats()
     pipeline = ingest.build(database.url("ingest"), stats,
                             PipelineConfig(batch_size=500, spool_dir=spool_dir))
-    write = pipeline.writer.write
-    calls = {"n": 0}
-
-    def crashing(batch):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise ValueError("boom")
-        return write(batch)
-
-    pipeline.writer.write = crashing         # the test's hook: the writer thread dies
+    crash_writer_at(pipeline, 4)
     chunks = Counted(recordings.replay(ONEMINUTE, "aprs"))
     with pytest.raises(SoarError) as err:
         app.run_replay(pipeline, chunks, signals=app.Signals())
@@ -360,16 +365,7 @@ def test_a_writer_that_dies_with_a_backlog_queued_loses_nothing_uncounted(databa
     pipeline = ingest.build(database.url("ingest"), stats, PipelineConfig(
         batch_size=500, spool_dir=tmp_path / "spool", shutdown_deadline_s=0.0,
         abandon_grace_s=0.0))
-    write = pipeline.writer.write
-    calls = {"n": 0}
-
-    def crashing(batch):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise ValueError("boom")
-        return write(batch)
-
-    pipeline.writer.write = crashing
+    crash_writer_at(pipeline, 2)
     chunks = Counted(recordings.replay(ONEMINUTE, "aprs"))
     with pytest.raises(SoarError):
         app.run_replay(pipeline, chunks, signals=app.Signals())
