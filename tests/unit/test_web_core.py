@@ -190,13 +190,17 @@ def test_the_cells_give_every_client_what_the_position_by_position_rule_gives():
     import random
     rng = random.Random(7)
 
+    # Clusters (airfields) and strays, some near the antimeridian; each aircraft drifts a
+    # little each read (so clients know most of a cell: the whole-cell path), a few are
+    # renamed (sent in full again).
+    bases = [(rng.choice([46.1, 47.83, -33.9, 0.0]) + rng.uniform(-0.6, 0.6),
+              rng.choice([11.46, 179.7, -179.8, 6.0]) + rng.uniform(-0.6, 0.6))
+             for _ in range(600)]
+
     def world(t: int, n: int) -> dict:
-        # Clusters (airfields) and strays, some near the antimeridian, a few renamed.
         out = {}
-        for i in range(n):
-            lat = rng.choice([46.1, 47.83, -33.9, 0.0]) + rng.uniform(-1.2, 1.2)
-            lon = rng.choice([11.46, 179.7, -179.8, 6.0]) + rng.uniform(-1.2, 1.2)
-            lon = (lon + 180) % 360 - 180
+        for i, (lat, lon) in enumerate(bases[:n]):
+            lat, lon = lat + 0.03 * t, (lon + 0.05 * t + 180) % 360 - 180
             out[i] = {**pos(i, round(lat, 6), round(lon, 6), t),
                       "registration": f"D-{i}" if rng.random() > 0.05 else f"X-{t}"}
         return out
@@ -205,7 +209,10 @@ def test_the_cells_give_every_client_what_the_position_by_position_rule_gives():
                                       (179, -2, -179, 2), (170, -40, -170, 10),
                                       (179.13, -1.07, -179.13, 1.07), (178.9, -0.5, -179.6, 0.9),
                                       (-180, -90, 180, 90), (5, 45, 5.5, 45.5),
-                                      (11.46, 47.83, 11.46, 47.83)]]
+                                      (11.46, 47.83, 11.46, 47.83),
+                                      # edges off the cell grid, through the clusters
+                                      (10.3, 45.5, 11.63, 47.37), (5.11, -0.77, 6.37, 0.61),
+                                      (11.13, 47.1, 12.07, 48.33), (178.37, -0.9, -179.41, 0.7)]]
     boxes += [params.Box(w, s, w + rng.uniform(0.1, 5), s + rng.uniform(0.1, 5))
               for w, s in ((rng.uniform(-180, 175), rng.uniform(-90, 85)) for _ in range(40))]
     clients = [Client(b, asyncio.Queue()) for b in boxes]
