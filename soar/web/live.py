@@ -125,9 +125,6 @@ class Changes:
     def cells(self) -> list[Cell]:      # built once per read, shared by every client
         return cells(self.moved)
 
-    @functools.cached_property
-    def ids(self) -> frozenset[int]:
-        return frozenset(self.moved)
 
 
 @dataclass(eq=False)
@@ -153,8 +150,8 @@ def for_client(client: Client, changes: Changes) -> str | None:
     client, else as a move (an array of MOVE_FIELDS, about a third of the bytes); and
     'gone' for what it was shown that has left the box or stopped.
 
-    A cell wholly inside the box goes whole (its moves pre-joined when the client knows
-    every aircraft in it); a cell the box's edge crosses is tested position by position
+    A cell wholly inside the box, whose aircraft with a move the client all knows, goes
+    whole (its moves pre-joined); any other cell is tested position by position
     (Box.contains, written out inline: this runs for every client of a read)."""
     w, s, e, n = client.box
     across = w > e                                              # across 180 deg
@@ -173,22 +170,17 @@ def for_client(client: Client, changes: Changes) -> str | None:
             if known and not c.ids.isdisjoint(known):
                 left.extend(c.ids.intersection(known))
             continue
-        if s <= c.south and c.north <= n and (
+        if c.movers <= known and s <= c.south and c.north <= n and (
                 (c.west >= w or c.east <= e) if across else (w <= c.west and c.east <= e)):
             sent = True
             full.extend(c.full)
-            if c.movers <= known:
-                if c.moves:
-                    moves.append(c.moves)
-            else:
-                for k, p in c.items:
-                    if p[3] is not None and k in known:
-                        moves.append(p[3])
-                    elif p[3] is not None:
-                        full.append(p[2])
+            if c.moves:
+                moves.append(c.moves)
             known.update(c.ids)
             continue
-        # Placed read by index (latitude, longitude, json, move): an attribute is a call.
+        # A cell the box's edge crosses, or one with aircraft new to this client: position
+        # by position. Placed read by index (latitude, longitude, json, move): an
+        # attribute is a call.
         for k, p in c.items:
             if s <= p[0] <= n and ((p[1] >= w or p[1] <= e) if across else w <= p[1] <= e):
                 sent = True
