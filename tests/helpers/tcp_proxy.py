@@ -8,7 +8,16 @@ It can also be told to stall a connection at a chosen client message (`stall_at`
 from then on it forwards nothing and reads nothing from that client, and never closes
 its side, as a path to a server that vanished mid-send; only the client's own TCP
 timeouts (TCP_USER_TIMEOUT) can notice. The server's side is closed at once (as its
-own keepalives would eventually), so the server rolls back and releases its locks."""
+own keepalives would eventually), so the server rolls back and releases its locks.
+
+The proxy's receive buffer is small from each connection's first byte (set on the
+listener, so the window is agreed small at the handshake): a stalled connection then
+takes in a few kilobytes and no more, and the rest of what the client sends stays in
+its own send queue, unacknowledged, as it would towards a vanished peer. Shrinking the
+buffer at the stall is too late: a window the kernel has advertised is never taken
+back, and with an autotuned buffer (tcp_rmem's maximum is tens of megabytes) a whole
+COPY fits in it, is acknowledged, and the client waits for an answer on a connection
+whose keepalive probes the proxy's kernel answers: nothing ever ends it."""
 
 from __future__ import annotations
 
@@ -16,11 +25,20 @@ import selectors
 import socket
 import threading
 
+# The client side's receive buffer (the kernel doubles it): what a stalled connection
+# can still take in; small against a COPY of a few thousand fixes.
+RCVBUF_BYTES = 16384
+
 
 class TcpProxy:
     def __init__(self, target_host: str, target_port: int):
         self.target = (target_host, target_port)
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Inherited by the accepted sockets: the window is agreed at the handshake.
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
         self.port = self.listener.getsockname()[1]
         self.connections = 0                  # accepted so far
         self.cut = threading.Event()          # set once an answer was dropped
@@ -46,9 +64,9 @@ class TcpProxy:
 
     def stall_at(self, marker: bytes) -> None:
         """Arm: the next client message containing `marker` is not forwarded, and its
-        connection stalls (module docstring), once. The client's side shrinks its
-        receive buffer, so what the client sends next soon fills it: the client's data
-        then stays unacknowledged (what TCP_USER_TIMEOUT measures)."""
+        connection stalls (module docstring), once: what the client sends next soon
+        fills the proxy's small receive buffer and then stays unacknowledged (what
+        TCP_USER_TIMEOUT measures)."""
         with self._lock:
             self.stalled.clear()
             self._stall_marker = marker
@@ -106,7 +124,6 @@ class TcpProxy:
                         return
                     if src is client and self._take_stall(data, tail):
                         _close(server)
-                        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
                         self.stalled.set()
                         self._closing.wait()          # hold the client, read nothing
                         return
