@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -15,7 +16,16 @@ from soar.web.aircraft import kind
 from soar.web.app import content_security_policy
 from soar.web.encoding import dumps
 from soar.web.errors import ApiError
-from soar.web.live import MOVE_FIELDS, Changes, Client, LiveFeed, diff, for_client, placed
+from soar.web.live import (
+    ENCODE_SLICE,
+    MOVE_FIELDS,
+    Changes,
+    Client,
+    LiveFeed,
+    diff,
+    for_client,
+    placed,
+)
 from soar.web.routes import pages
 from soar.web.routes.flights import cache_control
 
@@ -52,6 +62,52 @@ def test_a_landing_or_takeoff_is_a_change_even_at_the_same_fix():
     flying = {"a": pos("a", 1, 1, 10, flight="f1")}
     assert set(diff(flying, {"a": pos("a", 1, 1, 10, flight=None)}).moved) == {"a"}
     assert diff(flying, dict(flying)).moved == {}
+
+
+def test_the_feed_encodes_a_read_slice_by_slice_into_what_diff_gives():
+    """LiveFeed._changes encodes between turns of the event loop: the same changes as
+    diff(), across several slices, and other tasks run in between."""
+    n = 3 * ENCODE_SLICE + 7
+    before = {i: {**pos(i, i / 100, 1, 10), "registration": "D-A"} for i in range(n)}
+    after = {i: {**pos(i, i / 100, 1, 11 if i % 3 else 10),
+                 "registration": "D-B" if i % 7 == 0 else "D-A"} for i in range(5, n + 9)}
+    turns = []
+
+    async def scenario():
+        feed = ScriptedFeed([])
+        feed.latest = before
+
+        async def other_task():
+            while True:
+                turns.append(1)
+                await asyncio.sleep(0)
+        task = asyncio.create_task(other_task())
+        await asyncio.sleep(0)
+        changes = await feed._changes(after)
+        task.cancel()
+        return changes
+
+    changes = asyncio.run(scenario())
+    expected = diff(before, after)
+    assert changes.moved == expected.moved and changes.gone == expected.gone
+    assert len(expected.moved) > 2 * ENCODE_SLICE and len(expected.gone) == 5
+    assert any(p.move is None for p in changes.moved.values())     # identity changed
+    assert any(p.move is not None for p in changes.moved.values())
+    assert len(turns) > 3       # the loop ran other tasks between the slices
+
+
+@pytest.mark.parametrize("zone", [UTC, timezone(timedelta(hours=2)), ZoneInfo("Europe/Berlin")])
+@pytest.mark.parametrize("microsecond", [0, 120000])
+def test_a_placed_position_is_the_json_every_route_writes(zone, microsecond):
+    """placed() encodes fix times at UTC's offset its own faster way: the same text as
+    dumps() (UTC with Z, markup escaped), whatever the zone the time came in."""
+    t = datetime(2026, 7, 6, 14, 30, 5, microsecond, tzinfo=zone)
+    p = {**pos(7, 47.8, 11.4, t), "registration": "<script>&", "callsign": None}
+    was = {**p, "time": t - timedelta(seconds=1)}
+    [got] = placed({7: p}, {7: was}).values()
+    assert got.json == dumps(p) and json.loads(got.json)["time"].endswith("Z")
+    assert got.move == dumps([p.get(f) for f in MOVE_FIELDS])
+    assert "<" not in got.json and "&" not in got.json
 
 
 def test_a_client_hears_only_its_box_and_what_it_was_shown_leaving():
