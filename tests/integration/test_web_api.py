@@ -24,7 +24,8 @@ from soar.db.sqlfiles import queries
 from soar.products import logbook, statistics
 from soar.units import UTC
 from soar.web import WebConfig
-from soar.web.database import _api_error
+from soar.web.database import Database, _api_error
+from soar.web.errors import ApiError
 from soar_worker.config import WorkerConfig
 from soar_worker.loop import run_workers
 
@@ -305,6 +306,27 @@ def test_a_statement_over_the_timeout_is_a_503_asking_for_less(database):
             c.execute("SELECT pg_sleep(5)")
     err = _api_error(caught.value, database.url("readonly"))
     assert err.status == 503 and "smaller box" in err.message
+
+
+def test_every_api_read_is_read_only_and_under_the_statement_timeout(database):
+    """Database.read(): each request's transaction is read-only and its statements are
+    cancelled at the configured timeout (a 503 asking for less), and after it the
+    connection is as it was (SET LOCAL: it holds through PgBouncer)."""
+    db = Database(database.url("readonly"), WebConfig(statement_timeout_ms=150))
+    db.open()
+    try:
+        with db.read() as conn:
+            assert conn.execute("SHOW transaction_read_only").fetchone() == ("on",)
+            assert conn.execute("SHOW statement_timeout").fetchone() == ("150ms",)
+            assert conn.execute("SELECT count(*) FROM airports").fetchone()[0] >= 0
+        with pytest.raises(ApiError) as caught, db.read() as conn:
+            conn.execute("SELECT pg_sleep(5)")
+        assert caught.value.status == 503 and "statement timeout" in caught.value.message
+        with db.pool.connection() as conn:       # outside Database.read: the defaults
+            assert conn.execute("SHOW transaction_read_only").fetchone() == ("off",)
+            assert conn.execute("SHOW statement_timeout").fetchone() != ("150ms",)
+    finally:
+        db.close()
 
 
 # -- the logbook on real flights ---------------------------------------------------------
