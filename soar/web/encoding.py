@@ -15,6 +15,8 @@ from soar.units import UTC
 # Dates and datetimes through _default (whatever the session's time zone, UTC with `Z`); keys
 # that are not text become text, as the standard library's encoder did.
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+# dumps_utc: datetimes formatted by orjson (UTC as `Z`); the rest (Decimal) as above.
+_UTC_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
 
 
 def _default(value):
@@ -43,10 +45,7 @@ def dumps_utc(value) -> str:
     """dumps() for a value whose datetimes are all at UTC's offset (the caller checks):
     orjson formats them itself, the same text as _default gives, without a call back
     into Python for each (most of the cost of encoding a live position)."""
-    return _escaped(orjson.dumps(value, option=_UTC_OPTIONS)).decode()
-
-
-_UTC_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+    return _escaped(orjson.dumps(value, default=_default, option=_UTC_OPTIONS)).decode()
 
 
 class JSON(Response):
