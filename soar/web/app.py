@@ -20,6 +20,7 @@ from soar.web.database import Database
 from soar.web.encoding import JSON
 from soar.web.errors import ApiError
 from soar.web.live import LiveFeed
+from soar.web.reader import ReaderProcess
 from soar.web.routes import flights, logbook, pages, positions, status
 
 log = logging.getLogger("soar.web")
@@ -84,7 +85,7 @@ def create_app(config: WebConfig, url: str) -> ASGIApp:
     @asynccontextmanager
     async def lifespan(app: Starlette):
         database.open()
-        app.state.live = LiveFeed(database, config)
+        app.state.live = LiveFeed(ReaderProcess(url, config), config)
         app.state.live.start()
         try:
             yield

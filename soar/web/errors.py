@@ -14,6 +14,10 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers or {}
 
+    def __reduce__(self):
+        # Raised in the live reader's process and re-raised in the API's (soar.web.reader).
+        return (ApiError, (self.status, self.message, self.headers))
+
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, message)

@@ -8,6 +8,10 @@ delays the others; the browser's EventSource reconnects by itself and gets a sna
 Each changed position is encoded to JSON once per read, whatever the number of
 clients; a client's event is its positions' texts joined. Encoding per client was
 most of the process's CPU with 500 clients (py-spy, docs/benchmarks.md).
+
+The reads themselves, their diff and that encoding happen in a process of their own
+(soar/web/reader.py): this module's LiveFeed only schedules them and fans their
+changes out, so the API's routes never wait for them on the GIL.
 """
 
 from __future__ import annotations
@@ -18,32 +22,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-from starlette.concurrency import run_in_threadpool
-
-from soar.db.sqlfiles import queries
 from soar.errors import first_line
 from soar.web import params
-from soar.web.aircraft import position
 from soar.web.config import WebConfig
-from soar.web.database import Database, dicts
 from soar.web.encoding import dumps, dumps_utc
 from soar.web.errors import ApiError
 
 log = logging.getLogger("soar.web")
-QUERIES = queries("queries/web.sql")
-WORLD = params.Box(-180.0, -90.0, 180.0, 90.0)
-
-
-def recent(conn, config: WebConfig) -> dict:
-    """The parameters of the `positions` and `home` queries: the public window (`since`,
-    wall-clock) and `heard_since`, `live_recent_s` before the newest aircraft heard
-    (data time; None when none ever was, and then nothing is shown)."""
-    [row] = dicts(conn, QUERIES["newest_heard"], {})
-    newest = row["newest"]
-    return {"since": params.window_start(config),
-            "heard_since": newest - timedelta(seconds=config.live_recent_s) if newest else None}
 
 
 # What a move carries, in this order: the fields that change from fix to fix. The rest
@@ -72,8 +59,8 @@ def placed(positions: dict[int, dict], before: dict[int, dict] | None = None) ->
     for k, p in positions.items():
         was = before.get(k)
         same = was is not None and _identity(was) == _identity(p)
-        # A position's one datetime is its fix time; read in UTC (LiveFeed._read), it
-        # takes the fast encoder, and the general one otherwise (the same text).
+        # A position's one datetime is its fix time; read in UTC (reader.read_world),
+        # it takes the fast encoder, and the general one otherwise (the same text).
         t = p.get("time")
         encode = dumps_utc if isinstance(t, datetime) and t.utcoffset() == _ZERO else dumps
         out[k] = Placed(p["latitude"], p["longitude"], encode(p),
@@ -93,10 +80,6 @@ def _move(p: dict) -> list:
     g = p.get
     return [g(f) for f in MOVE_FIELDS]
 
-
-# Positions encoded between two turns of the event loop (LiveFeed._changes): a few
-# milliseconds of work, so a route's answer waits no longer than that for a read.
-ENCODE_SLICE = 200
 
 # The fan-out groups a read's changed positions into cells of this size, so that a
 # client's box is tested against each cell, and a cell wholly inside it is sent as one
@@ -169,6 +152,40 @@ def diff(before: dict[int, dict], after: dict[int, dict]) -> Changes:
                    frozenset(before.keys() - after.keys()))
 
 
+class Read(NamedTuple):
+    """One read of the world's live positions, as the reader hands it to the feed: the
+    positions new since the reader's previous read, placed; every live aircraft id, in
+    the query's order; how long the database read took. What is gone the feed works
+    out against what it sent, so a reader that starts afresh (its process restarted)
+    never leaves a gone aircraft on a client's map."""
+    moved: dict[int, Placed]
+    order: list[int]
+    read_ms: float
+
+
+class Differ:
+    """The reader's memory between reads: the last read's positions, which the next
+    one is compared with (no I/O; soar/web/reader.py reads, this works out)."""
+
+    def __init__(self) -> None:
+        self.latest: dict[int, dict] = {}
+
+    def step(self, after: dict[int, dict], read_ms: float) -> Read:
+        moved = placed(changed(self.latest, after), self.latest)
+        self.latest = after
+        return Read(moved, list(after), read_ms)
+
+
+class Reader(Protocol):
+    """Where LiveFeed gets its reads: soar.web.reader.ReaderProcess, or a test's script."""
+
+    def start(self) -> None: ...
+
+    async def read(self) -> Read: ...
+
+    async def close(self) -> None: ...
+
+
 def for_client(client: Client, changes: Changes) -> str | None:
     """The update one client gets, as the event's JSON text {positions, moves, fields,
     gone} (None: nothing for it): positions inside its box, in full when new to the
@@ -234,12 +251,12 @@ class LiveFeed:
     stretch the interval) while a client listens or for `positions_keep_s` after the
     last /positions request, so a polling map is answered from memory."""
 
-    def __init__(self, database: Database, config: WebConfig):
-        self.database = database
+    def __init__(self, reader: Reader, config: WebConfig):
+        self.reader = reader
         self.config = config
         self.clients: set[Client] = set()
-        self.latest: dict[int, dict] = {}
-        self.latest_placed: dict[int, Placed] = {}      # the same, as sent, in the read's order
+        # Every live position, as sent, in the read's order.
+        self.latest_placed: dict[int, Placed] = {}
         self.read_at: datetime | None = None
         self._read_started: float | None = None         # time.monotonic() of the last read
         self._reading: asyncio.Future | None = None     # the read in progress, shared
@@ -255,6 +272,7 @@ class LiveFeed:
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
+        self.reader.start()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="soar-web-live")
 
     async def stop(self) -> None:
@@ -266,6 +284,7 @@ class LiveFeed:
                 pass
         for c in list(self.clients):
             self._close(c)
+        await self.reader.close()
 
     def subscribe(self, box: params.Box) -> Client:
         if len(self.clients) >= self.config.max_live_clients:
@@ -310,34 +329,6 @@ class LiveFeed:
             client.queue.get_nowait()
         client.queue.put_nowait(None)
 
-    def _read(self) -> dict[int, dict]:
-        with self.database.read() as conn:
-            # Fix times at UTC's offset, for placed()'s fast encoder.
-            conn.execute("SELECT set_config('TimeZone', 'UTC', true)")
-            rows = dicts(conn, QUERIES["positions"], {
-                **WORLD.as_params(), **recent(conn, self.config), "limit": 1_000_000})
-        return {p["aircraft_id"]: p for p in map(position, rows)}
-
-    async def _changes(self, after: dict[int, dict]) -> Changes:
-        """diff(self.latest, after), its positions encoded a slice at a time, the loop
-        free between slices: encoding a read's changes at once held every other route's
-        answer for tens of milliseconds (the cached /stats route's p99 was 58 ms against
-        a p50 of 2.5 ms, bench/web.py). On the loop, not in a thread: a thread's share
-        of the GIL slowed the fan-out and sending of live updates more. Reads are one at
-        a time (`_refresh`), so self.latest does not change meanwhile."""
-        before = self.latest
-        moved = changed(before, after)
-        keys = list(moved)
-        out: dict[int, Placed] = {}
-        for i in range(0, len(keys), ENCODE_SLICE):
-            out.update(placed({k: moved[k] for k in keys[i:i + ENCODE_SLICE]}, before))
-            await asyncio.sleep(0)
-        changes = Changes(out, frozenset(before.keys() - after.keys()))
-        if self.clients:
-            changes.cells       # noqa: B018 - built here, not inside the fan-out's first client
-            await asyncio.sleep(0)
-        return changes
-
     async def _refresh(self) -> None:
         """One read, whoever asks (the loop, /positions): a second caller waits for the
         read in progress, so changes are worked out against the last read, once."""
@@ -353,15 +344,16 @@ class LiveFeed:
 
     async def _read_and_send(self) -> None:
         started_at = time.monotonic()
-        started = time.perf_counter()
-        after = await run_in_threadpool(self._read)
+        moved, order, read_ms = await self.reader.read()
         read = time.perf_counter()
-        changes = await self._changes(after)
         before = self.latest_placed
-        self.latest_placed = {k: changes.moved.get(k) or before[k] for k in after}
-        self.latest, self.read_at = after, datetime.now().astimezone()
+        self.latest_placed = {k: moved.get(k) or before[k] for k in order}
+        changes = Changes(moved, frozenset(before.keys() - self.latest_placed.keys()))
+        self.read_at = datetime.now().astimezone()
         self._read_started = started_at
         self.reads += 1
+        if self.clients:
+            changes.cells       # noqa: B018 - built once here, not inside the first client's turn
         for client in list(self.clients):
             if not client.snapshot_sent:      # came before this read
                 self._snapshot(client, self.latest_placed)
@@ -375,9 +367,8 @@ class LiveFeed:
                 self.dropped_clients += 1
                 log.info("live client dropped: %d updates behind", client.queue.qsize())
                 self._close(client)
-        done = time.perf_counter()
-        self.read_ms = round((read - started) * 1000, 1)
-        self.fanout_ms = round((done - read) * 1000, 1)
+        self.read_ms = read_ms
+        self.fanout_ms = round((time.perf_counter() - read) * 1000, 1)
 
     async def _run(self) -> None:
         while True:
@@ -398,4 +389,8 @@ class LiveFeed:
                 await self._refresh()
             except ApiError as exc:
                 log.warning("live positions not read: %s", first_line(exc))
+                await asyncio.sleep(self.config.live_poll_s)
+            except Exception as exc:    # noqa: BLE001 - the map must not stop for good
+                log.error("live positions not read (a defect, please report it): %s: %s",
+                          type(exc).__name__, first_line(exc))
                 await asyncio.sleep(self.config.live_poll_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -17,11 +18,12 @@ from soar.web.app import content_security_policy
 from soar.web.encoding import dumps
 from soar.web.errors import ApiError
 from soar.web.live import (
-    ENCODE_SLICE,
     MOVE_FIELDS,
     Changes,
     Client,
+    Differ,
     LiveFeed,
+    Read,
     diff,
     for_client,
     placed,
@@ -64,36 +66,26 @@ def test_a_landing_or_takeoff_is_a_change_even_at_the_same_fix():
     assert diff(flying, dict(flying)).moved == {}
 
 
-def test_the_feed_encodes_a_read_slice_by_slice_into_what_diff_gives():
-    """LiveFeed._changes encodes between turns of the event loop: the same changes as
-    diff(), across several slices, and other tasks run in between."""
-    n = 3 * ENCODE_SLICE + 7
-    before = {i: {**pos(i, i / 100, 1, 10), "registration": "D-A"} for i in range(n)}
+def test_the_readers_steps_give_what_diff_gives_with_the_reads_order():
+    before = {i: {**pos(i, i / 100, 1, 10), "registration": "D-A"} for i in range(50)}
     after = {i: {**pos(i, i / 100, 1, 11 if i % 3 else 10),
-                 "registration": "D-B" if i % 7 == 0 else "D-A"} for i in range(5, n + 9)}
-    turns = []
+                 "registration": "D-B" if i % 7 == 0 else "D-A"} for i in range(60, 4, -1)}
+    differ = Differ()
+    first = differ.step(before, 2.0)
+    second = differ.step(after, 3.5)
+    assert first.moved == placed(before) and first.order == list(range(50))
+    assert second.moved == diff(before, after).moved and second.read_ms == 3.5
+    assert second.order == list(range(60, 4, -1))
+    assert any(p.move is None for p in second.moved.values())     # identity changed
+    assert any(p.move is not None for p in second.moved.values())
 
-    async def scenario():
-        feed = ScriptedFeed([])
-        feed.latest = before
 
-        async def other_task():
-            while True:
-                turns.append(1)
-                await asyncio.sleep(0)
-        task = asyncio.create_task(other_task())
-        await asyncio.sleep(0)
-        changes = await feed._changes(after)
-        task.cancel()
-        return changes
-
-    changes = asyncio.run(scenario())
-    expected = diff(before, after)
-    assert changes.moved == expected.moved and changes.gone == expected.gone
-    assert len(expected.moved) > 2 * ENCODE_SLICE and len(expected.gone) == 5
-    assert any(p.move is None for p in changes.moved.values())     # identity changed
-    assert any(p.move is not None for p in changes.moved.values())
-    assert len(turns) > 3       # the loop ran other tasks between the slices
+def test_a_read_and_an_api_error_cross_the_reader_process_boundary_whole():
+    """What the reader's process returns or raises is pickled to the API's process."""
+    read = Differ().step({"a": {**pos("a", 1, 2, 3), "registration": "<b>"}}, 1.0)
+    assert pickle.loads(pickle.dumps(read)) == read and isinstance(read, Read)
+    err = pickle.loads(pickle.dumps(ApiError(503, "retry", {"Retry-After": "5"})))
+    assert (err.status, err.message, err.headers) == (503, "retry", {"Retry-After": "5"})
 
 
 @pytest.mark.parametrize("zone", [UTC, timezone(timedelta(hours=2)), ZoneInfo("Europe/Berlin")])
@@ -170,21 +162,39 @@ def times(event: str) -> list:
             + [dict(zip(data["fields"], m, strict=True))["time"] for m in data["moves"]])
 
 
-class ScriptedFeed(LiveFeed):
-    """The live feed's fan-out with its reads scripted: the database read is the only
-    part replaced (the query itself is tested in tests/integration/test_web_api.py)."""
+RESTART = object()      # in a script: the reader's process starts afresh here
 
-    def __init__(self, reads: list[dict]):
-        super().__init__(database=None, config=WebConfig(live_poll_s=0, live_client_queue=2))
+
+class ScriptedReader:
+    """The reader with its database reads scripted: the query is the only part replaced
+    (it is tested in tests/integration/test_web_api.py, the process in test_web_reader)."""
+
+    def __init__(self, reads: list):
         self.script = iter(reads)
+        self.differ = Differ()
         self.done = asyncio.Event()
 
-    def _read(self) -> dict[str, dict]:
-        try:
-            return next(self.script)
-        except StopIteration:
+    def start(self) -> None:
+        pass
+
+    async def read(self) -> Read:
+        after = next(self.script, None)
+        if after is RESTART:
+            self.differ = Differ()
+            after = next(self.script)
+        if after is None:
             self.done.set()
-            return self.latest
+            after = self.differ.latest
+        return self.differ.step(after, 0.0)
+
+    async def close(self) -> None:
+        pass
+
+
+class ScriptedFeed(LiveFeed):
+    def __init__(self, reads: list):
+        super().__init__(ScriptedReader(reads), WebConfig(live_poll_s=0, live_client_queue=2))
+        self.done = self.reader.done
 
 
 def test_a_client_that_does_not_read_is_dropped_and_the_others_still_hear_everything():
@@ -229,6 +239,30 @@ def test_every_client_starts_with_a_snapshot_even_of_an_empty_box():
     first, second = asyncio.run(scenario())
     assert first[0] == "snapshot" and json.loads(first[1])["positions"] == []
     assert second[0] == "snapshot" and times(second[1]) == [1]
+
+
+def test_after_the_reader_restarts_clients_hear_what_left_meanwhile_and_the_rest_in_full():
+    """A new reader process remembers nothing: its first read is every position, in
+    full. What left while it restarted is gone by what the feed sent, not the reader's
+    memory, so no client keeps an aircraft that stopped."""
+    t0 = {"a": pos("a", 1, 1, 0), "b": pos("b", 2, 2, 0)}
+    t1 = {"a": pos("a", 1, 1, 1)}
+
+    async def scenario():
+        feed = ScriptedFeed([t0, RESTART, t1])
+        client = feed.subscribe(params.Box(0, 0, 5, 5))
+        feed.start()
+        events = [await asyncio.wait_for(client.queue.get(), 10) for _ in range(2)]
+        await asyncio.wait_for(feed.done.wait(), 10)
+        await feed.stop()
+        return feed, events
+
+    feed, [snapshot, update] = asyncio.run(scenario())
+    assert snapshot[0] == "snapshot" and sorted(times(snapshot[1])) == [0, 0]
+    data = json.loads(update[1])
+    assert data["gone"] == ["b"] and data["moves"] == []
+    assert [p["time"] for p in data["positions"]] == [1]
+    assert list(feed.latest_placed) == ["a"]
 
 
 def reference_update(box: params.Box, known: set, changes: Changes) -> tuple:

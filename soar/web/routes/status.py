@@ -12,7 +12,7 @@ from soar.web import params
 from soar.web.database import Database, dicts
 from soar.web.encoding import JSON
 from soar.web.errors import ApiError, bad_request
-from soar.web.live import recent
+from soar.web.reader import recent
 from soar.web.routes.common import config, database
 from soar_worker.config import DEAD_QUEUE, QUEUE
 
