@@ -179,8 +179,6 @@ class Differ:
 class Reader(Protocol):
     """Where LiveFeed gets its reads: soar.web.reader.ReaderProcess, or a test's script."""
 
-    def start(self) -> None: ...
-
     async def read(self) -> Read: ...
 
     async def close(self) -> None: ...
@@ -272,7 +270,6 @@ class LiveFeed:
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
-        self.reader.start()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="soar-web-live")
 
     async def stop(self) -> None:

@@ -72,7 +72,9 @@ class ReaderProcess:
         self._afresh = True
 
     def start(self) -> None:
-        """Spawns the process now (about half a second of imports), not at the first read."""
+        """Spawns the process (about half a second of imports) if it is not running. The
+        first read does it: a server whose map nobody watches, like most of the
+        tests' servers, never starts one."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"),

@@ -174,9 +174,6 @@ class ScriptedReader:
         self.differ = Differ()
         self.done = asyncio.Event()
 
-    def start(self) -> None:
-        pass
-
     async def read(self) -> Read:
         after = next(self.script, None)
         if after is RESTART:
