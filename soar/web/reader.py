@@ -10,8 +10,8 @@ behind them: the highest route p99 of bench/web.py went from 48-50 ms to 28-34 m
 they moved here (docs/benchmarks.md, "The live reads' own process").
 
 The child is spawned (not forked: the parent has threads and a connection pool), reads
-through a pool of its own with the same read-only login, ignores Ctrl-C (the parent
-stops it when it stops), and is started again after it dies: the read that found it
+through a pool of its own with the same read-only login, ignores SIGINT and SIGTERM
+(the parent stops it when it stops), and is started again after it dies: the read that found it
 dead fails like a database error (an ApiError, counted by the feed), and the next one
 starts a new process whose first read sends every position in full."""
 
@@ -119,8 +119,11 @@ _child: _Child | None = None
 
 def _start(url: str, config: WebConfig) -> None:
     global _child
-    # Ctrl-C in a terminal reaches the whole process group: the parent stops this one.
+    # Ctrl-C in a terminal reaches the whole process group, and systemd's stop every
+    # process of the service: the parent stops this one when it stops, after its last
+    # read (a reader killed first would be a read error logged at every stop).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # One read at a time: one connection.
     database = Database(url, dataclasses.replace(config, pool_min=1, pool_max=1))
     database.open()

@@ -9,7 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import requests
 
 from helpers.net import free_port
@@ -22,12 +24,13 @@ def _env() -> dict:
     return {k: v for k, v in os.environ.items() if not k.startswith("SOAR_")}
 
 
-def _serving(url: str, *flags: str) -> tuple[subprocess.Popen, str]:
-    """`soar [flags] --database-url URL web` on a free port, once it answers HTTP."""
+def _serving(url: str, *flags: str, group: bool = False) -> tuple[subprocess.Popen, str]:
+    """`soar [flags] --database-url URL web` on a free port, once it answers HTTP;
+    `group`: in a process group of its own, as systemd starts a service."""
     port = free_port()
     proc = subprocess.Popen([*SOAR, *flags, "--database-url", url, "web", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_env())
+                            env=_env(), start_new_session=group)
     base = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
@@ -87,3 +90,28 @@ def test_sigterm_stops_it_with_a_live_stream_open(database):
     assert proc.returncode in (0, -signal.SIGTERM), err
     assert "Traceback" not in err
     assert f"{base}/" in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_whole_process_group_stops_the_server_and_its_reader_quietly(
+        database, sig):
+    """systemd's default KillMode sends SIGTERM to every process of the service, and
+    Ctrl-C in a terminal sends SIGINT to the whole foreground group: the live reader's
+    process too (soar/web/reader.py). Both end, with no traceback and no warning."""
+    proc, base = _serving(database.url("readonly"), group=True)
+    try:
+        with requests.get(base + "/api/v1/live?bbox=0,0,1,1", stream=True, timeout=60) as r:
+            assert next(x for x in r.iter_lines(decode_unicode=True) if x.startswith("data:"))
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text()
+            group = [int(p) for p in children.split()]
+            assert group, "no live reader's process while a live stream is open"
+            os.killpg(proc.pid, sig)
+            out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode in (0, -sig), err
+    assert "Traceback" not in err and "WARNING" not in err.upper(), err
+    for pid in group:
+        wait_until(lambda pid=pid: not os.path.exists(f"/proc/{pid}"), 30,
+                   what=f"the server's child {pid} to end")

@@ -1,6 +1,6 @@
 """The live reads' own process (soar/web/reader.py) against a real database: it reads
 the world's live positions through the read-only login and hands over what changed;
-Ctrl-C does not stop it (its parent does); a process that dies is replaced, the read
+Ctrl-C and SIGTERM do not stop it (its parent does); a process that dies is replaced, the read
 that found it dead failing as a 503 and the next one sending every position in full;
 closing it ends the process."""
 
@@ -45,6 +45,7 @@ def test_the_reader_process_hands_over_changes_and_a_dead_one_is_replaced(databa
                 unchanged = await asyncio.wait_for(reader.read(), CEILING_S)
                 fly_on(conn, traffic, "glider")
                 os.kill(pid, signal.SIGINT)          # Ctrl-C in a terminal: ignored
+                os.kill(pid, signal.SIGTERM)         # systemd's stop: ignored too
                 moved = await asyncio.wait_for(reader.read(), CEILING_S)
                 assert reader.pids() == [pid]
 
