@@ -29,11 +29,11 @@ $(STAMP): pyproject.toml
 run: setup
 	$(BIN)/soar demo
 
-# Lint (ruff), import contracts (import-linter), then every test suite: the unit tests
-# on both cores (they are CPU-bound), then the database suites.
+# Lint (ruff), import contracts (import-linter), then every test suite in one run: the
+# unit tests fill the cores while the database suites wait (docs/testing.md); the unit
+# tests start no cluster (the database fixtures are made on first use).
 test: setup lint
-	$(BIN)/pytest $(PARALLEL) tests/unit
-	$(BIN)/pytest $(DB_PARALLEL) tests/integration tests/acceptance
+	$(BIN)/pytest $(DB_PARALLEL) tests/unit tests/integration tests/acceptance
 
 lint: venv
 	$(BIN)/ruff check .
