@@ -1,7 +1,7 @@
 """Where the router cuts its batches (by size, or by wall-clock age live) must not change
 what is stored: the same recording replayed with batches of 5,000 fixes and with
-batches of 397 (about 160 cuts, each inside some aircraft's confirmation window;
-never tagging the window's earlier fixes fails it, tried) stores the same fixes, row for row with their flight ids, and the same
+batches of 397 (about 160 cuts; with the window's earlier fixes never tagged it fails,
+tried) stores the same fixes, row for row with their flight ids, and the same
 flights. Two rules keep it so: the first copy of an aircraft's second is kept (not the
 best signal while its batch happens to be unwritten), and a flight's create also tags
 the fixes of its confirmation window that an earlier batch already stored.
