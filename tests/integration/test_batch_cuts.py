@@ -11,6 +11,8 @@ aircraft (duplicates) and flights confirmed as the capture starts."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from helpers import rows
@@ -20,6 +22,7 @@ from soar.ingest.pipeline import PipelineConfig
 from soar.reference import samples
 
 ONEMINUTE = samples.path("oneminute.txt")
+BIG, SMALL = 5000, 397      # fixes per batch at most
 
 
 def _stored(db) -> tuple[int, list, list]:
@@ -31,7 +34,7 @@ def _stored(db) -> tuple[int, list, list]:
 @pytest.fixture(scope="module")
 def two_runs(pg_cluster, db_template):
     runs = []
-    for size in (5000, 397):
+    for size in (BIG, SMALL):
         with new_database(pg_cluster, db_template, f"soar_cut{size}") as db:
             stats = replay(db, ONEMINUTE, "aprs", PipelineConfig(batch_size=size))
             runs.append((stats.summary(), *_stored(db)))
@@ -43,7 +46,10 @@ def test_batch_cuts_do_not_change_the_stored_fixes_or_flights(two_runs):
         two_runs
     assert big["rejected"] == small["rejected"]
     assert big["rejected"]["duplicate"] > 1000          # copies to choose between
-    assert small_n > 10 * big_n
+    # Batches are also cut by age, more of them on a busy machine (37 of at most 5,000
+    # fixes in one run), so the counts are compared by what holds on any machine: the
+    # small run's batches were cut at SMALL fixes at most, and it cut more often.
+    assert small_n >= math.ceil(small["fixes_written"] / SMALL) and small_n > big_n
     assert len(big_fixes) == big["fixes_written"] > 60_000
     assert len(big_flights) >= 100
     # Fixes of confirmation windows stored before their flight existed carry its id.
