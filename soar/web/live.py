@@ -139,17 +139,12 @@ class Client:
     snapshot_sent: bool = False     # every client starts with one, even of an empty box
 
 
-def changed(before: dict[int, dict], after: dict[int, dict]) -> dict[int, dict]:
-    """The positions of `after` that are new since `before` (keyed by aircraft id): its
-    fix time or its flight (a takeoff, a landing) differs, or it was not there."""
-    return {k: v for k, v in after.items() if k not in before
-            or (before[k]["time"], before[k]["flight_id"]) != (v["time"], v["flight_id"])}
-
-
 def diff(before: dict[int, dict], after: dict[int, dict]) -> Changes:
-    """What changed between two reads: the moved positions placed, the gone ids."""
-    return Changes(placed(changed(before, after), before),
-                   frozenset(before.keys() - after.keys()))
+    """What changed between two reads (keyed by aircraft id): a position is new when its
+    fix time or its flight (a takeoff, a landing) differs."""
+    moved = {k: v for k, v in after.items() if k not in before
+             or (before[k]["time"], before[k]["flight_id"]) != (v["time"], v["flight_id"])}
+    return Changes(placed(moved, before), frozenset(before.keys() - after.keys()))
 
 
 class Read(NamedTuple):
@@ -171,7 +166,7 @@ class Differ:
         self.latest: dict[int, dict] = {}
 
     def step(self, after: dict[int, dict], read_ms: float) -> Read:
-        moved = placed(changed(self.latest, after), self.latest)
+        moved = diff(self.latest, after).moved
         self.latest = after
         return Read(moved, list(after), read_ms)
 

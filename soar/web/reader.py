@@ -72,14 +72,13 @@ class ReaderProcess:
         self._afresh = True
 
     def start(self) -> None:
-        """Spawns the process (about half a second of imports) if it is not running. The
-        first read does it: a server whose map nobody watches, like most of the
-        tests' servers, never starts one."""
+        """The pool whose first task spawns the process (about half a second of
+        imports), unless it is there. Each read does it: a server whose map nobody
+        watches, like most of the tests' servers, never starts one."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 1, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start, initargs=(self.url, self.config))
-            self._pool.submit(int)
 
     async def read(self) -> Read:
         self.start()
