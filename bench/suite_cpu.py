@@ -21,21 +21,16 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
+# The report runs as a script (bench/ first on the path), the plugin with PYTHONPATH=.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from soar.db import embedded
+import pytest  # noqa: E402
 
-_TICK = os.sysconf("SC_CLK_TCK")
+from bench.process import TICK, stat  # noqa: E402
+from soar.db import embedded  # noqa: E402
+
 _clusters: dict[str, float] = {}        # data folder -> its CPU when last seen
 _rows: list[dict] = []
-
-
-def _stat(pid: int | str) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
 
 
 def _cluster_cpu(datadir: str) -> float | None:
@@ -45,14 +40,14 @@ def _cluster_cpu(datadir: str) -> float | None:
             pid = int(f.readline())
     except (OSError, ValueError):
         return None
-    st = _stat(pid)
+    st = stat(pid)
     if st is None:
         return None
     total = sum(int(x) for x in st[11:15])      # utime, stime, cutime, cstime
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and (child := _stat(entry)) is not None and int(child[1]) == pid:
+        if entry.isdigit() and (child := stat(entry)) is not None and int(child[1]) == pid:
             total += int(child[11]) + int(child[12])
-    return total / _TICK
+    return total / TICK
 
 
 def _clusters_cpu() -> float:

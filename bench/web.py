@@ -313,41 +313,18 @@ def fix_time(text: bytes) -> float:
     return datetime.fromisoformat(text.decode().replace("Z", "+00:00")).timestamp()
 
 
-def tree(pid: int) -> list[int]:
-    """The server and its descendants (the live reader's process, multiprocessing's
-    resource tracker): the server's CPU and memory are theirs together."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        for task in os.listdir(f"/proc/{p}/task"):
-            try:
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-            except FileNotFoundError:
-                pass
-    return out
-
-
 def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its descendants (/proc/PID/stat,
-    fields 14 and 15)."""
-    total = 0
-    for p in tree(pid):
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of the server and its descendants (the live reader's
+    process, multiprocessing's resource tracker): the server's CPU is theirs together."""
+    return sum(int(st[11]) + int(st[12]) for p in process.tree(pid)
+               if (st := process.stat(p)) is not None) / process.TICK
 
 
 def memory_kb(pid: int) -> dict:
     """VmRSS and VmHWM (peak) of the server process and each descendant, in kB, and
     their sums (`VmRSS`, `VmHWM`; the peaks' sum bounds the tree's peak from above)."""
     out: dict = {"VmRSS": 0, "VmHWM": 0, "processes": {}}
-    for p in tree(pid):
+    for p in process.tree(pid):
         one = {}
         try:
             with open(f"/proc/{p}/status") as f:
