@@ -100,8 +100,8 @@ def main() -> None:
         print(f"soar: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except Exception as exc:
-        # psycopg is imported only by the commands that use the database (a start of
-        # `soar` stays cheap): an error of its cannot come from one that did not.
+        # Looked up, not imported: a command that never loaded psycopg cannot have
+        # raised one of its errors.
         psycopg = sys.modules.get("psycopg")
         if psycopg is None or not isinstance(exc, psycopg.Error):
             raise
